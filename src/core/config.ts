@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import { UsageError } from './errors.js';
+
+/**
+ * Cluster options: flag over kubevirtci-style environment variable over default, validated in one place.
+ * Every message names the option (and the variable, when that is where the value came from), the value
+ * and the fix.
+ */
+export type Accel = 'auto' | 'kvm' | 'tcg';
+
+export interface ClusterOptions {
+  prefix: string;
+  nodes: number;
+  memoryMiB: number;
+  cpus: number;
+  hugepages2m: number;
+  hugepages1g: number;
+  secondaryNics: number;
+  kernelArgs: string[];
+  qemuArgs: string[];
+  accel: Accel;
+}
+
+/** Raw values as they arrive from the command line (commander) — strings, or undefined when not given. */
+export type RawFlags = Partial<Record<keyof ClusterOptions, string | undefined>>;
+
+interface OptionSpec {
+  flag: string;
+  env?: string;
+  default: string;
+}
+
+export const OPTION_SPECS: Record<keyof ClusterOptions, OptionSpec> = {
+  prefix: { flag: '--prefix', env: 'DPDKCI_PREFIX', default: 'dpdkci' },
+  nodes: { flag: '--nodes', env: 'KUBEVIRT_NUM_NODES', default: '1' },
+  memoryMiB: { flag: '--memory', env: 'KUBEVIRT_MEMORY_SIZE', default: '3072M' },
+  cpus: { flag: '--cpu', env: 'KUBEVIRT_NUM_VCPU', default: '2' },
+  hugepages2m: { flag: '--hugepages-2m', env: 'KUBEVIRT_HUGEPAGES_2M', default: '64' },
+  hugepages1g: { flag: '--hugepages-1g', env: 'KUBEVIRT_HUGEPAGES_1G', default: '0' },
+  secondaryNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '1' },
+  kernelArgs: { flag: '--kernel-args', env: 'DPDKCI_KERNEL_ARGS', default: '' },
+  qemuArgs: { flag: '--qemu-args', env: 'DPDKCI_QEMU_ARGS', default: '' },
+  accel: { flag: '--accel', env: 'DPDKCI_ACCEL', default: 'auto' },
+};
+
+export const LIMITS = {
+  maxNodes: 16,
+  minMemoryMiB: 1024,
+  maxCpus: 64,
+  /** Memory a node keeps for its kernel and userspace beside the hugepages. */
+  osReserveMiB: 768,
+  maxSecondaryNics: 4,
+} as const;
+
+interface Source {
+  value: string;
+  /** How the user set it, for messages: "--nodes" or "KUBEVIRT_NUM_NODES". */
+  via: string;
+}
+
+function pick(key: keyof ClusterOptions, flags: RawFlags, env: NodeJS.ProcessEnv): Source {
+  const spec = OPTION_SPECS[key];
+  const flagValue = flags[key];
+  if (flagValue !== undefined) return { value: String(flagValue), via: spec.flag };
+  if (spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
+    return { value: env[spec.env] as string, via: spec.env };
+  }
+  return { value: spec.default, via: `${spec.flag} (default)` };
+}
+
+function integer(src: Source, min: number, max: number, fix: string): number {
+  if (!/^\d+$/.test(src.value.trim())) {
+    throw new UsageError(`${src.via}: "${src.value}" is not a whole number; ${fix}`);
+  }
+  const n = Number(src.value.trim());
+  if (n < min || n > max) {
+    throw new UsageError(`${src.via}: ${n} is out of range; ${fix}`);
+  }
+  return n;
+}
+
+/** Parses a memory size: plain numbers are MiB (kubevirtci's habit), M/Mi/MB and G/Gi/GB suffixes. */
+export function parseMemoryMiB(text: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(m|mi|mb|mib|g|gi|gb|gib)?\s*$/i.exec(text);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unit = (m[2] ?? 'm').toLowerCase();
+  const mib = unit.startsWith('g') ? n * 1024 : n;
+  return Number.isInteger(mib) ? mib : undefined;
+}
+
+export function splitArgs(text: string): string[] {
+  return text.split(/\s+/).filter(Boolean);
+}
+
+/** What the host can give; injectable so that tests do not depend on the machine. */
+export interface HostFacts {
+  memAvailableMiB: number;
+}
+
+export function readHostFacts(): HostFacts {
+  const meminfo = readFileSync('/proc/meminfo', 'utf8');
+  const kb = Number(/^MemAvailable:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
+  return { memAvailableMiB: Math.floor(kb / 1024) };
+}
+
+export const PREFIX_PATTERN = /^[a-z0-9][a-z0-9-]{0,23}$/;
+
+export function resolveClusterOptions(
+  flags: RawFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  host: HostFacts = readHostFacts(),
+): ClusterOptions {
+  const prefix = resolvePrefix(flags.prefix, env);
+
+  const nodes = integer(pick('nodes', flags, env), 1, LIMITS.maxNodes, `use a node count from 1 to ${LIMITS.maxNodes} (e.g. --nodes 2)`);
+  const cpus = integer(pick('cpus', flags, env), 1, LIMITS.maxCpus, `use a vCPU count from 1 to ${LIMITS.maxCpus} (e.g. --cpu 2)`);
+
+  const memSrc = pick('memoryMiB', flags, env);
+  const memoryMiB = parseMemoryMiB(memSrc.value);
+  if (memoryMiB === undefined) {
+    throw new UsageError(`${memSrc.via}: "${memSrc.value}" is not a memory size; write it like 3072M or 3G`);
+  }
+  if (memoryMiB < LIMITS.minMemoryMiB) {
+    throw new UsageError(
+      `${memSrc.via}: ${memSrc.value} is ${memoryMiB} MiB, too little for a node; give at least ${LIMITS.minMemoryMiB}M (e.g. --memory 3072M)` +
+        (/^\d+$/.test(memSrc.value.trim()) ? ' — a plain number is read as MiB' : ''),
+    );
+  }
+
+  const hp2Src = pick('hugepages2m', flags, env);
+  const hugepages2m = integer(hp2Src, 0, 1_000_000, 'give a count of 2 MiB pages (e.g. --hugepages-2m 512)');
+  const hp1Src = pick('hugepages1g', flags, env);
+  const hugepages1g = integer(hp1Src, 0, 1024, 'give a count of 1 GiB pages (e.g. --hugepages-1g 1)');
+  const hugeMiB = hugepages2m * 2 + hugepages1g * 1024;
+  if (hugeMiB + LIMITS.osReserveMiB > memoryMiB) {
+    const via = hugepages1g > 0 && hugepages2m * 2 < memoryMiB - LIMITS.osReserveMiB ? hp1Src.via : hp2Src.via;
+    const maxPages = Math.max(0, Math.floor((memoryMiB - LIMITS.osReserveMiB - hugepages1g * 1024) / 2));
+    throw new UsageError(
+      `${via}: ${hugepages2m} x 2M + ${hugepages1g} x 1G hugepages (${hugeMiB} MiB) do not fit in ${memoryMiB} MiB of node memory, ` +
+        `which must also keep ${LIMITS.osReserveMiB} MiB for the system; lower the hugepages (at most ${maxPages} x 2M with this memory) or raise --memory`,
+    );
+  }
+
+  const total = nodes * memoryMiB;
+  if (total > host.memAvailableMiB) {
+    throw new UsageError(
+      `--memory/--nodes: ${nodes} node(s) x ${memoryMiB} MiB = ${total} MiB, but this host has only ${host.memAvailableMiB} MiB available; ` +
+        `lower --memory or --nodes, or free memory on the host`,
+    );
+  }
+
+  const secondaryNics = integer(
+    pick('secondaryNics', flags, env),
+    1,
+    LIMITS.maxSecondaryNics,
+    `use 1 to ${LIMITS.maxSecondaryNics} secondary NICs (e.g. --secondary-nics 1)`,
+  );
+
+  const accelSrc = pick('accel', flags, env);
+  if (!['auto', 'kvm', 'tcg'].includes(accelSrc.value)) {
+    throw new UsageError(`${accelSrc.via}: "${accelSrc.value}" is not an accelerator; use auto, kvm or tcg`);
+  }
+
+  const kernelSrc = pick('kernelArgs', flags, env);
+  if (/[\n\r\0]/.test(kernelSrc.value)) {
+    throw new UsageError(`${kernelSrc.via}: kernel arguments cannot contain newlines or NUL bytes`);
+  }
+
+  return {
+    prefix,
+    nodes,
+    memoryMiB,
+    cpus,
+    hugepages2m,
+    hugepages1g,
+    secondaryNics,
+    kernelArgs: splitArgs(kernelSrc.value),
+    qemuArgs: splitArgs(pick('qemuArgs', flags, env).value),
+    accel: accelSrc.value as Accel,
+  };
+}
+
+/** The prefix alone, for commands that act on an existing cluster (down, status, ssh...). */
+export function resolvePrefix(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const src = pick('prefix', { prefix: flag }, env);
+  if (!PREFIX_PATTERN.test(src.value)) {
+    throw new UsageError(
+      `${src.via}: "${src.value}" cannot name a cluster; use 1 to 24 lower-case letters, digits and dashes, starting with a letter or digit (e.g. --prefix dpdk-a)`,
+    );
+  }
+  return src.value;
+}

@@ -1,0 +1,73 @@
+import { homedir } from 'node:os';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The project checkout (holds images/, scripts/, manifests/), found from this compiled file. */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.DPDKCI_STATE_DIR) return resolve(env.DPDKCI_STATE_DIR);
+  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'dpdkci');
+}
+
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.DPDKCI_CACHE_DIR) return resolve(env.DPDKCI_CACHE_DIR);
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dpdkci');
+}
+
+/** Where one cluster keeps everything it owns on the host; `down` removes the whole directory. */
+export interface ClusterPaths {
+  dir: string;
+  specFile: string;
+  sshDir: string;
+  privateKey: string;
+  publicKey: string;
+  knownHosts: string;
+  switchDir: string;
+  switchPid: string;
+  nodesDir: string;
+  lockFile: string;
+}
+
+export function clusterPaths(prefix: string, env: NodeJS.ProcessEnv = process.env): ClusterPaths {
+  const dir = join(stateRoot(env), 'clusters', prefix);
+  return {
+    dir,
+    specFile: join(dir, 'cluster.json'),
+    sshDir: join(dir, 'ssh'),
+    privateKey: join(dir, 'ssh', 'id_ed25519'),
+    publicKey: join(dir, 'ssh', 'id_ed25519.pub'),
+    knownHosts: join(dir, 'ssh', 'known_hosts'),
+    switchDir: join(dir, 'switch'),
+    switchPid: join(dir, 'switch.pid'),
+    nodesDir: join(dir, 'nodes'),
+    lockFile: join(dir, 'up.lock'),
+  };
+}
+
+export interface NodePaths {
+  dir: string;
+  disk: string;
+  qmp: string;
+  pid: string;
+  console: string;
+  seedDir: string;
+  info: string;
+}
+
+export function nodePaths(cluster: ClusterPaths, name: string): NodePaths {
+  const dir = join(cluster.nodesDir, name);
+  return {
+    dir,
+    disk: join(dir, 'disk.qcow2'),
+    qmp: join(dir, 'qmp.sock'),
+    pid: join(dir, 'qemu.pid'),
+    console: join(dir, 'console.log'),
+    seedDir: join(dir, 'seed'),
+    info: join(dir, 'node.json'),
+  };
+}
+
+export function nodeName(index: number): string {
+  return `node${String(index).padStart(2, '0')}`;
+}
