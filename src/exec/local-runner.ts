@@ -19,7 +19,7 @@ export function createLocalRunner(): Runner {
       const out = { stdout: String(result.stdout), stderr, exitCode };
       if (result.failed && result.exitCode === undefined && !result.timedOut) {
         // Could not start at all (ENOENT...): report it as a failed command.
-        out.stderr = result.message;
+        out.stderr = result.message ?? String(result.stderr);
       }
       if (exitCode !== 0 && options.check !== false) {
         throw new CommandError('localhost', argv, exitCode, out.stderr, out.stdout);

@@ -1,0 +1,268 @@
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { DpdkciError, InterruptedError } from '../../src/core/errors.js';
+import { clusterPaths, nodePaths, type ClusterPaths } from '../../src/core/paths.js';
+import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
+import { connectSsh, type SshTarget } from '../../src/exec/ssh-runner.js';
+import { qemuArgs, kernelArgs, type NodeLaunchSpec } from './qemu-args.js';
+import { findProcesses, isAlive, readPidFile, waitForExit } from './processes.js';
+import { qmpCommand } from './qmp.js';
+import { startSwitch, stopSwitch, switchProcesses } from './switch.js';
+
+export function processName(prefix: string, node: string): string {
+  return `dpdkci-${prefix}-${node}`;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** QEMU processes of a cluster, by node name, found in the process table (not trusted from pidfiles). */
+export function nodeProcesses(prefix: string): Map<string, number> {
+  const pattern = new RegExp(`^${escapeRegExp(`dpdkci-${prefix}-`)}(node\\d{2}),process=`);
+  const out = new Map<string, number>();
+  for (const p of findProcesses((argv) => /qemu-system/.test(argv[0] ?? ''))) {
+    const i = p.argv.indexOf('-name');
+    const m = i >= 0 ? pattern.exec(p.argv[i + 1] ?? '') : null;
+    if (m?.[1]) out.set(m[1], p.pid);
+  }
+  return out;
+}
+
+export interface NodeStatus {
+  name: string;
+  role: NodeRecord['role'];
+  state: 'running' | 'down';
+  pid: number | null;
+  sshPort: number;
+}
+
+export function listNodes(record: ClusterRecord): NodeStatus[] {
+  const running = nodeProcesses(record.prefix);
+  return record.nodes.map((n) => {
+    const pid = running.get(n.name);
+    return { name: n.name, role: n.role, state: pid ? 'running' : 'down', pid: pid ?? null, sshPort: n.sshPort };
+  });
+}
+
+export async function generateKeyPair(file: string, comment: string): Promise<string> {
+  if (!existsSync(file)) {
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  }
+  chmodSync(file, 0o600);
+  return readFileSync(`${file}.pub`, 'utf8').trim();
+}
+
+/** The cluster's own key pair and known_hosts; every file mode 0600 in a 0700 directory. */
+export async function prepareClusterKeys(paths: ClusterPaths, prefix: string): Promise<void> {
+  mkdirSync(paths.sshDir, { recursive: true, mode: 0o700 });
+  chmodSync(paths.dir, 0o700);
+  chmodSync(paths.sshDir, 0o700);
+  await generateKeyPair(paths.privateKey, `dpdkci-${prefix}`);
+}
+
+/** A node's host key, generated on the host so that it is pinned before the node first answers. */
+export async function nodeHostKey(paths: ClusterPaths, name: string, prefix: string): Promise<string> {
+  const np = nodePaths(paths, name);
+  mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
+  return generateKeyPair(join(np.seedDir, 'ssh_host_ed25519_key'), `${name}.${prefix}`);
+}
+
+export function writeKnownHosts(paths: ClusterPaths, record: ClusterRecord): void {
+  const lines = record.nodes.map((n) => `${processName(record.prefix, n.name)} ${n.hostKey.split(/\s+/).slice(0, 2).join(' ')}`);
+  writeFileSync(paths.knownHosts, lines.join('\n') + '\n', { mode: 0o600 });
+}
+
+export function sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): SshTarget {
+  const paths = clusterPaths(record.prefix, env);
+  return {
+    name: node.name,
+    host: '127.0.0.1',
+    port: node.sshPort,
+    user: 'root',
+    privateKey: readFileSync(paths.privateKey, 'utf8'),
+    hostKey: node.hostKey,
+  };
+}
+
+/** Options for the system ssh/scp clients: the cluster key, pinned host keys, no prompts. */
+export function sshClientOptions(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): string[] {
+  const paths = clusterPaths(record.prefix, env);
+  return [
+    '-i', paths.privateKey,
+    '-o', 'IdentitiesOnly=yes',
+    '-o', `UserKnownHostsFile=${paths.knownHosts}`,
+    '-o', 'GlobalKnownHostsFile=/dev/null',
+    '-o', 'StrictHostKeyChecking=yes',
+    '-o', `HostKeyAlias=${processName(record.prefix, node.name)}`,
+    '-o', 'LogLevel=ERROR',
+  ];
+}
+
+export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): NodeLaunchSpec {
+  const paths = clusterPaths(record.prefix, env);
+  const np = nodePaths(paths, node.name);
+  const o = record.options;
+  return {
+    processName: processName(record.prefix, node.name),
+    accel: record.accel,
+    cpus: o.cpus,
+    memoryMiB: o.memoryMiB,
+    kernel: record.image.kernel,
+    initrd: record.image.initrd,
+    disk: np.disk,
+    sshPort: node.sshPort,
+    mgmtMac: node.mgmtMac,
+    secondaryNics: node.secondaryMacs.map((mac) => ({ mac, switchSocket: paths.switchDir })),
+    qmpSocket: np.qmp,
+    pidFile: np.pid,
+    consoleLog: np.console,
+    seed: {
+      hostname: join(np.seedDir, 'hostname'),
+      ssh_host_ed25519_key: join(np.seedDir, 'ssh_host_ed25519_key'),
+      'ssh_host_ed25519_key.pub': join(np.seedDir, 'ssh_host_ed25519_key.pub'),
+      authorized_keys: join(np.seedDir, 'authorized_keys'),
+    },
+    kernelArgs: kernelArgs({ hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, extra: o.kernelArgs }),
+    extraQemuArgs: o.qemuArgs,
+  };
+}
+
+export async function startClusterSwitch(record: ClusterRecord, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const paths = clusterPaths(record.prefix, env);
+  return startSwitch({ dir: paths.switchDir, pidFile: paths.switchPid });
+}
+
+export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv = process.env): boolean {
+  const paths = clusterPaths(record.prefix, env);
+  return switchProcesses({ dir: paths.switchDir, pidFile: paths.switchPid }).length > 0;
+}
+
+/** Starts one node's QEMU (daemonized). Its overlay is created on first start and kept across restarts. */
+export async function startNode(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const paths = clusterPaths(record.prefix, env);
+  const np = nodePaths(paths, node.name);
+  mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
+  if (!existsSync(np.disk)) {
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', record.image.disk, np.disk]);
+  }
+  writeFileSync(join(np.seedDir, 'hostname'), `${node.name}\n`);
+  copyFileSync(paths.publicKey, join(np.seedDir, 'authorized_keys'));
+  rmSync(np.qmp, { force: true });
+  rmSync(np.pid, { force: true });
+  const [file, ...args] = qemuArgs(launchSpec(record, node, env));
+  const result = await execa(file as string, args, { reject: false });
+  if (result.exitCode !== 0) {
+    throw new DpdkciError(`QEMU would not start ${node.name} (exit ${result.exitCode}): ${String(result.stderr).trim()}`);
+  }
+  const pid = readPidFile(np.pid);
+  if (!pid) throw new DpdkciError(`QEMU started ${node.name} but wrote no pidfile at ${np.pid}`);
+  return pid;
+}
+
+export function consoleTail(record: ClusterRecord, node: string, lines = 20, env: NodeJS.ProcessEnv = process.env): string {
+  const file = nodePaths(clusterPaths(record.prefix, env), node).console;
+  if (!existsSync(file)) return '(no console output)';
+  return readFileSync(file, 'utf8').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+/**
+ * Waits until the node answers over SSH with its pinned host key. Fails early when its QEMU dies,
+ * with the console's last lines.
+ */
+export async function waitForSsh(
+  record: ClusterRecord,
+  node: NodeRecord,
+  options: { timeoutMs: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv },
+): Promise<number> {
+  const began = performance.now();
+  const target = sshTarget(record, node, options.env);
+  let lastError = '';
+  while (performance.now() - began < options.timeoutMs) {
+    if (options.signal?.aborted) throw new InterruptedError();
+    if (!nodeProcesses(record.prefix).has(node.name)) {
+      throw new DpdkciError(`${node.name}: QEMU exited while booting; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`);
+    }
+    try {
+      const ssh = await connectSsh(target, 8_000);
+      const r = await ssh.execCommand('true');
+      ssh.dispose();
+      if (r.code === 0) return (performance.now() - began) / 1000;
+      lastError = `"true" exited ${r.code}`;
+    } catch (e) {
+      lastError = (e as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+  throw new DpdkciError(
+    `${node.name}: no SSH answer on 127.0.0.1:${node.sshPort} within ${options.timeoutMs / 1000}s (${lastError}); last console lines:\n${consoleTail(record, node.name, 20, options.env)}`,
+  );
+}
+
+/** Stops one QEMU: ACPI power-off through QMP when graceful, then SIGTERM, then SIGKILL. */
+export async function stopNode(pid: number, qmpSocket: string, graceful: boolean, gracefulTimeoutMs = 30_000): Promise<'powered-off' | 'killed'> {
+  if (graceful && existsSync(qmpSocket)) {
+    try {
+      await qmpCommand(qmpSocket, 'system_powerdown');
+      if (await waitForExit(pid, gracefulTimeoutMs)) return 'powered-off';
+    } catch {
+      // QMP gone: fall through to signals
+    }
+  }
+  if (isAlive(pid)) {
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitForExit(pid, 5_000))) {
+      process.kill(pid, 'SIGKILL');
+      await waitForExit(pid, 5_000);
+    }
+  }
+  return 'killed';
+}
+
+export interface DeleteReport {
+  nodes: { name: string; pid: number; how: 'powered-off' | 'killed' }[];
+  switchPids: number[];
+  removedDir: boolean;
+}
+
+/** Everything `down` does: stop every node and the switch of the prefix, then remove its state. */
+export async function deleteCluster(prefix: string, options: { graceful: boolean; env?: NodeJS.ProcessEnv }): Promise<DeleteReport> {
+  const paths = clusterPaths(prefix, options.env);
+  const running = nodeProcesses(prefix);
+  // Nodes recorded only by pidfile (process renamed?) are still ours when their argv names the node.
+  if (existsSync(paths.nodesDir)) {
+    for (const name of readdirSync(paths.nodesDir)) {
+      const pid = readPidFile(nodePaths(paths, name).pid);
+      if (pid && isAlive(pid) && !running.has(name) && (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(processName(prefix, name)))) {
+        running.set(name, pid);
+      }
+    }
+  }
+  const nodes = await Promise.all(
+    [...running].map(async ([name, pid]) => ({
+      name,
+      pid,
+      how: await stopNode(pid, nodePaths(paths, name).qmp, options.graceful),
+    })),
+  );
+  const switchPids = await stopSwitch({ dir: paths.switchDir, pidFile: paths.switchPid });
+  const removedDir = existsSync(paths.dir);
+  rmSync(paths.dir, { recursive: true, force: true });
+  return { nodes, switchPids, removedDir };
+}
+
+/** Copies what the host holds about each node (console logs) into dir. */
+export function collectHostLogs(prefix: string, dir: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const paths = clusterPaths(prefix, env);
+  const copied: string[] = [];
+  if (!existsSync(paths.nodesDir)) return copied;
+  for (const name of readdirSync(paths.nodesDir)) {
+    const src = nodePaths(paths, name).console;
+    if (!existsSync(src)) continue;
+    mkdirSync(join(dir, name), { recursive: true });
+    cpSync(src, join(dir, name, 'console.log'));
+    copied.push(join(dir, name, 'console.log'));
+  }
+  return copied;
+}

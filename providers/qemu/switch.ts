@@ -1,0 +1,47 @@
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { DpdkciError } from '../../src/core/errors.js';
+import { findProcesses, isAlive, readPidFile, waitForExit } from './processes.js';
+
+/**
+ * The cluster's shared L2 network: one VDE switch per cluster (a userspace Ethernet switch, Debian's
+ * vde2). Every secondary NIC of every node plugs into it, so any two nodes reach each other, a node
+ * does not get its own frames back (a switch, not an echoing multicast socket), and two clusters never
+ * share a switch. Its control sockets live in the cluster's state directory, mode 0700.
+ */
+export interface SwitchPaths {
+  dir: string;
+  pidFile: string;
+}
+
+export function switchProcesses(paths: SwitchPaths): number[] {
+  const fromPid = readPidFile(paths.pidFile);
+  const found = findProcesses((argv) => /vde_switch$/.test(argv[0] ?? '') && argv.includes(paths.dir)).map((p) => p.pid);
+  return [...new Set([...(fromPid && isAlive(fromPid) ? [fromPid] : []), ...found])];
+}
+
+export async function startSwitch(paths: SwitchPaths): Promise<number> {
+  const running = switchProcesses(paths);
+  if (running[0] !== undefined) return running[0];
+  rmSync(paths.dir, { recursive: true, force: true });
+  const result = await execa('vde_switch', ['-s', paths.dir, '-m', '0700', '-p', paths.pidFile, '-d'], { reject: false });
+  if (result.exitCode !== 0) {
+    throw new DpdkciError(`vde_switch would not start for ${paths.dir}: ${result.stderr || result.stdout}`);
+  }
+  for (let i = 0; i < 50 && !existsSync(join(paths.dir, 'ctl')); i++) await new Promise((r) => setTimeout(r, 100));
+  const pid = readPidFile(paths.pidFile);
+  if (!pid || !existsSync(join(paths.dir, 'ctl'))) throw new DpdkciError(`vde_switch started but ${paths.dir}/ctl did not appear`);
+  return pid;
+}
+
+export async function stopSwitch(paths: SwitchPaths): Promise<number[]> {
+  const pids = switchProcesses(paths);
+  for (const pid of pids) {
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitForExit(pid, 3_000))) process.kill(pid, 'SIGKILL');
+  }
+  rmSync(paths.dir, { recursive: true, force: true });
+  rmSync(paths.pidFile, { force: true });
+  return pids;
+}

@@ -1,0 +1,46 @@
+import { readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
+import { resolvePrefix } from '../../core/config.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import { clusterPaths } from '../../core/paths.js';
+import { listNodes, switchRunning, type NodeStatus } from '../../../providers/qemu/provider.js';
+import type { CommandContext } from '../context.js';
+
+export function renderStatus(record: ClusterRecord, nodes: NodeStatus[]): string {
+  const rows = [['NODE', 'ROLE', 'STATE', 'PID', 'SSH'], ...nodes.map((n) => [n.name, n.role, n.state, n.pid ? String(n.pid) : '-', `127.0.0.1:${n.sshPort}`])];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return `cluster ${record.prefix}: accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})\n${table}`;
+}
+
+export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: NodeJS.ProcessEnv) {
+  return {
+    prefix: record.prefix,
+    exists: true,
+    provider: record.provider,
+    accelerator: record.accel,
+    acceleratorReason: record.accelReason,
+    image: record.image,
+    stateDir: clusterPaths(record.prefix, env).dir,
+    secondaryNetwork: { kind: 'vde-switch', running: switchRunning(record, env) },
+    options: record.options,
+    nodes: nodes.map((n) => {
+      const r = record.nodes.find((x) => x.name === n.name);
+      return { ...n, ports: { ssh: n.sshPort }, secondaryMacs: r?.secondaryMacs ?? [] };
+    }),
+  };
+}
+
+export async function runStatus(flags: { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
+  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
+    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
+  }
+  const prefix = resolvePrefix(flags.prefix, ctx.env);
+  const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
+  if (!record) {
+    ctx.out(flags.output === 'json' ? JSON.stringify({ prefix, exists: false, nodes: [] }, null, 2) : `cluster ${prefix}: not found (dpdkci up --prefix ${prefix} creates it)`);
+    return ExitCode.ok;
+  }
+  const nodes = listNodes(record);
+  ctx.out(flags.output === 'json' ? JSON.stringify(statusJson(record, nodes, ctx.env), null, 2) : renderStatus(record, nodes));
+  return ExitCode.ok;
+}

@@ -1,0 +1,143 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ExitCode, exitCodeOf } from '../core/errors.js';
+import { createProgress } from '../core/progress.js';
+import type { CommandContext } from './context.js';
+import { runDown } from './commands/down.js';
+import { runPorts } from './commands/ports.js';
+import { runProvision } from './commands/provision.js';
+import { runScp } from './commands/scp.js';
+import { runSsh } from './commands/ssh.js';
+import { runStatus } from './commands/status.js';
+import { runUp } from './commands/up.js';
+
+const PREFIX_HELP = 'cluster name; two prefixes are two independent clusters (env DPDKCI_PREFIX, default dpdkci)';
+
+function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Command {
+  const program = new Command('dpdkci')
+    .description('QEMU test clusters whose nodes run an OVS-DPDK dataplane (kubevirtci-style)')
+    .enablePositionalOptions()
+    .showSuggestionAfterError(true)
+    .option('--prefix <name>', PREFIX_HELP)
+    // Set before the subcommands are added: they copy these settings.
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const prefixOf = (opts: { prefix?: string }) => opts.prefix ?? program.opts<{ prefix?: string }>().prefix;
+
+  program
+    .command('up')
+    .alias('run')
+    .description('build the node image if needed, boot the nodes and wait for SSH')
+    .option('--prefix <name>', PREFIX_HELP)
+    .option('--nodes <n>', 'number of nodes (KUBEVIRT_NUM_NODES, default 1)')
+    .option('--memory <size>', 'memory per node, e.g. 3072M or 3G (KUBEVIRT_MEMORY_SIZE, default 3072M)')
+    .option('--cpu <n>', 'vCPUs per node (KUBEVIRT_NUM_VCPU, default 2)')
+    .option('--hugepages-2m <n>', '2 MiB hugepages per node (KUBEVIRT_HUGEPAGES_2M, default 64)')
+    .option('--hugepages-1g <n>', '1 GiB hugepages per node (KUBEVIRT_HUGEPAGES_1G, default 0)')
+    .option('--secondary-nics <n>', 'NICs per node on the shared secondary network (KUBEVIRT_NUM_SECONDARY_NICS, default 1)')
+    .option('--kernel-args <args>', 'extra kernel command line arguments (DPDKCI_KERNEL_ARGS)')
+    .option('--qemu-args <args>', 'extra QEMU arguments (DPDKCI_QEMU_ARGS)')
+    .addOption(new Option('--accel <mode>', 'auto: KVM if a test guest really runs, else TCG (DPDKCI_ACCEL, default auto)'))
+    .option('--debian-mirror <url>', "Debian mirror for the image build (DPDKCI_DEBIAN_MIRROR; default: the host's apt sources)")
+    .option('--rebuild', 'rebuild the node image even when the cache has it')
+    .option('--boot-timeout <seconds>', 'how long a node may take to answer over SSH (default 600)')
+    .option('--cleanup-on-failure', 'remove the cluster when up fails (default: keep it for inspection)')
+    .addHelpText('after', '\nExamples:\n  dpdkci up --nodes 2 --memory 3G --hugepages-2m 512\n  KUBEVIRT_NUM_NODES=2 dpdkci run --prefix dpdk-a')
+    .action(async (opts) => {
+      const flags = {
+        ...opts,
+        prefix: prefixOf(opts),
+        memoryMiB: opts.memory,
+        cpus: opts.cpu,
+        hugepages2m: opts.hugepages2m,
+        hugepages1g: opts.hugepages1g,
+      };
+      setCode(await runUp(flags, ctx));
+    });
+
+  program
+    .command('down')
+    .alias('rm')
+    .description('stop every node of the cluster and remove its overlays, sockets and state (safe to repeat)')
+    .option('--prefix <name>', PREFIX_HELP)
+    .option('--force', 'kill the nodes at once instead of an ACPI power-off first')
+    .action(async (opts) => setCode(await runDown({ ...opts, prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('status')
+    .description('nodes, their state, PIDs and ports, the accelerator and the image')
+    .option('--prefix <name>', PREFIX_HELP)
+    .option('-o, --output <format>', 'table (default) or json')
+    .action(async (opts) => setCode(await runStatus({ ...opts, prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('ssh')
+    .description('a shell on a node, or run CMD there (its exit code is returned)')
+    .argument('<node>', 'node name, e.g. node01')
+    .argument('[command...]', 'command to run (after --)')
+    .option('--prefix <name>', PREFIX_HELP)
+    .passThroughOptions()
+    .addHelpText('after', '\nExamples:\n  dpdkci ssh node01\n  dpdkci ssh node01 -- cat /proc/cmdline')
+    .action(async (node: string, command: string[], opts) => setCode(await runSsh(node, command, { prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('scp')
+    .description('copy a file to or from a node; write the node side as node01:/path')
+    .argument('<src>')
+    .argument('<dst>')
+    .option('--prefix <name>', PREFIX_HELP)
+    .option('-r, --recursive', 'copy directories')
+    .action(async (src: string, dst: string, opts) => setCode(await runScp(src, dst, { ...opts, prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('ports')
+    .description('host ports (on 127.0.0.1) forwarded to the nodes; "ports ssh" prints one number')
+    .argument('[name]', 'ssh')
+    .option('--prefix <name>', PREFIX_HELP)
+    .option('--node <node>', 'which node (default node01)')
+    .action(async (name: string | undefined, opts) => setCode(await runPorts(name, { ...opts, prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('provision')
+    .description('build the node image into the cache (a cache hit when the recipe is unchanged)')
+    .option('--rebuild', 'build even when the cache has the image')
+    .option('--debian-mirror <url>', "Debian mirror (DPDKCI_DEBIAN_MIRROR; default: the host's apt sources)")
+    .option('-o, --output <format>', 'json for the image record')
+    .action(async (opts) => setCode(await runProvision(opts, ctx)));
+
+  return program;
+}
+
+/** Runs the CLI and returns the exit code; the one place errors become messages and codes. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) return;
+    process.stderr.write(`\n${signal}: stopping…\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const ctx: CommandContext = {
+    env,
+    out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+    progress: createProgress(),
+    signal: controller.signal,
+  };
+  let code: number = ExitCode.ok;
+  const program = buildProgram(ctx, (c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return ExitCode.ok;
+      process.stderr.write('run `dpdkci --help` (or `dpdkci COMMAND --help`) for the options\n');
+      return ExitCode.usage;
+    }
+    process.stderr.write(`error: ${(error as Error).message}\n`);
+    return exitCodeOf(error);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,45 @@
+import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import type { ClusterOptions } from './config.js';
+import type { Runner } from '../exec/runner.js';
+
+/** What `up` decided for one node; kept in cluster.json and checked against the process table. */
+export interface NodeRecord {
+  name: string;
+  index: number;
+  role: 'control-plane' | 'worker';
+  sshPort: number;
+  mgmtMac: string;
+  secondaryMacs: string[];
+  /** "ssh-ed25519 AAAA..." — pinned before the node first boots. */
+  hostKey: string;
+}
+
+export interface ClusterRecord {
+  prefix: string;
+  provider: 'qemu';
+  options: ClusterOptions;
+  accel: 'kvm' | 'tcg';
+  accelReason: string;
+  image: { hash: string; disk: string; kernel: string; initrd: string; kernelRelease: string };
+  createdAt: string;
+  nodes: NodeRecord[];
+}
+
+/** A node as steps see it: identity plus a way to run commands on it. */
+export interface Node {
+  name: string;
+  role: NodeRecord['role'];
+  address: string;
+  runner: Runner;
+}
+
+export function readClusterRecord(file: string): ClusterRecord | undefined {
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as ClusterRecord;
+}
+
+export function writeClusterRecord(file: string, record: ClusterRecord): void {
+  const tmp = `${file}.tmp`;
+  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n', { mode: 0o600 });
+  renameSync(tmp, file);
+}

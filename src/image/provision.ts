@@ -1,0 +1,107 @@
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { DpdkciError, InterruptedError } from '../core/errors.js';
+import { PROJECT_ROOT } from '../core/paths.js';
+import type { ProgressStep } from '../core/progress.js';
+import { recipeHash, type ImageRecipe } from './recipe.js';
+
+export interface ImageInfo {
+  name: string;
+  hash: string;
+  dir: string;
+  disk: string;
+  kernel: string;
+  initrd: string;
+  kernelRelease: string;
+  suite: string;
+  mirror: string;
+  builtAt: string;
+  buildSeconds: number;
+}
+
+export function nodeImageRecipe(overrides: Partial<ImageRecipe> = {}): ImageRecipe {
+  return {
+    name: 'node',
+    recipeDir: join(PROJECT_ROOT, 'images', 'node'),
+    nodeScriptsDir: join(PROJECT_ROOT, 'scripts', 'node'),
+    buildScript: join(PROJECT_ROOT, 'scripts', 'build-node-image.sh'),
+    suite: 'bookworm',
+    diskSize: '8G',
+    ...overrides,
+  };
+}
+
+function imageDir(cacheRoot: string, recipe: ImageRecipe, hash: string): string {
+  return join(cacheRoot, 'images', `${recipe.name}-${recipe.suite}-${hash}`);
+}
+
+/** The cached image for this recipe, or undefined when it has not been built. */
+export function cachedImage(cacheRoot: string, recipe: ImageRecipe): ImageInfo | undefined {
+  const dir = imageDir(cacheRoot, recipe, recipeHash(recipe));
+  const manifest = join(dir, 'image.json');
+  if (!existsSync(manifest)) return undefined;
+  const info = JSON.parse(readFileSync(manifest, 'utf8')) as ImageInfo;
+  for (const file of [info.disk, info.kernel, info.initrd]) {
+    if (!existsSync(file)) return undefined;
+  }
+  return info;
+}
+
+export interface BuildOptions {
+  cacheRoot: string;
+  mirror: string;
+  progress?: ProgressStep;
+  signal?: AbortSignal;
+}
+
+/** Builds the image (debootstrap + packages + disk) into the cache; the directory appears atomically. */
+export async function buildImage(recipe: ImageRecipe, options: BuildOptions): Promise<ImageInfo> {
+  const hash = recipeHash(recipe);
+  const dir = imageDir(options.cacheRoot, recipe, hash);
+  const tmp = `${dir}.building-${process.pid}`;
+  mkdirSync(join(options.cacheRoot, 'images'), { recursive: true });
+  rmSync(tmp, { recursive: true, force: true });
+  const began = performance.now();
+  const child = execa(
+    'bash',
+    [recipe.buildScript, recipe.recipeDir, recipe.nodeScriptsDir, recipe.suite, options.mirror, tmp, recipe.diskSize],
+    { reject: false, cancelSignal: options.signal, forceKillAfterDelay: 10_000, all: true },
+  );
+  const lines: string[] = [];
+  child.all?.on('data', (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      const m = /^@@ step (\S+)/.exec(line);
+      if (m?.[1]) options.progress?.update(m[1]);
+      else if (line.trim()) lines.push(line);
+    }
+  });
+  const result = await child;
+  if (result.isCanceled || options.signal?.aborted) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new InterruptedError('image build interrupted');
+  }
+  if (result.exitCode !== 0) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new DpdkciError(
+      `building the node image failed (exit ${result.exitCode}, mirror ${options.mirror}):\n${lines.slice(-25).join('\n')}`,
+    );
+  }
+  const info: ImageInfo = {
+    name: recipe.name,
+    hash,
+    dir,
+    disk: join(dir, 'disk.qcow2'),
+    kernel: join(dir, 'vmlinuz'),
+    initrd: join(dir, 'initrd.img'),
+    kernelRelease: readFileSync(join(tmp, 'kernel.release'), 'utf8').trim(),
+    suite: recipe.suite,
+    mirror: options.mirror,
+    builtAt: new Date().toISOString(),
+    buildSeconds: Math.round((performance.now() - began) / 100) / 10,
+  };
+  writeFileSync(join(tmp, 'image.json'), JSON.stringify(info, null, 2) + '\n');
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return info;
+}

@@ -1,0 +1,37 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+
+/** What defines a node image. Its hash keys the image cache: change any input and the image is rebuilt. */
+export interface ImageRecipe {
+  name: string;
+  recipeDir: string;
+  nodeScriptsDir: string;
+  buildScript: string;
+  suite: string;
+  diskSize: string;
+}
+
+function walk(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...walk(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+/** A hash over the recipe's files (paths, modes and contents), the build script, the suite and the size. */
+export function recipeHash(recipe: ImageRecipe): string {
+  const h = createHash('sha256');
+  h.update(`suite=${recipe.suite}\ndisk=${recipe.diskSize}\n`);
+  const files = [...walk(recipe.recipeDir), ...walk(recipe.nodeScriptsDir), recipe.buildScript];
+  for (const file of files) {
+    const mode = statSync(file).mode & 0o777;
+    h.update(`${relative(recipe.recipeDir, file)}\0${mode.toString(8)}\0`);
+    h.update(readFileSync(file));
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
+}

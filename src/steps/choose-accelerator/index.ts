@@ -1,0 +1,27 @@
+import type { Step } from '../../core/pipeline.js';
+import { cachedProbeKvm, chooseAccelerator } from '../../../providers/qemu/kvm-probe.js';
+import { need, type UpContext } from '../context.js';
+
+/** KVM when it really runs a guest, TCG otherwise (auto), or what the user forced. */
+export const chooseAcceleratorStep: Step<UpContext> = {
+  name: 'choose accelerator',
+  async isDone(ctx) {
+    // A cluster that exists keeps the accelerator it was created with.
+    if (ctx.record) {
+      ctx.accel = { accel: ctx.record.accel };
+      return true;
+    }
+    return false;
+  },
+  async apply(ctx, progress) {
+    if (ctx.options.accel === 'tcg') {
+      ctx.accel = chooseAccelerator('tcg', undefined);
+      return 'tcg (asked for)';
+    }
+    progress.update('probing KVM with a test guest');
+    const probe = await cachedProbeKvm(need(ctx.image, 'image').kernel, ctx.cacheRoot);
+    ctx.accel = chooseAccelerator(ctx.options.accel, probe);
+    if (ctx.accel.warning) ctx.progress.warn(ctx.accel.warning);
+    return `${ctx.accel.accel}${probe.cached ? ', probe cached' : `, probe ${probe.seconds}s`}`;
+  },
+};

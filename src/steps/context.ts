@@ -1,0 +1,31 @@
+import type { ClusterOptions } from '../core/config.js';
+import type { ClusterRecord } from '../core/cluster.js';
+import type { ClusterPaths } from '../core/paths.js';
+import type { Progress } from '../core/progress.js';
+import type { ImageInfo } from '../image/provision.js';
+import type { ImageRecipe } from '../image/recipe.js';
+import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
+
+/** What the steps of `up` share. Steps fill in image, accel and record as they go. */
+export interface UpContext {
+  options: ClusterOptions;
+  env: NodeJS.ProcessEnv;
+  paths: ClusterPaths;
+  cacheRoot: string;
+  recipe: ImageRecipe;
+  mirror: string | undefined;
+  rebuild: boolean;
+  bootTimeoutMs: number;
+  signal: AbortSignal;
+  progress: Progress;
+  image?: ImageInfo;
+  accel?: AccelChoice;
+  record?: ClusterRecord;
+  /** Seconds from QEMU start to SSH, per node booted by this run. */
+  bootSeconds: Record<string, number>;
+}
+
+export function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`internal: ${what} is not set yet (step order)`);
+  return value;
+}

@@ -1,0 +1,73 @@
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { writeClusterRecord, readClusterRecord, type ClusterRecord, type NodeRecord } from '../../core/cluster.js';
+import type { Step } from '../../core/pipeline.js';
+import { nodeName, stateRoot } from '../../core/paths.js';
+import { macAddress } from '../../../providers/qemu/qemu-args.js';
+import { allocatePorts } from '../../../providers/qemu/ports.js';
+import { nodeHostKey, prepareClusterKeys, writeKnownHosts } from '../../../providers/qemu/provider.js';
+import { need, type UpContext } from '../context.js';
+
+export const SSH_PORT_BASE = 2201;
+
+/** SSH ports other clusters on this host have recorded, so two clusters never pick the same one. */
+function portsOfOtherClusters(env: NodeJS.ProcessEnv, prefix: string): Set<number> {
+  const dir = join(stateRoot(env), 'clusters');
+  const ports = new Set<number>();
+  if (!existsSync(dir)) return ports;
+  for (const other of readdirSync(dir)) {
+    if (other === prefix) continue;
+    const record = readClusterRecord(join(dir, other, 'cluster.json'));
+    record?.nodes.forEach((n) => ports.add(n.sshPort));
+  }
+  return ports;
+}
+
+/** State directory, cluster key pair, per-node host keys, ports and MACs: everything decided before boot. */
+export const prepareCluster: Step<UpContext> = {
+  name: 'prepare cluster',
+  async isDone(ctx) {
+    return ctx.record !== undefined && ctx.record.nodes.length === ctx.options.nodes;
+  },
+  async apply(ctx) {
+    const { options, paths } = ctx;
+    mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+    await prepareClusterKeys(paths, options.prefix);
+    const image = need(ctx.image, 'image');
+    const existing = ctx.record?.nodes ?? [];
+    const reserved = portsOfOtherClusters(ctx.env, options.prefix);
+    existing.forEach((n) => reserved.add(n.sshPort));
+    const newCount = options.nodes - existing.length;
+    const ports = await allocatePorts(newCount, SSH_PORT_BASE, reserved);
+    const clusterByte = createHash('sha256').update(options.prefix).digest()[0] ?? 0;
+    const nodes: NodeRecord[] = [...existing];
+    for (let i = existing.length + 1; i <= options.nodes; i++) {
+      const name = nodeName(i);
+      nodes.push({
+        name,
+        index: i,
+        role: i === 1 ? 'control-plane' : 'worker',
+        sshPort: ports[i - existing.length - 1] as number,
+        mgmtMac: macAddress(0, 0, 0x10),
+        secondaryMacs: Array.from({ length: options.secondaryNics }, (_, n) => macAddress(clusterByte, i, n)),
+        hostKey: await nodeHostKey(paths, name, options.prefix),
+      });
+    }
+    const record: ClusterRecord = {
+      prefix: options.prefix,
+      provider: 'qemu',
+      options,
+      accel: need(ctx.accel, 'accelerator').accel,
+      accelReason: ctx.accel?.warning ?? ctx.accel?.probe?.reason ?? 'asked for',
+      image: { hash: image.hash, disk: image.disk, kernel: image.kernel, initrd: image.initrd, kernelRelease: image.kernelRelease },
+      createdAt: ctx.record?.createdAt ?? new Date().toISOString(),
+      nodes,
+    };
+    writeClusterRecord(paths.specFile, record);
+    writeKnownHosts(paths, record);
+    ctx.record = record;
+    return `${nodes.length} node(s), ssh ports ${nodes.map((n) => n.sshPort).join(',')}`;
+  },
+};
+

@@ -1,0 +1,15 @@
+import type { Step } from '../../core/pipeline.js';
+import { startClusterSwitch, switchRunning } from '../../../providers/qemu/provider.js';
+import { need, type UpContext } from '../context.js';
+
+/** The cluster's shared L2 switch for the secondary NICs. */
+export const startSwitchStep: Step<UpContext> = {
+  name: 'start secondary network switch',
+  async isDone(ctx) {
+    return switchRunning(need(ctx.record, 'cluster record'), ctx.env);
+  },
+  async apply(ctx) {
+    const pid = await startClusterSwitch(need(ctx.record, 'cluster record'), ctx.env);
+    return `vde_switch pid ${pid}`;
+  },
+};

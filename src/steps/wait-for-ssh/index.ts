@@ -1,0 +1,39 @@
+import type { Step } from '../../core/pipeline.js';
+import { connectSsh } from '../../exec/ssh-runner.js';
+import { sshTarget, waitForSsh } from '../../../providers/qemu/provider.js';
+import { need, type UpContext } from '../context.js';
+
+/** Every node answers over SSH with its pinned host key. */
+export const waitForSshStep: Step<UpContext> = {
+  name: 'wait for SSH',
+  async isDone(ctx) {
+    const record = need(ctx.record, 'cluster record');
+    const answers = await Promise.all(
+      record.nodes.map(async (node) => {
+        try {
+          const ssh = await connectSsh(sshTarget(record, node, ctx.env), 5_000);
+          const r = await ssh.execCommand('true');
+          ssh.dispose();
+          return r.code === 0;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    return answers.every(Boolean);
+  },
+  async apply(ctx, progress) {
+    const record = need(ctx.record, 'cluster record');
+    const pending = new Set(record.nodes.map((n) => n.name));
+    progress.update(`waiting for ${[...pending].join(', ')}`);
+    await Promise.all(
+      record.nodes.map(async (node) => {
+        const seconds = await waitForSsh(record, node, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal, env: ctx.env });
+        ctx.bootSeconds[node.name] = Math.round(seconds * 10) / 10;
+        pending.delete(node.name);
+        progress.update(pending.size ? `${node.name} up; waiting for ${[...pending].join(', ')}` : 'all nodes answer');
+      }),
+    );
+    return Object.entries(ctx.bootSeconds).map(([n, s]) => `${n} ${s}s`).join(', ');
+  },
+};
