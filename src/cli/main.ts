@@ -75,7 +75,6 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .argument('<node>', 'node name, e.g. node01')
     .argument('[command...]', 'command to run (after --)')
     .option('--prefix <name>', PREFIX_HELP)
-    .passThroughOptions()
     .addHelpText('after', '\nExamples:\n  dpdkci ssh node01\n  dpdkci ssh node01 -- cat /proc/cmdline')
     .action(async (node: string, command: string[], opts) => setCode(await runSsh(node, command, { prefix: prefixOf(opts) }, ctx)));
 

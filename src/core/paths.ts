@@ -1,9 +1,21 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The project checkout (holds images/, scripts/, manifests/), found from this compiled file. */
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/**
+ * The project checkout (holds images/, scripts/, manifests/): the nearest directory above this file
+ * whose package.json is dpdkci's, whether this runs compiled (dist/src/core) or from source (src/core).
+ */
+function findProjectRoot(start: string): string {
+  for (let dir = start; dir !== dirname(dir); dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'dpdkci') return dir;
+  }
+  throw new Error(`dpdkci: no package.json of dpdkci above ${start}`);
+}
+
+export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
 
 export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
   if (env.DPDKCI_STATE_DIR) return resolve(env.DPDKCI_STATE_DIR);

@@ -38,7 +38,12 @@ function imageDir(cacheRoot: string, recipe: ImageRecipe, hash: string): string 
 
 /** The cached image for this recipe, or undefined when it has not been built. */
 export function cachedImage(cacheRoot: string, recipe: ImageRecipe): ImageInfo | undefined {
-  const dir = imageDir(cacheRoot, recipe, recipeHash(recipe));
+  return cachedImageByHash(cacheRoot, recipe, recipeHash(recipe));
+}
+
+/** A cached image by its recipe hash (the one a cluster was created from). */
+export function cachedImageByHash(cacheRoot: string, recipe: ImageRecipe, hash: string): ImageInfo | undefined {
+  const dir = imageDir(cacheRoot, recipe, hash);
   const manifest = join(dir, 'image.json');
   if (!existsSync(manifest)) return undefined;
   const info = JSON.parse(readFileSync(manifest, 'utf8')) as ImageInfo;

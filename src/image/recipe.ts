@@ -26,10 +26,15 @@ function walk(dir: string): string[] {
 export function recipeHash(recipe: ImageRecipe): string {
   const h = createHash('sha256');
   h.update(`suite=${recipe.suite}\ndisk=${recipe.diskSize}\n`);
-  const files = [...walk(recipe.recipeDir), ...walk(recipe.nodeScriptsDir), recipe.buildScript];
-  for (const file of files) {
+  // Named by role and path inside their root, so that the same recipe hashes the same wherever it is.
+  const files: [string, string][] = [
+    ...walk(recipe.recipeDir).map((f): [string, string] => [`recipe/${relative(recipe.recipeDir, f)}`, f]),
+    ...walk(recipe.nodeScriptsDir).map((f): [string, string] => [`node-scripts/${relative(recipe.nodeScriptsDir, f)}`, f]),
+    ['build-script', recipe.buildScript],
+  ];
+  for (const [name, file] of files) {
     const mode = statSync(file).mode & 0o777;
-    h.update(`${relative(recipe.recipeDir, file)}\0${mode.toString(8)}\0`);
+    h.update(`${name}\0${mode.toString(8)}\0`);
     h.update(readFileSync(file));
     h.update('\0');
   }

@@ -1,6 +1,6 @@
 import { UsageError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
-import { buildImage, cachedImage } from '../../image/provision.js';
+import { buildImage, cachedImage, cachedImageByHash } from '../../image/provision.js';
 import type { UpContext } from '../context.js';
 
 /** Builds the node image unless the cache holds one for the same recipe. */
@@ -8,7 +8,9 @@ export const provisionImage: Step<UpContext> = {
   name: 'provision node image',
   async isDone(ctx) {
     if (ctx.rebuild) return false;
-    ctx.image = cachedImage(ctx.cacheRoot, ctx.recipe);
+    // A cluster that exists keeps booting from the image it was created from, while that is cached.
+    const recorded = ctx.record ? cachedImageByHash(ctx.cacheRoot, ctx.recipe, ctx.record.image.hash) : undefined;
+    ctx.image = recorded ?? cachedImage(ctx.cacheRoot, ctx.recipe);
     return ctx.image !== undefined;
   },
   async apply(ctx, progress) {

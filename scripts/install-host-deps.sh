@@ -1,0 +1,29 @@
+#!/bin/bash
+# Host-side: installs the Debian packages dpdkci runs on the host (as root), or says which are missing.
+# usage: install-host-deps.sh [--check]
+set -euo pipefail
+
+packages=(qemu-system-x86 qemu-utils vde2 debootstrap e2fsprogs openssh-client shellcheck ca-certificates)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "host packages: all present (${packages[*]})"
+  exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+  echo "missing host packages: ${missing[*]}; run 'make deps' (as root) or apt-get install -y ${missing[*]}" >&2
+  exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "installing ${missing[*]} needs root: sudo make deps" >&2
+  exit 2
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,50 @@
+import { join } from 'node:path';
+import { mkdirSync, existsSync } from 'node:fs';
+import { execa, type ResultPromise } from 'execa';
+import { clusterPaths } from '../../src/core/paths.js';
+import { nodeProcesses } from '../../providers/qemu/provider.js';
+
+export const BIN = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
+export const ARTIFACTS = process.env.ARTIFACTS ?? join(__dirname, '..', '..', '_artifacts');
+
+/** The real CLI, as a user runs it. */
+export function dpdkci(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+  return execa('node', [BIN, ...args], {
+    reject: false,
+    env: { ...process.env, CI: 'true', ...options.env },
+    timeout: options.timeoutMs ?? 20 * 60_000,
+    all: true,
+  });
+}
+
+export function dpdkciChild(args: string[]): ResultPromise {
+  return execa('node', [BIN, ...args], { reject: false, env: { ...process.env, CI: 'true' }, all: true, buffer: true });
+}
+
+/** Runs a shell command on a node through `dpdkci ssh` and returns stdout; fails the test on a non-zero exit. */
+export async function onNode(prefix: string, node: string, command: string): Promise<string> {
+  const r = await dpdkci(['ssh', '--prefix', prefix, node, '--', command], { timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new Error(`${node}: \`${command}\` exited ${r.exitCode}:\n${r.all}`);
+  return String(r.stdout).trim();
+}
+
+export function qemuPids(prefix: string): number[] {
+  return [...nodeProcesses(prefix).values()];
+}
+
+export function stateDir(prefix: string): string {
+  return clusterPaths(prefix).dir;
+}
+
+export function stateExists(prefix: string): boolean {
+  return existsSync(stateDir(prefix));
+}
+
+/** Keeps the console logs of a cluster whose test failed (the cluster itself is removed). */
+export async function keepLogs(prefix: string): Promise<void> {
+  const dir = join(ARTIFACTS, prefix);
+  mkdirSync(dir, { recursive: true });
+  await execa('bash', ['-c', `cp -r ${JSON.stringify(join(stateDir(prefix), 'nodes'))} ${JSON.stringify(dir)} 2>/dev/null; true`]);
+}
+
+export const KEEP = process.env.DPDKCI_E2E_KEEP === 'true';

@@ -1,0 +1,63 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it, beforeAll } from 'vitest';
+
+// The compiled CLI, run as a user runs it: exit codes and messages on stderr.
+const bin = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
+let env: NodeJS.ProcessEnv;
+
+beforeAll(() => {
+  const state = mkdtempSync(join(tmpdir(), 'dpdkci-cli-'));
+  env = { ...process.env, DPDKCI_STATE_DIR: join(state, 'state'), DPDKCI_CACHE_DIR: join(state, 'cache'), CI: 'true' };
+});
+
+const run = (...args: string[]) => execa('node', [bin, ...args], { reject: false, env });
+
+describe('dpdkci CLI', () => {
+  it('--help exits 0 and lists the commands', async () => {
+    const r = await run('--help');
+    expect(r.exitCode).toBe(0);
+    for (const c of ['up|run', 'down|rm', 'status', 'ssh', 'scp', 'ports', 'provision']) expect(r.stdout).toContain(c);
+  });
+  it.each([
+    [['up', '--nodes', '0'], /--nodes: 0 is out of range/],
+    [['up', '--nodes', '100'], /--nodes: 100 is out of range/],
+    [['up', '--memory', '12'], /--memory: 12 is 12 MiB, too little/],
+    [['up', '--hugepages-2m', '4096'], /--hugepages-2m: 4096 x 2M/],
+    [['up', '--nodes', '16', '--memory', '64G'], /this host has only \d+ MiB available/],
+    [['up', '--prefix', 'a/b'], /--prefix: "a\/b" cannot name a cluster/],
+    [['up', '--nodez', '2'], /unknown option '--nodez'\n\(Did you mean --nodes\?\)/],
+    [['up', '--boot-timeout', 'soon'], /--boot-timeout: "soon"/],
+    [['status', '-o', 'yaml'], /-o\/--output: "yaml" is not an output format/],
+  ])('%j exits 2 with a message naming the option', async (args, message) => {
+    const r = await run(...args);
+    expect(r.stderr).toMatch(message);
+    expect(r.exitCode).toBe(2);
+  });
+  it('bad input starts nothing and writes no state', async () => {
+    await run('up', '--nodes', '0', '--prefix', 'nothing');
+    const status = await run('status', '--prefix', 'nothing', '-o', 'json');
+    expect(JSON.parse(status.stdout)).toEqual({ prefix: 'nothing', exists: false, nodes: [] });
+  });
+  it('reads KUBEVIRT_NUM_NODES and names it in the error', async () => {
+    const r = await execa('node', [bin, 'up'], { reject: false, env: { ...env, KUBEVIRT_NUM_NODES: '0' } });
+    expect(r.stderr).toMatch(/KUBEVIRT_NUM_NODES: 0 is out of range/);
+    expect(r.exitCode).toBe(2);
+  });
+  it('a missing host tool is a usage error naming the package', async () => {
+    const r = await execa(process.execPath, [bin, 'up'], { reject: false, env: { ...env, PATH: '/nonexistent' } });
+    expect(r.stderr).toMatch(/missing host tools: qemu-system-x86_64 \(package qemu-system-x86\)/);
+    expect(r.exitCode).toBe(2);
+  });
+  it('down with nothing to remove exits 0, twice', async () => {
+    expect((await run('down', '--prefix', 'absent')).exitCode).toBe(0);
+    expect((await run('down', '--prefix', 'absent')).exitCode).toBe(0);
+  });
+  it('ssh to a cluster that does not exist fails clearly', async () => {
+    const r = await run('ssh', 'node01', '--prefix', 'absent', '--', 'true');
+    expect(r.stderr).toMatch(/cluster "absent" does not exist/);
+    expect(r.exitCode).toBe(1);
+  });
+});
