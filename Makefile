@@ -56,7 +56,7 @@ provision: build
 
 lint: build
 	npx tsc -p tsconfig.json --noEmit
-	shellcheck scripts/*.sh scripts/node/*.sh .ci/run
+	shellcheck scripts/*.sh scripts/image/*.sh scripts/node/*.sh .ci/run
 
 test-unit: build
 	npm run test:unit

@@ -2,18 +2,18 @@
 # Host-side: builds the dpdkci node image from the recipe in images/node.
 # Called by `dpdkci provision`; prints "@@ step <name>" before each phase so the CLI can show progress.
 #
-# usage: build-node-image.sh RECIPE_DIR NODE_SCRIPTS_DIR SUITE MIRROR OUT_DIR DISK_SIZE
+# usage: build-node-image.sh RECIPE_DIR IMAGE_SCRIPTS_DIR SUITE MIRROR OUT_DIR DISK_SIZE
 #   RECIPE_DIR        images/node (packages.txt, units.txt, files/)
-#   NODE_SCRIPTS_DIR  scripts/node (installed as /usr/local/sbin/<name without .sh>)
+#   IMAGE_SCRIPTS_DIR scripts/image (installed as /usr/local/sbin/<name without .sh>)
 #   OUT_DIR           receives disk.qcow2, vmlinuz, initrd.img, packages.lock (must not exist)
 set -euo pipefail
 
 if [ "$#" -ne 6 ]; then
-  echo "usage: $0 RECIPE_DIR NODE_SCRIPTS_DIR SUITE MIRROR OUT_DIR DISK_SIZE" >&2
+  echo "usage: $0 RECIPE_DIR IMAGE_SCRIPTS_DIR SUITE MIRROR OUT_DIR DISK_SIZE" >&2
   exit 2
 fi
 recipe=$(realpath "$1")
-node_scripts=$(realpath "$2")
+image_scripts=$(realpath "$2")
 suite=$3
 mirror=$4
 out=$5
@@ -69,7 +69,7 @@ path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 CFG
 cp -a "$recipe/files/." "$rootfs/"
-for script in "$node_scripts"/*.sh; do
+for script in "$image_scripts"/*.sh; do
   install -m 0755 "$script" "$rootfs/usr/local/sbin/$(basename "$script" .sh)"
 done
 

@@ -36,11 +36,15 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--secondary-nics <n>', 'NICs per node on the shared secondary network (KUBEVIRT_NUM_SECONDARY_NICS, default 1)')
     .option('--kernel-args <args>', 'extra kernel command line arguments (DPDKCI_KERNEL_ARGS)')
     .option('--qemu-args <args>', 'extra QEMU arguments (DPDKCI_QEMU_ARGS)')
+    .option('--dpdk', 'OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir (DPDKCI_DPDK)')
+    .option('--vfio-noiommu', 'with --dpdk on a node without an IOMMU: vfio unsafe no-IOMMU mode (no DMA isolation)')
+    .option('--vhost-socket-dir <dir>', 'vhost-user socket directory on the nodes (default /var/lib/vhost_sockets)')
     .addOption(new Option('--accel <mode>', 'auto: KVM if a test guest really runs, else TCG (DPDKCI_ACCEL, default auto)'))
     .option('--debian-mirror <url>', "Debian mirror for the image build (DPDKCI_DEBIAN_MIRROR; default: the host's apt sources)")
     .option('--rebuild', 'rebuild the node image even when the cache has it')
     .option('--boot-timeout <seconds>', 'how long a node may take to answer over SSH (default 600)')
     .option('--cleanup-on-failure', 'remove the cluster when up fails (default: keep it for inspection)')
+    .option('-o, --output <format>', 'table (default) or json: the cluster, the steps applied and their timings')
     .addHelpText('after', '\nExamples:\n  dpdkci up --nodes 2 --memory 3G --hugepages-2m 512\n  KUBEVIRT_NUM_NODES=2 dpdkci run --prefix dpdk-a')
     .action(async (opts) => {
       const flags = {

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { ClusterOptions } from './config.js';
 import type { Runner } from '../exec/runner.js';
+import type { DataplanePlan } from '../dataplane/plan.js';
 
 /** What `up` decided for one node; kept in cluster.json and checked against the process table. */
 export interface NodeRecord {
@@ -23,6 +24,8 @@ export interface ClusterRecord {
   image: { hash: string; disk: string; kernel: string; initrd: string; kernelRelease: string };
   createdAt: string;
   nodes: NodeRecord[];
+  /** With --dpdk: what every node's OVS-DPDK was given (PCI address, masks, socket dir, bridge). */
+  dataplane?: DataplanePlan;
 }
 
 /** A node as steps see it: identity plus a way to run commands on it. */

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from './errors.js';
+import { DEFAULT_SOCKET_DIR, DPDK_DEFAULT_HUGEPAGES_2M, GUEST_HUGEPAGES_MIB, LONGEST_SOCKET_NAME, OVS_SOCKET_MEM_MIB, SUN_PATH_MAX } from '../dataplane/plan.js';
 
 /**
  * Cluster options: flag over kubevirtci-style environment variable over default, validated in one place.
@@ -19,10 +20,14 @@ export interface ClusterOptions {
   kernelArgs: string[];
   qemuArgs: string[];
   accel: Accel;
+  /** OVS-DPDK on every node (--dpdk). */
+  dpdk: boolean;
+  vfioNoiommu: boolean;
+  vhostSocketDir: string;
 }
 
 /** Raw values as they arrive from the command line (commander) — strings, or undefined when not given. */
-export type RawFlags = Partial<Record<keyof ClusterOptions, string | undefined>>;
+export type RawFlags = Partial<Record<keyof ClusterOptions, string | boolean | undefined>>;
 
 interface OptionSpec {
   flag: string;
@@ -41,6 +46,9 @@ export const OPTION_SPECS: Record<keyof ClusterOptions, OptionSpec> = {
   kernelArgs: { flag: '--kernel-args', env: 'DPDKCI_KERNEL_ARGS', default: '' },
   qemuArgs: { flag: '--qemu-args', env: 'DPDKCI_QEMU_ARGS', default: '' },
   accel: { flag: '--accel', env: 'DPDKCI_ACCEL', default: 'auto' },
+  dpdk: { flag: '--dpdk', env: 'DPDKCI_DPDK', default: 'false' },
+  vfioNoiommu: { flag: '--vfio-noiommu', env: 'DPDKCI_VFIO_NOIOMMU', default: 'false' },
+  vhostSocketDir: { flag: '--vhost-socket-dir', env: 'DPDKCI_VHOST_SOCKET_DIR', default: DEFAULT_SOCKET_DIR },
 };
 
 export const LIMITS = {
@@ -61,11 +69,18 @@ interface Source {
 function pick(key: keyof ClusterOptions, flags: RawFlags, env: NodeJS.ProcessEnv): Source {
   const spec = OPTION_SPECS[key];
   const flagValue = flags[key];
-  if (flagValue !== undefined) return { value: String(flagValue), via: spec.flag };
+  if (flagValue !== undefined && flagValue !== false) return { value: String(flagValue), via: spec.flag };
   if (spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
     return { value: env[spec.env] as string, via: spec.env };
   }
   return { value: spec.default, via: `${spec.flag} (default)` };
+}
+
+function boolean(src: Source): boolean {
+  const v = src.value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+  throw new UsageError(`${src.via}: "${src.value}" is not true or false`);
 }
 
 function integer(src: Source, min: number, max: number, fix: string): number {
@@ -111,7 +126,7 @@ export function resolveClusterOptions(
   env: NodeJS.ProcessEnv = process.env,
   host: HostFacts = readHostFacts(),
 ): ClusterOptions {
-  const prefix = resolvePrefix(flags.prefix, env);
+  const prefix = resolvePrefix(typeof flags.prefix === "string" ? flags.prefix : undefined, env);
 
   const nodes = integer(pick('nodes', flags, env), 1, LIMITS.maxNodes, `use a node count from 1 to ${LIMITS.maxNodes} (e.g. --nodes 2)`);
   const cpus = integer(pick('cpus', flags, env), 1, LIMITS.maxCpus, `use a vCPU count from 1 to ${LIMITS.maxCpus} (e.g. --cpu 2)`);
@@ -128,7 +143,10 @@ export function resolveClusterOptions(
     );
   }
 
-  const hp2Src = pick('hugepages2m', flags, env);
+  const dpdk = boolean(pick('dpdk', flags, env));
+  const hp2Picked = pick('hugepages2m', flags, env);
+  // --dpdk raises the default: OVS and at least one guest need hugepages.
+  const hp2Src = dpdk && hp2Picked.via.endsWith('(default)') ? { value: String(DPDK_DEFAULT_HUGEPAGES_2M), via: '--hugepages-2m (default with --dpdk)' } : hp2Picked;
   const hugepages2m = integer(hp2Src, 0, 1_000_000, 'give a count of 2 MiB pages (e.g. --hugepages-2m 512)');
   const hp1Src = pick('hugepages1g', flags, env);
   const hugepages1g = integer(hp1Src, 0, 1024, 'give a count of 1 GiB pages (e.g. --hugepages-1g 1)');
@@ -140,6 +158,19 @@ export function resolveClusterOptions(
       `${via}: ${hugepages2m} x 2M + ${hugepages1g} x 1G hugepages (${hugeMiB} MiB) do not fit in ${memoryMiB} MiB of node memory, ` +
         `which must also keep ${LIMITS.osReserveMiB} MiB for the system; lower the hugepages (at most ${maxPages} x 2M with this memory) or raise --memory`,
     );
+  }
+
+  if (dpdk) {
+    if (cpus < 2) {
+      throw new UsageError(`--cpu: ${cpus} vCPU cannot run OVS-DPDK, whose poll-mode thread takes a vCPU of its own; use --cpu 2 or more with --dpdk`);
+    }
+    const needMiB = OVS_SOCKET_MEM_MIB + GUEST_HUGEPAGES_MIB;
+    if (hugeMiB < needMiB) {
+      throw new UsageError(
+        `${hp2Src.via}: ${hugeMiB} MiB of hugepages leave no room for OVS-DPDK (${OVS_SOCKET_MEM_MIB} MiB) and one guest (${GUEST_HUGEPAGES_MIB} MiB); ` +
+          `give at least ${needMiB / 2} x 2M (e.g. --hugepages-2m ${DPDK_DEFAULT_HUGEPAGES_2M}) or --hugepages-1g 1`,
+      );
+    }
   }
 
   const total = nodes * memoryMiB;
@@ -167,6 +198,18 @@ export function resolveClusterOptions(
     throw new UsageError(`${kernelSrc.via}: kernel arguments cannot contain newlines or NUL bytes`);
   }
 
+  const socketSrc = pick('vhostSocketDir', flags, env);
+  const socketDir = socketSrc.value.replace(/\/+$/, '');
+  if (!/^\/[A-Za-z0-9_./-]+$/.test(socketDir) || socketDir.split('/').includes('..')) {
+    throw new UsageError(`${socketSrc.via}: "${socketSrc.value}" must be an absolute path of letters, digits, _ . - and / (e.g. ${DEFAULT_SOCKET_DIR})`);
+  }
+  const longest = `${socketDir}/${LONGEST_SOCKET_NAME}`;
+  if (longest.length > SUN_PATH_MAX - 20) {
+    throw new UsageError(
+      `${socketSrc.via}: "${socketDir}" is too long: a vhost-user socket path in it (${longest.length}+ bytes, with room for a 20-byte port name) would pass the 108-byte limit of a Unix socket path; use a shorter directory such as ${DEFAULT_SOCKET_DIR}`,
+    );
+  }
+
   return {
     prefix,
     nodes,
@@ -178,6 +221,9 @@ export function resolveClusterOptions(
     kernelArgs: splitArgs(kernelSrc.value),
     qemuArgs: splitArgs(pick('qemuArgs', flags, env).value),
     accel: accelSrc.value as Accel,
+    dpdk,
+    vfioNoiommu: boolean(pick('vfioNoiommu', flags, env)),
+    vhostSocketDir: socketDir,
   };
 }
 

@@ -24,7 +24,7 @@ export function nodeImageRecipe(overrides: Partial<ImageRecipe> = {}): ImageReci
   return {
     name: 'node',
     recipeDir: join(PROJECT_ROOT, 'images', 'node'),
-    nodeScriptsDir: join(PROJECT_ROOT, 'scripts', 'node'),
+    imageScriptsDir: join(PROJECT_ROOT, 'scripts', 'image'),
     buildScript: join(PROJECT_ROOT, 'scripts', 'build-node-image.sh'),
     suite: 'bookworm',
     diskSize: '8G',
@@ -70,7 +70,7 @@ export async function buildImage(recipe: ImageRecipe, options: BuildOptions): Pr
   const began = performance.now();
   const child = execa(
     'bash',
-    [recipe.buildScript, recipe.recipeDir, recipe.nodeScriptsDir, recipe.suite, options.mirror, tmp, recipe.diskSize],
+    [recipe.buildScript, recipe.recipeDir, recipe.imageScriptsDir, recipe.suite, options.mirror, tmp, recipe.diskSize],
     { reject: false, cancelSignal: options.signal, forceKillAfterDelay: 10_000, all: true },
   );
   const lines: string[] = [];

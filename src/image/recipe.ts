@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 export interface ImageRecipe {
   name: string;
   recipeDir: string;
-  nodeScriptsDir: string;
+  imageScriptsDir: string;
   buildScript: string;
   suite: string;
   diskSize: string;
@@ -29,7 +29,7 @@ export function recipeHash(recipe: ImageRecipe): string {
   // Named by role and path inside their root, so that the same recipe hashes the same wherever it is.
   const files: [string, string][] = [
     ...walk(recipe.recipeDir).map((f): [string, string] => [`recipe/${relative(recipe.recipeDir, f)}`, f]),
-    ...walk(recipe.nodeScriptsDir).map((f): [string, string] => [`node-scripts/${relative(recipe.nodeScriptsDir, f)}`, f]),
+    ...walk(recipe.imageScriptsDir).map((f): [string, string] => [`image-scripts/${relative(recipe.imageScriptsDir, f)}`, f]),
     ['build-script', recipe.buildScript],
   ];
   for (const [name, file] of files) {

@@ -1,5 +1,5 @@
 import type { ClusterOptions } from '../core/config.js';
-import type { ClusterRecord } from '../core/cluster.js';
+import type { ClusterRecord, Node } from '../core/cluster.js';
 import type { ClusterPaths } from '../core/paths.js';
 import type { Progress } from '../core/progress.js';
 import type { ImageInfo } from '../image/provision.js';
@@ -21,6 +21,8 @@ export interface UpContext {
   image?: ImageInfo;
   accel?: AccelChoice;
   record?: ClusterRecord;
+  /** SSH runners, once the nodes answer (steps that run commands on nodes). */
+  nodes?: Node[];
   /** Seconds from QEMU start to SSH, per node booted by this run. */
   bootSeconds: Record<string, number>;
 }

@@ -9,9 +9,9 @@ function copyRecipe() {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-'));
   const real = nodeImageRecipe();
   cpSync(real.recipeDir, join(dir, 'node'), { recursive: true });
-  cpSync(real.nodeScriptsDir, join(dir, 'scripts'), { recursive: true });
+  cpSync(real.imageScriptsDir, join(dir, 'scripts'), { recursive: true });
   cpSync(real.buildScript, join(dir, 'build.sh'));
-  return nodeImageRecipe({ recipeDir: join(dir, 'node'), nodeScriptsDir: join(dir, 'scripts'), buildScript: join(dir, 'build.sh') });
+  return nodeImageRecipe({ recipeDir: join(dir, 'node'), imageScriptsDir: join(dir, 'scripts'), buildScript: join(dir, 'build.sh') });
 }
 
 describe('the image cache key', () => {
@@ -32,9 +32,9 @@ describe('the image cache key', () => {
     changed();
     writeFileSync(join(r.recipeDir, 'files', 'etc', 'new-file'), 'x');
     changed();
-    appendFileSync(join(r.nodeScriptsDir, 'dpdkci-seed.sh'), '\n# edit\n');
+    appendFileSync(join(r.imageScriptsDir, 'dpdkci-seed.sh'), '\n# edit\n');
     changed();
-    chmodSync(join(r.nodeScriptsDir, 'dpdkci-seed.sh'), 0o700);
+    chmodSync(join(r.imageScriptsDir, 'dpdkci-seed.sh'), 0o700);
     changed();
     appendFileSync(r.buildScript, '\n# edit\n');
     changed();

@@ -25,7 +25,7 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
     options: record.options,
     nodes: nodes.map((n) => {
       const r = record.nodes.find((x) => x.name === n.name);
-      return { ...n, ports: { ssh: n.sshPort }, secondaryMacs: r?.secondaryMacs ?? [] };
+      return { ...n, ports: { ssh: n.sshPort }, secondaryMacs: r?.secondaryMacs ?? [], dataplane: record.dataplane ?? null };
     }),
   };
 }

@@ -17,21 +17,36 @@ import { prepareCluster } from '../../steps/prepare-cluster/index.js';
 import { provisionImage } from '../../steps/provision-image/index.js';
 import { startSwitchStep } from '../../steps/start-switch/index.js';
 import { waitForSshStep } from '../../steps/wait-for-ssh/index.js';
+import { connectNodesStep } from '../../steps/connect-nodes/index.js';
+import { pushNodeScripts } from '../../steps/push-node-scripts/index.js';
+import { dataplaneSteps, planFor } from '../../steps/dataplane/index.js';
+import { writeClusterRecord } from '../../core/cluster.js';
 import type { CommandContext } from '../context.js';
-import { renderStatus } from './status.js';
+import { renderStatus, statusJson } from './status.js';
 
 export interface UpFlags extends RawFlags {
   debianMirror?: string;
   rebuild?: boolean;
   bootTimeout?: string;
   cleanupOnFailure?: boolean;
+  output?: string;
 }
 
 export function upSteps(): Step<UpContext>[] {
-  return [provisionImage, chooseAcceleratorStep, prepareCluster, startSwitchStep, bootNodes, waitForSshStep];
+  return [
+    provisionImage,
+    chooseAcceleratorStep,
+    prepareCluster,
+    startSwitchStep,
+    bootNodes,
+    waitForSshStep,
+    connectNodesStep,
+    pushNodeScripts,
+    ...dataplaneSteps,
+  ];
 }
 
-const COMPARED: (keyof ClusterOptions)[] = ['memoryMiB', 'cpus', 'hugepages2m', 'hugepages1g', 'secondaryNics', 'kernelArgs', 'qemuArgs'];
+const COMPARED: (keyof ClusterOptions)[] = ['memoryMiB', 'cpus', 'hugepages2m', 'hugepages1g', 'secondaryNics', 'kernelArgs', 'qemuArgs', 'vhostSocketDir'];
 
 /** An existing cluster can grow by nodes; any other difference needs a `down` first. */
 export function checkCompatible(record: ClusterRecord, options: ClusterOptions): void {
@@ -73,6 +88,9 @@ function takeLock(paths: ClusterPaths): () => void {
 
 export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number> {
   // Everything that can be wrong with the input is found here, before anything starts.
+  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
+    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
+  }
   const options = resolveClusterOptions(flags, ctx.env);
   const bootTimeoutS = flags.bootTimeout === undefined ? 600 : Number(flags.bootTimeout);
   if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {
@@ -98,10 +116,27 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
     record: existing,
     bootSeconds: {},
   };
-  ctx.progress.info(`dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G`);
+  ctx.progress.info(
+    `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
+      (options.dpdk ? ', OVS-DPDK' : ', no dataplane (add --dpdk for OVS-DPDK)'),
+  );
   try {
     const result = await runPipeline(upSteps(), upCtx, ctx.progress, ctx.signal);
     const record = upCtx.record as ClusterRecord;
+    if (options.dpdk && JSON.stringify(record.dataplane) !== JSON.stringify(planFor(upCtx))) {
+      record.dataplane = planFor(upCtx);
+      writeClusterRecord(paths.specFile, record);
+    }
+    if (flags.output === 'json') {
+      ctx.out(
+        JSON.stringify(
+          { ...statusJson(record, listNodes(record), ctx.env), changed: result.applied.length > 0, applied: result.applied, timings: ctx.progress.timings, bootSeconds: upCtx.bootSeconds },
+          null,
+          2,
+        ),
+      );
+      return ExitCode.ok;
+    }
     ctx.out(renderStatus(record, listNodes(record)));
     ctx.out('\nwhere the time went:\n' + timingTable(ctx.progress.timings));
     if (result.applied.length === 0) {
@@ -126,6 +161,7 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
     }
     throw error;
   } finally {
+    await Promise.all((upCtx.nodes ?? []).map((n) => n.runner.close()));
     release();
   }
 }

@@ -1,0 +1,67 @@
+/**
+ * npm run bench: image build cold and warm, boot-to-SSH per node, `up` wall time for 1 and 2 nodes,
+ * host RSS per node, with the accelerator used. Prints a Markdown table for the README.
+ *
+ *   npm run bench                # everything (the cold build takes a few minutes)
+ *   npm run bench -- --skip-cold # reuse the cached image
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { PROJECT_ROOT } from '../src/core/paths.js';
+
+const BIN = join(PROJECT_ROOT, 'bin', 'dpdkci.js');
+const args = new Set(process.argv.slice(2));
+const rows: [string, string, string][] = [];
+
+async function dpdkci(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  const began = performance.now();
+  const r = await execa('node', [BIN, ...argv], { reject: false, env: { ...process.env, CI: 'true', ...env }, all: true });
+  const seconds = (performance.now() - began) / 1000;
+  if (r.exitCode !== 0) throw new Error(`dpdkci ${argv.join(' ')} failed (exit ${r.exitCode}):\n${r.all}`);
+  return { seconds, stdout: String(r.stdout) };
+}
+
+function rssMiB(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+  return Math.round(kb / 1024);
+}
+
+const s = (n: number) => `${n.toFixed(1)} s`;
+
+async function upAndMeasure(nodes: number) {
+  const prefix = `bench${nodes}`;
+  await dpdkci(['down', '--prefix', prefix, '--force']);
+  const up = await dpdkci(['up', '--prefix', prefix, '--nodes', String(nodes), '-o', 'json']);
+  const result = JSON.parse(up.stdout) as { accelerator: string; bootSeconds: Record<string, number>; nodes: { name: string; pid: number }[] };
+  const rss = result.nodes.map((n) => `${n.name} ${rssMiB(n.pid)} MiB`).join(', ');
+  rows.push([`\`up\`, ${nodes} node(s), wall time (image cached)`, s(up.seconds), result.accelerator]);
+  rows.push([`boot to SSH, ${nodes} node(s) booting together`, Object.entries(result.bootSeconds).map(([n, t]) => `${n} ${t} s`).join(', '), result.accelerator]);
+  rows.push([`host RSS per node, ${nodes} node(s), after boot`, rss, result.accelerator]);
+  const down = await dpdkci(['down', '--prefix', prefix]);
+  rows.push([`\`down\`, ${nodes} node(s) (ACPI power-off)`, s(down.seconds), result.accelerator]);
+}
+
+if (!args.has('--skip-cold')) {
+  const cache = mkdtempSync(join(tmpdir(), 'dpdkci-bench-cache-'));
+  try {
+    const cold = await dpdkci(['provision'], { DPDKCI_CACHE_DIR: cache });
+    rows.push(['image build, cold (debootstrap + packages + disk)', s(cold.seconds), '-']);
+    const warm = await dpdkci(['provision'], { DPDKCI_CACHE_DIR: cache });
+    rows.push(['image build, warm (cache hit)', s(warm.seconds), '-']);
+  } finally {
+    rmSync(cache, { recursive: true, force: true });
+  }
+} else {
+  await dpdkci(['provision']);
+  const warm = await dpdkci(['provision']);
+  rows.push(['image build, warm (cache hit)', s(warm.seconds), '-']);
+}
+await upAndMeasure(1);
+await upAndMeasure(2);
+
+const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${new Date().toISOString().slice(0, 10)}`;
+console.log(`\nmachine: ${machine}\n`);
+console.log('| measurement | result | accelerator |\n|---|---|---|');
+for (const [what, value, accel] of rows) console.log(`| ${what} | ${value} | ${accel} |`);

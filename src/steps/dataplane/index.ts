@@ -1,0 +1,67 @@
+import type { Node } from '../../core/cluster.js';
+import { DpdkciError, CommandError } from '../../core/errors.js';
+import type { Step } from '../../core/pipeline.js';
+import { dataplanePlan, type DataplanePlan } from '../../dataplane/plan.js';
+import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { need, type UpContext } from '../context.js';
+
+const SETUP = nodeScriptPath('dpdk-setup.sh');
+
+export function planFor(ctx: UpContext): DataplanePlan {
+  const o = ctx.options;
+  return dataplanePlan({ cpus: o.cpus, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, socketDir: o.vhostSocketDir });
+}
+
+/** Pending on a node? `dpdk-setup.sh check` exits 0 when converged and 3 when apply has work. */
+async function pending(node: Node, part: string, args: string[]): Promise<boolean> {
+  const r = await node.runner.run([SETUP, 'check', part, ...args], { check: false, timeoutMs: 120_000 });
+  if (r.exitCode === 0) return false;
+  if (r.exitCode === 3) return true;
+  throw new CommandError(node.name, [SETUP, 'check', part, ...args], r.exitCode, r.stderr, r.stdout);
+}
+
+/**
+ * A dataplane step: one part of scripts/node/dpdk-setup.sh, converged on every node in parallel.
+ * A failure names the node and carries the script's explanation (and OVS log lines).
+ */
+export function dataplaneStep(name: string, part: string, args: (plan: DataplanePlan, ctx: UpContext) => string[]): Step<UpContext> {
+  return {
+    name,
+    enabled: (ctx) => ctx.options.dpdk,
+    async isDone(ctx) {
+      const a = args(planFor(ctx), ctx);
+      const states = await Promise.all(need(ctx.nodes, 'nodes').map((n) => pending(n, part, a)));
+      return states.every((p) => !p);
+    },
+    async apply(ctx, progress) {
+      const a = args(planFor(ctx), ctx);
+      const changes: string[] = [];
+      await Promise.all(
+        need(ctx.nodes, 'nodes').map(async (node) => {
+          try {
+            const r = await node.runner.run([SETUP, 'apply', part, ...a], { timeoutMs: 300_000 });
+            for (const line of r.stdout.split('\n')) {
+              if (line.startsWith('changed ')) {
+                changes.push(`${node.name}: ${line.slice(8)}`);
+                progress.update(`${node.name}: ${line.slice(8)}`);
+              }
+            }
+          } catch (e) {
+            if (e instanceof CommandError) {
+              throw new DpdkciError(`${node.name}: ${name} failed:\n${(e.stderr || e.stdout).trim()}`, { cause: e });
+            }
+            throw e;
+          }
+        }),
+      );
+      return changes.length ? `${changes.length} change(s)` : 'already converged';
+    },
+  };
+}
+
+export const dataplaneSteps: Step<UpContext>[] = [
+  dataplaneStep('check hugepages', 'hugepages', (_p, ctx) => [String(ctx.options.hugepages2m), String(ctx.options.hugepages1g)]),
+  dataplaneStep('bind DPDK NIC to vfio-pci', 'vfio', (p, ctx) => [p.pci, ctx.options.vfioNoiommu ? '1' : '0']),
+  dataplaneStep('vhost-user socket directory', 'socket-dir', (p) => [p.socketDir]),
+  dataplaneStep('OVS-DPDK and br-dpdk0', 'ovs', (p) => [p.pci, String(p.socketMemMiB), String(p.socketLimitMiB), p.lcoreMask, p.pmdMask, p.bridge]),
+];

@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Node } from '../../core/cluster.js';
+import type { Step } from '../../core/pipeline.js';
+import { PROJECT_ROOT } from '../../core/paths.js';
+import { need, type UpContext } from '../context.js';
+
+/** Where the shell of scripts/node lands on every node. */
+export const NODE_SCRIPT_DIR = '/usr/local/lib/dpdkci';
+
+export function nodeScriptPath(name: string): string {
+  return `${NODE_SCRIPT_DIR}/${name}`;
+}
+
+function localScripts(): { name: string; content: Buffer; sha256: string }[] {
+  const dir = join(PROJECT_ROOT, 'scripts', 'node');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sh'))
+    .sort()
+    .map((name) => {
+      const content = readFileSync(join(dir, name));
+      return { name, content, sha256: createHash('sha256').update(content).digest('hex') };
+    });
+}
+
+/** Scripts whose copy on the node differs (by content hash) from scripts/node. */
+export async function staleScripts(node: Node) {
+  const scripts = localScripts();
+  const r = await node.runner.run(['sha256sum', ...scripts.map((s) => nodeScriptPath(s.name))], { check: false });
+  const remote = new Map(r.stdout.split('\n').filter(Boolean).map((l) => {
+    const [hash, path] = l.split(/\s+/);
+    return [path, hash] as const;
+  }));
+  return scripts.filter((s) => remote.get(nodeScriptPath(s.name)) !== s.sha256);
+}
+
+/** Copies scripts/node/*.sh to every node, skipping the ones whose content hash already matches. */
+export const pushNodeScripts: Step<UpContext> = {
+  name: 'push node scripts',
+  enabled: (ctx) => ctx.options.dpdk,
+  async isDone(ctx) {
+    const stale = await Promise.all(need(ctx.nodes, 'nodes').map(staleScripts));
+    return stale.every((s) => s.length === 0);
+  },
+  async apply(ctx) {
+    let copied = 0;
+    await Promise.all(
+      need(ctx.nodes, 'nodes').map(async (node) => {
+        for (const s of await staleScripts(node)) {
+          await node.runner.run(['install', '-D', '-m', '0755', '/dev/stdin', nodeScriptPath(s.name)], { stdin: s.content });
+          copied++;
+        }
+      }),
+    );
+    return `${copied} file(s)`;
+  },
+};
