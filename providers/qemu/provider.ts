@@ -185,7 +185,8 @@ export async function waitForSsh(
       throw new DpdkciError(`${node.name}: QEMU exited while booting; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`);
     }
     try {
-      const ssh = await connectSsh(target, 8_000);
+      // A short handshake timeout: until sshd listens, QEMU's user network accepts and stalls.
+      const ssh = await connectSsh(target, 4_000);
       const r = await ssh.execCommand('true');
       ssh.dispose();
       if (r.code === 0) return (performance.now() - began) / 1000;

@@ -92,9 +92,20 @@ ovs_get() {
   ovs-vsctl --if-exists get Open_vSwitch . "other_config:$1" 2>/dev/null | tr -d '"'
 }
 
+# The value of KEY in an OVSDB map as ovs-vsctl prints it: {a="x y", b=z}
+map_get() {
+  local map=$1 key=$2
+  if [[ $map =~ (^|[{ ])$key=\"([^\"]*)\" ]]; then
+    printf '%s' "${BASH_REMATCH[2]}"
+  elif [[ $map =~ (^|[{ ])$key=([^,}]*) ]]; then
+    printf '%s' "${BASH_REMATCH[2]}"
+  fi
+}
+
 part_ovs() {
   local pci=$1 socket_mem=$2 socket_limit=$3 lcore_mask=$4 pmd_mask=$5 bridge=$6
-  local dpdk_build=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk restart=0 key value
+  local dpdk_build=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk restart=0 key value current
+  local -a settings=()
   if [ "$(readlink -f /etc/alternatives/ovs-vswitchd)" != "$dpdk_build" ]; then
     want "ovs-vswitchd switched to its DPDK build"
     update-alternatives --set ovs-vswitchd "$dpdk_build" >/dev/null
@@ -104,9 +115,10 @@ part_ovs() {
     want "openvswitch-switch enabled at boot"
     systemctl enable --quiet openvswitch-switch
   fi
-  if ! systemctl is-active --quiet ovs-vswitchd; then
-    want "openvswitch-switch started"
-    systemctl start openvswitch-switch
+  # The database first: DPDK settings are in place before ovs-vswitchd starts, so EAL starts once.
+  if ! systemctl is-active --quiet ovsdb-server; then
+    want "ovsdb-server started"
+    systemctl start ovsdb-server
   fi
   declare -A config=(
     [dpdk-init]=true
@@ -116,16 +128,25 @@ part_ovs() {
     [dpdk-extra]="-a $pci"
     [pmd-cpu-mask]=$pmd_mask
   )
+  current=$(ovs-vsctl get Open_vSwitch . other_config)
   for key in dpdk-init dpdk-socket-mem dpdk-socket-limit dpdk-lcore-mask dpdk-extra pmd-cpu-mask; do
     value=${config[$key]}
-    if [ "$(ovs_get "$key")" != "$value" ]; then
+    if [ "$(map_get "$current" "$key")" != "$value" ]; then
       want "other_config:$key=$value"
-      ovs-vsctl set Open_vSwitch . "other_config:$key=$value"
+      settings+=("other_config:$key=$value")
       # EAL settings are read once, when DPDK initialises; the PMD mask applies live.
       [ "$key" = pmd-cpu-mask ] || restart=1
     fi
   done
-  if [ "$restart" = 1 ] && [ "$mode" = apply ]; then
+  if [ "${#settings[@]}" -gt 0 ]; then
+    # --no-wait: ovs-vswitchd may not run yet, and the settings take effect when it (re)starts below.
+    ovs-vsctl --no-wait set Open_vSwitch . "${settings[@]}"
+  fi
+  if ! systemctl is-active --quiet ovs-vswitchd; then
+    want "ovs-vswitchd started"
+    systemctl start openvswitch-switch
+  elif [ "$restart" = 1 ]; then
+    want "ovs-vswitchd restarted for the new DPDK settings"
     systemctl restart ovs-vswitchd
   fi
   for _ in $(seq 1 90); do
@@ -138,32 +159,29 @@ part_ovs() {
     ovs_log_tail
     die "DPDK did not initialise in ovs-vswitchd within 90s (dpdk_initialized is not true)"
   fi
-  if ! ovs-vsctl br-exists "$bridge"; then
-    want "bridge $bridge (datapath netdev)"
-    ovs-vsctl add-br "$bridge" -- set bridge "$bridge" datapath_type=netdev
+  local ports
+  ports=$(ovs-vsctl --if-exists list-ports "$bridge" 2>/dev/null || true)
+  if ! ovs-vsctl br-exists "$bridge" || [ "$(ovs-vsctl get bridge "$bridge" datapath_type)" != netdev ] || ! grep -qx dpdk0 <<<"$ports"; then
+    want "bridge $bridge (datapath netdev) with port dpdk0 ($pci)"
+    ovs-vsctl --may-exist add-br "$bridge" -- set bridge "$bridge" datapath_type=netdev \
+      -- --may-exist add-port "$bridge" dpdk0 -- set Interface dpdk0 type=dpdk "options:dpdk-devargs=$pci"
   fi
-  if [ "$(ovs-vsctl get bridge "$bridge" datapath_type)" != netdev ]; then
-    want "bridge $bridge on the netdev (userspace) datapath"
-    ovs-vsctl set bridge "$bridge" datapath_type=netdev
-  fi
-  if ! ovs-vsctl list-ports "$bridge" | grep -qx dpdk0; then
-    want "port dpdk0 ($pci) on $bridge"
-    ovs-vsctl --may-exist add-port "$bridge" dpdk0 -- set Interface dpdk0 type=dpdk "options:dpdk-devargs=$pci"
-  fi
-  local error
-  error=$(ovs-vsctl get Interface dpdk0 error 2>/dev/null || true)
+  local state error link
+  state=$(ovs-vsctl get Interface dpdk0 error link_state)
+  error=$(head -n 1 <<<"$state")
+  link=$(tail -n 1 <<<"$state")
   if [ -n "$error" ] && [ "$error" != '[]' ]; then
     ovs_log_tail
     die "port dpdk0 has an error: $error"
   fi
-  if [ "$mode" = check ] && [ "$(ovs-vsctl get Interface dpdk0 link_state 2>/dev/null)" != up ]; then
+  if [ "$link" != up ]; then
     want "port dpdk0 link up"
+    for _ in $(seq 1 20); do
+      [ "$(ovs-vsctl get Interface dpdk0 link_state 2>/dev/null)" = up ] && return 0
+      sleep 0.5
+    done
+    die "port dpdk0 ($pci) did not come up (link_state $(ovs-vsctl get Interface dpdk0 link_state 2>/dev/null || echo unknown))"
   fi
-  for _ in $(seq 1 20); do
-    [ "$(ovs-vsctl get Interface dpdk0 link_state 2>/dev/null)" = up ] && return 0
-    sleep 0.5
-  done
-  die "port dpdk0 ($pci) did not come up (link_state $(ovs-vsctl get Interface dpdk0 link_state 2>/dev/null || echo unknown))"
 }
 
 info() {

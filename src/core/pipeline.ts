@@ -7,6 +7,8 @@ import type { Progress, ProgressStep } from './progress.js';
  */
 export interface Step<C> {
   name: string;
+  /** Only looks or connects: applying it is not a change to the cluster ("nothing changed" still holds). */
+  observes?: boolean;
   enabled?(ctx: C): boolean;
   isDone(ctx: C): Promise<boolean>;
   apply(ctx: C, progress: ProgressStep): Promise<string | void>;
@@ -31,7 +33,7 @@ export async function runPipeline<C>(steps: readonly Step<C>[], ctx: C, progress
       }
       const detail = await step.apply(ctx, line);
       line.end('done', detail || undefined);
-      result.applied.push(step.name);
+      if (!step.observes) result.applied.push(step.name);
     } catch (error) {
       line.end('failed', signal?.aborted ? 'interrupted' : undefined);
       if (signal?.aborted) throw new InterruptedError();

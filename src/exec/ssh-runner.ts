@@ -55,10 +55,12 @@ export function createSshRunner(target: SshTarget, ssh: NodeSSH): Runner {
             ),
           ])
         : await exec;
-      const exitCode = result.code ?? (result.signal ? 128 : 0);
-      const out = { stdout: result.stdout, stderr: result.stderr, exitCode };
+      // No exit status at all means the connection went away under the command: never a success.
+      const exitCode = result.code ?? 255;
+      const stderr = result.code === null ? `${result.stderr}\n(no exit status: ${result.signal ? `killed by ${result.signal}` : 'the SSH connection closed'})` : result.stderr;
+      const out = { stdout: result.stdout, stderr, exitCode };
       if (exitCode !== 0 && options.check !== false) {
-        throw new CommandError(target.name, argv, exitCode, result.stderr, result.stdout);
+        throw new CommandError(target.name, argv, exitCode, stderr, result.stdout);
       }
       return out;
     },

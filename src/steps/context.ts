@@ -25,6 +25,8 @@ export interface UpContext {
   nodes?: Node[];
   /** Seconds from QEMU start to SSH, per node booted by this run. */
   bootSeconds: Record<string, number>;
+  /** Nodes whose QEMU this run started. */
+  booted: Set<string>;
 }
 
 export function need<T>(value: T | undefined, what: string): T {

@@ -115,6 +115,7 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
     progress: ctx.progress,
     record: existing,
     bootSeconds: {},
+    booted: new Set(),
   };
   ctx.progress.info(
     `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +

@@ -15,7 +15,10 @@ export const bootNodes: Step<UpContext> = {
     await Promise.all(
       down.map(async (n) => {
         const node = record.nodes.find((r) => r.name === n.name);
-        if (node) await startNode(record, node, ctx.env);
+        if (node) {
+          await startNode(record, node, ctx.env);
+          ctx.booted.add(node.name);
+        }
       }),
     );
     return `${down.map((n) => n.name).join(', ')} on ${record.accel}`;

@@ -18,11 +18,15 @@ export async function connectNodes(ctx: Pick<UpContext, 'record' | 'env'>): Prom
 
 export const connectNodesStep: Step<UpContext> = {
   name: 'connect to nodes',
+  observes: true,
   enabled: (ctx) => ctx.options.dpdk,
   async isDone(ctx) {
     return ctx.nodes !== undefined;
   },
   async apply(ctx) {
-    ctx.nodes = await connectNodes(ctx);
+    const nodes = await connectNodes(ctx);
+    ctx.nodes = nodes;
+    // On Ctrl-C, drop the connections: commands in flight end (as failures) instead of holding `up`.
+    ctx.signal.addEventListener('abort', () => void Promise.all(nodes.map((n) => n.runner.close())), { once: true });
   },
 };

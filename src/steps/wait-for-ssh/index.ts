@@ -8,6 +8,8 @@ export const waitForSshStep: Step<UpContext> = {
   name: 'wait for SSH',
   async isDone(ctx) {
     const record = need(ctx.record, 'cluster record');
+    // Nodes this run just started cannot answer yet: no point probing.
+    if (ctx.booted.size > 0) return false;
     const answers = await Promise.all(
       record.nodes.map(async (node) => {
         try {
@@ -25,11 +27,12 @@ export const waitForSshStep: Step<UpContext> = {
   async apply(ctx, progress) {
     const record = need(ctx.record, 'cluster record');
     const pending = new Set(record.nodes.map((n) => n.name));
+    // Nodes that were already up answer at once; the timing is for the ones booted now.
     progress.update(`waiting for ${[...pending].join(', ')}`);
     await Promise.all(
       record.nodes.map(async (node) => {
         const seconds = await waitForSsh(record, node, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal, env: ctx.env });
-        ctx.bootSeconds[node.name] = Math.round(seconds * 10) / 10;
+        if (ctx.booted.has(node.name)) ctx.bootSeconds[node.name] = Math.round(seconds * 10) / 10;
         pending.delete(node.name);
         progress.update(pending.size ? `${node.name} up; waiting for ${[...pending].join(', ')}` : 'all nodes answer');
       }),
