@@ -3,6 +3,7 @@ import { ExitCode, exitCodeOf } from '../core/errors.js';
 import { createProgress } from '../core/progress.js';
 import type { CommandContext } from './context.js';
 import { runDown } from './commands/down.js';
+import { runCheckCommand } from './commands/check.js';
 import { runPorts } from './commands/ports.js';
 import { runProvision } from './commands/provision.js';
 import { runScp } from './commands/scp.js';
@@ -37,6 +38,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--kernel-args <args>', 'extra kernel command line arguments (DPDKCI_KERNEL_ARGS)')
     .option('--qemu-args <args>', 'extra QEMU arguments (DPDKCI_QEMU_ARGS)')
     .option('--dpdk', 'OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir (DPDKCI_DPDK)')
+    .option('--skip-check', 'with --dpdk: do not pass traffic through the dataplane at the end')
     .option('--vfio-noiommu', 'with --dpdk on a node without an IOMMU: vfio unsafe no-IOMMU mode (no DMA isolation)')
     .option('--vhost-socket-dir <dir>', 'vhost-user socket directory on the nodes (default /var/lib/vhost_sockets)')
     .addOption(new Option('--accel <mode>', 'auto: KVM if a test guest really runs, else TCG (DPDKCI_ACCEL, default auto)'))
@@ -98,6 +100,17 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--prefix <name>', PREFIX_HELP)
     .option('--node <node>', 'which node (default node01)')
     .action(async (name: string | undefined, opts) => setCode(await runPorts(name, { ...opts, prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('check')
+    .description('pass traffic through OVS-DPDK: vhost-user loop in each node, node to node over dpdk0; exit 1 on loss')
+    .option('--prefix <name>', PREFIX_HELP)
+    .option('-o, --output <format>', 'table (default) or json')
+    .option('--seconds <n>', 'traffic time per path (default 6)')
+    .option('--max-loss <percent>', 'loss above this fails the path (default 5)')
+    .option('--compare-kernel', 'also the same traffic over veth and the OVS kernel datapath, and the vhost-user/kernel ratio')
+    .option('--restart-ovs', 'restart ovs-vswitchd in the middle of traffic and check that the vhost-user ports reconnect')
+    .action(async (opts) => setCode(await runCheckCommand({ ...opts, prefix: prefixOf(opts) }, ctx)));
 
   program
     .command('provision')

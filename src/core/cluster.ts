@@ -26,6 +26,8 @@ export interface ClusterRecord {
   nodes: NodeRecord[];
   /** With --dpdk: what every node's OVS-DPDK was given (PCI address, masks, socket dir, bridge). */
   dataplane?: DataplanePlan;
+  /** The last `dpdkci check` (or the one `up --dpdk` ran). */
+  lastCheck?: { at: string; ok: boolean };
 }
 
 /** A node as steps see it: identity plus a way to run commands on it. */

@@ -23,6 +23,8 @@ import { dataplaneSteps, planFor } from '../../steps/dataplane/index.js';
 import { writeClusterRecord } from '../../core/cluster.js';
 import type { CommandContext } from '../context.js';
 import { renderStatus, statusJson } from './status.js';
+import { checkCluster, checkOptions } from './check.js';
+import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 
 export interface UpFlags extends RawFlags {
   debianMirror?: string;
@@ -30,6 +32,7 @@ export interface UpFlags extends RawFlags {
   bootTimeout?: string;
   cleanupOnFailure?: boolean;
   output?: string;
+  skipCheck?: boolean;
 }
 
 export function upSteps(): Step<UpContext>[] {
@@ -128,10 +131,17 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
       record.dataplane = planFor(upCtx);
       writeClusterRecord(paths.specFile, record);
     }
+    // Traffic proves the dataplane; an unchanged cluster whose last check passed is not checked again.
+    let check: CheckReport | undefined;
+    if (options.dpdk && !flags.skipCheck && (result.applied.length > 0 || !record.lastCheck?.ok)) {
+      check = await checkCluster(record, upCtx.nodes ?? [], checkOptions({}), ctx);
+      if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
+      result.applied.push('check dataplane traffic');
+    }
     if (flags.output === 'json') {
       ctx.out(
         JSON.stringify(
-          { ...statusJson(record, listNodes(record), ctx.env), changed: result.applied.length > 0, applied: result.applied, timings: ctx.progress.timings, bootSeconds: upCtx.bootSeconds },
+          { ...statusJson(record, listNodes(record), ctx.env), changed: result.applied.length > 0, applied: result.applied, timings: ctx.progress.timings, bootSeconds: upCtx.bootSeconds, check: check ?? null },
           null,
           2,
         ),
@@ -139,6 +149,7 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
       return ExitCode.ok;
     }
     ctx.out(renderStatus(record, listNodes(record)));
+    if (check) ctx.out(`\n${renderCheck(check)}`);
     ctx.out('\nwhere the time went:\n' + timingTable(ctx.progress.timings));
     if (result.applied.length === 0) {
       ctx.out(`\ncluster "${options.prefix}" is up and healthy; nothing changed`);

@@ -35,6 +35,20 @@ export async function staleScripts(node: Node) {
   return scripts.filter((s) => remote.get(nodeScriptPath(s.name)) !== s.sha256);
 }
 
+/** Copies the stale scripts to each node; returns how many files were copied. */
+export async function pushScriptsTo(nodes: readonly Node[]): Promise<number> {
+  let copied = 0;
+  await Promise.all(
+    nodes.map(async (node) => {
+      for (const s of await staleScripts(node)) {
+        await node.runner.run(['install', '-D', '-m', '0755', '/dev/stdin', nodeScriptPath(s.name)], { stdin: s.content });
+        copied++;
+      }
+    }),
+  );
+  return copied;
+}
+
 /** Copies scripts/node/*.sh to every node, skipping the ones whose content hash already matches. */
 export const pushNodeScripts: Step<UpContext> = {
   name: 'push node scripts',
@@ -44,15 +58,6 @@ export const pushNodeScripts: Step<UpContext> = {
     return stale.every((s) => s.length === 0);
   },
   async apply(ctx) {
-    let copied = 0;
-    await Promise.all(
-      need(ctx.nodes, 'nodes').map(async (node) => {
-        for (const s of await staleScripts(node)) {
-          await node.runner.run(['install', '-D', '-m', '0755', '/dev/stdin', nodeScriptPath(s.name)], { stdin: s.content });
-          copied++;
-        }
-      }),
-    );
-    return `${copied} file(s)`;
+    return `${await pushScriptsTo(need(ctx.nodes, 'nodes'))} file(s)`;
   },
 };

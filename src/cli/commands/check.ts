@@ -1,0 +1,79 @@
+import type { ClusterRecord, Node } from '../../core/cluster.js';
+import { writeClusterRecord } from '../../core/cluster.js';
+import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
+import { clusterPaths } from '../../core/paths.js';
+import { cleanupCheck, renderCheck, runCheck, type CheckOptions, type CheckReport } from '../../dataplane/check.js';
+import { connectNodes } from '../../steps/connect-nodes/index.js';
+import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
+import type { CommandContext } from '../context.js';
+import { requireCluster } from './node-access.js';
+
+export interface CheckFlags {
+  prefix?: string;
+  output?: string;
+  seconds?: string;
+  maxLoss?: string;
+  compareKernel?: boolean;
+  restartOvs?: boolean;
+}
+
+export function checkOptions(flags: CheckFlags): Omit<CheckOptions, 'progress'> {
+  const seconds = flags.seconds === undefined ? 6 : Number(flags.seconds);
+  if (!Number.isInteger(seconds) || seconds < 2 || seconds > 600) {
+    throw new UsageError(`--seconds: "${flags.seconds}" is not a traffic time from 2 to 600 seconds (e.g. --seconds 10)`);
+  }
+  const maxLossPct = flags.maxLoss === undefined ? 5 : Number(flags.maxLoss);
+  if (!Number.isFinite(maxLossPct) || maxLossPct < 0 || maxLossPct > 100) {
+    throw new UsageError(`--max-loss: "${flags.maxLoss}" is not a percentage from 0 to 100 (e.g. --max-loss 5)`);
+  }
+  return { seconds, maxLossPct, compareKernel: Boolean(flags.compareKernel), restartOvs: Boolean(flags.restartOvs) };
+}
+
+/**
+ * Runs the traffic check on connected nodes, records the outcome in the cluster record, and removes the
+ * check's traces from the nodes on Ctrl-C too (through fresh connections, so the runs in flight end).
+ */
+export async function checkCluster(record: ClusterRecord, nodes: Node[], options: Omit<CheckOptions, 'progress'>, ctx: CommandContext): Promise<CheckReport> {
+  const plan = record.dataplane;
+  if (!plan) throw new DpdkciError(`cluster "${record.prefix}" has no OVS-DPDK dataplane; bring it up with --dpdk`);
+  const step = ctx.progress.start('check dataplane traffic');
+  const onAbort = () => {
+    void connectNodes({ record, env: ctx.env }).then(async (fresh) => {
+      await cleanupCheck(fresh, plan);
+      await Promise.all(fresh.map((n) => n.runner.close()));
+    });
+  };
+  ctx.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await pushScriptsTo(nodes);
+    const report = await runCheck(nodes, plan, { ...options, progress: step });
+    if (ctx.signal.aborted) throw new InterruptedError('check interrupted; its ports and processes were removed');
+    const loop = report.paths.filter((p) => p.kind === 'vhost-user loop').map((p) => p.pps);
+    step.end(report.ok ? 'done' : 'failed', `${report.paths.filter((p) => p.ok).length}/${report.paths.length} paths ok, vhost-user loop ${Math.min(...loop)} pps`);
+    record.lastCheck = { at: new Date().toISOString(), ok: report.ok };
+    writeClusterRecord(clusterPaths(record.prefix, ctx.env).specFile, record);
+    return report;
+  } catch (e) {
+    step.end('failed', ctx.signal.aborted ? 'interrupted' : undefined);
+    if (ctx.signal.aborted) throw new InterruptedError('check interrupted; its ports and processes were removed');
+    throw e;
+  } finally {
+    ctx.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+export async function runCheckCommand(flags: CheckFlags, ctx: CommandContext): Promise<number> {
+  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
+    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
+  }
+  const options = checkOptions(flags);
+  const record = requireCluster(flags.prefix, ctx.env);
+  const nodes = await connectNodes({ record, env: ctx.env });
+  try {
+    const report = await checkCluster(record, nodes, options, ctx);
+    ctx.out(flags.output === 'json' ? JSON.stringify(report, null, 2) : renderCheck(report));
+    return report.ok ? ExitCode.ok : ExitCode.failure;
+  } finally {
+    await Promise.all(nodes.map((n) => n.runner.close()));
+  }
+}

@@ -1,0 +1,174 @@
+import type { Node } from '../core/cluster.js';
+import type { ProgressStep } from '../core/progress.js';
+import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
+import type { DataplanePlan } from './plan.js';
+import { longestGapSeconds, parseTestpmd, steadyRxPps, type TestpmdRun } from './testpmd-stats.js';
+
+const CHECK = nodeScriptPath('dpdk-check.sh');
+
+export type PathKind = 'vhost-user loop' | 'node to node' | 'kernel';
+
+/** One direction of one path, with what was sent, received and how fast. */
+export interface PathResult {
+  kind: PathKind;
+  name: string;
+  node: string;
+  sent: number;
+  received: number;
+  pps: number;
+  lossPct: number;
+  ok: boolean;
+  reason?: string;
+  /** Last lines of OVS's and testpmd's logs, when the path failed. */
+  logs?: string;
+}
+
+export interface CheckReport {
+  ok: boolean;
+  seconds: number;
+  maxLossPct: number;
+  paths: PathResult[];
+  /** vhost-user loop pps / kernel path pps, same generator and packet size (with --compare-kernel). */
+  vhostToKernelRatio?: number;
+  restart?: { node: string; gapSeconds: number; resumed: boolean; ok: boolean; reason?: string };
+}
+
+export interface CheckOptions {
+  seconds: number;
+  maxLossPct: number;
+  compareKernel: boolean;
+  restartOvs: boolean;
+  progress?: ProgressStep;
+}
+
+/** A locally administered MAC for the check port of node index i. */
+export function checkMac(index: number): string {
+  return `02:dc:01:00:00:${index.toString(16).padStart(2, '0')}`;
+}
+
+/** Judges one direction: traffic must have flowed and the loss stay under the threshold. */
+export function judge(kind: PathKind, name: string, node: string, run: TestpmdRun, txPort: number, rxRun: TestpmdRun, rxPort: number, maxLossPct: number): PathResult {
+  const sent = run.totals.get(txPort)?.txPackets ?? run.samples.get(txPort)?.at(-1)?.txPackets ?? 0;
+  const received = rxRun.totals.get(rxPort)?.rxPackets ?? rxRun.samples.get(rxPort)?.at(-1)?.rxPackets ?? 0;
+  const pps = steadyRxPps(rxRun.samples.get(rxPort) ?? []);
+  const lossPct = sent > 0 ? Math.max(0, Math.round(((sent - received) / sent) * 10_000) / 100) : 100;
+  let reason: string | undefined;
+  if (sent === 0) reason = 'nothing was sent: the vhost-user link never came up';
+  else if (received === 0) reason = `${sent} packets sent, none received`;
+  else if (lossPct > maxLossPct) reason = `${lossPct}% of ${sent} packets lost (threshold ${maxLossPct}%)`;
+  return { kind, name, node, sent, received, pps, lossPct, ok: reason === undefined, ...(reason ? { reason } : {}) };
+}
+
+async function logsOf(node: Node, output: string): Promise<string> {
+  const ovs = await node.runner.run(['tail', '-n', '6', '/var/log/openvswitch/ovs-vswitchd.log'], { check: false });
+  const testpmd = output.trimEnd().split('\n').slice(-6).join('\n');
+  return `${node.name} ovs-vswitchd.log:\n${ovs.stdout.trimEnd()}\n${node.name} testpmd:\n${testpmd}`;
+}
+
+async function runOn(node: Node, argv: string[], seconds: number): Promise<{ output: string; run: TestpmdRun }> {
+  const r = await node.runner.run([CHECK, ...argv], { check: false, timeoutMs: (seconds + 90) * 1000 });
+  const output = `${r.stdout}${r.stderr}`;
+  return { output, run: parseTestpmd(output) };
+}
+
+export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan): Promise<void> {
+  await Promise.all(nodes.map((n) => n.runner.run([CHECK, 'cleanup', plan.socketDir, plan.bridge], { check: false, timeoutMs: 60_000 })));
+}
+
+/**
+ * Passes traffic (a) inside each node, vhost-user -> OVS-DPDK -> vhost-user, and (b) between every pair of
+ * nodes over dpdk0, both ways at once; optionally (c) the same generator over a kernel path, and an OVS
+ * restart in the middle of traffic. Ports, processes and sockets are removed afterwards, also on failure.
+ */
+export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, options: CheckOptions): Promise<CheckReport> {
+  const paths: PathResult[] = [];
+  const report: CheckReport = { ok: false, seconds: options.seconds, maxLossPct: options.maxLossPct, paths };
+  // EAL start-up under TCG takes several seconds of the run; traffic flows for the rest.
+  const runSeconds = options.seconds + 8;
+  try {
+    await cleanupCheck(nodes, plan);
+    options.progress?.update('vhost-user loop inside each node');
+    await Promise.all(
+      nodes.map(async (node) => {
+        const { output, run } = await runOn(node, ['loop', plan.socketDir, String(runSeconds)], runSeconds);
+        for (const [tx, rx, label] of [[0, 1, 'a->b'], [1, 0, 'b->a']] as const) {
+          const r = judge('vhost-user loop', `${node.name} vhost-user ${label} via OVS-DPDK`, node.name, run, tx, run, rx, options.maxLossPct);
+          if (!r.ok) r.logs = await logsOf(node, output);
+          paths.push(r);
+        }
+      }),
+    );
+    for (let i = 0; i < nodes.length; i++) {
+      for (let j = i + 1; j < nodes.length; j++) {
+        const [a, b] = [nodes[i] as Node, nodes[j] as Node];
+        options.progress?.update(`${a.name} <-> ${b.name} over dpdk0`);
+        const [ra, rb] = await Promise.all([
+          runOn(a, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(i + 1), checkMac(j + 1)], runSeconds),
+          runOn(b, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(j + 1), checkMac(i + 1)], runSeconds),
+        ]);
+        for (const [from, to, rf, rt] of [[a, b, ra, rb], [b, a, rb, ra]] as const) {
+          const r = judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct);
+          if (!r.ok) r.logs = `${await logsOf(from, rf.output)}\n${await logsOf(to, rt.output)}`;
+          paths.push(r);
+        }
+      }
+    }
+    const first = nodes[0] as Node;
+    if (options.compareKernel) {
+      options.progress?.update(`${first.name}: the same traffic over veth and OVS's kernel datapath`);
+      const { output, run } = await runOn(first, ['kernel', String(runSeconds)], runSeconds);
+      for (const [tx, rx, label] of [[0, 1, 'k0->k1'], [1, 0, 'k1->k0']] as const) {
+        const r = judge('kernel', `${first.name} kernel ${label} via veth + OVS kernel datapath`, first.name, run, tx, run, rx, options.maxLossPct);
+        if (!r.ok) r.logs = await logsOf(first, output);
+        paths.push(r);
+      }
+      const vhost = paths.filter((p) => p.kind === 'vhost-user loop' && p.node === first.name).map((p) => p.pps);
+      const kernel = paths.filter((p) => p.kind === 'kernel').map((p) => p.pps);
+      const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+      if (mean(kernel) > 0) report.vhostToKernelRatio = Math.round((mean(vhost) / mean(kernel)) * 100) / 100;
+    }
+    if (options.restartOvs) {
+      report.restart = await restartDuringTraffic(first, plan, options);
+    }
+    report.ok = paths.every((p) => p.ok) && (report.restart?.ok ?? true);
+    return report;
+  } finally {
+    await cleanupCheck(nodes, plan);
+  }
+}
+
+/** Restarts ovs-vswitchd in the middle of a vhost-user loop and measures how long traffic stopped. */
+async function restartDuringTraffic(node: Node, plan: DataplanePlan, options: CheckOptions): Promise<NonNullable<CheckReport['restart']>> {
+  options.progress?.update(`${node.name}: restarting ovs-vswitchd in the middle of traffic`);
+  // Long enough for EAL start, traffic, OVS's own DPDK re-initialisation (~10 s under TCG) and traffic again.
+  const seconds = 45;
+  const traffic = runOn(node, ['loop', plan.socketDir, String(seconds)], seconds);
+  await new Promise((r) => setTimeout(r, 15_000));
+  await node.runner.run(['systemctl', 'restart', 'ovs-vswitchd'], { timeoutMs: 120_000 });
+  const { output, run } = await traffic;
+  const samples = run.samples.get(1) ?? [];
+  const { gap, resumed } = longestGapSeconds(samples);
+  const flowedBefore = samples.some((s) => s.rxPps > 0);
+  let reason: string | undefined;
+  if (!flowedBefore) reason = 'no traffic flowed before the restart';
+  else if (!resumed) reason = 'traffic did not resume after ovs-vswitchd restarted (client-mode ports did not reconnect)';
+  if (reason) reason += `\n${await logsOf(node, output)}`;
+  return { node: node.name, gapSeconds: gap, resumed, ok: reason === undefined, ...(reason ? { reason } : {}) };
+}
+
+export function renderCheck(report: CheckReport): string {
+  const rows = [
+    ['PATH', 'SENT', 'RECEIVED', 'PPS', 'LOSS', 'RESULT'],
+    ...report.paths.map((p) => [p.name, String(p.sent), String(p.received), String(p.pps), `${p.lossPct}%`, p.ok ? 'ok' : `FAIL: ${p.reason}`]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+  if (report.vhostToKernelRatio !== undefined) lines.push(`vhost-user / kernel path: ${report.vhostToKernelRatio}x (same generator, 64-byte packets)`);
+  if (report.restart) {
+    lines.push(
+      `ovs-vswitchd restart on ${report.restart.node}: ${report.restart.ok ? `traffic resumed after a ${report.restart.gapSeconds}s gap` : `FAIL: ${report.restart.reason}`}`,
+    );
+  }
+  for (const p of report.paths.filter((x) => x.logs)) lines.push(`\n${p.name}:\n${p.logs}`);
+  return lines.join('\n');
+}
