@@ -25,19 +25,23 @@ async function pending(node: Node, part: string, args: string[]): Promise<boolea
  * A failure names the node and carries the script's explanation (and OVS log lines).
  */
 export function dataplaneStep(name: string, part: string, args: (plan: DataplanePlan, ctx: UpContext) => string[]): Step<UpContext> {
+  // The nodes isDone found with work to do; apply touches only those.
+  const pendingNodes = new WeakMap<UpContext, Node[]>();
   return {
     name,
     enabled: (ctx) => ctx.options.dpdk,
     async isDone(ctx) {
       const a = args(planFor(ctx), ctx);
-      const states = await Promise.all(need(ctx.nodes, 'nodes').map((n) => pending(n, part, a)));
+      const nodes = need(ctx.nodes, 'nodes');
+      const states = await Promise.all(nodes.map((n) => pending(n, part, a)));
+      pendingNodes.set(ctx, nodes.filter((_, i) => states[i]));
       return states.every((p) => !p);
     },
     async apply(ctx, progress) {
       const a = args(planFor(ctx), ctx);
       const changes: string[] = [];
       await Promise.all(
-        need(ctx.nodes, 'nodes').map(async (node) => {
+        (pendingNodes.get(ctx) ?? need(ctx.nodes, 'nodes')).map(async (node) => {
           try {
             const r = await node.runner.run([SETUP, 'apply', part, ...a], { timeoutMs: 300_000 });
             for (const line of r.stdout.split('\n')) {

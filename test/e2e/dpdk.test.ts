@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dpdkci, KEEP, keepLogs, onNode, qemuPids, stateExists } from './helpers.js';
+
+/**
+ * --dpdk for real: two QEMU nodes with a vfio-pci NIC behind the vIOMMU, OVS-DPDK, br-dpdk0, vhost-user
+ * traffic checked by testpmd. The state is read from inside the nodes with `dpdkci ssh`, not only through
+ * `dpdkci check`.
+ */
+const PREFIX = 'e2e-dpdk';
+const UP = ['up', '--prefix', PREFIX, '--nodes', '2', '--dpdk'];
+let failed = false;
+
+const guard = (fn: () => Promise<void>) => async () => {
+  try {
+    await fn();
+  } catch (e) {
+    failed = true;
+    throw e;
+  }
+};
+
+describe.sequential('up --nodes 2 --dpdk', () => {
+  beforeAll(async () => {
+    await dpdkci(['down', '--prefix', PREFIX, '--force']);
+    const up = await dpdkci([...UP, '-o', 'json']);
+    if (up.exitCode !== 0) {
+      failed = true;
+      await keepLogs(PREFIX);
+      throw new Error(`up --dpdk failed (exit ${up.exitCode}):\n${up.all}`);
+    }
+    const result = JSON.parse(String(up.stdout));
+    // up --dpdk ends with the traffic check, and it passed.
+    expect(result.check.ok).toBe(true);
+    expect(result.applied).toContain('check dataplane traffic');
+  });
+
+  afterAll(async () => {
+    if (failed) await keepLogs(PREFIX);
+    if (!KEEP) await dpdkci(['down', '--prefix', PREFIX, '--force']);
+  });
+
+  it.each(['node01', 'node02'])('%s: the NIC is on vfio-pci, DPDK is initialised, br-dpdk0 holds dpdk0 without error', (node) =>
+    guard(async () => {
+      expect(await onNode(PREFIX, node, 'basename $(readlink /sys/bus/pci/devices/0000:00:04.0/driver)')).toBe('vfio-pci');
+      expect(await onNode(PREFIX, node, 'driverctl list-overrides')).toBe('0000:00:04.0 vfio-pci');
+      expect(await onNode(PREFIX, node, 'ovs-vsctl get Open_vSwitch . dpdk_initialized')).toBe('true');
+      expect(await onNode(PREFIX, node, 'ovs-vsctl get bridge br-dpdk0 datapath_type')).toBe('netdev');
+      expect((await onNode(PREFIX, node, 'ovs-vsctl list-ports br-dpdk0')).split('\n')).toContain('dpdk0');
+      expect(await onNode(PREFIX, node, 'ovs-vsctl get Interface dpdk0 type')).toBe('dpdk');
+      expect(await onNode(PREFIX, node, 'ovs-vsctl get Interface dpdk0 error')).toBe('[]');
+      expect(await onNode(PREFIX, node, 'ovs-vsctl get Interface dpdk0 link_state')).toBe('up');
+      // The PMD has the last vCPU to itself; EAL may only touch the DPDK NIC.
+      expect(await onNode(PREFIX, node, 'ovs-vsctl get Open_vSwitch . other_config:pmd-cpu-mask')).toBe('"0x2"');
+      expect(await onNode(PREFIX, node, 'ovs-vsctl get Open_vSwitch . other_config:dpdk-extra')).toBe('"-a 0000:00:04.0"');
+    })(),
+  );
+
+  it('the vhost-user socket directory is shared through group hugetlbfs and not world-writable', guard(async () => {
+    expect(await onNode(PREFIX, 'node01', 'stat -c "%U:%G %a" /var/lib/vhost_sockets')).toBe('root:hugetlbfs 2775');
+  }));
+
+  it('status -o json records the dataplane for the Kubernetes layer', guard(async () => {
+    const status = JSON.parse(String((await dpdkci(['status', '--prefix', PREFIX, '-o', 'json'])).stdout));
+    expect(status.nodes[0].dataplane).toMatchObject({ pci: '0000:00:04.0', pmdMask: '0x2', lcoreMask: '0x1', socketDir: '/var/lib/vhost_sockets', bridge: 'br-dpdk0' });
+  }));
+
+  it('check passes traffic in each node and between the nodes, and cleans up after itself', guard(async () => {
+    const r = await dpdkci(['check', '--prefix', PREFIX, '-o', 'json']);
+    const report = JSON.parse(String(r.stdout));
+    expect(r.exitCode).toBe(0);
+    expect(report.ok).toBe(true);
+    const kinds = report.paths.map((p: { kind: string; name: string }) => `${p.kind}: ${p.name}`);
+    expect(kinds).toEqual(
+      expect.arrayContaining([
+        'vhost-user loop: node01 vhost-user a->b via OVS-DPDK',
+        'vhost-user loop: node02 vhost-user b->a via OVS-DPDK',
+        'node to node: node01 -> node02 over dpdk0',
+        'node to node: node02 -> node01 over dpdk0',
+      ]),
+    );
+    for (const p of report.paths) {
+      expect(p.received, p.name).toBeGreaterThan(0);
+      expect(p.pps, p.name).toBeGreaterThan(0);
+    }
+    expect(await onNode(PREFIX, 'node01', 'ovs-vsctl list-ports br-dpdk0')).toBe('dpdk0');
+    expect(await onNode(PREFIX, 'node01', 'ovs-vsctl list-br')).toBe('br-dpdk0');
+    expect(await onNode(PREFIX, 'node01', 'ls /var/lib/vhost_sockets | wc -l')).toBe('0');
+    expect(await onNode(PREFIX, 'node01', 'pgrep -c dpdk-testpmd || true')).toBe('0');
+  }));
+
+  it('check --restart-ovs: the client-mode ports reconnect after ovs-vswitchd restarts', guard(async () => {
+    const r = await dpdkci(['check', '--prefix', PREFIX, '--restart-ovs', '-o', 'json']);
+    const report = JSON.parse(String(r.stdout));
+    expect(report.restart).toMatchObject({ node: 'node01', resumed: true, ok: true });
+    expect(report.restart.gapSeconds).toBeGreaterThan(0);
+    expect(r.exitCode).toBe(0);
+  }));
+
+  it('a second up --dpdk on the healthy cluster applies nothing', guard(async () => {
+    const r = await dpdkci([...UP, '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    const result = JSON.parse(String(r.stdout));
+    expect(result.applied).toEqual([]);
+    expect(result.changed).toBe(false);
+  }));
+
+  it('a rebooted node comes back with DPDK initialised and dpdk0 up, and up calls it healthy', guard(async () => {
+    await dpdkci(['ssh', '--prefix', PREFIX, 'node01', '--', 'systemctl reboot']);
+    // Give it time to go down before waiting for it to come back.
+    await new Promise((r) => setTimeout(r, 10_000));
+    let state = '';
+    const deadline = Date.now() + 5 * 60_000;
+    while (Date.now() < deadline) {
+      const r = await dpdkci(['ssh', '--prefix', PREFIX, 'node01', '--', 'ovs-vsctl get Open_vSwitch . dpdk_initialized; ovs-vsctl get Interface dpdk0 link_state'], { timeoutMs: 30_000 });
+      state = String(r.stdout).trim();
+      if (state === 'true\nup') break;
+      await new Promise((res) => setTimeout(res, 3_000));
+    }
+    expect(state).toBe('true\nup');
+    expect(await onNode(PREFIX, 'node01', 'basename $(readlink /sys/bus/pci/devices/0000:00:04.0/driver)')).toBe('vfio-pci');
+    const r = await dpdkci([...UP, '-o', 'json']);
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(String(r.stdout)).applied).toEqual([]);
+  }));
+
+  it('down leaves nothing', guard(async () => {
+    expect((await dpdkci(['down', '--prefix', PREFIX])).exitCode).toBe(0);
+    expect(qemuPids(PREFIX)).toEqual([]);
+    expect(stateExists(PREFIX)).toBe(false);
+  }));
+});
+
+describe('a node where the dataplane cannot come up', () => {
+  const PFX = 'e2e-dpdk-fail';
+  afterAll(async () => {
+    await dpdkci(['down', '--prefix', PFX, '--force']);
+  });
+
+  it('up fails naming the node and the cause, and leaves the cluster for inspection', async () => {
+    await dpdkci(['down', '--prefix', PFX, '--force']);
+    // No IOMMU in the guest: vfio-pci cannot take the NIC safely.
+    const r = await dpdkci(['up', '--prefix', PFX, '--dpdk', '--kernel-args', 'intel_iommu=off']);
+    expect(r.exitCode).toBe(1);
+    expect(String(r.all)).toMatch(/node01: bind DPDK NIC to vfio-pci failed:\s+dpdk-setup vfio: no IOMMU on this node/);
+    expect(String(r.all)).toMatch(/left as it is for inspection/);
+    expect(qemuPids(PFX)).toHaveLength(1);
+    expect(await onNode(PFX, 'node01', 'ls /sys/class/iommu | wc -l')).toBe('0');
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { resolveClusterOptions } from '../../src/core/config.js';
+import { cpuMask, dataplanePlan, DPDK_DEFAULT_HUGEPAGES_2M } from '../../src/dataplane/plan.js';
+import { checkMac, judge } from '../../src/dataplane/check.js';
+import type { TestpmdRun } from '../../src/dataplane/testpmd-stats.js';
+
+const host = { memAvailableMiB: 50_000 };
+const resolve = (flags: Record<string, string | boolean>, env: Record<string, string> = {}) => resolveClusterOptions(flags, env, host);
+
+describe('dataplane plan', () => {
+  it.each([
+    [[0], '0x1'],
+    [[1], '0x2'],
+    [[3], '0x8'],
+    [[0, 2], '0x5'],
+    [[40], '0x10000000000'],
+  ])('cpuMask(%j) = %s', (cpus, mask) => expect(cpuMask(cpus)).toBe(mask));
+
+  it('gives OVS lcore 0 and the PMD the last vCPU', () => {
+    expect(dataplanePlan({ cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' })).toMatchObject({ lcoreMask: '0x1', pmdMask: '0x2', pci: '0000:00:04.0', bridge: 'br-dpdk0' });
+    expect(dataplanePlan({ cpus: 4, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' }).pmdMask).toBe('0x8');
+  });
+  it('preallocates 512 MiB for OVS and caps its growth so a guest keeps 512 MiB', () => {
+    expect(dataplanePlan({ cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' })).toMatchObject({ socketMemMiB: 512, socketLimitMiB: 768 });
+    expect(dataplanePlan({ cpus: 2, hugepages2m: 512, hugepages1g: 0, socketDir: '/s' }).socketLimitMiB).toBe(512);
+    expect(dataplanePlan({ cpus: 2, hugepages2m: 0, hugepages1g: 2, socketDir: '/s' }).socketLimitMiB).toBe(768);
+  });
+});
+
+describe('--dpdk options', () => {
+  it('raises the hugepage default, but not an explicit count', () => {
+    expect(resolve({ dpdk: true }).hugepages2m).toBe(DPDK_DEFAULT_HUGEPAGES_2M);
+    expect(resolve({ dpdk: true, hugepages2m: '600' }).hugepages2m).toBe(600);
+    expect(resolve({}, { DPDKCI_DPDK: 'true', KUBEVIRT_HUGEPAGES_2M: '700' }).hugepages2m).toBe(700);
+    expect(resolve({}).hugepages2m).toBe(64);
+  });
+  it('refuses 1 vCPU', () => expect(() => resolve({ dpdk: true, cpus: '1' })).toThrow(/--cpu: 1 vCPU cannot run OVS-DPDK.*use --cpu 2 or more with --dpdk/));
+  it('refuses too few hugepages for OVS and a guest', () =>
+    expect(() => resolve({ dpdk: true, hugepages2m: '256' })).toThrow(/--hugepages-2m: 512 MiB of hugepages leave no room for OVS-DPDK \(512 MiB\) and one guest \(512 MiB\); give at least 512 x 2M/));
+  it('refuses hugepages that do not fit in memory', () =>
+    expect(() => resolve({ dpdk: true, memoryMiB: '2G' })).toThrow(/--hugepages-2m \(default with --dpdk\): 896 x 2M .* do not fit in 2048 MiB/));
+  it('refuses a socket directory whose paths would pass the 108-byte limit', () => {
+    const long = `/var/lib/${'x'.repeat(70)}`;
+    expect(() => resolve({ dpdk: true, vhostSocketDir: long })).toThrow(/--vhost-socket-dir: .* is too long: .*108-byte limit/);
+    expect(resolve({ dpdk: true, vhostSocketDir: '/run/vhu/' }).vhostSocketDir).toBe('/run/vhu');
+  });
+  it('refuses a relative or odd socket directory', () => {
+    expect(() => resolve({ vhostSocketDir: 'relative/dir' })).toThrow(/must be an absolute path/);
+    expect(() => resolve({ vhostSocketDir: '/a/../b' })).toThrow(/must be an absolute path/);
+    expect(() => resolve({ vhostSocketDir: '/a b' })).toThrow(/must be an absolute path/);
+  });
+  it('reads booleans from the environment and names a bad one', () => {
+    expect(resolve({}, { DPDKCI_DPDK: '1' }).dpdk).toBe(true);
+    expect(() => resolve({}, { DPDKCI_DPDK: 'maybe' })).toThrow(/DPDKCI_DPDK: "maybe" is not true or false/);
+  });
+});
+
+describe('judging a path', () => {
+  const run = (txPackets: number, rxPackets: number, rxPps: number[]): TestpmdRun => ({
+    samples: new Map([[0, rxPps.map((p) => ({ rxPps: p, txPps: p, rxPackets, txPackets }))]]),
+    totals: new Map([[0, { txPackets, rxPackets, txDropped: 0 }]]),
+  });
+  it('passes with traffic and little loss', () => {
+    const r = judge('node to node', 'a -> b', 'a', run(1000, 0, []), 0, run(0, 990, [0, 100, 200, 200]), 0, 5);
+    expect(r).toMatchObject({ ok: true, sent: 1000, received: 990, lossPct: 1, pps: 200 });
+  });
+  it('fails on loss above the threshold, naming it', () => {
+    const r = judge('node to node', 'a -> b', 'a', run(1000, 0, []), 0, run(0, 900, [100, 100]), 0, 5);
+    expect(r.ok).toBe(false);
+    expect(r.reason).toBe('10% of 1000 packets lost (threshold 5%)');
+  });
+  it('fails when the link never came up or nothing arrived', () => {
+    expect(judge('vhost-user loop', 'x', 'a', run(0, 0, []), 0, run(0, 0, []), 0, 5).reason).toMatch(/nothing was sent: the vhost-user link never came up/);
+    expect(judge('vhost-user loop', 'x', 'a', run(500, 0, []), 0, run(0, 0, [0]), 0, 5).reason).toBe('500 packets sent, none received');
+  });
+  it('gives each node a distinct locally administered MAC', () => {
+    expect(checkMac(1)).toBe('02:dc:01:00:00:01');
+    expect(checkMac(12)).toBe('02:dc:01:00:00:0c');
+  });
+});
