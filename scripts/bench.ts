@@ -1,9 +1,11 @@
 /**
  * npm run bench: image build cold and warm, boot-to-SSH per node, `up` wall time for 1 and 2 nodes,
- * host RSS per node, with the accelerator used. Prints a Markdown table for the README.
+ * host RSS per node, `up --dpdk` for 1 and 2 nodes with packets per second on every path and the
+ * vhost-user/kernel ratio, with the accelerator used. Prints a Markdown table for the README.
  *
  *   npm run bench                # everything (the cold build takes a few minutes)
  *   npm run bench -- --skip-cold # reuse the cached image
+ *   npm run bench -- --skip-dpdk # leave out `up --dpdk` and the traffic figures
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -58,8 +60,29 @@ if (!args.has('--skip-cold')) {
   const warm = await dpdkci(['provision']);
   rows.push(['image build, warm (cache hit)', s(warm.seconds), '-']);
 }
+async function dpdkUpAndMeasure(nodes: number) {
+  const prefix = `benchd${nodes}`;
+  await dpdkci(['down', '--prefix', prefix, '--force']);
+  const up = await dpdkci(['up', '--prefix', prefix, '--nodes', String(nodes), '--dpdk', '-o', 'json']);
+  const result = JSON.parse(up.stdout) as { accelerator: string; check: { paths: { name: string; kind: string; pps: number }[] } };
+  const accel = result.accelerator;
+  rows.push([`\`up --dpdk\`, ${nodes} node(s), ready and checked (image cached)`, s(up.seconds), accel]);
+  for (const p of result.check.paths) rows.push([`pps, ${p.name} (64 B)`, p.pps.toLocaleString('en'), accel]);
+  if (nodes === 1) {
+    const check = await dpdkci(['check', '--prefix', prefix, '--compare-kernel', '-o', 'json']);
+    const report = JSON.parse(check.stdout) as { paths: { name: string; kind: string; pps: number }[]; vhostToKernelRatio?: number };
+    for (const p of report.paths.filter((x) => x.kind === 'kernel')) rows.push([`pps, ${p.name} (64 B)`, p.pps.toLocaleString('en'), accel]);
+    rows.push(['vhost-user / kernel path ratio', `${report.vhostToKernelRatio ?? '-'}x`, accel]);
+  }
+  await dpdkci(['down', '--prefix', prefix]);
+}
+
 await upAndMeasure(1);
 await upAndMeasure(2);
+if (!args.has('--skip-dpdk')) {
+  await dpdkUpAndMeasure(1);
+  await dpdkUpAndMeasure(2);
+}
 
 const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${new Date().toISOString().slice(0, 10)}`;
 console.log(`\nmachine: ${machine}\n`);

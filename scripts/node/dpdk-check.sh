@@ -3,8 +3,9 @@
 # (--stats-period 1), which the host parses; cleanup removes every trace of every run.
 #
 #   dpdk-check.sh loop    SOCKDIR SECONDS             vhost-user -> OVS-DPDK -> vhost-user inside the node
-#   dpdk-check.sh peer    SOCKDIR BRIDGE SECONDS MAC PEER_MAC
-#                                                     vhost-user -> br-dpdk0 -> dpdk0 -> the peer node, both ways
+#   dpdk-check.sh peer    SOCKDIR BRIDGE SECONDS MAC PEER_MAC send|receive
+#                                                     vhost-user -> br-dpdk0 -> dpdk0 -> the peer node; the
+#                                                     sender's traffic goes out dpdk0, the receiver's is dropped
 #   dpdk-check.sh kernel  SECONDS                     the same generator over AF_PACKET, veth and OVS's kernel datapath
 #   dpdk-check.sh cleanup SOCKDIR BRIDGE              remove the check's ports, bridges, flows, processes, sockets
 #
@@ -75,16 +76,30 @@ run_loop() {
     -- --eth-peer=0,02:dc:00:00:00:0b --eth-peer=1,02:dc:00:00:00:0a
 }
 
+# Prints dpdk0's OVS counters as "@@dpdk0 LABEL tx=N rx=N" for the host to take deltas.
+dpdk0_counters() {
+  local stats
+  stats=$(ovs-vsctl get Interface dpdk0 statistics:tx_packets statistics:rx_packets | tr '\n' ' ')
+  printf '@@dpdk0 %s tx=%s rx=%s\n' "$1" "${stats%% *}" "$(cut -d' ' -f2 <<<"$stats")"
+}
+
 run_peer() {
-  local dir=$1 bridge=$2 seconds=$3 mac=$4 peer=$5
+  local dir=$1 bridge=$2 seconds=$3 mac=$4 peer=$5 role=$6
   local sock=$dir/dpdkci-chk-p.sock
   rm -f "$sock"
   ovs-vsctl br-exists "$bridge" || die "no bridge $bridge: was this node set up with --dpdk?"
   vhost_port "$bridge" dpdkci-chk-p "$sock"
   # Only the check's own frames are steered; everything else on the bridge keeps its NORMAL path.
-  ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=output:dpdk0"
-  ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdk0,dl_src=$peer,actions=output:dpdkci-chk-p"
+  # One direction at a time: the receiver's own generated frames go nowhere.
+  if [ "$role" = send ]; then
+    ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=output:dpdk0"
+  else
+    ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=drop"
+    ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdk0,dl_src=$peer,actions=output:dpdkci-chk-p"
+  fi
+  dpdk0_counters before
   testpmd "$seconds" --vdev "net_virtio_user0,path=$sock,server=1,queues=1,mac=$mac" -- "--eth-peer=0,$peer"
+  dpdk0_counters after
 }
 
 run_kernel() {

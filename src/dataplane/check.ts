@@ -13,7 +13,10 @@ export interface PathResult {
   kind: PathKind;
   name: string;
   node: string;
+  /** Packets that left: the generator's count, or for node to node what the sender's dpdk0 transmitted. */
   sent: number;
+  /** Node to node: what the generator offered; above what the emulated NIC can send, OVS drops the rest. */
+  offered?: number;
   received: number;
   pps: number;
   lossPct: number;
@@ -46,9 +49,35 @@ export function checkMac(index: number): string {
   return `02:dc:01:00:00:${index.toString(16).padStart(2, '0')}`;
 }
 
-/** Judges one direction: traffic must have flowed and the loss stay under the threshold. */
-export function judge(kind: PathKind, name: string, node: string, run: TestpmdRun, txPort: number, rxRun: TestpmdRun, rxPort: number, maxLossPct: number): PathResult {
-  const sent = run.totals.get(txPort)?.txPackets ?? run.samples.get(txPort)?.at(-1)?.txPackets ?? 0;
+/** dpdk0's transmitted and received packets during a run, from the "@@dpdk0 before/after" lines. */
+export function dpdk0Delta(output: string): { tx: number; rx: number } | undefined {
+  const read = (label: string) => {
+    const m = new RegExp(`@@dpdk0 ${label} tx=(\\d+) rx=(\\d+)`).exec(output);
+    return m ? { tx: Number(m[1]), rx: Number(m[2]) } : undefined;
+  };
+  const before = read('before');
+  const after = read('after');
+  return before && after ? { tx: after.tx - before.tx, rx: after.rx - before.rx } : undefined;
+}
+
+/**
+ * Judges one direction: traffic must have flowed and the loss stay under the threshold. wireSent, for node
+ * to node, is what the sender's dpdk0 put on the link: the loss is then the link's and the receiver's, not
+ * the generator outrunning an emulated NIC.
+ */
+export function judge(
+  kind: PathKind,
+  name: string,
+  node: string,
+  run: TestpmdRun,
+  txPort: number,
+  rxRun: TestpmdRun,
+  rxPort: number,
+  maxLossPct: number,
+  wireSent?: number,
+): PathResult {
+  const generated = run.totals.get(txPort)?.txPackets ?? run.samples.get(txPort)?.at(-1)?.txPackets ?? 0;
+  const sent = wireSent ?? generated;
   const received = rxRun.totals.get(rxPort)?.rxPackets ?? rxRun.samples.get(rxPort)?.at(-1)?.rxPackets ?? 0;
   const pps = steadyRxPps(rxRun.samples.get(rxPort) ?? []);
   const lossPct = sent > 0 ? Math.max(0, Math.round(((sent - received) / sent) * 10_000) / 100) : 100;
@@ -56,7 +85,7 @@ export function judge(kind: PathKind, name: string, node: string, run: TestpmdRu
   if (sent === 0) reason = 'nothing was sent: the vhost-user link never came up';
   else if (received === 0) reason = `${sent} packets sent, none received`;
   else if (lossPct > maxLossPct) reason = `${lossPct}% of ${sent} packets lost (threshold ${maxLossPct}%)`;
-  return { kind, name, node, sent, received, pps, lossPct, ok: reason === undefined, ...(reason ? { reason } : {}) };
+  return { kind, name, node, sent, ...(wireSent !== undefined ? { offered: generated } : {}), received, pps, lossPct, ok: reason === undefined, ...(reason ? { reason } : {}) };
 }
 
 async function logsOf(node: Node, output: string): Promise<string> {
@@ -101,13 +130,14 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
     for (let i = 0; i < nodes.length; i++) {
       for (let j = i + 1; j < nodes.length; j++) {
         const [a, b] = [nodes[i] as Node, nodes[j] as Node];
-        options.progress?.update(`${a.name} <-> ${b.name} over dpdk0`);
-        const [ra, rb] = await Promise.all([
-          runOn(a, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(i + 1), checkMac(j + 1)], runSeconds),
-          runOn(b, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(j + 1), checkMac(i + 1)], runSeconds),
-        ]);
-        for (const [from, to, rf, rt] of [[a, b, ra, rb], [b, a, rb, ra]] as const) {
-          const r = judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct);
+        for (const [from, to, fi, ti] of [[a, b, i, j], [b, a, j, i]] as const) {
+          options.progress?.update(`${from.name} -> ${to.name} over dpdk0`);
+          const [rf, rt] = await Promise.all([
+            runOn(from, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(fi + 1), checkMac(ti + 1), 'send'], runSeconds),
+            runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(ti + 1), checkMac(fi + 1), 'receive'], runSeconds),
+          ]);
+          const wire = dpdk0Delta(rf.output);
+          const r = judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct, wire?.tx ?? 0);
           if (!r.ok) r.logs = `${await logsOf(from, rf.output)}\n${await logsOf(to, rt.output)}`;
           paths.push(r);
         }
@@ -158,11 +188,14 @@ async function restartDuringTraffic(node: Node, plan: DataplanePlan, options: Ch
 
 export function renderCheck(report: CheckReport): string {
   const rows = [
-    ['PATH', 'SENT', 'RECEIVED', 'PPS', 'LOSS', 'RESULT'],
-    ...report.paths.map((p) => [p.name, String(p.sent), String(p.received), String(p.pps), `${p.lossPct}%`, p.ok ? 'ok' : `FAIL: ${p.reason}`]),
+    ['PATH', 'OFFERED', 'SENT', 'RECEIVED', 'PPS', 'LOSS', 'RESULT'],
+    ...report.paths.map((p) => [p.name, String(p.offered ?? p.sent), String(p.sent), String(p.received), String(p.pps), `${p.lossPct}%`, p.ok ? 'ok' : `FAIL: ${p.reason}`]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+  if (report.paths.some((p) => p.offered !== undefined)) {
+    lines.push('node to node: SENT is what the sender\'s dpdk0 put on the link; the generator offers more than an emulated NIC can send');
+  }
   if (report.vhostToKernelRatio !== undefined) lines.push(`vhost-user / kernel path: ${report.vhostToKernelRatio}x (same generator, 64-byte packets)`);
   if (report.restart) {
     lines.push(

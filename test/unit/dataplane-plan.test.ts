@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
 import { cpuMask, dataplanePlan, DPDK_DEFAULT_HUGEPAGES_2M } from '../../src/dataplane/plan.js';
-import { checkMac, judge } from '../../src/dataplane/check.js';
+import { checkMac, dpdk0Delta, judge } from '../../src/dataplane/check.js';
 import type { TestpmdRun } from '../../src/dataplane/testpmd-stats.js';
 
 const host = { memAvailableMiB: 50_000 };
@@ -72,6 +72,15 @@ describe('judging a path', () => {
   it('fails when the link never came up or nothing arrived', () => {
     expect(judge('vhost-user loop', 'x', 'a', run(0, 0, []), 0, run(0, 0, []), 0, 5).reason).toMatch(/nothing was sent: the vhost-user link never came up/);
     expect(judge('vhost-user loop', 'x', 'a', run(500, 0, []), 0, run(0, 0, [0]), 0, 5).reason).toBe('500 packets sent, none received');
+  });
+  it('node to node: the loss is measured against what dpdk0 put on the link, and the offer is kept', () => {
+    const r = judge('node to node', 'a -> b', 'a', run(600_000, 0, []), 0, run(0, 19_800, [0, 5000, 5000]), 0, 5, 20_000);
+    expect(r).toMatchObject({ ok: true, offered: 600_000, sent: 20_000, received: 19_800, lossPct: 1 });
+  });
+  it('reads dpdk0 counters around a run', () => {
+    const out = 'x\n@@dpdk0 before tx=100 rx=7\n1795426741.3 Bye...\n@@dpdk0 after tx=20100 rx=9\n';
+    expect(dpdk0Delta(out)).toEqual({ tx: 20_000, rx: 2 });
+    expect(dpdk0Delta('@@dpdk0 before tx=1 rx=1\n')).toBeUndefined();
   });
   it('gives each node a distinct locally administered MAC', () => {
     expect(checkMac(1)).toBe('02:dc:01:00:00:01');

@@ -62,7 +62,7 @@ describe('the --dpdk steps', () => {
   it('a check that errors (not 0, not 3) fails the step', async () => {
     const runner = createFakeRunner('node01').on(/check hugepages/, { exitCode: 1, stderr: 'only 100 of 896 2M hugepages were reserved at boot' });
     const ctx = ctxWith([runner]);
-    await expect(runPipeline(dataplaneSteps, ctx, ctx.progress)).rejects.toThrow(/only 100 of 896 2M hugepages/);
+    await expect(runPipeline(dataplaneSteps, ctx, ctx.progress)).rejects.toThrow(/^node01: check hugepages failed:\nonly 100 of 896 2M hugepages/);
   });
 
   it('is not part of a cluster without --dpdk', async () => {

@@ -9,7 +9,13 @@ export function renderStatus(record: ClusterRecord, nodes: NodeStatus[]): string
   const rows = [['NODE', 'ROLE', 'STATE', 'PID', 'SSH'], ...nodes.map((n) => [n.name, n.role, n.state, n.pid ? String(n.pid) : '-', `127.0.0.1:${n.sshPort}`])];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
-  return `cluster ${record.prefix}: accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})\n${table}`;
+  const d = record.dataplane;
+  const dataplane = d
+    ? `\ndataplane: OVS-DPDK, bridge ${d.bridge}, NIC ${d.pci} on vfio-pci, lcore mask ${d.lcoreMask}, PMD mask ${d.pmdMask}, ` +
+      `socket-mem ${d.socketMemMiB}/${d.socketLimitMiB} MiB, vhost-user sockets in ${d.socketDir}` +
+      (record.lastCheck ? `; last check ${record.lastCheck.ok ? 'passed' : 'FAILED'} at ${record.lastCheck.at}` : '')
+    : '';
+  return `cluster ${record.prefix}: accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})${dataplane}\n${table}`;
 }
 
 export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: NodeJS.ProcessEnv) {

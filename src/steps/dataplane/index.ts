@@ -13,11 +13,16 @@ export function planFor(ctx: UpContext): DataplanePlan {
 }
 
 /** Pending on a node? `dpdk-setup.sh check` exits 0 when converged and 3 when apply has work. */
-async function pending(node: Node, part: string, args: string[]): Promise<boolean> {
+async function pending(node: Node, name: string, part: string, args: string[]): Promise<boolean> {
   const r = await node.runner.run([SETUP, 'check', part, ...args], { check: false, timeoutMs: 120_000 });
   if (r.exitCode === 0) return false;
   if (r.exitCode === 3) return true;
-  throw new CommandError(node.name, [SETUP, 'check', part, ...args], r.exitCode, r.stderr, r.stdout);
+  throw failure(node, name, new CommandError(node.name, [SETUP, 'check', part, ...args], r.exitCode, r.stderr, r.stdout));
+}
+
+/** What the user sees when a part fails on a node: the node, the step, and the script's own words. */
+function failure(node: Node, name: string, error: CommandError): DpdkciError {
+  return new DpdkciError(`${node.name}: ${name} failed:\n${(error.stderr || error.stdout).trim()}`, { cause: error });
 }
 
 /**
@@ -33,7 +38,7 @@ export function dataplaneStep(name: string, part: string, args: (plan: Dataplane
     async isDone(ctx) {
       const a = args(planFor(ctx), ctx);
       const nodes = need(ctx.nodes, 'nodes');
-      const states = await Promise.all(nodes.map((n) => pending(n, part, a)));
+      const states = await Promise.all(nodes.map((n) => pending(n, name, part, a)));
       pendingNodes.set(ctx, nodes.filter((_, i) => states[i]));
       return states.every((p) => !p);
     },
@@ -51,10 +56,7 @@ export function dataplaneStep(name: string, part: string, args: (plan: Dataplane
               }
             }
           } catch (e) {
-            if (e instanceof CommandError) {
-              throw new DpdkciError(`${node.name}: ${name} failed:\n${(e.stderr || e.stdout).trim()}`, { cause: e });
-            }
-            throw e;
+            throw e instanceof CommandError ? failure(node, name, e) : e;
           }
         }),
       );
