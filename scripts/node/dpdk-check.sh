@@ -39,12 +39,13 @@ testpmd() {
   [ "$#" -gt 0 ] && shift
   app=("$@")
   # SIGINT makes testpmd stop forwarding, print its totals and release its hugepages.
+  local rc=0
   timeout -s INT -k 10 "$seconds" dpdk-testpmd --lcores '0@0,1@0' --no-pci --single-file-segments \
     --file-prefix "$FILE_PREFIX" --socket-mem 256 "${eal[@]}" -- \
     --forward-mode=flowgen --stats-period 1 --nb-cores=1 --txd=512 --rxd=512 --txpkts=64 \
-    --total-num-mbufs=16384 "${app[@]}" </dev/null 2>&1 | stamp
-  local rc=${PIPESTATUS[0]}
-  # timeout returns 124 when it had to send the signal, which is how every run ends.
+    --total-num-mbufs=16384 "${app[@]}" </dev/null 2>&1 | stamp || rc=$?
+  # timeout returns 124 when it had to send the signal, which is how every run ends (stamp itself
+  # cannot fail, so with pipefail the pipeline's status is testpmd's).
   [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || die "dpdk-testpmd exited $rc"
 }
 

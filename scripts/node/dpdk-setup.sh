@@ -4,7 +4,7 @@
 #   dpdk-setup.sh check|apply hugepages  WANT_2M WANT_1G
 #   dpdk-setup.sh check|apply vfio       PCI NOIOMMU(0|1)
 #   dpdk-setup.sh check|apply socket-dir DIR
-#   dpdk-setup.sh check|apply ovs        PCI SOCKET_MEM SOCKET_LIMIT LCORE_MASK PMD_MASK BRIDGE
+#   dpdk-setup.sh check|apply ovs        PCI SOCKET_MEM SOCKET_LIMIT LCORE_MASK PMD_MASK BRIDGE PMD_MAXSLEEP_US
 #   dpdk-setup.sh info                   PCI BRIDGE   (key=value lines, for status)
 #
 # check: exit 0 when the part is already as asked, 3 (printing "pending <what>") when apply has work.
@@ -103,7 +103,7 @@ map_get() {
 }
 
 part_ovs() {
-  local pci=$1 socket_mem=$2 socket_limit=$3 lcore_mask=$4 pmd_mask=$5 bridge=$6
+  local pci=$1 socket_mem=$2 socket_limit=$3 lcore_mask=$4 pmd_mask=$5 bridge=$6 pmd_maxsleep=$7
   local dpdk_build=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk restart=0 key value current
   local -a settings=()
   if [ "$(readlink -f /etc/alternatives/ovs-vswitchd)" != "$dpdk_build" ]; then
@@ -127,15 +127,16 @@ part_ovs() {
     [dpdk-lcore-mask]=$lcore_mask
     [dpdk-extra]="-a $pci"
     [pmd-cpu-mask]=$pmd_mask
+    [pmd-maxsleep]=$pmd_maxsleep
   )
   current=$(ovs-vsctl get Open_vSwitch . other_config)
-  for key in dpdk-init dpdk-socket-mem dpdk-socket-limit dpdk-lcore-mask dpdk-extra pmd-cpu-mask; do
+  for key in dpdk-init dpdk-socket-mem dpdk-socket-limit dpdk-lcore-mask dpdk-extra pmd-cpu-mask pmd-maxsleep; do
     value=${config[$key]}
     if [ "$(map_get "$current" "$key")" != "$value" ]; then
       want "other_config:$key=$value"
       settings+=("other_config:$key=$value")
-      # EAL settings are read once, when DPDK initialises; the PMD mask applies live.
-      [ "$key" = pmd-cpu-mask ] || restart=1
+      # EAL settings are read once, when DPDK initialises; the PMD settings apply live.
+      [[ $key == pmd-* ]] || restart=1
     fi
   done
   if [ "${#settings[@]}" -gt 0 ]; then

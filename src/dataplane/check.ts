@@ -94,10 +94,24 @@ async function logsOf(node: Node, output: string): Promise<string> {
   return `${node.name} ovs-vswitchd.log:\n${ovs.stdout.trimEnd()}\n${node.name} testpmd:\n${testpmd}`;
 }
 
-async function runOn(node: Node, argv: string[], seconds: number): Promise<{ output: string; run: TestpmdRun }> {
+interface NodeRun {
+  output: string;
+  run: TestpmdRun;
+  /** Why the run itself failed (the script's exit and last words), if it did. */
+  failure?: string;
+}
+
+async function runOn(node: Node, argv: string[], seconds: number): Promise<NodeRun> {
   const r = await node.runner.run([CHECK, ...argv], { check: false, timeoutMs: (seconds + 90) * 1000 });
   const output = `${r.stdout}${r.stderr}`;
-  return { output, run: parseTestpmd(output) };
+  const failure = r.exitCode === 0 ? undefined : `${node.name}: dpdk-check.sh ${argv[0]} exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}`;
+  return { output, run: parseTestpmd(output), ...(failure ? { failure } : {}) };
+}
+
+/** A run that failed fails its paths, whatever the counters say. */
+function withFailure(result: PathResult, ...runs: NodeRun[]): PathResult {
+  const failure = runs.map((r) => r.failure).filter(Boolean).join('; ');
+  return failure ? { ...result, ok: false, reason: result.reason ? `${failure}; ${result.reason}` : failure } : result;
 }
 
 export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan): Promise<void> {
@@ -119,10 +133,10 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
     options.progress?.update('vhost-user loop inside each node');
     await Promise.all(
       nodes.map(async (node) => {
-        const { output, run } = await runOn(node, ['loop', plan.socketDir, String(runSeconds)], runSeconds);
+        const nr = await runOn(node, ['loop', plan.socketDir, String(runSeconds)], runSeconds);
         for (const [tx, rx, label] of [[0, 1, 'a->b'], [1, 0, 'b->a']] as const) {
-          const r = judge('vhost-user loop', `${node.name} vhost-user ${label} via OVS-DPDK`, node.name, run, tx, run, rx, options.maxLossPct);
-          if (!r.ok) r.logs = await logsOf(node, output);
+          const r = withFailure(judge('vhost-user loop', `${node.name} vhost-user ${label} via OVS-DPDK`, node.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
+          if (!r.ok) r.logs = await logsOf(node, nr.output);
           paths.push(r);
         }
       }),
@@ -137,7 +151,8 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
             runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(ti + 1), checkMac(fi + 1), 'receive'], runSeconds),
           ]);
           const wire = dpdk0Delta(rf.output);
-          const r = judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct, wire?.tx ?? 0);
+          let r = withFailure(judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct, wire?.tx ?? 0), rf, rt);
+          if (!wire) r = { ...r, ok: false, reason: `${r.reason ? `${r.reason}; ` : ''}no dpdk0 counters from ${from.name}` };
           if (!r.ok) r.logs = `${await logsOf(from, rf.output)}\n${await logsOf(to, rt.output)}`;
           paths.push(r);
         }
@@ -146,10 +161,10 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
     const first = nodes[0] as Node;
     if (options.compareKernel) {
       options.progress?.update(`${first.name}: the same traffic over veth and OVS's kernel datapath`);
-      const { output, run } = await runOn(first, ['kernel', String(runSeconds)], runSeconds);
+      const nr = await runOn(first, ['kernel', String(runSeconds)], runSeconds);
       for (const [tx, rx, label] of [[0, 1, 'k0->k1'], [1, 0, 'k1->k0']] as const) {
-        const r = judge('kernel', `${first.name} kernel ${label} via veth + OVS kernel datapath`, first.name, run, tx, run, rx, options.maxLossPct);
-        if (!r.ok) r.logs = await logsOf(first, output);
+        const r = withFailure(judge('kernel', `${first.name} kernel ${label} via veth + OVS kernel datapath`, first.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
+        if (!r.ok) r.logs = await logsOf(first, nr.output);
         paths.push(r);
       }
       const vhost = paths.filter((p) => p.kind === 'vhost-user loop' && p.node === first.name).map((p) => p.pps);
@@ -175,12 +190,13 @@ async function restartDuringTraffic(node: Node, plan: DataplanePlan, options: Ch
   const traffic = runOn(node, ['loop', plan.socketDir, String(seconds)], seconds);
   await new Promise((r) => setTimeout(r, 15_000));
   await node.runner.run(['systemctl', 'restart', 'ovs-vswitchd'], { timeoutMs: 120_000 });
-  const { output, run } = await traffic;
+  const { output, run, failure } = await traffic;
   const samples = run.samples.get(1) ?? [];
   const { gap, resumed } = longestGapSeconds(samples);
   const flowedBefore = samples.some((s) => s.rxPps > 0);
   let reason: string | undefined;
-  if (!flowedBefore) reason = 'no traffic flowed before the restart';
+  if (failure) reason = failure;
+  else if (!flowedBefore) reason = 'no traffic flowed before the restart';
   else if (!resumed) reason = 'traffic did not resume after ovs-vswitchd restarted (client-mode ports did not reconnect)';
   if (reason) reason += `\n${await logsOf(node, output)}`;
   return { node: node.name, gapSeconds: gap, resumed, ok: reason === undefined, ...(reason ? { reason } : {}) };

@@ -40,7 +40,7 @@ describe('the --dpdk steps', () => {
     expect(runners[1]!.calls.map((c) => c.slice(1, 3).join(' '))).toEqual(['check hugepages', 'check vfio', 'check socket-dir', 'check ovs', 'apply ovs']);
     expect(runners[0]!.calls[0]).toEqual([S, 'check', 'hugepages', '896', '0']);
     expect(runners[0]!.calls[2]).toEqual([S, 'apply', 'vfio', '0000:00:04.0', '0']);
-    expect(runners[0]!.calls[5]).toEqual([S, 'apply', 'ovs', '0000:00:04.0', '512', '768', '0x1', '0x2', 'br-dpdk0']);
+    expect(runners[0]!.calls[5]).toEqual([S, 'apply', 'ovs', '0000:00:04.0', '512', '768', '0x1', '0x2', 'br-dpdk0', '1000']);
   });
 
   it('passes --vfio-noiommu and the socket directory through', async () => {

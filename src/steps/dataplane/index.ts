@@ -69,5 +69,5 @@ export const dataplaneSteps: Step<UpContext>[] = [
   dataplaneStep('check hugepages', 'hugepages', (_p, ctx) => [String(ctx.options.hugepages2m), String(ctx.options.hugepages1g)]),
   dataplaneStep('bind DPDK NIC to vfio-pci', 'vfio', (p, ctx) => [p.pci, ctx.options.vfioNoiommu ? '1' : '0']),
   dataplaneStep('vhost-user socket directory', 'socket-dir', (p) => [p.socketDir]),
-  dataplaneStep('OVS-DPDK and br-dpdk0', 'ovs', (p) => [p.pci, String(p.socketMemMiB), String(p.socketLimitMiB), p.lcoreMask, p.pmdMask, p.bridge]),
+  dataplaneStep('OVS-DPDK and br-dpdk0', 'ovs', (p) => [p.pci, String(p.socketMemMiB), String(p.socketLimitMiB), p.lcoreMask, p.pmdMask, p.bridge, String(p.pmdMaxSleepUs)]),
 ];
