@@ -55,7 +55,7 @@ provision: build
 	$(DPDKCI) provision
 
 lint: build
-	npx tsc -p tsconfig.json --noEmit
+	npx tsc -p tsconfig.test.json
 	shellcheck scripts/*.sh scripts/image/*.sh scripts/node/*.sh .ci/run
 
 test-unit: build

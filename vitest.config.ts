@@ -17,7 +17,9 @@ export default defineConfig({
           // One shared cluster per file, checks run in order; QEMU under TCG is slow.
           testTimeout: 15 * 60_000,
           hookTimeout: 20 * 60_000,
-          fileParallelism: false,
+          // One file at a time: each brings up its own QEMU cluster.
+          pool: 'forks',
+          poolOptions: { forks: { singleFork: true } },
           sequence: { concurrent: false },
         },
       },

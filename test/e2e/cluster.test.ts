@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dpdkci, dpdkciChild, KEEP, keepLogs, onNode, qemuPids, stateDir, stateExists } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dpdkci, dpdkciChild, onNode, qemuPids, removedAfterAll, sharedCluster, stateDir, stateExists } from './helpers.js';
 
 /**
  * The foundation, for real: a 2-node cluster of QEMU nodes (TCG here, KVM where it works), checked
@@ -10,33 +10,21 @@ import { dpdkci, dpdkciChild, KEEP, keepLogs, onNode, qemuPids, stateDir, stateE
  */
 const PREFIX = 'e2e-base';
 const HUGEPAGES = 128;
-let failed = false;
 
 describe.sequential('a 2-node cluster', () => {
+  const { guard, markFailed } = sharedCluster(PREFIX);
   beforeAll(async () => {
     await dpdkci(['down', '--prefix', PREFIX, '--force']);
     const up = await dpdkci(['up', '--prefix', PREFIX, '--nodes', '2', '--memory', '2G', '--hugepages-2m', String(HUGEPAGES)]);
     if (up.exitCode !== 0) {
-      failed = true;
+      markFailed();
       throw new Error(`up failed (exit ${up.exitCode}):\n${up.all}`);
     }
     expect(up.stdout).toMatch(/where the time went:/);
     expect(up.stdout).toMatch(/node01 +control-plane +running/);
   });
 
-  afterAll(async () => {
-    if (failed) await keepLogs(PREFIX);
-    if (!KEEP) await dpdkci(['down', '--prefix', PREFIX, '--force']);
-  });
 
-  const guard = (fn: () => Promise<void>) => async () => {
-    try {
-      await fn();
-    } catch (e) {
-      failed = true;
-      throw e;
-    }
-  };
 
   it.each(['node01', 'node02'])('%s booted with the hugepage and IOMMU kernel args', (node) =>
     guard(async () => {
@@ -124,9 +112,7 @@ describe.sequential('a 2-node cluster', () => {
 
 describe('interrupting up', () => {
   const PFX = 'e2e-int';
-  afterAll(async () => {
-    await dpdkci(['down', '--prefix', PFX, '--force']);
-  });
+  removedAfterAll(PFX);
 
   it('Ctrl-C while nodes boot stops them and leaves nothing behind (exit 130)', async () => {
     await dpdkci(['down', '--prefix', PFX, '--force']);

@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dpdkci, KEEP, keepLogs, onNode, qemuPids, stateExists } from './helpers.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { dpdkci, onNode, qemuPids, removedAfterAll, sharedCluster, stateExists } from './helpers.js';
 
 /**
  * --dpdk for real: two QEMU nodes with a vfio-pci NIC behind the vIOMMU, OVS-DPDK, br-dpdk0, vhost-user
@@ -8,24 +8,15 @@ import { dpdkci, KEEP, keepLogs, onNode, qemuPids, stateExists } from './helpers
  */
 const PREFIX = 'e2e-dpdk';
 const UP = ['up', '--prefix', PREFIX, '--nodes', '2', '--dpdk'];
-let failed = false;
 
-const guard = (fn: () => Promise<void>) => async () => {
-  try {
-    await fn();
-  } catch (e) {
-    failed = true;
-    throw e;
-  }
-};
 
 describe.sequential('up --nodes 2 --dpdk', () => {
+  const { guard, markFailed } = sharedCluster(PREFIX);
   beforeAll(async () => {
     await dpdkci(['down', '--prefix', PREFIX, '--force']);
     const up = await dpdkci([...UP, '-o', 'json']);
     if (up.exitCode !== 0) {
-      failed = true;
-      await keepLogs(PREFIX);
+      markFailed();
       throw new Error(`up --dpdk failed (exit ${up.exitCode}):\n${up.all}`);
     }
     const result = JSON.parse(String(up.stdout));
@@ -34,10 +25,6 @@ describe.sequential('up --nodes 2 --dpdk', () => {
     expect(result.applied).toContain('check dataplane traffic');
   });
 
-  afterAll(async () => {
-    if (failed) await keepLogs(PREFIX);
-    if (!KEEP) await dpdkci(['down', '--prefix', PREFIX, '--force']);
-  });
 
   it.each(['node01', 'node02'])('%s: the NIC is on vfio-pci, DPDK is initialised, br-dpdk0 holds dpdk0 without error', (node) =>
     guard(async () => {
@@ -132,9 +119,7 @@ describe.sequential('up --nodes 2 --dpdk', () => {
 
 describe('a node where the dataplane cannot come up', () => {
   const PFX = 'e2e-dpdk-fail';
-  afterAll(async () => {
-    await dpdkci(['down', '--prefix', PFX, '--force']);
-  });
+  removedAfterAll(PFX);
 
   it('up fails naming the node and the cause, and leaves the cluster for inspection', async () => {
     await dpdkci(['down', '--prefix', PFX, '--force']);

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { mkdirSync, existsSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
+import { afterAll } from 'vitest';
 import { clusterPaths } from '../../src/core/paths.js';
 import { nodeProcesses } from '../../providers/qemu/provider.js';
 
@@ -48,3 +49,36 @@ export async function keepLogs(prefix: string): Promise<void> {
 }
 
 export const KEEP = process.env.DPDKCI_E2E_KEEP === 'true';
+
+/**
+ * One shared cluster for a describe block: a check wrapped in guard() that fails marks the run, so that
+ * afterAll keeps the cluster's console logs in _artifacts/ before removing the cluster (kept with
+ * DPDKCI_E2E_KEEP=true).
+ */
+export function sharedCluster(prefix: string) {
+  let failed = false;
+  afterAll(async () => {
+    if (failed) await keepLogs(prefix);
+    if (!KEEP) await dpdkci(['down', '--prefix', prefix, '--force']);
+  });
+  return {
+    markFailed: () => {
+      failed = true;
+    },
+    guard: (fn: () => Promise<void>) => async () => {
+      try {
+        await fn();
+      } catch (e) {
+        failed = true;
+        throw e;
+      }
+    },
+  };
+}
+
+/** A cluster a single test makes: removed after the block, whatever happened. */
+export function removedAfterAll(prefix: string): void {
+  afterAll(async () => {
+    await dpdkci(['down', '--prefix', prefix, '--force']);
+  });
+}

@@ -47,7 +47,7 @@ describe('runPipeline', () => {
   it('stops at the first failing step and records it as failed', async () => {
     const runner = createFakeRunner().on(/echo 1/, { exitCode: 3, stderr: 'boom' });
     const { progress, lines } = quietProgress();
-    await expect(runPipeline(steps, { runner, state: new Set() }, progress)).rejects.toThrow(/command failed on fake \(exit 3\): echo 1\n {2}\| boom/);
+    await expect(runPipeline(steps, { runner, state: new Set<string>() }, progress)).rejects.toThrow(/command failed on fake \(exit 3\): echo 1\n {2}\| boom/);
     expect(runner.calls).toEqual([['echo', '1']]);
     expect(progress.timings.map((t) => [t.name, t.outcome])).toEqual([['one', 'failed']]);
     expect(lines.join('')).toMatch(/failed one/);
@@ -57,7 +57,7 @@ describe('runPipeline', () => {
     const controller = new AbortController();
     controller.abort();
     const runner = createFakeRunner();
-    await expect(runPipeline(steps, { runner, state: new Set() }, quietProgress().progress, controller.signal)).rejects.toBeInstanceOf(InterruptedError);
+    await expect(runPipeline(steps, { runner, state: new Set<string>() }, quietProgress().progress, controller.signal)).rejects.toBeInstanceOf(InterruptedError);
     expect(runner.calls).toEqual([]);
   });
 });
