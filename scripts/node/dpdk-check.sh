@@ -3,9 +3,10 @@
 # (--stats-period 1), which the host parses; cleanup removes every trace of every run.
 #
 #   dpdk-check.sh loop    SOCKDIR SECONDS             vhost-user -> OVS-DPDK -> vhost-user inside the node
-#   dpdk-check.sh peer    SOCKDIR BRIDGE SECONDS MAC PEER_MAC send|receive
+#   dpdk-check.sh peer    SOCKDIR BRIDGE SECONDS MAC PEER_MAC send|receive RATE_PPS
 #                                                     vhost-user -> br-dpdk0 -> dpdk0 -> the peer node; the
-#                                                     sender's traffic goes out dpdk0, the receiver's is dropped
+#                                                     sender's traffic goes out dpdk0, the receiver's is dropped;
+#                                                     RATE_PPS > 0 polices the sender's port to that rate
 #   dpdk-check.sh kernel  SECONDS                     the same generator over AF_PACKET, veth and OVS's kernel datapath
 #   dpdk-check.sh cleanup SOCKDIR BRIDGE              remove the check's ports, bridges, flows, processes, sockets
 #
@@ -85,13 +86,18 @@ dpdk0_counters() {
 }
 
 run_peer() {
-  local dir=$1 bridge=$2 seconds=$3 mac=$4 peer=$5 role=$6
+  local dir=$1 bridge=$2 seconds=$3 mac=$4 peer=$5 role=$6 rate=$7
   local sock=$dir/dpdkci-chk-p.sock
   rm -f "$sock"
   ovs-vsctl br-exists "$bridge" || die "no bridge $bridge: was this node set up with --dpdk?"
   vhost_port "$bridge" dpdkci-chk-p "$sock"
   # Only the check's own frames are steered; everything else on the bridge keeps its NORMAL path.
   # One direction at a time: the receiver's own generated frames go nowhere.
+  if [ "$role" = send ] && [ "$rate" -gt 0 ]; then
+    # An emulated NIC carries far less than testpmd offers; police the offer (64-byte frames: 512 bits).
+    ovs-vsctl set Interface dpdkci-chk-p "ingress_policing_rate=$((rate * 512 / 1000))" \
+      "ingress_policing_burst=$((rate * 512 / 10000 + 64))"
+  fi
   if [ "$role" = send ]; then
     ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=output:dpdk0"
   else

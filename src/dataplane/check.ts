@@ -30,6 +30,7 @@ export interface CheckReport {
   ok: boolean;
   seconds: number;
   maxLossPct: number;
+  peerRatePps: number;
   paths: PathResult[];
   /** vhost-user loop pps / kernel path pps, same generator and packet size (with --compare-kernel). */
   vhostToKernelRatio?: number;
@@ -38,6 +39,8 @@ export interface CheckReport {
 
 export interface CheckOptions {
   seconds: number;
+  /** Node to node: police the sender to this many packets per second (0: as fast as it goes). */
+  peerRatePps: number;
   maxLossPct: number;
   compareKernel: boolean;
   restartOvs: boolean;
@@ -125,7 +128,7 @@ export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan):
  */
 export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, options: CheckOptions): Promise<CheckReport> {
   const paths: PathResult[] = [];
-  const report: CheckReport = { ok: false, seconds: options.seconds, maxLossPct: options.maxLossPct, paths };
+  const report: CheckReport = { ok: false, seconds: options.seconds, maxLossPct: options.maxLossPct, peerRatePps: options.peerRatePps, paths };
   // EAL start-up under TCG takes several seconds of the run; traffic flows for the rest.
   const runSeconds = options.seconds + 8;
   try {
@@ -147,8 +150,8 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
         for (const [from, to, fi, ti] of [[a, b, i, j], [b, a, j, i]] as const) {
           options.progress?.update(`${from.name} -> ${to.name} over dpdk0`);
           const [rf, rt] = await Promise.all([
-            runOn(from, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(fi + 1), checkMac(ti + 1), 'send'], runSeconds),
-            runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(ti + 1), checkMac(fi + 1), 'receive'], runSeconds),
+            runOn(from, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(fi + 1), checkMac(ti + 1), 'send', String(options.peerRatePps)], runSeconds),
+            runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(ti + 1), checkMac(fi + 1), 'receive', '0'], runSeconds),
           ]);
           const wire = dpdk0Delta(rf.output);
           let r = withFailure(judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct, wire?.tx ?? 0), rf, rt);
@@ -210,7 +213,10 @@ export function renderCheck(report: CheckReport): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
   if (report.paths.some((p) => p.offered !== undefined)) {
-    lines.push('node to node: SENT is what the sender\'s dpdk0 put on the link; the generator offers more than an emulated NIC can send');
+    lines.push(
+      `node to node: SENT is what the sender's dpdk0 put on the link` +
+        (report.peerRatePps > 0 ? `, policed to ${report.peerRatePps} pps (--peer-rate)` : ', unpoliced (--peer-rate 0)'),
+    );
   }
   if (report.vhostToKernelRatio !== undefined) lines.push(`vhost-user / kernel path: ${report.vhostToKernelRatio}x (same generator, 64-byte packets)`);
   if (report.restart) {
