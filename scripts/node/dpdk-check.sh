@@ -45,9 +45,9 @@ testpmd() {
     --file-prefix "$FILE_PREFIX" --socket-mem 256 "${eal[@]}" -- \
     --forward-mode=flowgen --stats-period 1 --nb-cores=1 --txd=512 --rxd=512 --txpkts=64 \
     --total-num-mbufs=16384 "${app[@]}" </dev/null 2>&1 | stamp || rc=$?
-  # timeout returns 124 when it had to send the signal, which is how every run ends (stamp itself
-  # cannot fail, so with pipefail the pipeline's status is testpmd's).
-  [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || die "dpdk-testpmd exited $rc"
+  # timeout returns 124 when it had to send the signal, which is how a run ends, and 130 when the host
+  # stopped it early with SIGINT (stamp itself cannot fail, so with pipefail the status is testpmd's).
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$rc" -eq 130 ] || die "dpdk-testpmd exited $rc"
 }
 
 # Prefixes each line with the time it was printed, so that the host can time samples and gaps.
@@ -78,11 +78,14 @@ run_loop() {
     -- --eth-peer=0,02:dc:00:00:00:0b --eth-peer=1,02:dc:00:00:00:0a
 }
 
-# Prints dpdk0's OVS counters as "@@dpdk0 LABEL tx=N rx=N" for the host to take deltas.
-dpdk0_counters() {
-  local stats
-  stats=$(ovs-vsctl get Interface dpdk0 statistics:tx_packets statistics:rx_packets | tr '\n' ' ')
-  printf '@@dpdk0 %s tx=%s rx=%s\n' "$1" "${stats%% *}" "$(cut -d' ' -f2 <<<"$stats")"
+# Prints dpdk0's packet counters as "@@dpdk0 LABEL tx=N rx=N" for the host to take deltas. Read live over
+# OpenFlow: the statistics column in OVSDB is refreshed only every few seconds.
+dpdk0_counters() { # BRIDGE LABEL
+  local out tx rx
+  out=$(ovs-ofctl dump-ports "$1" dpdk0)
+  tx=$(grep -o 'tx pkts=[0-9]*' <<<"$out" | cut -d= -f2)
+  rx=$(grep -o 'rx pkts=[0-9]*' <<<"$out" | cut -d= -f2)
+  printf '@@dpdk0 %s tx=%s rx=%s\n' "$2" "$tx" "$rx"
 }
 
 run_peer() {
@@ -94,9 +97,10 @@ run_peer() {
   # Only the check's own frames are steered; everything else on the bridge keeps its NORMAL path.
   # One direction at a time: the receiver's own generated frames go nowhere.
   if [ "$role" = send ] && [ "$rate" -gt 0 ]; then
-    # An emulated NIC carries far less than testpmd offers; police the offer (64-byte frames: 512 bits).
-    ovs-vsctl set Interface dpdkci-chk-p "ingress_policing_rate=$((rate * 512 / 1000))" \
-      "ingress_policing_burst=$((rate * 512 / 10000 + 64))"
+    # An emulated NIC carries far less than testpmd offers; police the offer. OVS's policer counts a frame
+    # without its Ethernet header: 64 - 14 = 50 bytes, 400 bits.
+    ovs-vsctl set Interface dpdkci-chk-p "ingress_policing_rate=$((rate * 400 / 1000))" \
+      "ingress_policing_burst=$((rate * 400 / 10000 + 64))"
   fi
   if [ "$role" = send ]; then
     ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=output:dpdk0"
@@ -104,9 +108,9 @@ run_peer() {
     ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=drop"
     ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdk0,dl_src=$peer,actions=output:dpdkci-chk-p"
   fi
-  dpdk0_counters before
+  dpdk0_counters "$bridge" before
   testpmd "$seconds" --vdev "net_virtio_user0,path=$sock,server=1,queues=1,mac=$mac" -- "--eth-peer=0,$peer"
-  dpdk0_counters after
+  dpdk0_counters "$bridge" after
 }
 
 run_kernel() {

@@ -108,7 +108,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('-o, --output <format>', 'table (default) or json')
     .option('--seconds <n>', 'traffic time per path (default 6)')
     .option('--max-loss <percent>', 'loss above this fails the path (default 5)')
-    .option('--peer-rate <pps>', 'node to node: police the sender to this rate, which an emulated NIC can carry (default 5000; 0 for no limit)')
+    .option('--peer-rate <pps>', 'node to node: police the sender to this rate, which an emulated NIC can carry (default 2000; 0 for no limit)')
     .option('--compare-kernel', 'also the same traffic over veth and the OVS kernel datapath, and the vhost-user/kernel ratio')
     .option('--restart-ovs', 'restart ovs-vswitchd in the middle of traffic and check that the vhost-user ports reconnect')
     .action(async (opts) => setCode(await runCheckCommand({ ...opts, prefix: prefixOf(opts) }, ctx)));

@@ -117,6 +117,22 @@ function withFailure(result: PathResult, ...runs: NodeRun[]): PathResult {
   return failure ? { ...result, ok: false, reason: result.reason ? `${failure}; ${result.reason}` : failure } : result;
 }
 
+/** Waits until an OVS interface on the node reports link_state up (a vhost-user peer connected). */
+async function waitForLink(node: Node, iface: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const r = await node.runner.run(['ovs-vsctl', '--if-exists', 'get', 'Interface', iface, 'link_state'], { check: false });
+    if (r.stdout.trim() === 'up') return true;
+    await new Promise((res) => setTimeout(res, 1_000));
+  }
+  return false;
+}
+
+/** Ends a running check testpmd the way Ctrl-C would: it prints its totals and frees its hugepages. */
+async function stopTestpmd(node: Node): Promise<void> {
+  await node.runner.run(['pkill', '-INT', '-f', '--', '--file-prefix dpdkci-chk'], { check: false });
+}
+
 export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan): Promise<void> {
   await Promise.all(nodes.map((n) => n.runner.run([CHECK, 'cleanup', plan.socketDir, plan.bridge], { check: false, timeoutMs: 60_000 })));
 }
@@ -149,10 +165,14 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
         const [a, b] = [nodes[i] as Node, nodes[j] as Node];
         for (const [from, to, fi, ti] of [[a, b, i, j], [b, a, j, i]] as const) {
           options.progress?.update(`${from.name} -> ${to.name} over dpdk0`);
-          const [rf, rt] = await Promise.all([
-            runOn(from, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(fi + 1), checkMac(ti + 1), 'send', String(options.peerRatePps)], runSeconds),
-            runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(ti + 1), checkMac(fi + 1), 'receive', '0'], runSeconds),
-          ]);
+          // The receiver first, and the sender only once the receiver's vhost-user port is up: frames that
+          // arrive before it is would count as loss. The receiver is stopped once the sender is done.
+          const receiving = runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds + 120), checkMac(ti + 1), checkMac(fi + 1), 'receive', '0'], runSeconds + 120);
+          await waitForLink(to, 'dpdkci-chk-p', 90_000);
+          const rf = await runOn(from, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(fi + 1), checkMac(ti + 1), 'send', String(options.peerRatePps)], runSeconds);
+          await new Promise((r) => setTimeout(r, 1_000));
+          await stopTestpmd(to);
+          const rt = await receiving;
           const wire = dpdk0Delta(rf.output);
           let r = withFailure(judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct, wire?.tx ?? 0), rf, rt);
           if (!wire) r = { ...r, ok: false, reason: `${r.reason ? `${r.reason}; ` : ''}no dpdk0 counters from ${from.name}` };

@@ -54,7 +54,7 @@ describe.sequential('up --nodes 2 --dpdk', () => {
   it('check passes traffic in each node and between the nodes, and cleans up after itself', guard(async () => {
     const r = await dpdkci(['check', '--prefix', PREFIX, '-o', 'json']);
     const report = JSON.parse(String(r.stdout));
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, JSON.stringify(report.paths.filter((p: { ok: boolean }) => !p.ok), null, 2)).toBe(0);
     expect(report.ok).toBe(true);
     const kinds = report.paths.map((p: { kind: string; name: string }) => `${p.kind}: ${p.name}`);
     expect(kinds).toEqual(
@@ -78,14 +78,14 @@ describe.sequential('up --nodes 2 --dpdk', () => {
   it('check --restart-ovs: the client-mode ports reconnect after ovs-vswitchd restarts', guard(async () => {
     const r = await dpdkci(['check', '--prefix', PREFIX, '--restart-ovs', '-o', 'json']);
     const report = JSON.parse(String(r.stdout));
-    expect(report.restart).toMatchObject({ node: 'node01', resumed: true, ok: true });
+    expect(report.restart, JSON.stringify(report.restart)).toMatchObject({ node: 'node01', resumed: true, ok: true });
     expect(report.restart.gapSeconds).toBeGreaterThan(0);
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, JSON.stringify(report.paths.filter((p: { ok: boolean }) => !p.ok), null, 2)).toBe(0);
   }));
 
   it('a second up --dpdk on the healthy cluster applies nothing', guard(async () => {
     const r = await dpdkci([...UP, '-o', 'json']);
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, String(r.all)).toBe(0);
     const result = JSON.parse(String(r.stdout));
     expect(result.applied).toEqual([]);
     expect(result.changed).toBe(false);
@@ -106,7 +106,7 @@ describe.sequential('up --nodes 2 --dpdk', () => {
     expect(state).toBe('true\nup');
     expect(await onNode(PREFIX, 'node01', 'basename $(readlink /sys/bus/pci/devices/0000:00:04.0/driver)')).toBe('vfio-pci');
     const r = await dpdkci([...UP, '-o', 'json']);
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, String(r.all)).toBe(0);
     expect(JSON.parse(String(r.stdout)).applied).toEqual([]);
   }));
 
