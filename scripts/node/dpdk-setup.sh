@@ -161,7 +161,7 @@ part_ovs() {
     die "DPDK did not initialise in ovs-vswitchd within 90s (dpdk_initialized is not true)"
   fi
   local ports
-  ports=$(ovs-vsctl --if-exists list-ports "$bridge" 2>/dev/null || true)
+  ports=$(ovs-vsctl list-ports "$bridge" 2>/dev/null || true)
   if ! ovs-vsctl br-exists "$bridge" || [ "$(ovs-vsctl get bridge "$bridge" datapath_type)" != netdev ] || ! grep -qx dpdk0 <<<"$ports"; then
     want "bridge $bridge (datapath netdev) with port dpdk0 ($pci)"
     ovs-vsctl --may-exist add-br "$bridge" -- set bridge "$bridge" datapath_type=netdev \
