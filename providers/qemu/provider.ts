@@ -6,7 +6,7 @@ import { clusterPaths, nodePaths, type ClusterPaths } from '../../src/core/paths
 import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
 import { connectSsh, type SshTarget } from '../../src/exec/ssh-runner.js';
 import { qemuArgs, kernelArgs, type NodeLaunchSpec } from './qemu-args.js';
-import { findProcesses, isAlive, readPidFile, waitForExit } from './processes.js';
+import { findProcesses, isAlive, readArgv, readPidFile, waitForExit } from './processes.js';
 import { qmpCommand } from './qmp.js';
 import { startSwitch, stopSwitch, switchProcesses } from './switch.js';
 
@@ -235,7 +235,7 @@ export async function deleteCluster(prefix: string, options: { graceful: boolean
   if (existsSync(paths.nodesDir)) {
     for (const name of readdirSync(paths.nodesDir)) {
       const pid = readPidFile(nodePaths(paths, name).pid);
-      if (pid && isAlive(pid) && !running.has(name) && (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(processName(prefix, name)))) {
+      if (pid && isAlive(pid) && !running.has(name) && (readArgv(pid) ?? []).some((a) => a.startsWith(`${processName(prefix, name)},`))) {
         running.set(name, pid);
       }
     }
