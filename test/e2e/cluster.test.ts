@@ -56,6 +56,18 @@ describe.sequential('a 2-node cluster', () => {
     expect(await onNode(PREFIX, 'node01', 'ip -br addr show dev enp0s2')).toMatch(/10\.0\.2\.15\/24/);
   }));
 
+  it('the switch does not send a node its own frames back', guard(async () => {
+    const rx = async (node: string) => Number(await onNode(PREFIX, node, 'cat /sys/class/net/enp0s4/statistics/rx_packets'));
+    const [before1, before2] = [await rx('node01'), await rx('node02')];
+    // 10 multicast echo requests: node02 gets each once and answers; an echoing network would also hand
+    // node01 its own 10 requests back (about 20 received instead of about 10).
+    await onNode(PREFIX, 'node01', 'ping -6 -c 10 -i 0.2 -W 1 ff02::1%enp0s4 >/dev/null');
+    const [after1, after2] = [await rx('node01'), await rx('node02')];
+    expect(after2 - before2).toBeGreaterThanOrEqual(10);
+    expect(after1 - before1).toBeGreaterThanOrEqual(10);
+    expect(after1 - before1).toBeLessThan(16);
+  }));
+
   it('ssh propagates the exit code, scp copies both ways, ports prints the forwarded port', guard(async () => {
     expect((await dpdkci(['ssh', '--prefix', PREFIX, 'node01', '--', 'exit 7'])).exitCode).toBe(7);
     const dir = mkdtempSync(join(tmpdir(), 'dpdkci-scp-'));
