@@ -167,6 +167,18 @@ export function consoleTail(record: ClusterRecord, node: string, lines = 20, env
   return readFileSync(file, 'utf8').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
+/** Whether the node answers over SSH with its pinned host key right now (runs `true`). */
+export async function sshAnswers(target: SshTarget, readyTimeoutMs: number): Promise<{ ok: boolean; error: string }> {
+  try {
+    const ssh = await connectSsh(target, readyTimeoutMs);
+    const r = await ssh.execCommand('true');
+    ssh.dispose();
+    return r.code === 0 ? { ok: true, error: '' } : { ok: false, error: `"true" exited ${r.code}` };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
+}
+
 /**
  * Waits until the node answers over SSH with its pinned host key. Fails early when its QEMU dies,
  * with the console's last lines.
@@ -184,16 +196,10 @@ export async function waitForSsh(
     if (!nodeProcesses(record.prefix).has(node.name)) {
       throw new DpdkciError(`${node.name}: QEMU exited while booting; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`);
     }
-    try {
-      // A short handshake timeout: until sshd listens, QEMU's user network accepts and stalls.
-      const ssh = await connectSsh(target, 4_000);
-      const r = await ssh.execCommand('true');
-      ssh.dispose();
-      if (r.code === 0) return (performance.now() - began) / 1000;
-      lastError = `"true" exited ${r.code}`;
-    } catch (e) {
-      lastError = (e as Error).message;
-    }
+    // A short handshake timeout: until sshd listens, QEMU's user network accepts and stalls.
+    const answer = await sshAnswers(target, 4_000);
+    if (answer.ok) return (performance.now() - began) / 1000;
+    lastError = answer.error;
     await new Promise((r) => setTimeout(r, 1_000));
   }
   throw new DpdkciError(

@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { UsageError } from '../core/errors.js';
 
 /**
  * The Debian mirror the host itself uses, read from its apt configuration (deb822 .sources files first,
@@ -46,4 +47,15 @@ export function fromOneLine(text: string): string[] {
     if (m?.[1] && m[2] && isMainSuite(m[2])) out.push(m[1]);
   }
   return out;
+}
+
+/** The mirror to build from: --debian-mirror, then DPDKCI_DEBIAN_MIRROR, then the host's apt sources. */
+export function resolveDebianMirror(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  const mirror = flag ?? env.DPDKCI_DEBIAN_MIRROR ?? hostDebianMirror();
+  if (!mirror) {
+    throw new UsageError(
+      "--debian-mirror: no Debian mirror found in this host's apt configuration; pass --debian-mirror URL (or DPDKCI_DEBIAN_MIRROR)",
+    );
+  }
+  return mirror;
 }

@@ -13,7 +13,8 @@ export interface UpContext {
   paths: ClusterPaths;
   cacheRoot: string;
   recipe: ImageRecipe;
-  mirror: string | undefined;
+  /** --debian-mirror as given; resolved only when an image must be built. */
+  mirrorFlag: string | undefined;
   rebuild: boolean;
   bootTimeoutMs: number;
   signal: AbortSignal;

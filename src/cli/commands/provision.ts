@@ -1,7 +1,7 @@
-import { UsageError, ExitCode } from '../../core/errors.js';
+import { ExitCode } from '../../core/errors.js';
 import { requireHostTools } from '../../core/host-tools.js';
 import { cacheRoot } from '../../core/paths.js';
-import { hostDebianMirror } from '../../image/debian-mirror.js';
+import { resolveDebianMirror } from '../../image/debian-mirror.js';
 import { buildImage, cachedImage, nodeImageRecipe } from '../../image/provision.js';
 import type { CommandContext } from '../context.js';
 
@@ -14,12 +14,8 @@ export async function runProvision(flags: { rebuild?: boolean; debianMirror?: st
     step.end('skipped', `cache hit ${image.hash}`);
   } else {
     requireHostTools(['debootstrap', 'mkfs.ext4', 'qemu-img']);
-    const mirror = flags.debianMirror ?? ctx.env.DPDKCI_DEBIAN_MIRROR ?? hostDebianMirror();
-    if (!mirror) {
-      step.end('failed');
-      throw new UsageError('--debian-mirror: no Debian mirror found in this host\'s apt configuration; pass --debian-mirror URL');
-    }
     try {
+      const mirror = resolveDebianMirror(flags.debianMirror, ctx.env);
       image = await buildImage(recipe, { cacheRoot: root, mirror, progress: step, signal: ctx.signal });
     } catch (e) {
       step.end('failed');

@@ -6,7 +6,6 @@ import { requireHostTools, TOOLS_FOR_UP } from '../../core/host-tools.js';
 import { cacheRoot, clusterPaths, type ClusterPaths } from '../../core/paths.js';
 import { runPipeline, type Step } from '../../core/pipeline.js';
 import { timingTable } from '../../core/progress.js';
-import { hostDebianMirror } from '../../image/debian-mirror.js';
 import { nodeImageRecipe } from '../../image/provision.js';
 import { isAlive } from '../../../providers/qemu/processes.js';
 import { deleteCluster, listNodes } from '../../../providers/qemu/provider.js';
@@ -111,7 +110,7 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
     paths,
     cacheRoot: cacheRoot(ctx.env),
     recipe: nodeImageRecipe(),
-    mirror: flags.debianMirror ?? ctx.env.DPDKCI_DEBIAN_MIRROR ?? hostDebianMirror(),
+    mirrorFlag: flags.debianMirror,
     rebuild: Boolean(flags.rebuild),
     bootTimeoutMs: bootTimeoutS * 1000,
     signal: ctx.signal,

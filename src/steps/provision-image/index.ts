@@ -1,4 +1,4 @@
-import { UsageError } from '../../core/errors.js';
+import { resolveDebianMirror } from '../../image/debian-mirror.js';
 import type { Step } from '../../core/pipeline.js';
 import { buildImage, cachedImage, cachedImageByHash } from '../../image/provision.js';
 import type { UpContext } from '../context.js';
@@ -14,12 +14,8 @@ export const provisionImage: Step<UpContext> = {
     return ctx.image !== undefined;
   },
   async apply(ctx, progress) {
-    if (!ctx.mirror) {
-      throw new UsageError(
-        '--debian-mirror: no Debian mirror found in this host\'s apt configuration; pass --debian-mirror URL (or DPDKCI_DEBIAN_MIRROR)',
-      );
-    }
-    ctx.image = await buildImage(ctx.recipe, { cacheRoot: ctx.cacheRoot, mirror: ctx.mirror, progress, signal: ctx.signal });
+    const mirror = resolveDebianMirror(ctx.mirrorFlag, ctx.env);
+    ctx.image = await buildImage(ctx.recipe, { cacheRoot: ctx.cacheRoot, mirror, progress, signal: ctx.signal });
     return `built ${ctx.image.hash} in ${ctx.image.buildSeconds}s`;
   },
 };

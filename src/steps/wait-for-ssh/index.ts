@@ -1,6 +1,5 @@
 import type { Step } from '../../core/pipeline.js';
-import { connectSsh } from '../../exec/ssh-runner.js';
-import { sshTarget, waitForSsh } from '../../../providers/qemu/provider.js';
+import { sshAnswers, sshTarget, waitForSsh } from '../../../providers/qemu/provider.js';
 import { need, type UpContext } from '../context.js';
 
 /** Every node answers over SSH with its pinned host key. */
@@ -10,19 +9,8 @@ export const waitForSshStep: Step<UpContext> = {
     const record = need(ctx.record, 'cluster record');
     // Nodes this run just started cannot answer yet: no point probing.
     if (ctx.booted.size > 0) return false;
-    const answers = await Promise.all(
-      record.nodes.map(async (node) => {
-        try {
-          const ssh = await connectSsh(sshTarget(record, node, ctx.env), 5_000);
-          const r = await ssh.execCommand('true');
-          ssh.dispose();
-          return r.code === 0;
-        } catch {
-          return false;
-        }
-      }),
-    );
-    return answers.every(Boolean);
+    const answers = await Promise.all(record.nodes.map((node) => sshAnswers(sshTarget(record, node, ctx.env), 5_000)));
+    return answers.every((a) => a.ok);
   },
   async apply(ctx, progress) {
     const record = need(ctx.record, 'cluster record');
