@@ -3,6 +3,8 @@ import { ExitCode, exitCodeOf } from '../core/errors.js';
 import { createProgress } from '../core/progress.js';
 import type { CommandContext } from './context.js';
 import { runDown } from './commands/down.js';
+import { runLogs } from './commands/logs.js';
+import { runKubeconfig, runKubectl } from './commands/kubectl.js';
 import { runCheckCommand } from './commands/check.js';
 import { runPorts } from './commands/ports.js';
 import { runProvision } from './commands/provision.js';
@@ -37,6 +39,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--secondary-nics <n>', 'NICs per node on the shared secondary network (KUBEVIRT_NUM_SECONDARY_NICS, default 1)')
     .option('--kernel-args <args>', 'extra kernel command line arguments (DPDKCI_KERNEL_ARGS)')
     .option('--qemu-args <args>', 'extra QEMU arguments (DPDKCI_QEMU_ARGS)')
+    .option('--kubernetes <version>', 'Kubernetes minor version on the nodes, or none for the OVS-DPDK nodes alone (DPDKCI_KUBERNETES, default none)')
     .option('--dpdk', 'OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir (DPDKCI_DPDK)')
     .option('--skip-check', 'with --dpdk: do not pass traffic through the dataplane at the end')
     .option('--vfio-noiommu', 'with --dpdk on a node without an IOMMU: vfio unsafe no-IOMMU mode (no DMA isolation)')
@@ -47,6 +50,10 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--boot-timeout <seconds>', 'how long a node may take to answer over SSH (default 600)')
     .option('--cleanup-on-failure', 'remove the cluster when up fails (default: keep it for inspection)')
     .option('-o, --output <format>', 'table (default) or json: the cluster, the steps applied and their timings')
+    .option('--junit <file>', 'write a JUnit XML report: one test case per step, its time and failure')
+    .option('--artifacts <dir>', 'when up fails, collect the logs (dpdkci logs) into DIR/dpdkci-PREFIX before any cleanup (env ARTIFACTS)')
+    .option('--timeout <duration>', 'give up when the whole up takes longer, e.g. 1800, 30m, 1h (DPDKCI_TIMEOUT; default none)')
+    .option('--random-ports', 'forward from random free ports instead of from 2201 up, for parallel CI jobs on one host (DPDKCI_RANDOM_PORTS)')
     .addHelpText('after', '\nExamples:\n  dpdkci up --nodes 2 --memory 3G --hugepages-2m 512\n  KUBEVIRT_NUM_NODES=2 dpdkci run --prefix dpdk-a')
     .action(async (opts) => {
       const flags = {
@@ -66,7 +73,17 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .description('stop every node of the cluster and remove its overlays, sockets and state (safe to repeat)')
     .option('--prefix <name>', PREFIX_HELP)
     .option('--force', 'kill the nodes at once instead of an ACPI power-off first')
-    .action(async (opts) => setCode(await runDown({ ...opts, prefix: prefixOf(opts) }, ctx)));
+    .option('--all-stale', "every cluster of this host whose owner (the session or DPDKCI_OWNER_PID of its up) is gone, none of whose nodes runs, or whose state was removed under its processes")
+    .action(async (opts) =>
+      setCode(await runDown({ ...opts, prefix: prefixOf(opts), prefixGiven: prefixOf(opts) !== undefined }, ctx)),
+    );
+
+  program
+    .command('logs')
+    .description('collect each node\'s console, journal, dmesg, OVS and DPDK logs (and kubelet, kubectl get -A) into DIR')
+    .argument('<dir>', 'where to write them: DIR/<node>/...')
+    .option('--prefix <name>', PREFIX_HELP)
+    .action(async (dir: string, opts) => setCode(await runLogs(dir, { prefix: prefixOf(opts) }, ctx)));
 
   program
     .command('status')
@@ -96,10 +113,23 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
   program
     .command('ports')
     .description('host ports (on 127.0.0.1) forwarded to the nodes; "ports ssh" prints one number')
-    .argument('[name]', 'ssh')
+    .argument('[name]', 'ssh, k8s or registry')
     .option('--prefix <name>', PREFIX_HELP)
     .option('--node <node>', 'which node (default node01)')
     .action(async (name: string | undefined, opts) => setCode(await runPorts(name, { ...opts, prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('kubectl')
+    .description("kubectl against the cluster's API server (forwarded on 127.0.0.1)")
+    .argument('[args...]', 'kubectl arguments (after --)')
+    .option('--prefix <name>', PREFIX_HELP)
+    .action(async (args: string[], opts) => setCode(await runKubectl(args, { prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('kubeconfig')
+    .description("print the cluster's kubeconfig (API server on 127.0.0.1)")
+    .option('--prefix <name>', PREFIX_HELP)
+    .action(async (opts) => setCode(await runKubeconfig({ prefix: prefixOf(opts) }, ctx)));
 
   program
     .command('check')

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { ClusterOptions } from './config.js';
 import type { Runner } from '../exec/runner.js';
 import type { DataplanePlan } from '../dataplane/plan.js';
+import type { Owner } from './owner.js';
 
 /** What `up` decided for one node; kept in cluster.json and checked against the process table. */
 export interface NodeRecord {
@@ -28,6 +29,8 @@ export interface ClusterRecord {
   dataplane?: DataplanePlan;
   /** The last `dpdkci check` (or the one `up --dpdk` ran). */
   lastCheck?: { at: string; ok: boolean };
+  /** The process the cluster belongs to (its last `up`'s session); `down --all-stale` reaps it once gone. */
+  owner?: Owner;
 }
 
 /** A node as steps see it: identity plus a way to run commands on it. */

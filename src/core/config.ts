@@ -24,6 +24,10 @@ export interface ClusterOptions {
   dpdk: boolean;
   vfioNoiommu: boolean;
   vhostSocketDir: string;
+  /** Forward from random free ports (parallel CI jobs on one host), not from 2201 up. */
+  randomPorts: boolean;
+  /** A Kubernetes minor version ("1.31") or "none" for the OVS-DPDK nodes alone. */
+  kubernetes: string;
 }
 
 /** Raw values as they arrive from the command line (commander) — strings, or undefined when not given. */
@@ -49,6 +53,8 @@ export const OPTION_SPECS: Record<keyof ClusterOptions, OptionSpec> = {
   dpdk: { flag: '--dpdk', env: 'DPDKCI_DPDK', default: 'false' },
   vfioNoiommu: { flag: '--vfio-noiommu', env: 'DPDKCI_VFIO_NOIOMMU', default: 'false' },
   vhostSocketDir: { flag: '--vhost-socket-dir', env: 'DPDKCI_VHOST_SOCKET_DIR', default: DEFAULT_SOCKET_DIR },
+  randomPorts: { flag: '--random-ports', env: 'DPDKCI_RANDOM_PORTS', default: 'false' },
+  kubernetes: { flag: '--kubernetes', env: 'DPDKCI_KUBERNETES', default: 'none' },
 };
 
 export const LIMITS = {
@@ -224,7 +230,34 @@ export function resolveClusterOptions(
     dpdk,
     vfioNoiommu: boolean(pick('vfioNoiommu', flags, env)),
     vhostSocketDir: socketDir,
+    randomPorts: boolean(pick('randomPorts', flags, env)),
+    kubernetes: kubernetesOption(pick('kubernetes', flags, env)),
   };
+}
+
+function kubernetesOption(src: Source): string {
+  const v = src.value.trim().replace(/^v/, '');
+  if (v === 'none' || /^1\.\d{1,2}$/.test(v)) return v;
+  throw new UsageError(`${src.via}: "${src.value}" is not a Kubernetes version; give a minor version such as 1.31, or none for the OVS-DPDK nodes alone`);
+}
+
+/**
+ * A duration in seconds from "1800", "90s", "30m" or "1h30m"; undefined when not given. option names the
+ * flag or variable for the message.
+ */
+export function parseDuration(text: string | undefined, option: string): number | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  const t = text.trim().toLowerCase();
+  let seconds: number | undefined;
+  if (/^\d+$/.test(t)) seconds = Number(t);
+  else {
+    const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(t);
+    if (m && (m[1] ?? m[2] ?? m[3]) !== undefined) seconds = Number(m[1] ?? 0) * 3600 + Number(m[2] ?? 0) * 60 + Number(m[3] ?? 0);
+  }
+  if (seconds === undefined || seconds < 10) {
+    throw new UsageError(`${option}: "${text}" is not a duration of at least 10 seconds; write it like 1800, 90s, 30m or 1h`);
+  }
+  return seconds;
 }
 
 /** The prefix alone, for commands that act on an existing cluster (down, status, ssh...). */

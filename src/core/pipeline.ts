@@ -35,7 +35,7 @@ export async function runPipeline<C>(steps: readonly Step<C>[], ctx: C, progress
       line.end('done', detail || undefined);
       if (!step.observes) result.applied.push(step.name);
     } catch (error) {
-      line.end('failed', signal?.aborted ? 'interrupted' : undefined);
+      line.end('failed', signal?.aborted ? 'interrupted' : undefined, signal?.aborted ? 'interrupted' : (error as Error).message);
       if (signal?.aborted) throw new InterruptedError();
       throw error;
     }

@@ -6,6 +6,8 @@ export interface StepTiming {
   name: string;
   seconds: number;
   outcome: 'done' | 'skipped' | 'failed';
+  /** Why a failed step failed (for JUnit and -o json). */
+  message?: string;
 }
 
 export interface Progress {
@@ -18,7 +20,8 @@ export interface Progress {
 
 export interface ProgressStep {
   update(detail: string): void;
-  end(outcome: StepTiming['outcome'], detail?: string): void;
+  /** message: why it failed, kept with the timing (the detail is only shown). */
+  end(outcome: StepTiming['outcome'], detail?: string, message?: string): void;
 }
 
 export interface ProgressOptions {
@@ -67,10 +70,10 @@ export function createProgress(options: ProgressOptions = {}): Progress {
           detail = d;
           if (!live) plain(`       ${name}: ${d}`);
         },
-        end(outcome, d) {
+        end(outcome, d, message) {
           if (timer) clearInterval(timer);
           const seconds = (now() - began) / 1000;
-          timings.push({ name, seconds, outcome });
+          timings.push({ name, seconds, outcome, ...(message ? { message } : {}) });
           const mark = outcome === 'done' ? '✔' : outcome === 'skipped' ? '·' : '✘';
           const tail = d ? ` (${d})` : '';
           if (live) stream.write(`\r\x1b[2K  ${mark} ${name}${tail} ${fmt(seconds)}\n`);

@@ -4,6 +4,7 @@ import type { ClusterPaths } from '../core/paths.js';
 import type { Progress } from '../core/progress.js';
 import type { ImageInfo } from '../image/provision.js';
 import type { ImageRecipe } from '../image/recipe.js';
+import type { Owner } from '../core/owner.js';
 import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */
@@ -17,6 +18,8 @@ export interface UpContext {
   mirrorFlag: string | undefined;
   rebuild: boolean;
   bootTimeoutMs: number;
+  /** Whose cluster this is (`down --all-stale` reaps it once that process is gone). */
+  owner: Owner;
   signal: AbortSignal;
   progress: Progress;
   image?: ImageInfo;

@@ -1,5 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dpdkci, onNode, qemuPids, removedAfterAll, sharedCluster, stateExists } from './helpers.js';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ARTIFACTS, dpdkci, failureSummary, onNode, qemuPids, removedAfterAll, sharedCluster, stateExists } from './helpers.js';
 
 /**
  * --dpdk for real: two QEMU nodes with a vfio-pci NIC behind the vIOMMU, OVS-DPDK, br-dpdk0, vhost-user
@@ -14,10 +17,10 @@ describe.sequential('up --nodes 2 --dpdk', () => {
   const { guard, markFailed } = sharedCluster(PREFIX);
   beforeAll(async () => {
     await dpdkci(['down', '--prefix', PREFIX, '--force']);
-    const up = await dpdkci([...UP, '-o', 'json']);
+    const up = await dpdkci([...UP, '-o', 'json', '--junit', join(ARTIFACTS, 'junit.e2e-dpdk-up.xml')]);
     if (up.exitCode !== 0) {
       markFailed();
-      throw new Error(`up --dpdk failed (exit ${up.exitCode}):\n${up.all}`);
+      throw new Error(`up --dpdk failed (exit ${up.exitCode}):\n${failureSummary(String(up.stderr))}`);
     }
     const result = JSON.parse(String(up.stdout));
     // up --dpdk ends with the traffic check, and it passed.
@@ -121,11 +124,24 @@ describe('a node where the dataplane cannot come up', () => {
   const PFX = 'e2e-dpdk-fail';
   removedAfterAll(PFX);
 
-  it('up fails naming the node and the cause, and leaves the cluster for inspection', async () => {
+  it('up fails naming the node and the cause, collects the logs, writes JUnit, and leaves the cluster for inspection', async () => {
     await dpdkci(['down', '--prefix', PFX, '--force']);
+    const artifacts = mkdtempSync(join(tmpdir(), 'dpdkci-artifacts-'));
+    const junit = join(artifacts, 'junit.xml');
     // No IOMMU in the guest: vfio-pci cannot take the NIC safely.
-    const r = await dpdkci(['up', '--prefix', PFX, '--dpdk', '--kernel-args', 'intel_iommu=off']);
+    const r = await dpdkci(['up', '--prefix', PFX, '--dpdk', '--kernel-args', 'intel_iommu=off', '--junit', junit], { env: { ARTIFACTS: artifacts } });
     expect(r.exitCode).toBe(1);
+    // The failing node's console and OVS log, gathered before anything was cleaned up.
+    const logs = join(artifacts, `dpdkci-${PFX}`, 'node01');
+    expect(readFileSync(join(logs, 'console.log'), 'utf8')).toMatch(/Linux version/);
+    expect(readFileSync(join(logs, 'ovs-vswitchd.log'), 'utf8')).toMatch(/ovs-vswitchd/);
+    expect(readFileSync(join(logs, 'cmdline.txt'), 'utf8')).toMatch(/intel_iommu=off/);
+    expect(existsSync(join(logs, 'journal.log'))).toBe(true);
+    // The JUnit file: one case per step, the failing one with the cause, the rest not reached.
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toMatch(/<testcase classname="dpdkci up e2e-dpdk-fail" name="boot nodes" time="[\d.]+"\/>/);
+    expect(xml).toMatch(/name="bind DPDK NIC to vfio-pci" time="[\d.]+">\s*<failure message="node01: bind DPDK NIC to vfio-pci failed/);
+    expect(xml).toMatch(/name="check dataplane traffic" time="0">\s*<skipped message="not reached/);
     expect(String(r.all)).toMatch(/node01: bind DPDK NIC to vfio-pci failed:\s+dpdk-setup vfio: no IOMMU on this node/);
     expect(String(r.all)).toMatch(/left as it is for inspection/);
     expect(qemuPids(PFX)).toHaveLength(1);

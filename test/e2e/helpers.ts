@@ -48,6 +48,16 @@ export async function keepLogs(prefix: string): Promise<void> {
   await execa('bash', ['-c', `cp -r ${JSON.stringify(join(stateDir(prefix), 'nodes'))} ${JSON.stringify(dir)} 2>/dev/null; true`]);
 }
 
+/**
+ * The part of a failed command's stderr that says what failed: every line naming a failure, then the last
+ * lines; long tool output in between (testpmd's) would push the cause out of a CI log's tail.
+ */
+export function failureSummary(stderr: string, tail = 25): string {
+  const lines = stderr.split('\n');
+  const key = lines.filter((l) => /FAIL|error:|failed/.test(l)).slice(0, 20);
+  return [...key, '…', ...lines.slice(-tail)].join('\n');
+}
+
 export const KEEP = process.env.DPDKCI_E2E_KEEP === 'true';
 
 /**

@@ -31,6 +31,7 @@ describe('dpdkci CLI', () => {
     [['up', '--nodez', '2'], /unknown option '--nodez'\n\(Did you mean --nodes\?\)/],
     [['up', '--boot-timeout', 'soon'], /--boot-timeout: "soon"/],
     [['status', '-o', 'yaml'], /-o\/--output: "yaml" is not an output format/],
+    [['up', '--kubernetes', 'latest'], /--kubernetes: "latest" is not a Kubernetes version; give a minor version such as 1.31, or none/],
   ])('%j exits 2 with a message naming the option', async (args, message) => {
     const r = await run(...args);
     expect(r.stderr).toMatch(message);
@@ -50,6 +51,13 @@ describe('dpdkci CLI', () => {
     const r = await execa(process.execPath, [bin, 'up'], { reject: false, env: { ...env, PATH: '/nonexistent' } });
     expect(r.stderr).toMatch(/missing host tools: qemu-system-x86_64 \(package qemu-system-x86\)/);
     expect(r.exitCode).toBe(2);
+  });
+  it('--kubernetes VERSION fails before anything starts, naming the way out', async () => {
+    const r = await run('up', '--prefix', 'k8s', '--kubernetes', '1.31');
+    expect(r.stderr).toMatch(/--kubernetes 1.31: this dpdkci does not install Kubernetes on the nodes yet; .* --kubernetes none/);
+    expect(r.exitCode).toBe(1);
+    const status = await run('status', '--prefix', 'k8s', '-o', 'json');
+    expect(JSON.parse(status.stdout).exists).toBe(false);
   });
   it('down with nothing to remove exits 0, twice', async () => {
     expect((await run('down', '--prefix', 'absent')).exitCode).toBe(0);

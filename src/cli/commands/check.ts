@@ -54,12 +54,18 @@ export async function checkCluster(record: ClusterRecord, nodes: Node[], options
     const report = await runCheck(nodes, plan, { ...options, progress: step });
     if (ctx.signal.aborted) throw new InterruptedError('check interrupted; its ports and processes were removed');
     const loop = report.paths.filter((p) => p.kind === 'vhost-user loop').map((p) => p.pps);
-    step.end(report.ok ? 'done' : 'failed', `${report.paths.filter((p) => p.ok).length}/${report.paths.length} paths ok, vhost-user loop ${Math.min(...loop)} pps`);
+    const failed = report.paths.filter((p) => !p.ok).map((p) => `${p.name}: ${p.reason}`);
+    if (report.restart && !report.restart.ok) failed.push(`ovs-vswitchd restart on ${report.restart.node}: ${report.restart.reason}`);
+    step.end(
+      report.ok ? 'done' : 'failed',
+      `${report.paths.filter((p) => p.ok).length}/${report.paths.length} paths ok, vhost-user loop ${Math.min(...loop)} pps`,
+      failed.length ? failed.join('\n') : undefined,
+    );
     record.lastCheck = { at: new Date().toISOString(), ok: report.ok };
     writeClusterRecord(clusterPaths(record.prefix, ctx.env).specFile, record);
     return report;
   } catch (e) {
-    step.end('failed', ctx.signal.aborted ? 'interrupted' : undefined);
+    step.end('failed', ctx.signal.aborted ? 'interrupted' : undefined, ctx.signal.aborted ? 'interrupted' : (e as Error).message);
     if (ctx.signal.aborted) throw new InterruptedError('check interrupted; its ports and processes were removed');
     throw e;
   } finally {

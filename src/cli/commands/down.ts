@@ -1,16 +1,30 @@
 import { resolvePrefix } from '../../core/config.js';
-import { ExitCode } from '../../core/errors.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
 import { deleteCluster } from '../../../providers/qemu/provider.js';
+import { findStaleClusters } from '../../../providers/qemu/stale.js';
 import type { CommandContext } from '../context.js';
 
-export async function runDown(flags: { prefix?: string; force?: boolean }, ctx: CommandContext): Promise<number> {
-  const prefix = resolvePrefix(flags.prefix, ctx.env);
-  const step = ctx.progress.start(`remove cluster ${prefix}`);
-  const report = await deleteCluster(prefix, { graceful: !flags.force, env: ctx.env });
+async function removeOne(prefix: string, force: boolean, ctx: CommandContext, why?: string): Promise<void> {
+  const step = ctx.progress.start(`remove cluster ${prefix}${why ? ` (${why})` : ''}`);
+  const report = await deleteCluster(prefix, { graceful: !force, env: ctx.env });
   if (report.nodes.length === 0 && report.switchPids.length === 0 && !report.removedDir) {
     step.end('skipped', 'nothing to remove');
-    return ExitCode.ok;
+    return;
   }
   step.end('done', [...report.nodes.map((n) => `${n.name} ${n.how}`), report.removedDir ? 'state removed' : ''].filter(Boolean).join(', '));
+}
+
+export async function runDown(flags: { prefix?: string; force?: boolean; allStale?: boolean; prefixGiven?: boolean }, ctx: CommandContext): Promise<number> {
+  if (flags.allStale) {
+    if (flags.prefixGiven) {
+      throw new UsageError('--all-stale: it reaps every stale cluster of this host and takes no --prefix; drop one of the two');
+    }
+    const stale = findStaleClusters(ctx.env);
+    if (stale.length === 0) ctx.progress.info('no stale clusters');
+    // Stale clusters are nobody's: no ACPI power-off to wait for.
+    for (const s of stale) await removeOne(s.prefix, true, ctx, s.reason);
+    return ExitCode.ok;
+  }
+  await removeOne(resolvePrefix(flags.prefix, ctx.env), Boolean(flags.force), ctx);
   return ExitCode.ok;
 }

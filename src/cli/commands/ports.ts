@@ -1,14 +1,21 @@
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { DpdkciError, ExitCode, UsageError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster, requireNode } from './node-access.js';
 
-export const PORT_NAMES = ['ssh'] as const;
+/** kubevirtci's `cli.sh ports NAME` names; ssh is per node, the others are the cluster's. */
+export const PORT_NAMES = ['ssh', 'k8s', 'registry'] as const;
 
-/** `dpdkci ports [ssh] [--node NODE]`: the host port (on 127.0.0.1) forwarded to a node's service. */
+/** `dpdkci ports [ssh|k8s|registry] [--node NODE]`: the host port (on 127.0.0.1) forwarded to a service. */
 export async function runPorts(name: string | undefined, flags: { prefix?: string; node?: string }, ctx: CommandContext): Promise<number> {
   const record = requireCluster(flags.prefix, ctx.env);
   if (name !== undefined && !(PORT_NAMES as readonly string[]).includes(name)) {
     throw new UsageError(`ports: "${name}" is not a forwarded port; known: ${PORT_NAMES.join(', ')}`);
+  }
+  if (name === 'k8s' || name === 'registry') {
+    // Neither is forwarded by a cluster without Kubernetes; say so rather than print a port nothing serves.
+    throw new DpdkciError(
+      `cluster "${record.prefix}" forwards no ${name} port: it has no Kubernetes (--kubernetes ${record.options.kubernetes ?? 'none'}); its forwarded ports are ssh, one per node`,
+    );
   }
   const nodes = flags.node ? [requireNode(record, flags.node, '--node')] : record.nodes;
   if (name) {

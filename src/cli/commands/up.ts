@@ -1,5 +1,9 @@
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, readFileSync, rmSync } from 'node:fs';
-import { resolveClusterOptions, type ClusterOptions, type RawFlags } from '../../core/config.js';
+import { resolve } from 'node:path';
+import { parseDuration, resolveClusterOptions, resolvePrefix, type ClusterOptions, type RawFlags } from '../../core/config.js';
+import { writeJunit } from '../../core/junit.js';
+import { currentOwner } from '../../core/owner.js';
+import { collectLogs } from '../../logs/collect.js';
 import { readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
 import { requireHostTools, TOOLS_FOR_UP } from '../../core/host-tools.js';
@@ -32,7 +36,13 @@ export interface UpFlags extends RawFlags {
   cleanupOnFailure?: boolean;
   output?: string;
   skipCheck?: boolean;
+  junit?: string;
+  artifacts?: string;
+  timeout?: string;
 }
+
+/** The traffic check `up --dpdk` runs after its steps (a step of its own in timings and JUnit). */
+export const CHECK_STEP = 'check dataplane traffic';
 
 export function upSteps(): Step<UpContext>[] {
   return [
@@ -48,12 +58,13 @@ export function upSteps(): Step<UpContext>[] {
   ];
 }
 
-const COMPARED: (keyof ClusterOptions)[] = ['memoryMiB', 'cpus', 'hugepages2m', 'hugepages1g', 'secondaryNics', 'kernelArgs', 'qemuArgs', 'vhostSocketDir'];
+const COMPARED: (keyof ClusterOptions)[] = ['kubernetes', 'memoryMiB', 'cpus', 'hugepages2m', 'hugepages1g', 'secondaryNics', 'kernelArgs', 'qemuArgs', 'vhostSocketDir'];
 
 /** An existing cluster can grow by nodes; any other difference needs a `down` first. */
 export function checkCompatible(record: ClusterRecord, options: ClusterOptions): void {
   for (const key of COMPARED) {
-    const was = JSON.stringify(record.options[key]);
+    // A record written before an option existed holds that option's default.
+    const was = JSON.stringify(record.options[key] ?? (key === 'kubernetes' ? 'none' : undefined));
     const now = JSON.stringify(options[key]);
     if (was !== now) {
       throw new UsageError(
@@ -89,6 +100,34 @@ function takeLock(paths: ClusterPaths): () => void {
 }
 
 export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number> {
+  const junit = flags.junit;
+  let failure: unknown;
+  let notReached: string[] = [];
+  try {
+    return await upOrThrow(flags, ctx, (names) => (notReached = names));
+  } catch (error) {
+    failure = error;
+    throw error;
+  } finally {
+    if (junit) {
+      const prefix = (() => {
+        try {
+          return resolvePrefix(typeof flags.prefix === 'string' ? flags.prefix : undefined, ctx.env);
+        } catch {
+          return String(flags.prefix);
+        }
+      })();
+      writeJunit(junit, {
+        suite: `dpdkci up ${prefix}`,
+        timings: ctx.progress.timings,
+        notReached,
+        ...(failure ? { error: (failure as Error).message } : {}),
+      });
+    }
+  }
+}
+
+async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (names: string[]) => void): Promise<number> {
   // Everything that can be wrong with the input is found here, before anything starts.
   if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
     throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
@@ -98,12 +137,26 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
   if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {
     throw new UsageError(`--boot-timeout: "${flags.bootTimeout}" is not a number of seconds (at least 10); e.g. --boot-timeout 300`);
   }
+  const timeoutS = parseDuration(flags.timeout ?? ctx.env.DPDKCI_TIMEOUT, flags.timeout !== undefined ? '--timeout' : 'DPDKCI_TIMEOUT');
+  const artifacts = flags.artifacts ?? (ctx.env.ARTIFACTS || undefined);
+  const owner = currentOwner(ctx.env);
+  if (options.kubernetes !== 'none') {
+    // Said before anything boots: a cluster that looks fine but lacks what was asked for is worse.
+    throw new DpdkciError(
+      `--kubernetes ${options.kubernetes}: this dpdkci does not install Kubernetes on the nodes yet; bring up the OVS-DPDK nodes alone with --kubernetes none (DPDKCI_KUBERNETES=none, or KUBEVIRT_PROVIDER=dpdk in cluster-up/)`,
+    );
+  }
   requireHostTools(TOOLS_FOR_UP);
   const paths = clusterPaths(options.prefix, ctx.env);
   const existing = readClusterRecord(paths.specFile);
   if (existing) checkCompatible(existing, options);
 
   const release = takeLock(paths);
+  // The whole up stops on Ctrl-C or when --timeout runs out; only Ctrl-C removes the cluster.
+  const timer = new AbortController();
+  const timeout = timeoutS === undefined ? undefined : setTimeout(() => timer.abort(), timeoutS * 1000);
+  const signal = AbortSignal.any([ctx.signal, timer.signal]);
+  const stepCtx: CommandContext = { ...ctx, signal };
   const upCtx: UpContext = {
     options,
     env: ctx.env,
@@ -113,7 +166,8 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
     mirrorFlag: flags.debianMirror,
     rebuild: Boolean(flags.rebuild),
     bootTimeoutMs: bootTimeoutS * 1000,
-    signal: ctx.signal,
+    owner,
+    signal,
     progress: ctx.progress,
     record: existing,
     bootSeconds: {},
@@ -123,17 +177,23 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
     `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
       (options.dpdk ? ', OVS-DPDK' : ', no dataplane (add --dpdk for OVS-DPDK)'),
   );
+  const steps = upSteps();
+  const checking = options.dpdk && !flags.skipCheck;
   try {
-    const result = await runPipeline(upSteps(), upCtx, ctx.progress, ctx.signal);
+    const result = await runPipeline(steps, upCtx, ctx.progress, signal);
     const record = upCtx.record as ClusterRecord;
     if (options.dpdk && JSON.stringify(record.dataplane) !== JSON.stringify(planFor(upCtx))) {
       record.dataplane = planFor(upCtx);
       writeClusterRecord(paths.specFile, record);
     }
+    if (JSON.stringify(record.owner) !== JSON.stringify(owner)) {
+      record.owner = owner;
+      writeClusterRecord(paths.specFile, record);
+    }
     // Traffic proves the dataplane; an unchanged cluster whose last check passed is not checked again.
     let check: CheckReport | undefined;
-    if (options.dpdk && !flags.skipCheck && (result.applied.length > 0 || !record.lastCheck?.ok)) {
-      check = await checkCluster(record, upCtx.nodes ?? [], checkOptions({}), ctx);
+    if (checking && (result.applied.length > 0 || !record.lastCheck?.ok)) {
+      check = await checkCluster(record, upCtx.nodes ?? [], checkOptions({}), stepCtx);
       if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
       result.applied.push('check dataplane traffic');
     }
@@ -156,11 +216,29 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
       ctx.out(`\ncluster "${options.prefix}" is up: dpdkci ssh node01 --prefix ${options.prefix}`);
     }
     return ExitCode.ok;
-  } catch (error) {
-    if (error instanceof InterruptedError || ctx.signal.aborted) {
+  } catch (caught) {
+    const ran = new Set(ctx.progress.timings.map((t) => t.name));
+    setNotReached([...steps.filter((s) => !ran.has(s.name) && (!s.enabled || s.enabled(upCtx))).map((s) => s.name), ...(checking && !ran.has(CHECK_STEP) ? [CHECK_STEP] : [])]);
+    if (ctx.signal.aborted) {
       ctx.progress.warn('interrupted: stopping what was started and removing the cluster');
       await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
       throw new InterruptedError('up interrupted; the cluster was removed');
+    }
+    let error = caught;
+    if (timer.signal.aborted) {
+      const at = ctx.progress.timings.at(-1);
+      error = new DpdkciError(`--timeout: up did not finish within ${timeoutS}s${at ? ` (it was at "${at.name}")` : ''}`);
+      if (at?.outcome === 'failed') at.message = (error as Error).message;
+    }
+    if (artifacts && existsSync(paths.specFile)) {
+      const dir = resolve(artifacts, `dpdkci-${options.prefix}`);
+      const step = ctx.progress.start(`collect logs into ${dir}`);
+      try {
+        const logs = await collectLogs(readClusterRecord(paths.specFile) as ClusterRecord, dir, ctx.env);
+        step.end('done', logs.map((l) => `${l.node}: ${l.files.length} file(s)${l.missing ? ` (${l.missing})` : ''}`).join('; '));
+      } catch (e) {
+        step.end('failed', (e as Error).message);
+      }
     }
     if (flags.cleanupOnFailure || !existsSync(paths.specFile)) {
       await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
@@ -172,6 +250,7 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
     }
     throw error;
   } finally {
+    if (timeout) clearTimeout(timeout);
     await Promise.all((upCtx.nodes ?? []).map((n) => n.runner.close()));
     release();
   }

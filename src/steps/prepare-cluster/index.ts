@@ -10,6 +10,14 @@ import { nodeHostKey, prepareClusterKeys, writeKnownHosts } from '../../../provi
 import { need, type UpContext } from '../context.js';
 
 export const SSH_PORT_BASE = 2201;
+/** --random-ports: a start drawn from here, far from the fixed range and below Linux's ephemeral ports. */
+export const RANDOM_PORT_RANGE = [20_000, 32_000] as const;
+
+export function portBase(random: boolean, draw: () => number = Math.random): number {
+  if (!random) return SSH_PORT_BASE;
+  const [lo, hi] = RANDOM_PORT_RANGE;
+  return lo + Math.floor(draw() * (hi - lo));
+}
 
 /** SSH ports other clusters on this host have recorded, so two clusters never pick the same one. */
 function portsOfOtherClusters(env: NodeJS.ProcessEnv, prefix: string): Set<number> {
@@ -39,7 +47,7 @@ export const prepareCluster: Step<UpContext> = {
     const reserved = portsOfOtherClusters(ctx.env, options.prefix);
     existing.forEach((n) => reserved.add(n.sshPort));
     const newCount = options.nodes - existing.length;
-    const ports = await allocatePorts(newCount, SSH_PORT_BASE, reserved);
+    const ports = await allocatePorts(newCount, portBase(options.randomPorts), reserved);
     const clusterByte = createHash('sha256').update(options.prefix).digest()[0] ?? 0;
     const nodes: NodeRecord[] = [...existing];
     for (let i = existing.length + 1; i <= options.nodes; i++) {
@@ -63,6 +71,7 @@ export const prepareCluster: Step<UpContext> = {
       image: { hash: image.hash, disk: image.disk, kernel: image.kernel, initrd: image.initrd, kernelRelease: image.kernelRelease },
       createdAt: ctx.record?.createdAt ?? new Date().toISOString(),
       nodes,
+      owner: ctx.owner,
     };
     writeClusterRecord(paths.specFile, record);
     writeKnownHosts(paths, record);

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# kubevirtci's down.sh: removes the cluster of KUBEVIRT_PROVIDER and its _ci-configs entry.
+set -euo pipefail
+# shellcheck source=cluster-up/hack/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/hack/common.sh"
+
+dpdkci down "$@"
+rm -f "$KUBEVIRTCI_PROVIDER_CONFIG/.kubeconfig" "$KUBEVIRTCI_PROVIDER_CONFIG/.kubectl"

@@ -1,0 +1,53 @@
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { readClusterRecord } from '../../src/core/cluster.js';
+import { ownerAlive } from '../../src/core/owner.js';
+import { clusterPaths, stateRoot } from '../../src/core/paths.js';
+import { findProcesses, isAlive } from './processes.js';
+import { nodeProcesses } from './provider.js';
+
+export interface StaleCluster {
+  prefix: string;
+  reason: string;
+}
+
+/** The pid in an `up` lock file when that process still runs: the cluster is being worked on. */
+function lockHolderAlive(lockFile: string): boolean {
+  if (!existsSync(lockFile)) return false;
+  const pid = Number(readFileSync(lockFile, 'utf8'));
+  return Boolean(pid) && isAlive(pid);
+}
+
+/**
+ * Clusters of this host that nobody will take down: the process that owned them (the session or
+ * DPDKCI_OWNER_PID of their last `up`) is gone, or none of their nodes runs, or a directory was left without
+ * a record. Processes left behind by a removed state directory (QEMU, vde_switch) count as stale too. A
+ * cluster that an `up` is working on right now never is.
+ */
+export function findStaleClusters(env: NodeJS.ProcessEnv = process.env): StaleCluster[] {
+  const root = join(stateRoot(env), 'clusters');
+  const stale = new Map<string, string>();
+  const prefixes = existsSync(root) ? readdirSync(root) : [];
+  for (const prefix of prefixes) {
+    const paths = clusterPaths(prefix, env);
+    if (lockHolderAlive(paths.lockFile)) continue;
+    const record = readClusterRecord(paths.specFile);
+    if (!record) {
+      stale.set(prefix, 'its state directory has no cluster record (an up that died before it wrote one)');
+      continue;
+    }
+    if (record.owner && !ownerAlive(record.owner)) {
+      stale.set(prefix, `its owner (pid ${record.owner.pid}, ${record.owner.how === 'session' ? 'the session that ran up' : 'DPDKCI_OWNER_PID'}) has exited`);
+      continue;
+    }
+    if (nodeProcesses(prefix).size === 0) stale.set(prefix, 'none of its nodes is running');
+  }
+  // Processes whose cluster directory is gone: recognised by the state paths in their own argv.
+  const ours = `${root}${sep}`;
+  for (const p of findProcesses((argv) => /qemu-system|vde_switch$/.test(argv[0] ?? '') && argv.some((a) => a.startsWith(ours)))) {
+    const path = p.argv.find((a) => a.startsWith(ours)) as string;
+    const prefix = path.slice(ours.length).split(sep)[0] as string;
+    if (!existsSync(join(root, prefix)) && !stale.has(prefix)) stale.set(prefix, `process ${p.pid} (${p.argv[0]}) is left from a removed cluster`);
+  }
+  return [...stale].map(([prefix, reason]) => ({ prefix, reason })).sort((a, b) => a.prefix.localeCompare(b.prefix));
+}

@@ -1,0 +1,89 @@
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { ClusterRecord } from '../core/cluster.js';
+import { clusterPaths, nodePaths } from '../core/paths.js';
+import { connectSsh, createSshRunner } from '../exec/ssh-runner.js';
+import { nodeProcesses, sshTarget } from '../../providers/qemu/provider.js';
+import { readArgv } from '../../providers/qemu/processes.js';
+import { nodeScriptPath, pushScriptsTo } from '../steps/push-node-scripts/index.js';
+
+/** What was gathered for one node, and what could not be. */
+export interface NodeLogs {
+  node: string;
+  dir: string;
+  files: string[];
+  /** Why the node's own logs are missing (not running, no SSH answer, the script failed). */
+  missing?: string;
+}
+
+/**
+ * Gathers a cluster's logs into dir/<node>/: from the host the serial console and QEMU's command line, from
+ * the node (over SSH, when it answers) its journal, dmesg, the OVS logs, `ovs-vsctl show`, DPDK's lines and,
+ * with Kubernetes, kubelet's logs and `kubectl get -A`. A node that does not answer still gets its console.
+ */
+export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<NodeLogs[]> {
+  const paths = clusterPaths(record.prefix, env);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // The record without anything secret in it (host keys are public; the cluster key is not in it).
+  writeFileSync(join(dir, 'cluster.json'), JSON.stringify(record, null, 2) + '\n');
+  const running = nodeProcesses(record.prefix);
+  return Promise.all(
+    record.nodes.map(async (node): Promise<NodeLogs> => {
+      const nodeDir = join(dir, node.name);
+      mkdirSync(nodeDir, { recursive: true });
+      const files: string[] = [];
+      const np = nodePaths(paths, node.name);
+      if (existsSync(np.console)) {
+        cpSync(np.console, join(nodeDir, 'console.log'));
+        files.push('console.log');
+      }
+      const pid = running.get(node.name);
+      if (pid) {
+        writeFileSync(join(nodeDir, 'qemu-cmdline.txt'), `${(readArgv(pid) ?? []).join(' ')}\n`);
+        files.push('qemu-cmdline.txt');
+      }
+      const missing = pid ? await fromNode(record, node.name, nodeDir, files, env) : 'its QEMU is not running';
+      if (missing) writeFileSync(join(nodeDir, 'MISSING.txt'), `node logs not collected: ${missing}\n`);
+      return { node: node.name, dir: nodeDir, files: files.sort(), ...(missing ? { missing } : {}) };
+    }),
+  );
+}
+
+/** Runs collect-logs.sh on the node and unpacks its archive; returns why not, when it could not. */
+async function fromNode(record: ClusterRecord, name: string, nodeDir: string, files: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const nodeRecord = record.nodes.find((n) => n.name === name);
+  if (!nodeRecord) return 'not in the cluster record';
+  const target = sshTarget(record, nodeRecord, env);
+  let runner;
+  try {
+    runner = createSshRunner(target, await connectSsh(target, 10_000));
+  } catch (e) {
+    return `no SSH answer on 127.0.0.1:${nodeRecord.sshPort} (${(e as Error).message})`;
+  }
+  try {
+    const node = { name, role: nodeRecord.role, address: `127.0.0.1:${nodeRecord.sshPort}`, runner };
+    await pushScriptsTo([node]);
+    const r = await runner.run([nodeScriptPath('collect-logs.sh')], { check: false, timeoutMs: 180_000 });
+    if (r.exitCode !== 0) return `collect-logs.sh exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}`;
+    const archive = join(nodeDir, '.node-logs.tar.gz');
+    writeFileSync(archive, Buffer.from(r.stdout.trim(), 'base64'));
+    const list = await execa('tar', ['-xzvf', archive, '-C', nodeDir], { reject: false });
+    if (list.exitCode !== 0) return `the node's archive would not unpack: ${list.stderr}`;
+    files.push(...String(list.stdout).split('\n').map((f) => f.replace(/^\.\//, '')).filter((f) => f && !f.endsWith('/')));
+    await execa('rm', ['-f', archive]);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    await runner.close();
+  }
+}
+
+export function renderLogs(dir: string, logs: readonly NodeLogs[]): string {
+  const lines = [`logs in ${dir}`];
+  for (const l of logs) {
+    lines.push(`  ${l.node}: ${l.files.length} file(s)${l.missing ? `; node logs missing: ${l.missing}` : ''}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,121 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dpdkci, qemuPids } from './helpers.js';
+
+/**
+ * What CI jobs and KubeVirt developers lean on: the kubevirtci drop-in, clusters side by side on random
+ * ports, reaping the ones whose job died, logs, and --timeout. Clusters of this file live in a state
+ * directory of their own, so `down --all-stale` here cannot touch anybody else's.
+ */
+const ROOT = join(__dirname, '..', '..');
+const STATE = mkdtempSync(join(tmpdir(), 'dpdkci-e2e-ci-'));
+const ENV = { DPDKCI_STATE_DIR: STATE };
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => dpdkci(args, { env: { ...ENV, ...env } });
+
+afterAll(async () => {
+  for (const p of ['e2e-dropin', 'e2e-rp-a', 'e2e-rp-b', 'e2e-timeout']) await run(['down', '--prefix', p, '--force']);
+});
+
+describe('the kubevirtci drop-in (cluster-up/)', () => {
+  it('a KubeVirt-style script brings a cluster up, reaches it, reads its ports and takes it down', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'kubevirt-checkout-'));
+    const r = await execa('bash', [join(__dirname, 'fixtures', 'kubevirt-style.sh'), join(ROOT, 'cluster-up')], {
+      reject: false,
+      all: true,
+      env: {
+        ...process.env,
+        ...ENV,
+        CI: 'true',
+        KUBEVIRT_PROVIDER: 'k8s-1.31-dpdk',
+        DPDKCI_KUBERNETES: 'none',
+        JOB_NAME: 'e2e-dropin',
+        KUBEVIRT_NUM_NODES: '1',
+        KUBEVIRT_MEMORY_SIZE: '3072M',
+        KUBEVIRT_NUM_VCPU: '2',
+        KUBEVIRT_HUGEPAGES_2M: '1000',
+        KUBEVIRT_NUM_SECONDARY_NICS: '1',
+        KUBEVIRTCI_CONFIG_PATH: join(work, '_ci-configs'),
+      },
+    });
+    expect(r.exitCode, String(r.all)).toBe(0);
+    const out = String(r.stdout);
+    expect(Number(/ssh-port=(\d+)/.exec(out)?.[1])).toBeGreaterThan(1024);
+    // KUBEVIRT_HUGEPAGES_2M reached the node's kernel command line.
+    expect(out).toMatch(/hugepages=1000/);
+    expect(out).toMatch(/kubectl=yes/);
+    expect(out).toMatch(/^finished$/m);
+    // down.sh left nothing: no processes, no state, no kubectl wrapper.
+    expect(qemuPids('e2e-dropin')).toEqual([]);
+    expect(existsSync(join(STATE, 'clusters', 'e2e-dropin'))).toBe(false);
+    expect(existsSync(join(work, '_ci-configs', 'k8s-1.31-dpdk', '.kubectl'))).toBe(false);
+  });
+
+  it('an unknown provider is refused before anything starts', async () => {
+    const r = await execa('bash', [join(ROOT, 'cluster-up', 'up.sh')], { reject: false, env: { ...process.env, ...ENV, KUBEVIRT_PROVIDER: 'kind-1.30' } });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/KUBEVIRT_PROVIDER: "kind-1.30" is not a dpdkci provider/);
+  });
+});
+
+describe('parallel CI jobs on one host', () => {
+  const sleeper = execa('sleep', ['3600']);
+  afterAll(() => {
+    sleeper.kill();
+  });
+
+  it('two clusters with --random-ports come up at the same time, each reachable on its own ports', async () => {
+    const up = (prefix: string, env: NodeJS.ProcessEnv = {}) =>
+      run(['up', '--prefix', prefix, '--random-ports', '--memory', '1536M', '--hugepages-2m', '64', '-o', 'json'], env);
+    // Job A's owner is a process the test kills later, as if the job had died.
+    const [a, b] = await Promise.all([up('e2e-rp-a', { DPDKCI_OWNER_PID: String(sleeper.pid) }), up('e2e-rp-b')]);
+    expect(a.exitCode, String(a.all)).toBe(0);
+    expect(b.exitCode, String(b.all)).toBe(0);
+    const portA = Number((await run(['ports', 'ssh', '--prefix', 'e2e-rp-a'])).stdout);
+    const portB = Number((await run(['ports', 'ssh', '--prefix', 'e2e-rp-b'])).stdout);
+    expect(portA).not.toBe(portB);
+    for (const port of [portA, portB]) expect(port).toBeGreaterThanOrEqual(20_000);
+    for (const prefix of ['e2e-rp-a', 'e2e-rp-b']) {
+      const r = await run(['ssh', '--prefix', prefix, 'node01', '--', 'hostname']);
+      expect(r.exitCode, String(r.all)).toBe(0);
+    }
+  });
+
+  it('logs DIR collects the console, journal and dmesg of a running node', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpdkci-logs-'));
+    const r = await run(['logs', dir, '--prefix', 'e2e-rp-b']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    for (const f of ['console.log', 'journal.log', 'dmesg.log', 'cmdline.txt', 'qemu-cmdline.txt']) {
+      expect(existsSync(join(dir, 'node01', f)), f).toBe(true);
+    }
+    expect(readFileSync(join(dir, 'node01', 'journal.log'), 'utf8')).toMatch(/sshd/);
+    expect(readFileSync(join(dir, 'node01', 'cmdline.txt'), 'utf8')).toMatch(/intel_iommu=on/);
+  });
+
+  it('down --all-stale reaps the cluster whose owner died and leaves the other running', async () => {
+    sleeper.kill('SIGKILL');
+    await sleeper.catch(() => undefined);
+    const r = await run(['down', '--all-stale']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.stderr)).toMatch(/remove cluster e2e-rp-a \(its owner \(pid \d+, DPDKCI_OWNER_PID\) has exited\)/);
+    expect(qemuPids('e2e-rp-a')).toEqual([]);
+    expect(qemuPids('e2e-rp-b')).toHaveLength(1);
+    expect((await run(['ssh', '--prefix', 'e2e-rp-b', 'node01', '--', 'true'])).exitCode).toBe(0);
+    expect((await run(['down', '--prefix', 'e2e-rp-b'])).exitCode).toBe(0);
+    expect(qemuPids('e2e-rp-b')).toEqual([]);
+  });
+
+  it('up --timeout gives up, says where it was, and --cleanup-on-failure leaves nothing', async () => {
+    const began = Date.now();
+    const junit = join(STATE, 'timeout.xml');
+    const r = await run(['up', '--prefix', 'e2e-timeout', '--timeout', '10s', '--cleanup-on-failure', '--junit', junit, '--memory', '1536M', '--hugepages-2m', '64']);
+    expect(r.exitCode, String(r.all)).toBe(1);
+    expect(String(r.stderr)).toMatch(/--timeout: up did not finish within 10s \(it was at "[a-z ]+"\)/);
+    expect(Date.now() - began).toBeLessThan(60_000);
+    expect(qemuPids('e2e-timeout')).toEqual([]);
+    expect(existsSync(join(STATE, 'clusters', 'e2e-timeout'))).toBe(false);
+    expect(readFileSync(junit, 'utf8')).toMatch(/<failure message="--timeout: up did not finish within 10s/);
+  });
+});
