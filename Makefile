@@ -8,19 +8,22 @@ NODE ?= node01
 
 # Each variable becomes its flag when set (an empty variable is left out).
 flag = $(if $(strip $($(1))),$(2) '$(strip $($(1)))')
-UP_FLAGS = $(call flag,PREFIX,--prefix) $(call flag,NODES,--nodes) $(call flag,MEMORY,--memory) \
+UP_FLAGS = $(call flag,PREFIX,--prefix) $(call flag,KUBERNETES,--kubernetes) $(call flag,NODES,--nodes) $(call flag,MEMORY,--memory) \
   $(call flag,CPU,--cpu) $(call flag,HUGEPAGES_2M,--hugepages-2m) $(call flag,HUGEPAGES_1G,--hugepages-1g) \
   $(call flag,SECONDARY_NICS,--secondary-nics) $(call flag,KERNEL_ARGS,--kernel-args) \
   $(call flag,QEMU_ARGS,--qemu-args) $(call flag,ACCEL,--accel) $(call flag,DEBIAN_MIRROR,--debian-mirror) \
   $(if $(filter true yes 1,$(DPDK)),--dpdk) $(EXTRA_FLAGS)
 PREFIX_FLAG = $(call flag,PREFIX,--prefix)
 
-.PHONY: help deps build cluster-up cluster-down cluster-ssh cluster-status provision test test-unit test-e2e lint bench clean
+SYNC_FLAGS = $(foreach f,$(IMAGES),--image '$(f)') $(foreach f,$(CNI_BIN),--cni-bin '$(f)') $(call flag,MANIFESTS,--manifests)
+
+.PHONY: help deps build cluster-up cluster-down cluster-sync cluster-ssh cluster-status provision test test-unit test-e2e lint bench clean
 
 help:
 	@echo "make deps                   install host packages (qemu, vde2, debootstrap, ...) as root"
 	@echo "make cluster-up [DPDK=true] [NODES=2 MEMORY=3G CPU=2 HUGEPAGES_2M=512 PREFIX=name ...]"
 	@echo "make cluster-down           stop the nodes and remove everything the cluster left"
+	@echo "make cluster-sync [IMAGES='a.tar b.tar'] [CNI_BIN=dir] [MANIFESTS=dir]   push your build into the cluster"
 	@echo "make cluster-ssh NODE=node01 [CMD='...']"
 	@echo "make test                   typecheck, shellcheck, unit and e2e tests (real QEMU nodes)"
 	@echo "make bench                  image build, boot and up timings"
@@ -44,6 +47,9 @@ cluster-up: build
 
 cluster-down: build
 	$(DPDKCI) down $(PREFIX_FLAG)
+
+cluster-sync: build
+	$(DPDKCI) sync $(PREFIX_FLAG) $(SYNC_FLAGS)
 
 cluster-ssh: build
 	$(DPDKCI) ssh $(PREFIX_FLAG) $(NODE) $(if $(CMD),-- $(CMD))

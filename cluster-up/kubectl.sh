@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # kubevirtci's kubectl.sh: kubectl against the cluster of KUBEVIRT_PROVIDER.
-set -euo pipefail
-# shellcheck source=cluster-up/hack/common.sh
-source "$(dirname "${BASH_SOURCE[0]}")/hack/common.sh"
+#
+# The body runs in a subshell: KubeVirt's hack/cluster-up.sh sources these scripts, and its shell keeps
+# its own options and variables.
+(
+  set -euo pipefail
+  # shellcheck source=cluster-up/hack/common.sh
+  source "$(dirname "${BASH_SOURCE[0]}")/hack/common.sh"
 
-dpdkci kubectl "$@"
+  dpdkci kubectl -- "$@"
+)

@@ -4,6 +4,7 @@ import { createProgress } from '../core/progress.js';
 import type { CommandContext } from './context.js';
 import { runDown } from './commands/down.js';
 import { runLogs } from './commands/logs.js';
+import { runSync } from './commands/sync.js';
 import { runKubeconfig, runKubectl } from './commands/kubectl.js';
 import { runCheckCommand } from './commands/check.js';
 import { runPorts } from './commands/ports.js';
@@ -117,6 +118,18 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--prefix <name>', PREFIX_HELP)
     .option('--node <node>', 'which node (default node01)')
     .action(async (name: string | undefined, opts) => setCode(await runPorts(name, { ...opts, prefix: prefixOf(opts) }, ctx)));
+
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  program
+    .command('sync')
+    .description("push a developer's build into the cluster: OCI image archives into containerd and CNI binaries into /opt/cni/bin on every node (unchanged ones skipped), then restore drifted OVS-DPDK settings")
+    .option('--prefix <name>', PREFIX_HELP)
+    .option('--image <file|dir>', 'an OCI image archive (.tar), or a directory of them; repeatable', collect)
+    .option('--cni-bin <file|dir>', 'a CNI plugin binary, or a directory of them; repeatable', collect)
+    .option('--manifests <dir>', 'apply these manifests with kubectl (clusters with Kubernetes)')
+    .option('-o, --output <format>', 'table (default) or json')
+    .addHelpText('after', '\nWithout --image/--cni-bin/--manifests, sync takes DPDKCI_SYNC_DIR (default ./_out/dpdkci): images/*.tar, cni/*, manifests/.')
+    .action(async (opts) => setCode(await runSync({ ...opts, prefix: prefixOf(opts) }, ctx)));
 
   program
     .command('kubectl')

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import { quote } from 'zx';
 import { CommandError, DpdkciError } from '../core/errors.js';
@@ -46,7 +47,9 @@ export function createSshRunner(target: SshTarget, ssh: NodeSSH): Runner {
     host: target.name,
     async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
       const command = remoteCommand(argv);
-      const exec = ssh.execCommand(command, options.stdin === undefined ? {} : { stdin: options.stdin.toString() });
+      // Bytes go as a stream: a string would be re-encoded as UTF-8 and break binaries and archives.
+      const stdin = options.stdin === undefined ? undefined : typeof options.stdin === 'string' ? options.stdin : Readable.from([options.stdin]);
+      const exec = ssh.execCommand(command, stdin === undefined ? {} : { stdin });
       const result = options.timeoutMs
         ? await Promise.race([
             exec,

@@ -31,6 +31,8 @@ export interface UpContext {
   bootSeconds: Record<string, number>;
   /** Nodes whose QEMU this run started. */
   booted: Set<string>;
+  /** "node01: what changed" lines from steps that converge node settings (sync reports them). */
+  changes?: string[];
 }
 
 export function need<T>(value: T | undefined, what: string): T {

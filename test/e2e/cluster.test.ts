@@ -17,7 +17,7 @@ describe.sequential('a 2-node cluster', () => {
     await dpdkci(['down', '--prefix', PREFIX, '--force']);
     const up = await dpdkci(['up', '--prefix', PREFIX, '--nodes', '2', '--memory', '2G', '--hugepages-2m', String(HUGEPAGES)]);
     if (up.exitCode !== 0) {
-      markFailed();
+      await markFailed();
       throw new Error(`up failed (exit ${up.exitCode}):\n${up.all}`);
     }
     expect(up.stdout).toMatch(/where the time went:/);

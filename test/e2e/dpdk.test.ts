@@ -19,7 +19,7 @@ describe.sequential('up --nodes 2 --dpdk', () => {
     await dpdkci(['down', '--prefix', PREFIX, '--force']);
     const up = await dpdkci([...UP, '-o', 'json', '--junit', join(ARTIFACTS, 'junit.e2e-dpdk-up.xml')]);
     if (up.exitCode !== 0) {
-      markFailed();
+      await markFailed();
       throw new Error(`up --dpdk failed (exit ${up.exitCode}):\n${failureSummary(String(up.stderr))}`);
     }
     const result = JSON.parse(String(up.stdout));

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { mkdirSync, existsSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { clusterPaths } from '../../src/core/paths.js';
 import { nodeProcesses } from '../../providers/qemu/provider.js';
 
@@ -41,11 +41,15 @@ export function stateExists(prefix: string): boolean {
   return existsSync(stateDir(prefix));
 }
 
-/** Keeps the console logs of a cluster whose test failed (the cluster itself is removed). */
-export async function keepLogs(prefix: string): Promise<void> {
-  const dir = join(ARTIFACTS, prefix);
+/**
+ * Keeps what explains a failure, at the moment it happened: `dpdkci logs` of the cluster (console, journal,
+ * OVS and DPDK logs per node) into _artifacts/<prefix>/<label>/. Later checks may change or remove the
+ * cluster, so afterwards would be too late.
+ */
+export async function keepLogs(prefix: string, label = 'failure'): Promise<void> {
+  const dir = join(ARTIFACTS, prefix, label.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 80));
   mkdirSync(dir, { recursive: true });
-  await execa('bash', ['-c', `cp -r ${JSON.stringify(join(stateDir(prefix), 'nodes'))} ${JSON.stringify(dir)} 2>/dev/null; true`]);
+  if (stateExists(prefix)) await dpdkci(['logs', dir, '--prefix', prefix], { timeoutMs: 5 * 60_000 });
 }
 
 /**
@@ -61,25 +65,23 @@ export function failureSummary(stderr: string, tail = 25): string {
 export const KEEP = process.env.DPDKCI_E2E_KEEP === 'true';
 
 /**
- * One shared cluster for a describe block: a check wrapped in guard() that fails marks the run, so that
- * afterAll keeps the cluster's console logs in _artifacts/ before removing the cluster (kept with
- * DPDKCI_E2E_KEEP=true).
+ * One shared cluster for a describe block, removed after it (kept with DPDKCI_E2E_KEEP=true). A check
+ * wrapped in guard() that fails, or an up that calls markFailed, keeps the cluster's logs in _artifacts/
+ * first.
  */
 export function sharedCluster(prefix: string) {
-  let failed = false;
   afterAll(async () => {
-    if (failed) await keepLogs(prefix);
     if (!KEEP) await dpdkci(['down', '--prefix', prefix, '--force']);
   });
   return {
-    markFailed: () => {
-      failed = true;
+    markFailed: async (label = 'up') => {
+      await keepLogs(prefix, label);
     },
     guard: (fn: () => Promise<void>) => async () => {
       try {
         await fn();
       } catch (e) {
-        failed = true;
+        await keepLogs(prefix, expect.getState().currentTestName ?? 'check');
         throw e;
       }
     },

@@ -52,6 +52,7 @@ export function dataplaneStep(name: string, part: string, args: (plan: Dataplane
             for (const line of r.stdout.split('\n')) {
               if (line.startsWith('changed ')) {
                 changes.push(`${node.name}: ${line.slice(8)}`);
+                ctx.changes?.push(`${node.name}: ${line.slice(8)}`);
                 progress.update(`${node.name}: ${line.slice(8)}`);
               }
             }

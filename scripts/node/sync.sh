@@ -1,0 +1,60 @@
+#!/bin/bash
+# On a node: what `dpdkci sync` puts there. Payloads arrive on standard input.
+#
+#   sync.sh image-digest NAME     the manifest digest containerd (namespace k8s.io) holds for image NAME, or nothing
+#   sync.sh image                 import the OCI/Docker image archive on stdin into containerd (k8s.io)
+#   sync.sh cni-sum NAME          sha256 of /opt/cni/bin/NAME, or nothing
+#   sync.sh cni NAME              install stdin as /opt/cni/bin/NAME, mode 0755, replaced atomically
+set -euo pipefail
+
+NAMESPACE=k8s.io
+CNI_DIR=/opt/cni/bin
+
+cmd=${1:?usage: sync.sh image-digest|image|cni-sum|cni ARGS...}
+shift
+
+die() {
+  printf 'sync %s: %s\n' "$cmd" "$*" >&2
+  exit 1
+}
+
+# containerd is started by whatever needs it (Kubernetes, or this) rather than at every boot.
+ensure_containerd() {
+  systemctl is-active --quiet containerd || systemctl start containerd
+  local _
+  for _ in $(seq 1 30); do
+    ctr version >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  die "containerd did not answer within 30 s"
+}
+
+case "$cmd" in
+  image-digest)
+    name=${1:?image name}
+    ensure_containerd
+    ctr -n "$NAMESPACE" images ls "name==$name" | awk 'NR > 1 {print $3}'
+    ;;
+  image)
+    ensure_containerd
+    tmp=$(mktemp /var/tmp/dpdkci-image.XXXXXX)
+    trap 'rm -f "$tmp"' EXIT
+    cat >"$tmp"
+    ctr -n "$NAMESPACE" images import "$tmp" >&2 || die "ctr could not import the archive"
+    ;;
+  cni-sum)
+    name=${1:?binary name}
+    if [ -f "$CNI_DIR/$name" ]; then sha256sum "$CNI_DIR/$name" | cut -d' ' -f1; fi
+    ;;
+  cni)
+    name=${1:?binary name}
+    case "$name" in */* | .* | '') die "\"$name\" is not a file name" ;; esac
+    mkdir -p "$CNI_DIR"
+    tmp=$(mktemp "$CNI_DIR/.dpdkci-$name.XXXXXX")
+    trap 'rm -f "$tmp"' EXIT
+    cat >"$tmp"
+    chmod 0755 "$tmp"
+    mv -f "$tmp" "$CNI_DIR/$name"
+    ;;
+  *) die "unknown command" ;;
+esac

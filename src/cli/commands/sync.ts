@@ -1,0 +1,79 @@
+import type { ClusterRecord } from '../../core/cluster.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import { currentOwner } from '../../core/owner.js';
+import { cacheRoot, clusterPaths } from '../../core/paths.js';
+import { runPipeline } from '../../core/pipeline.js';
+import { nodeImageRecipe } from '../../image/provision.js';
+import type { UpContext } from '../../steps/context.js';
+import { connectNodes } from '../../steps/connect-nodes/index.js';
+import { dataplaneSteps } from '../../steps/dataplane/index.js';
+import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
+import { pushToNodes, renderSync, syncPlan, type SyncChange, type SyncFlags } from '../../sync/sync.js';
+import type { CommandContext } from '../context.js';
+import { requireCluster } from './node-access.js';
+
+/**
+ * `dpdkci sync`: a developer's build into a running cluster, idempotently — OCI image archives into
+ * containerd and CNI binaries into /opt/cni/bin on every node (skipped where the content is already there),
+ * then the node convergence steps again, so that drifted OVS-DPDK settings are put back. Prints what changed.
+ */
+export async function runSync(flags: SyncFlags & { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
+  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
+    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
+  }
+  const record = requireCluster(flags.prefix, ctx.env);
+  const plan = await syncPlan(flags, record, ctx.env);
+  const changes: SyncChange[] = [];
+  const nodes = await connectNodes({ record, env: ctx.env });
+  try {
+    await pushScriptsTo(nodes);
+    if (plan.images.length || plan.cniBins.length) {
+      const step = ctx.progress.start(`push ${plan.images.length} image(s), ${plan.cniBins.length} CNI binary(ies) to ${nodes.length} node(s)`);
+      try {
+        await pushToNodes(nodes, plan, (c) => {
+          changes.push(c);
+          if (c.outcome !== 'unchanged') step.update(`${c.node}: ${c.name} ${c.outcome}`);
+        });
+      } catch (e) {
+        step.end('failed', undefined, (e as Error).message);
+        throw e;
+      }
+      const pushed = changes.filter((c) => c.outcome !== 'unchanged').length;
+      step.end(pushed ? 'done' : 'skipped', pushed ? `${pushed} change(s)` : 'all already there');
+    }
+    if (record.options.dpdk) {
+      const upCtx = convergeContext(record, nodes, ctx);
+      await runPipeline(dataplaneSteps, upCtx, ctx.progress, ctx.signal);
+      for (const line of upCtx.changes ?? []) {
+        const [node, ...rest] = line.split(': ');
+        changes.push({ node: node as string, kind: 'dataplane', name: rest.join(': '), outcome: 'restored' });
+      }
+    }
+  } finally {
+    await Promise.all(nodes.map((n) => n.runner.close()));
+  }
+  ctx.out(flags.output === 'json' ? JSON.stringify({ prefix: record.prefix, changed: changes.some((c) => c.outcome !== 'unchanged'), changes }, null, 2) : renderSync(changes));
+  return ExitCode.ok;
+}
+
+/** What the dataplane steps need of `up`'s context, for a cluster that is already up. */
+function convergeContext(record: ClusterRecord, nodes: UpContext['nodes'], ctx: CommandContext): UpContext {
+  return {
+    options: record.options,
+    env: ctx.env,
+    paths: clusterPaths(record.prefix, ctx.env),
+    cacheRoot: cacheRoot(ctx.env),
+    recipe: nodeImageRecipe(),
+    mirrorFlag: undefined,
+    rebuild: false,
+    bootTimeoutMs: 0,
+    owner: record.owner ?? currentOwner({}),
+    signal: ctx.signal,
+    progress: ctx.progress,
+    record,
+    nodes,
+    bootSeconds: {},
+    booted: new Set(),
+    changes: [],
+  };
+}

@@ -1,0 +1,118 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import type { ClusterRecord, Node } from '../core/cluster.js';
+import { UsageError } from '../core/errors.js';
+import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
+import { readOciArchive, type OciArchive } from './oci.js';
+
+const SYNC = nodeScriptPath('sync.sh');
+
+/** What a developer's build puts into the cluster, validated before any node is touched. */
+export interface SyncPlan {
+  images: OciArchive[];
+  cniBins: { name: string; file: string; sha256: string }[];
+  manifests?: string;
+}
+
+export interface SyncChange {
+  node: string;
+  kind: 'image' | 'cni' | 'dataplane' | 'manifests';
+  name: string;
+  outcome: 'imported' | 'installed' | 'unchanged' | 'restored' | 'applied';
+}
+
+export interface SyncFlags {
+  image?: string[];
+  cniBin?: string[];
+  manifests?: string;
+}
+
+/** Files named directly, or the files of a directory (sorted; hidden ones left out). */
+function expand(paths: readonly string[], option: string, filter: (name: string) => boolean = () => true): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    const abs = resolve(p);
+    if (!existsSync(abs)) throw new UsageError(`${option}: ${p} does not exist; give a file or a directory of them`);
+    if (statSync(abs).isDirectory()) {
+      out.push(...readdirSync(abs).filter((f) => !f.startsWith('.') && filter(f)).sort().map((f) => join(abs, f)).filter((f) => statSync(f).isFile()));
+    } else {
+      out.push(abs);
+    }
+  }
+  return out;
+}
+
+/**
+ * The sync plan from the flags, or from DPDKCI_SYNC_DIR (default ./_out/dpdkci: images/*.tar, cni/*,
+ * manifests/) when no flag names anything. Every input is checked here, before any node is touched.
+ */
+export async function syncPlan(flags: SyncFlags, record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<SyncPlan> {
+  const given = Boolean(flags.image?.length || flags.cniBin?.length || flags.manifests);
+  const dir = resolve(env.DPDKCI_SYNC_DIR || join('_out', 'dpdkci'));
+  const fromDir = (sub: string) => (!given && existsSync(join(dir, sub)) ? [join(dir, sub)] : []);
+  const imageFiles = expand(flags.image?.length ? flags.image : fromDir('images'), '--image', (f) => f.endsWith('.tar'));
+  const cniFiles = expand(flags.cniBin?.length ? flags.cniBin : fromDir('cni'), '--cni-bin');
+  const manifests = flags.manifests ?? fromDir('manifests')[0];
+  const images = await Promise.all(imageFiles.map((f) => readOciArchive(f)));
+  const seen = new Map<string, string>();
+  for (const i of images) {
+    const other = seen.get(i.names[0] as string);
+    if (other) throw new UsageError(`--image: ${i.file} and ${other} both carry ${i.names[0]}; keep one`);
+    seen.set(i.names[0] as string, i.file);
+  }
+  const cniBins = cniFiles.map((file) => {
+    const name = basename(file);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`--cni-bin: "${name}" cannot name a CNI plugin; use letters, digits, . _ -`);
+    return { name, file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+  });
+  if (manifests !== undefined) {
+    if (!existsSync(manifests)) throw new UsageError(`--manifests: ${manifests} does not exist`);
+    if ((record.options.kubernetes ?? 'none') === 'none') {
+      throw new UsageError(`--manifests: cluster "${record.prefix}" has no Kubernetes to apply them to (it was brought up with --kubernetes none)`);
+    }
+  }
+  return { images, cniBins, ...(manifests !== undefined ? { manifests } : {}) };
+}
+
+async function run(node: Node, argv: string[], stdin?: Buffer): Promise<string> {
+  const r = await node.runner.run([SYNC, ...argv], { timeoutMs: 600_000, ...(stdin ? { stdin } : {}) });
+  return r.stdout.trim();
+}
+
+/** Images and CNI binaries onto every node, each skipped where the node already has the same content. */
+export async function pushToNodes(nodes: readonly Node[], plan: SyncPlan, onChange: (c: SyncChange) => void): Promise<void> {
+  const images = plan.images.map((i) => ({ ...i, bytes: readFileSync(i.file) }));
+  const bins = plan.cniBins.map((b) => ({ ...b, bytes: readFileSync(b.file) }));
+  await Promise.all(
+    nodes.map(async (node) => {
+      for (const image of images) {
+        const name = image.names[0] as string;
+        if ((await run(node, ['image-digest', name])) === image.digest) {
+          onChange({ node: node.name, kind: 'image', name, outcome: 'unchanged' });
+          continue;
+        }
+        await run(node, ['image'], image.bytes);
+        const now = await run(node, ['image-digest', name]);
+        if (now !== image.digest) {
+          throw new UsageError(`${node.name}: containerd reports ${name} as ${now || 'absent'} after importing ${image.file}, whose index says ${image.digest}`);
+        }
+        onChange({ node: node.name, kind: 'image', name, outcome: 'imported' });
+      }
+      for (const bin of bins) {
+        if ((await run(node, ['cni-sum', bin.name])) === bin.sha256) {
+          onChange({ node: node.name, kind: 'cni', name: bin.name, outcome: 'unchanged' });
+          continue;
+        }
+        await run(node, ['cni', bin.name], bin.bytes);
+        onChange({ node: node.name, kind: 'cni', name: bin.name, outcome: 'installed' });
+      }
+    }),
+  );
+}
+
+export function renderSync(changes: readonly SyncChange[]): string {
+  if (changes.length === 0) return 'nothing to sync';
+  const width = Math.max(...changes.map((c) => c.name.length), 4);
+  return changes.map((c) => `${c.node.padEnd(8)} ${c.kind.padEnd(9)} ${c.name.padEnd(width)}  ${c.outcome}`).join('\n');
+}
