@@ -73,9 +73,22 @@ describe('judging a path', () => {
     expect(judge('vhost-user loop', 'x', 'a', run(0, 0, []), 0, run(0, 0, []), 0, 5).reason).toMatch(/nothing was sent: the vhost-user link never came up/);
     expect(judge('vhost-user loop', 'x', 'a', run(500, 0, []), 0, run(0, 0, [0]), 0, 5).reason).toBe('500 packets sent, none received');
   });
-  it('node to node: the loss is measured against what dpdk0 put on the link, and the offer is kept', () => {
-    const r = judge('node to node', 'a -> b', 'a', run(600_000, 0, []), 0, run(0, 19_800, [0, 5000, 5000]), 0, 5, 20_000);
-    expect(r).toMatchObject({ ok: true, offered: 600_000, sent: 20_000, received: 19_800, lossPct: 1 });
+  const link = (sent: number, arrived: number) => ({ sent, arrived, maxLinkLossPct: 20 });
+  it("node to node: OVS-DPDK's loss is from the receiver's dpdk0 to its port; the offer and the wire are kept", () => {
+    const r = judge('node to node', 'a -> b', 'a', run(600_000, 0, []), 0, run(0, 19_602, [0, 5000, 5000]), 0, 5, link(20_000, 19_800));
+    expect(r).toMatchObject({ ok: true, offered: 600_000, sent: 20_000, arrived: 19_800, received: 19_602, lossPct: 1, linkLossPct: 1 });
+  });
+  it('node to node: loss inside the receiving node fails against --max-loss', () => {
+    const r = judge('node to node', 'a -> b', 'a', run(600_000, 0, []), 0, run(0, 18_000, [5000]), 0, 5, link(20_000, 20_000));
+    expect(r.reason).toBe('10% of the 20000 packets that reached dpdk0 were not delivered to the vhost-user port (threshold 5%)');
+  });
+  it('node to node: the emulated wire is judged on its own, more loosely, but still judged', () => {
+    expect(judge('node to node', 'a -> b', 'a', run(1, 0, []), 0, run(0, 18_500, [5000]), 0, 5, link(20_000, 18_500)).ok).toBe(true);
+    const r = judge('node to node', 'a -> b', 'a', run(1, 0, []), 0, run(0, 10_000, [5000]), 0, 5, link(20_000, 10_000));
+    expect(r.reason).toBe('50% of 20000 packets lost on the emulated link between the nodes (threshold 20%, --max-link-loss)');
+    expect(judge('node to node', 'a -> b', 'a', run(1, 0, []), 0, run(0, 0, [0]), 0, 5, link(20_000, 0)).reason).toBe(
+      "20000 packets left the sender's dpdk0, none reached the receiver's",
+    );
   });
   it('reads dpdk0 counters around a run', () => {
     const out = 'x\n@@dpdk0 before tx=100 rx=7\n1795426741.3 Bye...\n@@dpdk0 after tx=20100 rx=9\n';

@@ -13,6 +13,7 @@ export interface CheckFlags {
   output?: string;
   seconds?: string;
   maxLoss?: string;
+  maxLinkLoss?: string;
   peerRate?: string;
   compareKernel?: boolean;
   restartOvs?: boolean;
@@ -27,11 +28,15 @@ export function checkOptions(flags: CheckFlags): Omit<CheckOptions, 'progress'> 
   if (!Number.isFinite(maxLossPct) || maxLossPct < 0 || maxLossPct > 100) {
     throw new UsageError(`--max-loss: "${flags.maxLoss}" is not a percentage from 0 to 100 (e.g. --max-loss 5)`);
   }
+  const maxLinkLossPct = flags.maxLinkLoss === undefined ? 20 : Number(flags.maxLinkLoss);
+  if (!Number.isFinite(maxLinkLossPct) || maxLinkLossPct < 0 || maxLinkLossPct > 100) {
+    throw new UsageError(`--max-link-loss: "${flags.maxLinkLoss}" is not a percentage from 0 to 100 (e.g. --max-link-loss 20)`);
+  }
   const peerRatePps = flags.peerRate === undefined ? 2000 : Number(flags.peerRate);
   if (!Number.isInteger(peerRatePps) || peerRatePps < 0 || peerRatePps > 100_000_000) {
     throw new UsageError(`--peer-rate: "${flags.peerRate}" is not a packet rate (packets per second, 0 for no limit; e.g. --peer-rate 2000)`);
   }
-  return { seconds, maxLossPct, peerRatePps, compareKernel: Boolean(flags.compareKernel), restartOvs: Boolean(flags.restartOvs) };
+  return { seconds, maxLossPct, maxLinkLossPct, peerRatePps, compareKernel: Boolean(flags.compareKernel), restartOvs: Boolean(flags.restartOvs) };
 }
 
 /**
