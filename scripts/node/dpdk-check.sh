@@ -28,10 +28,10 @@ die() {
   exit 1
 }
 
-# testpmd SECONDS EAL_ARGS... -- APP_ARGS...
+# testpmd MODE SECONDS EAL_ARGS... -- APP_ARGS...   (MODE: flowgen generates, rxonly only counts)
 testpmd() {
-  local seconds=$1
-  shift
+  local mode=$1 seconds=$2
+  shift 2
   local -a eal=() app=()
   while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
     eal+=("$1")
@@ -43,7 +43,7 @@ testpmd() {
   local rc=0
   timeout -s INT -k 10 "$seconds" dpdk-testpmd --lcores '0@0,1@0' --no-pci --single-file-segments \
     --file-prefix "$FILE_PREFIX" --socket-mem 256 "${eal[@]}" -- \
-    --forward-mode=flowgen --stats-period 1 --nb-cores=1 --txd=512 --rxd=512 --txpkts=64 \
+    "--forward-mode=$mode" --stats-period 1 --nb-cores=1 --txd=512 --rxd=512 --txpkts=64 \
     --total-num-mbufs=16384 "${app[@]}" </dev/null 2>&1 | stamp || rc=$?
   # timeout returns 124 when it had to send the signal, which is how a run ends, and 130 when the host
   # stopped it early with SIGINT (stamp itself cannot fail, so with pipefail the status is testpmd's).
@@ -72,7 +72,7 @@ run_loop() {
   ovs-ofctl del-flows "$LOOP_BRIDGE"
   ovs-ofctl add-flow "$LOOP_BRIDGE" "in_port=dpdkci-chk-a,actions=output:dpdkci-chk-b"
   ovs-ofctl add-flow "$LOOP_BRIDGE" "in_port=dpdkci-chk-b,actions=output:dpdkci-chk-a"
-  testpmd "$seconds" \
+  testpmd flowgen "$seconds" \
     --vdev "net_virtio_user0,path=$a,server=1,queues=1,mac=02:dc:00:00:00:0a" \
     --vdev "net_virtio_user1,path=$b,server=1,queues=1,mac=02:dc:00:00:00:0b" \
     -- --eth-peer=0,02:dc:00:00:00:0b --eth-peer=1,02:dc:00:00:00:0a
@@ -95,7 +95,8 @@ run_peer() {
   ovs-vsctl br-exists "$bridge" || die "no bridge $bridge: was this node set up with --dpdk?"
   vhost_port "$bridge" dpdkci-chk-p "$sock"
   # Only the check's own frames are steered; everything else on the bridge keeps its NORMAL path.
-  # One direction at a time: the receiver's own generated frames go nowhere.
+  # One direction at a time; the receiver only counts (rxonly), so that its OVS PMD and vCPU do nothing
+  # but deliver the peer's frames.
   if [ "$role" = send ] && [ "$rate" -gt 0 ]; then
     # An emulated NIC carries far less than testpmd offers; police the offer. OVS's policer counts a frame
     # without its Ethernet header: 64 - 14 = 50 bytes, 400 bits.
@@ -108,8 +109,10 @@ run_peer() {
     ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=drop"
     ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdk0,dl_src=$peer,actions=output:dpdkci-chk-p"
   fi
+  local mode=flowgen
+  [ "$role" = send ] || mode=rxonly
   dpdk0_counters "$bridge" before
-  testpmd "$seconds" --vdev "net_virtio_user0,path=$sock,server=1,queues=1,mac=$mac" -- "--eth-peer=0,$peer"
+  testpmd "$mode" "$seconds" --vdev "net_virtio_user0,path=$sock,server=1,queues=1,mac=$mac" -- "--eth-peer=0,$peer"
   dpdk0_counters "$bridge" after
 }
 
@@ -125,7 +128,7 @@ run_kernel() {
   ovs-ofctl del-flows "$KERNEL_BRIDGE"
   ovs-ofctl add-flow "$KERNEL_BRIDGE" "in_port=dpdkci-k0p,actions=output:dpdkci-k1p"
   ovs-ofctl add-flow "$KERNEL_BRIDGE" "in_port=dpdkci-k1p,actions=output:dpdkci-k0p"
-  testpmd "$seconds" \
+  testpmd flowgen "$seconds" \
     --vdev "net_af_packet0,iface=dpdkci-k0,qpairs=1" --vdev "net_af_packet1,iface=dpdkci-k1,qpairs=1" \
     -- --eth-peer=0,02:dc:00:00:00:1b --eth-peer=1,02:dc:00:00:00:1a
 }

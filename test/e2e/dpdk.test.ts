@@ -95,18 +95,28 @@ describe.sequential('up --nodes 2 --dpdk', () => {
   }));
 
   it('a rebooted node comes back with DPDK initialised and dpdk0 up, and up calls it healthy', guard(async () => {
+    const bootId = await onNode(PREFIX, 'node01', 'cat /proc/sys/kernel/random/boot_id');
     await dpdkci(['ssh', '--prefix', PREFIX, 'node01', '--', 'systemctl reboot']);
-    // Give it time to go down before waiting for it to come back.
-    await new Promise((r) => setTimeout(r, 10_000));
-    let state = '';
-    const deadline = Date.now() + 5 * 60_000;
+    // Waits for a new boot to answer over SSH, then for OVS-DPDK to be back; says which never happened.
+    let last = 'no answer yet';
+    let stage = 'the node to answer over SSH after the reboot';
+    const deadline = Date.now() + 6 * 60_000;
     while (Date.now() < deadline) {
-      const r = await dpdkci(['ssh', '--prefix', PREFIX, 'node01', '--', 'ovs-vsctl get Open_vSwitch . dpdk_initialized; ovs-vsctl get Interface dpdk0 link_state'], { timeoutMs: 30_000 });
-      state = String(r.stdout).trim();
-      if (state === 'true\nup') break;
       await new Promise((res) => setTimeout(res, 3_000));
+      const probe =
+        stage.startsWith('the node')
+          ? 'cat /proc/sys/kernel/random/boot_id'
+          : 'ovs-vsctl --timeout=5 get Open_vSwitch . dpdk_initialized; ovs-vsctl --timeout=5 get Interface dpdk0 link_state';
+      const r = await dpdkci(['ssh', '--prefix', PREFIX, 'node01', '--', probe], { timeoutMs: 30_000 });
+      const out = String(r.stdout).trim();
+      last = `exit ${r.exitCode}: ${out} ${String(r.stderr).trim()}`.trim();
+      if (stage.startsWith('the node') && r.exitCode === 0 && out !== bootId) stage = 'OVS-DPDK to be initialised with dpdk0 up';
+      else if (!stage.startsWith('the node') && out === 'true\nup') {
+        stage = 'done';
+        break;
+      }
     }
-    expect(state).toBe('true\nup');
+    expect(stage, `still waiting for ${stage}; last probe: ${last}`).toBe('done');
     expect(await onNode(PREFIX, 'node01', 'basename $(readlink /sys/bus/pci/devices/0000:00:04.0/driver)')).toBe('vfio-pci');
     const r = await dpdkci([...UP, '-o', 'json']);
     expect(r.exitCode, String(r.all)).toBe(0);
