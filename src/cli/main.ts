@@ -5,6 +5,8 @@ import type { CommandContext } from './context.js';
 import { runDown } from './commands/down.js';
 import { runLogs } from './commands/logs.js';
 import { runSync } from './commands/sync.js';
+import { runVersions } from './commands/versions.js';
+import { runBundle } from './commands/bundle.js';
 import { runKubeconfig, runKubectl } from './commands/kubectl.js';
 import { runCheckCommand } from './commands/check.js';
 import { runPorts } from './commands/ports.js';
@@ -41,6 +43,8 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--kernel-args <args>', 'extra kernel command line arguments (DPDKCI_KERNEL_ARGS)')
     .option('--qemu-args <args>', 'extra QEMU arguments (DPDKCI_QEMU_ARGS)')
     .option('--kubernetes <version>', 'Kubernetes minor version on the nodes, or none for the OVS-DPDK nodes alone (DPDKCI_KUBERNETES, default none)')
+    .option('--bundle <dir>', 'take every Kubernetes artefact from this air-gapped bundle (made by dpdkci bundle) (DPDKCI_BUNDLE)')
+    .option('--mirror <url>', 'fetch Kubernetes artefacts from MIRROR/host/path instead of their upstream URLs (DPDKCI_MIRROR)')
     .option('--dpdk', 'OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir (DPDKCI_DPDK)')
     .option('--skip-check', 'with --dpdk: do not pass traffic through the dataplane at the end')
     .option('--vfio-noiommu', 'with --dpdk on a node without an IOMMU: vfio unsafe no-IOMMU mode (no DMA isolation)')
@@ -143,6 +147,20 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .description("print the cluster's kubeconfig (API server on 127.0.0.1)")
     .option('--prefix <name>', PREFIX_HELP)
     .action(async (opts) => setCode(await runKubeconfig({ prefix: prefixOf(opts) }, ctx)));
+
+  program
+    .command('bundle')
+    .description('on a connected machine: every file and image of a Kubernetes version into DIR, checksummed, for up --bundle DIR where there is no network')
+    .argument('<dir>')
+    .option('--kubernetes <version>', 'which Kubernetes version (default: the lock file\'s default)')
+    .option('--mirror <url>', 'fetch files from MIRROR/host/path (DPDKCI_MIRROR)')
+    .action(async (dir: string, opts) => setCode(await runBundle(dir, opts, ctx)));
+
+  program
+    .command('versions')
+    .description('what versions.lock.yaml pins: Kubernetes versions, add-ons, every file and image, and what is not pinned yet')
+    .option('-o, --output <format>', 'table (default) or json')
+    .action(async (opts) => setCode(await runVersions(opts, ctx)));
 
   program
     .command('check')

@@ -1,5 +1,8 @@
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, readFileSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { loadLock, kubernetesVersion } from '../../versions/lock.js';
+import { preflight, preflightMessage } from '../../versions/preflight.js';
+import { SUMS_FILE, verifyBundle } from '../../bundle/bundle.js';
 import { parseDuration, resolveClusterOptions, resolvePrefix, type ClusterOptions, type RawFlags } from '../../core/config.js';
 import { writeJunit } from '../../core/junit.js';
 import { currentOwner } from '../../core/owner.js';
@@ -39,6 +42,43 @@ export interface UpFlags extends RawFlags {
   junit?: string;
   artifacts?: string;
   timeout?: string;
+  bundle?: string;
+  mirror?: string;
+}
+
+/**
+ * Said before anything boots: whether every artefact of the Kubernetes version can be had (bundle, cache
+ * or network, probed in parallel within seconds). A cluster that looks fine but lacks what was asked for
+ * is worse than no cluster.
+ */
+async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandContext): Promise<void> {
+  const lock = loadLock();
+  kubernetesVersion(lock, minor);
+  const bundleDir = flags.bundle ?? (ctx.env.DPDKCI_BUNDLE || undefined);
+  if (bundleDir !== undefined && !existsSync(join(bundleDir, 'files'))) {
+    throw new UsageError(`--bundle: ${bundleDir} is not a dpdkci bundle (no files/ in it); make one with \`dpdkci bundle DIR\` on a connected machine`);
+  }
+  const mirror = flags.mirror ?? (ctx.env.DPDKCI_MIRROR || undefined);
+  if (mirror !== undefined && !/^https?:\/\//.test(mirror)) throw new UsageError(`--mirror: "${mirror}" is not an http(s) URL`);
+  const step = ctx.progress.start(`preflight: Kubernetes ${minor} artefacts`);
+  if (bundleDir !== undefined) {
+    const bad = await verifyBundle(bundleDir);
+    if (bad.length) {
+      const message = `--bundle: ${bundleDir} does not match its ${SUMS_FILE}; nothing was started:\n${bad.map((b) => `  ${b}`).join('\n')}\nmake the bundle again with dpdkci bundle`;
+      step.end('failed', `${bad.length} bad entr(ies)`, message);
+      throw new DpdkciError(message);
+    }
+  }
+  const result = await preflight(lock, minor, { cacheDir: join(cacheRoot(ctx.env), 'artefacts'), ...(mirror ? { mirror } : {}), ...(bundleDir ? { bundleDir } : {}) });
+  if (result.missing.length || result.unpinned.length) {
+    const message = preflightMessage(minor, result, bundleDir);
+    step.end('failed', `${result.missing.length} unavailable, ${result.unpinned.length} not pinned`, message);
+    throw new DpdkciError(message);
+  }
+  step.end('done', `${Object.keys(result.sources).length} artefacts available`);
+  throw new DpdkciError(
+    `--kubernetes ${minor}: every artefact can be had, but this dpdkci does not install Kubernetes on the nodes yet; nothing was started. Bring up the OVS-DPDK nodes alone with --kubernetes none`,
+  );
 }
 
 /** The traffic check `up --dpdk` runs after its steps (a step of its own in timings and JUnit). */
@@ -140,12 +180,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   const timeoutS = parseDuration(flags.timeout ?? ctx.env.DPDKCI_TIMEOUT, flags.timeout !== undefined ? '--timeout' : 'DPDKCI_TIMEOUT');
   const artifacts = flags.artifacts ?? (ctx.env.ARTIFACTS || undefined);
   const owner = currentOwner(ctx.env);
-  if (options.kubernetes !== 'none') {
-    // Said before anything boots: a cluster that looks fine but lacks what was asked for is worse.
-    throw new DpdkciError(
-      `--kubernetes ${options.kubernetes}: this dpdkci does not install Kubernetes on the nodes yet; bring up the OVS-DPDK nodes alone with --kubernetes none (DPDKCI_KUBERNETES=none, or KUBEVIRT_PROVIDER=dpdk in cluster-up/)`,
-    );
-  }
+  if (options.kubernetes !== 'none') await kubernetesPreflight(options.kubernetes, flags, ctx);
   requireHostTools(TOOLS_FOR_UP);
   const paths = clusterPaths(options.prefix, ctx.env);
   const existing = readClusterRecord(paths.specFile);

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { DpdkciError } from '../core/errors.js';
+import { fetchArtifact } from '../fetch/fetcher.js';
+import { pullImage, type PullOptions } from '../fetch/registry.js';
+import { clusterArtefacts, type Lock } from '../versions/lock.js';
+import { bundleImageFile } from '../versions/preflight.js';
+
+export const SUMS_FILE = 'SHA256SUMS';
+
+export interface BundleOptions {
+  cacheDir: string;
+  mirror?: string;
+  endpoint?: PullOptions['endpoint'];
+  onProgress?: (what: string) => void;
+}
+
+function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path).on('data', (c) => h.update(c)).on('error', reject).on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+function listFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? listFiles(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+/**
+ * An air-gapped bundle for one Kubernetes version, made on a connected machine: every pinned file in
+ * DIR/files/ (verified against the lock), every image as an OCI archive in DIR/images/ (pulled by digest,
+ * every blob verified), a SHA256SUMS over all of it and bundle.json saying what it is for. Refused while the
+ * lock has entries without a checksum or digest: a bundle of unverified bytes would defeat its purpose.
+ */
+export async function makeBundle(lock: Lock, minor: string, dir: string, options: BundleOptions): Promise<{ files: number; images: number }> {
+  const wanted = clusterArtefacts(lock, minor);
+  if (wanted.unpinned.length) {
+    throw new DpdkciError(
+      `cannot bundle Kubernetes ${minor}: ${wanted.unpinned.length} artefact(s) have no checksum or digest in versions.lock.yaml:\n${wanted.unpinned.map((u) => `  ${u}`).join('\n')}\nrecord them in the lock file first`,
+    );
+  }
+  mkdirSync(join(dir, 'files'), { recursive: true });
+  mkdirSync(join(dir, 'images'), { recursive: true });
+  for (const f of wanted.files) {
+    options.onProgress?.(f.name);
+    const path = await fetchArtifact(f, { cacheDir: options.cacheDir, ...(options.mirror ? { mirror: options.mirror } : {}) });
+    copyFileSync(path, join(dir, 'files', f.name));
+  }
+  for (const m of wanted.images) {
+    options.onProgress?.(m.ref);
+    await pullImage(m.ref, m.digest as string, bundleImageFile(dir, m.ref), options.endpoint ? { endpoint: options.endpoint } : {});
+  }
+  const sums: string[] = [];
+  for (const file of listFiles(dir).filter((f) => !f.endsWith(SUMS_FILE) && !f.endsWith('bundle.json')).sort()) {
+    sums.push(`${await sha256File(file)}  ${relative(dir, file)}`);
+  }
+  writeFileSync(join(dir, SUMS_FILE), `${sums.join('\n')}\n`);
+  writeFileSync(join(dir, 'bundle.json'), JSON.stringify({ kubernetes: minor, release: lock.kubernetes.versions[minor]?.release, created: new Date().toISOString(), files: wanted.files.length, images: wanted.images.length }, null, 2) + '\n');
+  return { files: wanted.files.length, images: wanted.images.length };
+}
+
+/** Checks every line of a bundle's SHA256SUMS; returns the entries that are missing or altered. */
+export async function verifyBundle(dir: string): Promise<string[]> {
+  const sumsFile = join(dir, SUMS_FILE);
+  if (!existsSync(sumsFile)) return [`${SUMS_FILE}: missing (not a bundle made by dpdkci bundle)`];
+  const bad: string[] = [];
+  for (const line of readFileSync(sumsFile, 'utf8').split('\n').filter(Boolean)) {
+    const [sum, path] = line.split(/\s+/, 2) as [string, string];
+    const file = join(dir, path);
+    if (!existsSync(file)) bad.push(`${path}: missing`);
+    else if ((await sha256File(file)) !== sum) bad.push(`${path}: checksum mismatch`);
+  }
+  return bad;
+}

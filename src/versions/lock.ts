@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { DpdkciError, UsageError } from '../core/errors.js';
+import { PROJECT_ROOT } from '../core/paths.js';
+import type { Artifact } from '../fetch/fetcher.js';
+
+/** A file the lock pins; sha256 null means "not recorded yet". */
+export interface LockedFile {
+  name: string;
+  url: string;
+  sha256: string | null;
+  install?: string;
+}
+
+export interface LockedImage {
+  ref: string;
+  digest: string | null;
+}
+
+export interface Component {
+  version: string;
+  files: LockedFile[];
+  images: LockedImage[];
+}
+
+export interface KubernetesVersion extends Component {
+  release: string;
+  podSubnet: string;
+  serviceSubnet: string;
+}
+
+export interface Lock {
+  schema: 1;
+  kubernetes: { default: string; versions: Record<string, KubernetesVersion> };
+  addons: Record<string, Component>;
+}
+
+export const LOCK_FILE = join(PROJECT_ROOT, 'versions.lock.yaml');
+
+function fail(file: string, where: string, what: string): never {
+  throw new DpdkciError(`${file}: ${where}: ${what}`);
+}
+
+function files(file: string, where: string, raw: unknown): LockedFile[] {
+  if (!Array.isArray(raw)) fail(file, where, 'files must be a list');
+  return raw.map((f: Record<string, unknown>, i) => {
+    const at = `${where}.files[${i}]`;
+    if (typeof f.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(f.name)) fail(file, at, `name "${String(f.name)}" must be a file name`);
+    if (typeof f.url !== 'string' || !/^https:\/\//.test(f.url)) fail(file, at, `url "${String(f.url)}" must be an https URL`);
+    if (/\/latest\/|[:=]latest\b/.test(f.url)) fail(file, at, `url ${f.url} names "latest", which moves; pin a release`);
+    if (f.sha256 !== null && (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))) fail(file, at, `sha256 "${String(f.sha256)}" is not 64 hex digits (or null: not recorded yet)`);
+    return { name: f.name, url: f.url, sha256: f.sha256 as string | null, ...(typeof f.install === 'string' ? { install: f.install } : {}) };
+  });
+}
+
+function images(file: string, where: string, raw: unknown): LockedImage[] {
+  if (!Array.isArray(raw)) fail(file, where, 'images must be a list');
+  return raw.map((m: Record<string, unknown>, i) => {
+    const at = `${where}.images[${i}]`;
+    if (typeof m.ref !== 'string' || !/^[a-z0-9.-]+(:\d+)?\/[a-z0-9._/-]+:[A-Za-z0-9._-]+$/.test(m.ref)) fail(file, at, `ref "${String(m.ref)}" must be REGISTRY/NAME:TAG`);
+    if (m.ref.endsWith(':latest')) fail(file, at, `ref ${m.ref} is "latest", which moves; pin a tag and its digest`);
+    if (m.digest !== null && (typeof m.digest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(m.digest))) fail(file, at, `digest "${String(m.digest)}" is not sha256:<64 hex digits> (or null: not recorded yet)`);
+    return { ref: m.ref, digest: m.digest as string | null };
+  });
+}
+
+/** Reads and checks the lock file: every URL https and pinned to a release, every checksum well-formed. */
+export function loadLock(file = LOCK_FILE): Lock {
+  let raw: Record<string, unknown>;
+  try {
+    raw = parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new DpdkciError(`${file}: ${(e as Error).message}`);
+  }
+  if (raw?.schema !== 1) fail(file, 'schema', `"${String(raw?.schema)}" is not a schema this dpdkci reads (1)`);
+  const k = raw.kubernetes as { default?: unknown; versions?: Record<string, Record<string, unknown>> } | undefined;
+  if (!k?.versions || typeof k.default !== 'string' || !k.versions[k.default]) fail(file, 'kubernetes', 'needs versions and a default that is one of them');
+  const versions: Record<string, KubernetesVersion> = {};
+  for (const [minor, v] of Object.entries(k.versions)) {
+    const at = `kubernetes.versions."${minor}"`;
+    if (!/^1\.\d+$/.test(minor)) fail(file, at, 'keys are minor versions such as 1.31');
+    if (typeof v.release !== 'string' || !v.release.startsWith(`v${minor}.`)) fail(file, at, `release "${String(v.release)}" must be a v${minor}.N release`);
+    versions[minor] = {
+      version: v.release,
+      release: v.release,
+      podSubnet: String(v.podSubnet),
+      serviceSubnet: String(v.serviceSubnet),
+      files: files(file, at, v.files),
+      images: images(file, at, v.images),
+    };
+  }
+  const addons: Record<string, Component> = {};
+  for (const [name, a] of Object.entries((raw.addons ?? {}) as Record<string, Record<string, unknown>>)) {
+    if (typeof a.version !== 'string' || a.version === 'latest') fail(file, `addons.${name}`, `version "${String(a.version)}" must be a release`);
+    addons[name] = { version: a.version, files: files(file, `addons.${name}`, a.files), images: images(file, `addons.${name}`, a.images ?? []) };
+  }
+  return { schema: 1, kubernetes: { default: k.default, versions }, addons };
+}
+
+/** The Kubernetes version of --kubernetes, which the lock must pin. */
+export function kubernetesVersion(lock: Lock, minor: string): KubernetesVersion {
+  const v = lock.kubernetes.versions[minor];
+  if (!v) {
+    throw new UsageError(`--kubernetes: ${minor} is not a version this dpdkci pins; pinned: ${Object.keys(lock.kubernetes.versions).join(', ')} (or none)`);
+  }
+  return v;
+}
+
+export interface ClusterArtefacts {
+  /** Files with a recorded sha256, ready for the fetcher. */
+  files: (Artifact & { install?: string })[];
+  images: LockedImage[];
+  /** What has no checksum or digest recorded yet: "calico-v3.28.2.yaml (sha256)". */
+  unpinned: string[];
+}
+
+/** Everything a cluster of this Kubernetes version needs, Kubernetes' own parts and every add-on. */
+export function clusterArtefacts(lock: Lock, minor: string): ClusterArtefacts {
+  const parts: Component[] = [kubernetesVersion(lock, minor), ...Object.values(lock.addons)];
+  const out: ClusterArtefacts = { files: [], images: [], unpinned: [] };
+  for (const part of parts) {
+    for (const f of part.files) {
+      if (f.sha256) out.files.push({ name: f.name, url: f.url, sha256: f.sha256, ...(f.install ? { install: f.install } : {}) });
+      else out.unpinned.push(`${f.name} (sha256)`);
+    }
+    for (const m of part.images) {
+      out.images.push(m);
+      if (!m.digest) out.unpinned.push(`${m.ref} (digest)`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,98 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { cachedPath, sourceUrl } from '../fetch/fetcher.js';
+import { clusterArtefacts, type Lock } from './lock.js';
+
+export interface PreflightOptions {
+  cacheDir: string;
+  mirror?: string;
+  bundleDir?: string;
+  /** Per probe; the probes run in parallel. */
+  timeoutMs?: number;
+}
+
+export interface PreflightResult {
+  /** "name: why" for every artefact no source can provide. */
+  missing: string[];
+  unpinned: string[];
+  /** Where each available artefact would come from. */
+  sources: Record<string, 'bundle' | 'cache' | 'network'>;
+}
+
+/** The file an image lands in inside a bundle: the reference with / and : made file-name safe. */
+export function bundleImageFile(bundleDir: string, ref: string): string {
+  return join(bundleDir, 'images', `${ref.replace(/[/:]/g, '_')}.tar`);
+}
+
+async function reachable(url: string, timeoutMs: number): Promise<string | undefined> {
+  try {
+    const r = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
+    // A registry answers 401 to an anonymous /v2/: it is there.
+    return r.ok || r.status === 401 ? undefined : `${url} answered ${r.status}`;
+  } catch (e) {
+    const err = e as Error & { cause?: Error };
+    return `${url}: ${err.name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000}s` : (err.cause?.message ?? err.message)}`;
+  }
+}
+
+/**
+ * Can every artefact of this Kubernetes version be had, before anything boots? From the bundle when one
+ * is given (and then only from it), else from the cache, else over the network (a HEAD request each, in
+ * parallel, bounded in time). Artefacts the lock has not pinned yet are reported apart.
+ */
+export async function preflight(lock: Lock, minor: string, options: PreflightOptions): Promise<PreflightResult> {
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  const wanted = clusterArtefacts(lock, minor);
+  const result: PreflightResult = { missing: [], unpinned: wanted.unpinned, sources: {} };
+  const probes: Promise<void>[] = [];
+  for (const f of wanted.files) {
+    if (options.bundleDir) {
+      if (existsSync(join(options.bundleDir, 'files', f.name))) result.sources[f.name] = 'bundle';
+      else result.missing.push(`${f.name}: not in the bundle ${options.bundleDir}`);
+    } else if (existsSync(cachedPath(options.cacheDir, f))) {
+      result.sources[f.name] = 'cache';
+    } else {
+      probes.push(
+        reachable(sourceUrl(f, options.mirror), timeoutMs).then((why) => {
+          if (why) result.missing.push(`${f.name}: ${why}`);
+          else result.sources[f.name] = 'network';
+        }),
+      );
+    }
+  }
+  const registries = new Set<string>();
+  for (const m of wanted.images) {
+    if (options.bundleDir) {
+      if (existsSync(bundleImageFile(options.bundleDir, m.ref))) result.sources[m.ref] = 'bundle';
+      else result.missing.push(`${m.ref}: not in the bundle ${options.bundleDir}`);
+    } else {
+      registries.add(m.ref.slice(0, m.ref.indexOf('/')));
+    }
+  }
+  for (const registry of registries) {
+    const host = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
+    probes.push(
+      reachable(`https://${host}/v2/`, timeoutMs).then((why) => {
+        for (const m of wanted.images.filter((i) => i.ref.startsWith(`${registry}/`))) {
+          if (why) result.missing.push(`${m.ref}: ${why}`);
+          else result.sources[m.ref] = 'network';
+        }
+      }),
+    );
+  }
+  await Promise.all(probes);
+  result.missing.sort();
+  return result;
+}
+
+/** The message of a failed preflight: what is missing, and the two ways out. */
+export function preflightMessage(minor: string, r: PreflightResult, bundleDir?: string): string {
+  const lines = [`--kubernetes ${minor}: Kubernetes cannot be provisioned; nothing was started.`];
+  if (r.missing.length) lines.push(`${r.missing.length} artefact(s) cannot be had from ${bundleDir ? 'the bundle' : 'the cache or the network'}:`, ...r.missing.map((m) => `  ${m}`));
+  if (r.unpinned.length) lines.push(`${r.unpinned.length} artefact(s) have no checksum or digest in versions.lock.yaml yet:`, ...r.unpinned.map((m) => `  ${m}`));
+  lines.push(
+    'Either bring the artefacts with you: run `dpdkci bundle DIR` on a connected machine and pass --bundle DIR here,',
+    'or bring up the OVS-DPDK nodes alone: --kubernetes none (DPDKCI_KUBERNETES=none).',
+  );
+  return lines.join('\n');
+}
