@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Handlebars from 'handlebars';
+import { parseAllDocuments } from 'yaml';
+import { DpdkciError } from '../core/errors.js';
+import { PROJECT_ROOT } from '../core/paths.js';
+import type { KubernetesVersion } from '../versions/lock.js';
+
+export const MANIFESTS_DIR = join(PROJECT_ROOT, 'manifests');
+
+/** A node as the Kubernetes layer sees it: its name and its address on the node network. */
+export interface KubeNode {
+  name: string;
+  ip: string;
+}
+
+/** Everything the templates in manifests/ are rendered from. */
+export interface ManifestInput {
+  clusterName: string;
+  kubernetes: Pick<KubernetesVersion, 'release' | 'podSubnet' | 'serviceSubnet'>;
+  controlPlane: KubeNode;
+  workers: KubeNode[];
+  /** The node network (the kernel-owned secondary NIC), e.g. 192.168.66.0/24. */
+  nodeNetwork: string;
+  bootstrapToken: string;
+  caCertHash: string;
+  kubelet: { reservedSystemCpus: string; topologyManagerPolicy: 'none' | 'best-effort' | 'restricted' | 'single-numa-node' };
+  socketDir: string;
+  bridge: string;
+  pauseImage: string;
+  userspaceCni: { image: string };
+  nad: { name: string; namespace: string; config: Record<string, unknown> };
+}
+
+export interface Rendered {
+  /** manifests/ path of the template, without .hbs; with the node for per-node files. */
+  name: string;
+  text: string;
+  docs: Record<string, unknown>[];
+}
+
+const hb = Handlebars.create();
+hb.registerHelper('json', (value: unknown) => JSON.stringify(value));
+// Pretty JSON inside a YAML block scalar: lines after the first indented to the block's column.
+hb.registerHelper('jsonBlock', (value: unknown, indent: number) => JSON.stringify(value, null, 2).split('\n').join(`\n${' '.repeat(indent)}`));
+hb.registerPartial('kubelet', readFileSync(join(MANIFESTS_DIR, 'kubeadm', 'kubelet.yaml.hbs'), 'utf8'));
+
+function render(template: string, context: object, name = template.replace(/\.hbs$/, '')): Rendered {
+  const source = readFileSync(join(MANIFESTS_DIR, template), 'utf8');
+  // strict: a missing value is an error, never an empty string in a manifest; noEscape: YAML, not HTML.
+  let text: string;
+  try {
+    text = hb.compile(source, { strict: true, noEscape: true })(context);
+  } catch (e) {
+    throw new DpdkciError(`${name}: a value the template needs is missing (${(e as Error).message})`);
+  }
+  const parsed = parseAllDocuments(text);
+  const docs: Record<string, unknown>[] = [];
+  for (const doc of Array.isArray(parsed) ? parsed : [parsed]) {
+    if (doc.errors.length) throw new DpdkciError(`${name}: the rendered YAML does not parse: ${doc.errors[0]?.message}`);
+    const value = doc.toJS() as Record<string, unknown> | null;
+    if (value) docs.push(value);
+  }
+  return { name, text, docs };
+}
+
+/** The userspace CNI configuration of the vhost-user network: OVS-DPDK on the bridge, OVS as client. */
+export function userspaceNetworkConfig(name: string, bridge: string): Record<string, unknown> {
+  return {
+    cniVersion: '0.3.1',
+    type: 'userspace',
+    name,
+    kubeconfig: '/etc/cni/net.d/multus.d/multus.kubeconfig',
+    logFile: `/var/log/${name}-cni.log`,
+    logLevel: 'info',
+    host: { engine: 'ovs-dpdk', iftype: 'vhostuser', netType: 'bridge', vhost: { mode: 'client', group: 'hugetlbfs' }, bridge: { bridgeName: bridge } },
+    container: { engine: 'ovs-dpdk', iftype: 'vhostuser', netType: 'interface', vhost: { mode: 'server' } },
+    ipam: { type: 'host-local', subnet: '10.56.217.0/24', rangeStart: '10.56.217.131', rangeEnd: '10.56.217.190', gateway: '10.56.217.1', routes: [{ dst: '0.0.0.0/0' }] },
+  };
+}
+
+/** Every manifest of a cluster, in the order they are applied; kubeadm join once per worker. */
+export function renderManifests(input: ManifestInput): Rendered[] {
+  return [
+    render('kubeadm/init.yaml.hbs', input),
+    ...input.workers.map((node) => render('kubeadm/join.yaml.hbs', { ...input, node }, `kubeadm/join.yaml (${node.name})`)),
+    render('calico/overrides.yaml.hbs', input),
+    render('multus/overrides.yaml.hbs', input),
+    render('userspace-cni/daemonset.yaml.hbs', input),
+    render('nad/userspace-ovs-net.yaml.hbs', input),
+  ];
+}
