@@ -4,13 +4,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle, verifyBundle } from '../../src/bundle/bundle.js';
 import { pullImage } from '../../src/fetch/registry.js';
 import { readOciArchive } from '../../src/sync/oci.js';
 import { loadLock } from '../../src/versions/lock.js';
 import { bundleImageFile, preflight } from '../../src/versions/preflight.js';
+import { writeTestLock } from '../fixtures/lock.js';
 
 /**
  * A registry on 127.0.0.1 that speaks the Distribution API the way public registries do: anonymous bearer
@@ -87,29 +87,8 @@ afterAll(() => server.close());
 const endpoint = () => base;
 const tmp = (p: string) => mkdtempSync(join(tmpdir(), p));
 
-function lockFile(): string {
-  const file = join(tmp('dpdkci-bundle-lock-'), 'versions.lock.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      schema: 1,
-      kubernetes: {
-        default: '1.31',
-        versions: {
-          '1.31': {
-            release: 'v1.31.4',
-            podSubnet: '10.244.0.0/16',
-            serviceSubnet: '10.96.0.0/12',
-            files: [{ name: 'kubeadm-v1.31.4', url: 'https://dl.example/kubeadm', sha256: digestOf(FILE).slice(7) }],
-            images: [{ ref: 'registry.test/test/pause:3.10', digest: digestOf(index) }],
-          },
-        },
-      },
-      addons: {},
-    }),
-  );
-  return file;
-}
+const lockFile = () =>
+  writeTestLock({ file: { url: 'https://dl.example/kubeadm', sha256: digestOf(FILE).slice(7) }, image: { ref: 'registry.test/test/pause:3.10', digest: digestOf(index) } });
 
 describe('pulling an image by digest', () => {
   it('follows the token challenge and the index to the amd64 image, and writes an archive sync and containerd read', async () => {

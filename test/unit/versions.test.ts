@@ -4,40 +4,22 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachedPath } from '../../src/fetch/fetcher.js';
 import { clusterArtefacts, kubernetesVersion, loadLock, type Lock } from '../../src/versions/lock.js';
 import { bundleImageFile, preflight, preflightMessage } from '../../src/versions/preflight.js';
+import { writeTestLock } from '../fixtures/lock.js';
 
 const bin = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 const SHA = 'ab'.repeat(32);
 const DIGEST = `sha256:${'cd'.repeat(32)}`;
 
-function writeLock(content: object): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'dpdkci-lock-')), 'versions.lock.yaml');
-  writeFileSync(file, stringify(content));
-  return file;
-}
-
-function lockWith(base: string, overrides: { fileUrl?: string; sha256?: string | null; ref?: string; digest?: string | null } = {}) {
-  return {
-    schema: 1,
-    kubernetes: {
-      default: '1.31',
-      versions: {
-        '1.31': {
-          release: 'v1.31.4',
-          podSubnet: '10.244.0.0/16',
-          serviceSubnet: '10.96.0.0/12',
-          files: [{ name: 'kubeadm-v1.31.4', url: overrides.fileUrl ?? `${base}/kubeadm`, sha256: overrides.sha256 === undefined ? SHA : overrides.sha256 }],
-          images: [{ ref: overrides.ref ?? 'registry.example/pause:3.10', digest: overrides.digest === undefined ? DIGEST : overrides.digest }],
-        },
-      },
-    },
-    addons: {},
-  };
-}
+type Overrides = { fileUrl?: string; sha256?: string | null; ref?: string; digest?: string | null };
+const lockWith = (base: string, o: Overrides = {}) =>
+  writeTestLock({
+    file: { url: o.fileUrl ?? `${base}/kubeadm`, sha256: o.sha256 === undefined ? SHA : o.sha256 },
+    image: { ref: o.ref ?? 'registry.example/pause:3.10', digest: o.digest === undefined ? DIGEST : o.digest },
+  });
 
 describe('versions.lock.yaml', () => {
   it('the shipped lock loads: every URL https and pinned to a release, no latest', () => {
@@ -62,10 +44,10 @@ describe('versions.lock.yaml', () => {
     [{ ref: 'pause' }, /ref "pause" must be REGISTRY\/NAME:TAG/],
     [{ digest: 'sha256:xyz' }, /digest "sha256:xyz" is not sha256:<64 hex digits>/],
   ])('refuses %j', (overrides, message) => {
-    expect(() => loadLock(writeLock(lockWith('https://dl.example', overrides)))).toThrow(message);
+    expect(() => loadLock(lockWith('https://dl.example', overrides))).toThrow(message);
   });
   it('lists what is not pinned yet', () => {
-    const lock = loadLock(writeLock(lockWith('https://dl.example', { sha256: null, digest: null })));
+    const lock = loadLock(lockWith('https://dl.example', { sha256: null, digest: null }));
     expect(clusterArtefacts(lock, '1.31').unpinned).toEqual(['kubeadm-v1.31.4 (sha256)', 'registry.example/pause:3.10 (digest)']);
   });
 });
@@ -86,7 +68,7 @@ describe('preflight', () => {
   const cache = () => mkdtempSync(join(tmpdir(), 'dpdkci-pf-'));
 
   it('with no network and no bundle: everything missing, quickly, and the message names the two ways out', async () => {
-    const lock = loadLock(writeLock(lockWith('https://127.0.0.1:1')));
+    const lock = loadLock(lockWith('https://127.0.0.1:1'));
     const began = Date.now();
     const r = await preflight(lock, '1.31', { cacheDir: cache(), timeoutMs: 2_000 });
     expect(Date.now() - began).toBeLessThan(5_000);
@@ -99,10 +81,10 @@ describe('preflight', () => {
   });
 
   it('a mirror that serves the file is a source; one that lacks it is named; a cached copy needs no network', async () => {
-    const lock: Lock = loadLock(writeLock(lockWith('https://dl.example')));
+    const lock: Lock = loadLock(lockWith('https://dl.example'));
     const served = await preflight(lock, '1.31', { cacheDir: cache(), mirror: `${base}/mirror` });
     expect(served.sources['kubeadm-v1.31.4']).toBe('network');
-    const other = loadLock(writeLock(lockWith('https://dl.example', { fileUrl: 'https://dl.example/other' })));
+    const other = loadLock(lockWith('https://dl.example', { fileUrl: 'https://dl.example/other' }));
     const lacking = await preflight(other, '1.31', { cacheDir: cache(), mirror: `${base}/mirror` });
     expect(lacking.missing[0]).toBe(`kubeadm-v1.31.4: ${base}/mirror/dl.example/other answered 404`);
     const dir = cache();
@@ -112,7 +94,7 @@ describe('preflight', () => {
   });
 
   it('with a bundle, takes only from it and names what it lacks', async () => {
-    const lock = loadLock(writeLock(lockWith('https://127.0.0.1:1')));
+    const lock = loadLock(lockWith('https://127.0.0.1:1'));
     const bundle = cache();
     mkdirSync(join(bundle, 'files'));
     writeFileSync(join(bundle, 'files', 'kubeadm-v1.31.4'), 'x');
