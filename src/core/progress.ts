@@ -36,7 +36,9 @@ function fmt(seconds: number): string {
 
 export function createProgress(options: ProgressOptions = {}): Progress {
   const stream = options.stream ?? process.stderr;
-  const live = options.live ?? (Boolean(stream.isTTY) && !process.env.CI);
+  // CI=true (any value but false/0/empty) means plain lines even on a terminal.
+  const ci = !['', 'false', '0'].includes((process.env.CI ?? '').toLowerCase());
+  const live = options.live ?? (Boolean(stream.isTTY) && !ci);
   const now = options.now ?? (() => performance.now());
   const timings: StepTiming[] = [];
   const stamp = () => new Date().toISOString().slice(11, 19);
