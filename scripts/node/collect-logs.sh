@@ -40,6 +40,9 @@ capture ip-addr.txt ip -d addr
 capture systemctl-failed.txt systemctl --failed --no-pager
 
 if command -v ovs-vsctl >/dev/null 2>&1; then
+  # Whether OVS ran at all on this boot (dpdkci starts it in its OVS-DPDK step): a failure before that
+  # step leaves no OVS log, and this says so.
+  capture ovs-status.txt systemctl status --no-pager --lines=20 ovsdb-server ovs-vswitchd
   for log in /var/log/openvswitch/*.log; do
     [ -e "$log" ] && cp "$log" "$out/"
   done

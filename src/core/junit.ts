@@ -19,6 +19,12 @@ function escapeXml(text: string): string {
   return clean.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+/** The failure message attribute: the error on one line (a CI system shows it as the headline), at most 500 characters. */
+function summary(message: string): string {
+  const line = message.replace(/\s*\n\s*/g, ' ').trim();
+  return line.length > 500 ? `${line.slice(0, 499)}…` : line;
+}
+
 /** One JUnit test case per pipeline step, with its time and, when it failed, why. */
 export function renderJunit(input: JunitInput): string {
   const cases: string[] = [];
@@ -27,8 +33,7 @@ export function renderJunit(input: JunitInput): string {
     const head = `    <testcase classname="${attr(input.suite)}" name="${attr(t.name)}" time="${t.seconds.toFixed(3)}"`;
     if (t.outcome === 'failed') {
       const message = t.message ?? 'failed';
-      const first = message.split('\n')[0] ?? message;
-      cases.push(`${head}>\n      <failure message="${attr(first)}">${escapeXml(message)}</failure>\n    </testcase>`);
+      cases.push(`${head}>\n      <failure message="${attr(summary(message))}">${escapeXml(message)}</failure>\n    </testcase>`);
     } else if (t.outcome === 'skipped') {
       cases.push(`${head}>\n      <skipped message="already done"/>\n    </testcase>`);
     } else {
@@ -39,8 +44,7 @@ export function renderJunit(input: JunitInput): string {
     cases.push(`    <testcase classname="${attr(input.suite)}" name="${attr(name)}" time="0">\n      <skipped message="not reached: an earlier step failed"/>\n    </testcase>`);
   }
   if (input.error !== undefined && !input.timings.some((t) => t.outcome === 'failed')) {
-    const first = input.error.split('\n')[0] ?? input.error;
-    cases.push(`    <testcase classname="${attr(input.suite)}" name="dpdkci up" time="0">\n      <failure message="${attr(first)}">${escapeXml(input.error)}</failure>\n    </testcase>`);
+    cases.push(`    <testcase classname="${attr(input.suite)}" name="dpdkci up" time="0">\n      <failure message="${attr(summary(input.error))}">${escapeXml(input.error)}</failure>\n    </testcase>`);
   }
   const failures = cases.filter((c) => c.includes('<failure')).length;
   const skipped = cases.filter((c) => c.includes('<skipped')).length;

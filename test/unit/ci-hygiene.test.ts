@@ -51,7 +51,8 @@ describe('JUnit report', () => {
   it('has one test case per step with its time, and the failing step with its message', () => {
     expect(xml.match(/<testcase /g)).toHaveLength(4);
     expect(xml).toContain('<testcase classname="dpdkci up e2e" name="boot nodes" time="12.250"/>');
-    expect(xml).toContain('<failure message="node01: no IOMMU &lt;on&gt; &quot;this&quot; node &amp; more">');
+    // The headline is the whole error on one line; the body keeps its lines.
+    expect(xml).toContain('<failure message="node01: no IOMMU &lt;on&gt; &quot;this&quot; node &amp; more second line[0m">');
     expect(xml).toContain('second line[0m</failure>');
     expect(xml).toMatch(/name="configure OVS-DPDK" time="0">\s*<skipped message="not reached/);
     expect(xml).toMatch(/<testsuite name="dpdkci up e2e" tests="4" failures="1" errors="0" skipped="2" time="15.750"/);
