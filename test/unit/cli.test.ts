@@ -52,13 +52,6 @@ describe('dpdkci CLI', () => {
     expect(r.stderr).toMatch(/missing host tools: qemu-system-x86_64 \(package qemu-system-x86\)/);
     expect(r.exitCode).toBe(2);
   });
-  it('--kubernetes VERSION fails before anything starts, naming the way out', async () => {
-    const r = await run('up', '--prefix', 'k8s', '--kubernetes', '1.31');
-    expect(r.stderr).toMatch(/--kubernetes 1.31: this dpdkci does not install Kubernetes on the nodes yet; .* --kubernetes none/);
-    expect(r.exitCode).toBe(1);
-    const status = await run('status', '--prefix', 'k8s', '-o', 'json');
-    expect(JSON.parse(status.stdout).exists).toBe(false);
-  });
   it('down with nothing to remove exits 0, twice', async () => {
     expect((await run('down', '--prefix', 'absent')).exitCode).toBe(0);
     expect((await run('down', '--prefix', 'absent')).exitCode).toBe(0);
