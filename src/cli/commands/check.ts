@@ -19,6 +19,9 @@ export interface CheckFlags {
   restartOvs?: boolean;
 }
 
+/** The traffic check as a step: in `up --dpdk`'s timings and JUnit report, and `check`'s progress line. */
+export const CHECK_STEP = 'check dataplane traffic';
+
 export function checkOptions(flags: CheckFlags): Omit<CheckOptions, 'progress'> {
   const seconds = flags.seconds === undefined ? 6 : Number(flags.seconds);
   if (!Number.isInteger(seconds) || seconds < 2 || seconds > 600) {
@@ -46,7 +49,7 @@ export function checkOptions(flags: CheckFlags): Omit<CheckOptions, 'progress'> 
 export async function checkCluster(record: ClusterRecord, nodes: Node[], options: Omit<CheckOptions, 'progress'>, ctx: CommandContext): Promise<CheckReport> {
   const plan = record.dataplane;
   if (!plan) throw new DpdkciError(`cluster "${record.prefix}" has no OVS-DPDK dataplane; bring it up with --dpdk`);
-  const step = ctx.progress.start('check dataplane traffic');
+  const step = ctx.progress.start(CHECK_STEP);
   const onAbort = () => {
     void connectNodes({ record, env: ctx.env }).then(async (fresh) => {
       await cleanupCheck(fresh, plan);

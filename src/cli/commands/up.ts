@@ -29,7 +29,7 @@ import { dataplaneSteps, planFor } from '../../steps/dataplane/index.js';
 import { writeClusterRecord } from '../../core/cluster.js';
 import type { CommandContext } from '../context.js';
 import { renderStatus, statusJson } from './status.js';
-import { checkCluster, checkOptions } from './check.js';
+import { CHECK_STEP, checkCluster, checkOptions } from './check.js';
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 
 export interface UpFlags extends RawFlags {
@@ -80,9 +80,6 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
     `--kubernetes ${minor}: every artefact can be had, but this dpdkci does not install Kubernetes on the nodes yet; nothing was started. Bring up the OVS-DPDK nodes alone with --kubernetes none`,
   );
 }
-
-/** The traffic check `up --dpdk` runs after its steps (a step of its own in timings and JUnit). */
-export const CHECK_STEP = 'check dataplane traffic';
 
 export function upSteps(): Step<UpContext>[] {
   return [
@@ -230,7 +227,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     if (checking && (result.applied.length > 0 || !record.lastCheck?.ok)) {
       check = await checkCluster(record, upCtx.nodes ?? [], checkOptions({}), stepCtx);
       if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
-      result.applied.push('check dataplane traffic');
+      result.applied.push(CHECK_STEP);
     }
     if (flags.output === 'json') {
       ctx.out(
