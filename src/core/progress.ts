@@ -43,14 +43,21 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   const timings: StepTiming[] = [];
   const stamp = () => new Date().toISOString().slice(11, 19);
   const plain = (line: string) => stream.write(`${stamp()} ${line}\n`);
+  // A message printed while a step's live line is on screen clears that line first; the line is drawn
+  // again on its next tick, below the message.
+  let lineShown = false;
+  const above = (text: string) => {
+    stream.write(`${lineShown ? '\r\x1b[2K' : ''}${text}\n`);
+    lineShown = false;
+  };
 
   return {
     timings,
     info(message) {
-      live ? stream.write(`${message}\n`) : plain(message);
+      live ? above(message) : plain(message);
     },
     warn(message) {
-      live ? stream.write(`\x1b[33mwarning:\x1b[0m ${message}\n`) : plain(`warning: ${message}`);
+      live ? above(`\x1b[33mwarning:\x1b[0m ${message}`) : plain(`warning: ${message}`);
     },
     start(name) {
       const began = now();
@@ -59,6 +66,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       const draw = () => {
         const elapsed = fmt((now() - began) / 1000);
         stream.write(`\r\x1b[2K  … ${name}${detail ? ` (${detail})` : ''} ${elapsed}`);
+        lineShown = true;
       };
       if (live) {
         draw();
@@ -78,7 +86,10 @@ export function createProgress(options: ProgressOptions = {}): Progress {
           timings.push({ name, seconds, outcome, ...(message ? { message } : {}) });
           const mark = outcome === 'done' ? '✔' : outcome === 'skipped' ? '·' : '✘';
           const tail = d ? ` (${d})` : '';
-          if (live) stream.write(`\r\x1b[2K  ${mark} ${name}${tail} ${fmt(seconds)}\n`);
+          if (live) {
+            stream.write(`\r\x1b[2K  ${mark} ${name}${tail} ${fmt(seconds)}\n`);
+            lineShown = false;
+          }
           else plain(`${outcome.padEnd(6)} ${name}${tail} ${fmt(seconds)}`);
         },
       };

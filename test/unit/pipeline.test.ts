@@ -73,6 +73,16 @@ describe('progress', () => {
     expect(text).toMatch(/^\d\d:\d\d:\d\d start {2}boot nodes\n/);
     expect(text).toMatch(/\d\d:\d\d:\d\d done {3}boot nodes \(2 nodes\) \d+\.\ds\n$/);
   });
+  it('in a terminal, a warning during a step clears the live line instead of running into it', () => {
+    const out: string[] = [];
+    const progress = createProgress({ stream: { write: (s: string) => (out.push(s), true), isTTY: true }, live: true });
+    const s = progress.start('choose accelerator');
+    progress.warn('KVM is not usable here');
+    s.end('done', 'tcg');
+    const text = out.join('');
+    expect(text).toMatch(/… choose accelerator [\d.]+s\r\x1b\[2K\x1b\[33mwarning:\x1b\[0m KVM is not usable here\n/);
+    expect(text).toMatch(/\r\x1b\[2K {2}✔ choose accelerator \(tcg\) [\d.]+s\n$/);
+  });
   it('renders a timing table with a total', () => {
     const table = timingTable([
       { name: 'a', seconds: 1.5, outcome: 'done' },
