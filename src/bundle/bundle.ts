@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DpdkciError } from '../core/errors.js';
-import { fetchArtifact } from '../fetch/fetcher.js';
+import { fetchArtifact, sha256File } from '../fetch/fetcher.js';
 import { pullImage, type PullOptions } from '../fetch/registry.js';
 import { clusterArtefacts, type Lock } from '../versions/lock.js';
 import { bundleImageFile } from '../versions/preflight.js';
@@ -14,13 +13,6 @@ export interface BundleOptions {
   mirror?: string;
   endpoint?: PullOptions['endpoint'];
   onProgress?: (what: string) => void;
-}
-
-function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path).on('data', (c) => h.update(c)).on('error', reject).on('end', () => resolve(h.digest('hex')));
-  });
 }
 
 function listFiles(dir: string): string[] {
