@@ -7,6 +7,7 @@ import { connectNodes } from '../../steps/connect-nodes/index.js';
 import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
+import { checkOutputFormat } from '../output.js';
 
 export interface CheckFlags {
   prefix?: string;
@@ -82,9 +83,7 @@ export async function checkCluster(record: ClusterRecord, nodes: Node[], options
 }
 
 export async function runCheckCommand(flags: CheckFlags, ctx: CommandContext): Promise<number> {
-  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
-    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
-  }
+  checkOutputFormat(flags.output);
   const options = checkOptions(flags);
   const record = requireCluster(flags.prefix, ctx.env);
   const nodes = await connectNodes({ record, env: ctx.env });

@@ -1,9 +1,10 @@
 import { readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { resolvePrefix } from '../../core/config.js';
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { ExitCode } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
 import { listNodes, switchRunning, type NodeStatus } from '../../../providers/qemu/provider.js';
 import type { CommandContext } from '../context.js';
+import { checkOutputFormat } from '../output.js';
 
 export function renderStatus(record: ClusterRecord, nodes: NodeStatus[]): string {
   const rows = [['NODE', 'ROLE', 'STATE', 'PID', 'SSH'], ...nodes.map((n) => [n.name, n.role, n.state, n.pid ? String(n.pid) : '-', `127.0.0.1:${n.sshPort}`])];
@@ -37,9 +38,7 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
 }
 
 export async function runStatus(flags: { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
-  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
-    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
-  }
+  checkOutputFormat(flags.output);
   const prefix = resolvePrefix(flags.prefix, ctx.env);
   const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
   if (!record) {

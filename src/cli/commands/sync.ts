@@ -1,5 +1,5 @@
 import type { ClusterRecord } from '../../core/cluster.js';
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { ExitCode } from '../../core/errors.js';
 import { currentOwner } from '../../core/owner.js';
 import { cacheRoot, clusterPaths } from '../../core/paths.js';
 import { runPipeline } from '../../core/pipeline.js';
@@ -11,6 +11,7 @@ import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
 import { pushToNodes, renderSync, syncPlan, type SyncChange, type SyncFlags } from '../../sync/sync.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
+import { checkOutputFormat } from '../output.js';
 
 /**
  * `dpdkci sync`: a developer's build into a running cluster, idempotently — OCI image archives into
@@ -18,9 +19,7 @@ import { requireCluster } from './node-access.js';
  * then the node convergence steps again, so that drifted OVS-DPDK settings are put back. Prints what changed.
  */
 export async function runSync(flags: SyncFlags & { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
-  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
-    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
-  }
+  checkOutputFormat(flags.output);
   const record = requireCluster(flags.prefix, ctx.env);
   const plan = await syncPlan(flags, record, ctx.env);
   const changes: SyncChange[] = [];

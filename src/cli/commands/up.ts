@@ -31,6 +31,7 @@ import type { CommandContext } from '../context.js';
 import { renderStatus, statusJson } from './status.js';
 import { CHECK_STEP, checkCluster, checkOptions } from './check.js';
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
+import { checkOutputFormat } from '../output.js';
 
 export interface UpFlags extends RawFlags {
   debianMirror?: string;
@@ -166,9 +167,7 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
 
 async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (names: string[]) => void): Promise<number> {
   // Everything that can be wrong with the input is found here, before anything starts.
-  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
-    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
-  }
+  checkOutputFormat(flags.output);
   const options = resolveClusterOptions(flags, ctx.env);
   const bootTimeoutS = flags.bootTimeout === undefined ? 600 : Number(flags.bootTimeout);
   if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {

@@ -1,12 +1,11 @@
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { ExitCode } from '../../core/errors.js';
 import { clusterArtefacts, loadLock, LOCK_FILE } from '../../versions/lock.js';
 import type { CommandContext } from '../context.js';
+import { checkOutputFormat } from '../output.js';
 
 /** `dpdkci versions`: the lock file as a table, with what is still unpinned. */
 export async function runVersions(flags: { output?: string }, ctx: CommandContext): Promise<number> {
-  if (flags.output !== undefined && flags.output !== 'json' && flags.output !== 'table') {
-    throw new UsageError(`-o/--output: "${flags.output}" is not an output format; use json or table`);
-  }
+  checkOutputFormat(flags.output);
   const lock = loadLock();
   if (flags.output === 'json') {
     ctx.out(JSON.stringify({ file: LOCK_FILE, ...lock }, null, 2));
