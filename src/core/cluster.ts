@@ -41,6 +41,11 @@ export interface Node {
   runner: Runner;
 }
 
+/** The Kubernetes version a cluster was brought up with; a record from before the option existed has none. */
+export function clusterKubernetes(record: ClusterRecord): string {
+  return record.options.kubernetes ?? 'none';
+}
+
 export function readClusterRecord(file: string): ClusterRecord | undefined {
   if (!existsSync(file)) return undefined;
   return JSON.parse(readFileSync(file, 'utf8')) as ClusterRecord;

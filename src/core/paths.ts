@@ -27,6 +27,11 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dpdkci');
 }
 
+/** Downloaded outside artefacts (Kubernetes binaries, manifests), by checksum. */
+export function artefactCache(env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot(env), 'artefacts');
+}
+
 /** Where one cluster keeps everything it owns on the host; `down` removes the whole directory. */
 export interface ClusterPaths {
   dir: string;

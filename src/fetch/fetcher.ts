@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { DpdkciError } from '../core/errors.js';
+import { DpdkciError, UsageError } from '../core/errors.js';
 
 /** One outside artefact, as the lock file pins it. */
 export interface Artifact {
@@ -25,6 +25,13 @@ export interface FetchOptions {
 }
 
 export class FetchError extends DpdkciError {}
+
+/** --mirror, else DPDKCI_MIRROR: the base URL artefacts are fetched from instead of their own hosts. */
+export function resolveMirror(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  const mirror = flag ?? (env.DPDKCI_MIRROR || undefined);
+  if (mirror !== undefined && !/^https?:\/\//.test(mirror)) throw new UsageError(`--mirror: "${mirror}" is not an http(s) URL`);
+  return mirror;
+}
 
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import type { ClusterRecord, Node } from '../core/cluster.js';
+import { clusterKubernetes, type ClusterRecord, type Node } from '../core/cluster.js';
 import { UsageError } from '../core/errors.js';
 import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
 import { readOciArchive, type OciArchive } from './oci.js';
@@ -68,7 +68,7 @@ export async function syncPlan(flags: SyncFlags, record: ClusterRecord, env: Nod
   });
   if (manifests !== undefined) {
     if (!existsSync(manifests)) throw new UsageError(`--manifests: ${manifests} does not exist`);
-    if ((record.options.kubernetes ?? 'none') === 'none') {
+    if (clusterKubernetes(record) === 'none') {
       throw new UsageError(`--manifests: cluster "${record.prefix}" has no Kubernetes to apply them to (it was brought up with --kubernetes none)`);
     }
   }

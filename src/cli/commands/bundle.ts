@@ -1,8 +1,9 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { makeBundle } from '../../bundle/bundle.js';
-import { ExitCode, UsageError } from '../../core/errors.js';
-import { cacheRoot } from '../../core/paths.js';
+import { ExitCode } from '../../core/errors.js';
+import { artefactCache } from '../../core/paths.js';
 import { kubernetesVersion, loadLock } from '../../versions/lock.js';
+import { resolveMirror } from '../../fetch/fetcher.js';
 import type { CommandContext } from '../context.js';
 
 /** `dpdkci bundle DIR`: on a connected machine, everything a Kubernetes cluster needs, for `up --bundle DIR`. */
@@ -10,12 +11,11 @@ export async function runBundle(dir: string, flags: { kubernetes?: string; mirro
   const lock = loadLock();
   const minor = flags.kubernetes ?? (ctx.env.DPDKCI_KUBERNETES && ctx.env.DPDKCI_KUBERNETES !== 'none' ? ctx.env.DPDKCI_KUBERNETES : lock.kubernetes.default);
   kubernetesVersion(lock, minor);
-  const mirror = flags.mirror ?? (ctx.env.DPDKCI_MIRROR || undefined);
-  if (mirror !== undefined && !/^https?:\/\//.test(mirror)) throw new UsageError(`--mirror: "${mirror}" is not an http(s) URL`);
+  const mirror = resolveMirror(flags.mirror, ctx.env);
   const target = resolve(dir);
   const step = ctx.progress.start(`bundle Kubernetes ${minor} into ${target}`);
   try {
-    const made = await makeBundle(lock, minor, target, { cacheDir: join(cacheRoot(ctx.env), 'artefacts'), ...(mirror ? { mirror } : {}), onProgress: (what) => step.update(what) });
+    const made = await makeBundle(lock, minor, target, { cacheDir: artefactCache(ctx.env), ...(mirror ? { mirror } : {}), onProgress: (what) => step.update(what) });
     step.end('done', `${made.files} file(s), ${made.images} image(s)`);
   } catch (e) {
     step.end('failed', undefined, (e as Error).message);

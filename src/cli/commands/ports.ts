@@ -1,3 +1,4 @@
+import { clusterKubernetes } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, UsageError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster, requireNode } from './node-access.js';
@@ -14,7 +15,7 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   if (name === 'k8s' || name === 'registry') {
     // Neither is forwarded by a cluster without Kubernetes; say so rather than print a port nothing serves.
     throw new DpdkciError(
-      `cluster "${record.prefix}" forwards no ${name} port: it has no Kubernetes (--kubernetes ${record.options.kubernetes ?? 'none'}); its forwarded ports are ssh, one per node`,
+      `cluster "${record.prefix}" forwards no ${name} port: it has no Kubernetes (--kubernetes ${clusterKubernetes(record)}); its forwarded ports are ssh, one per node`,
     );
   }
   const nodes = flags.node ? [requireNode(record, flags.node, '--node')] : record.nodes;

@@ -3,14 +3,15 @@ import { join, resolve } from 'node:path';
 import { loadLock, kubernetesVersion } from '../../versions/lock.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
 import { SUMS_FILE, verifyBundle } from '../../bundle/bundle.js';
+import { resolveMirror } from '../../fetch/fetcher.js';
 import { parseDuration, resolveClusterOptions, resolvePrefix, type ClusterOptions, type RawFlags } from '../../core/config.js';
 import { writeJunit } from '../../core/junit.js';
 import { currentOwner } from '../../core/owner.js';
 import { collectLogs } from '../../logs/collect.js';
-import { readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
+import { clusterKubernetes, readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
 import { requireHostTools, TOOLS_FOR_UP } from '../../core/host-tools.js';
-import { cacheRoot, clusterPaths, type ClusterPaths } from '../../core/paths.js';
+import { artefactCache, cacheRoot, clusterPaths, type ClusterPaths } from '../../core/paths.js';
 import { runPipeline, type Step } from '../../core/pipeline.js';
 import { timingTable } from '../../core/progress.js';
 import { nodeImageRecipe } from '../../image/provision.js';
@@ -59,8 +60,7 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
   if (bundleDir !== undefined && !existsSync(join(bundleDir, 'files'))) {
     throw new UsageError(`--bundle: ${bundleDir} is not a dpdkci bundle (no files/ in it); make one with \`dpdkci bundle DIR\` on a connected machine`);
   }
-  const mirror = flags.mirror ?? (ctx.env.DPDKCI_MIRROR || undefined);
-  if (mirror !== undefined && !/^https?:\/\//.test(mirror)) throw new UsageError(`--mirror: "${mirror}" is not an http(s) URL`);
+  const mirror = resolveMirror(flags.mirror, ctx.env);
   const step = ctx.progress.start(`preflight: Kubernetes ${minor} artefacts`);
   if (bundleDir !== undefined) {
     const bad = await verifyBundle(bundleDir);
@@ -70,7 +70,7 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
       throw new DpdkciError(message);
     }
   }
-  const result = await preflight(lock, minor, { cacheDir: join(cacheRoot(ctx.env), 'artefacts'), ...(mirror ? { mirror } : {}), ...(bundleDir ? { bundleDir } : {}) });
+  const result = await preflight(lock, minor, { cacheDir: artefactCache(ctx.env), ...(mirror ? { mirror } : {}), ...(bundleDir ? { bundleDir } : {}) });
   if (result.missing.length || result.unpinned.length) {
     const message = preflightMessage(minor, result, bundleDir);
     step.end('failed', `${result.missing.length} unavailable, ${result.unpinned.length} not pinned`, message);
@@ -100,9 +100,9 @@ const COMPARED: (keyof ClusterOptions)[] = ['kubernetes', 'memoryMiB', 'cpus', '
 
 /** An existing cluster can grow by nodes; any other difference needs a `down` first. */
 export function checkCompatible(record: ClusterRecord, options: ClusterOptions): void {
+  const recorded = { ...record.options, kubernetes: clusterKubernetes(record) };
   for (const key of COMPARED) {
-    // A record written before an option existed holds that option's default.
-    const was = JSON.stringify(record.options[key] ?? (key === 'kubernetes' ? 'none' : undefined));
+    const was = JSON.stringify(recorded[key]);
     const now = JSON.stringify(options[key]);
     if (was !== now) {
       throw new UsageError(
