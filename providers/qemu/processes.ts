@@ -53,6 +53,12 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
   return !isAlive(pid);
 }
 
+/** The pid in a lock or pid file when that process still runs. */
+export function liveHolder(path: string): number | undefined {
+  const pid = readPidFile(path);
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
+
 export function readPidFile(path: string): number | undefined {
   try {
     const pid = Number(readFileSync(path, 'utf8').trim());

@@ -6,7 +6,7 @@ import { clusterPaths, nodePaths, type ClusterPaths } from '../../src/core/paths
 import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
 import { connectSsh, type SshTarget } from '../../src/exec/ssh-runner.js';
 import { qemuArgs, kernelArgs, type NodeLaunchSpec } from './qemu-args.js';
-import { findProcesses, isAlive, readArgv, readPidFile, waitForExit } from './processes.js';
+import { findProcesses, isAlive, liveHolder, readArgv, readPidFile, waitForExit } from './processes.js';
 import { qmpCommand } from './qmp.js';
 import { startSwitch, stopSwitch, switchProcesses } from './switch.js';
 
@@ -240,8 +240,8 @@ export async function deleteCluster(prefix: string, options: { graceful: boolean
   // Nodes recorded only by pidfile (process renamed?) are still ours when their argv names the node.
   if (existsSync(paths.nodesDir)) {
     for (const name of readdirSync(paths.nodesDir)) {
-      const pid = readPidFile(nodePaths(paths, name).pid);
-      if (pid && isAlive(pid) && !running.has(name) && (readArgv(pid) ?? []).some((a) => a.startsWith(`${processName(prefix, name)},`))) {
+      const pid = liveHolder(nodePaths(paths, name).pid);
+      if (pid && !running.has(name) && (readArgv(pid) ?? []).some((a) => a.startsWith(`${processName(prefix, name)},`))) {
         running.set(name, pid);
       }
     }

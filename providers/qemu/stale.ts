@@ -1,21 +1,14 @@
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { readClusterRecord } from '../../src/core/cluster.js';
 import { ownerAlive } from '../../src/core/owner.js';
 import { clusterPaths, stateRoot } from '../../src/core/paths.js';
-import { findProcesses, isAlive } from './processes.js';
+import { findProcesses, liveHolder } from './processes.js';
 import { nodeProcesses } from './provider.js';
 
 export interface StaleCluster {
   prefix: string;
   reason: string;
-}
-
-/** The pid in an `up` lock file when that process still runs: the cluster is being worked on. */
-function lockHolderAlive(lockFile: string): boolean {
-  if (!existsSync(lockFile)) return false;
-  const pid = Number(readFileSync(lockFile, 'utf8'));
-  return Boolean(pid) && isAlive(pid);
 }
 
 /**
@@ -30,7 +23,7 @@ export function findStaleClusters(env: NodeJS.ProcessEnv = process.env): StaleCl
   const prefixes = existsSync(root) ? readdirSync(root) : [];
   for (const prefix of prefixes) {
     const paths = clusterPaths(prefix, env);
-    if (lockHolderAlive(paths.lockFile)) continue;
+    if (liveHolder(paths.lockFile)) continue;
     const record = readClusterRecord(paths.specFile);
     if (!record) {
       stale.set(prefix, 'its state directory has no cluster record (an up that died before it wrote one)');

@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DpdkciError } from '../../src/core/errors.js';
-import { findProcesses, isAlive, readPidFile, waitForExit } from './processes.js';
+import { findProcesses, liveHolder, readPidFile, waitForExit } from './processes.js';
 
 /**
  * The cluster's shared L2 network: one VDE switch per cluster (a userspace Ethernet switch, Debian's
@@ -16,9 +16,9 @@ export interface SwitchPaths {
 }
 
 export function switchProcesses(paths: SwitchPaths): number[] {
-  const fromPid = readPidFile(paths.pidFile);
+  const fromPid = liveHolder(paths.pidFile);
   const found = findProcesses((argv) => /vde_switch$/.test(argv[0] ?? '') && argv.includes(paths.dir)).map((p) => p.pid);
-  return [...new Set([...(fromPid && isAlive(fromPid) ? [fromPid] : []), ...found])];
+  return [...new Set([...(fromPid ? [fromPid] : []), ...found])];
 }
 
 export async function startSwitch(paths: SwitchPaths): Promise<number> {

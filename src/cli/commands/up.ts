@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, openSync, closeSync, writeSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadLock, kubernetesVersion } from '../../versions/lock.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
@@ -15,7 +15,7 @@ import { artefactCache, cacheRoot, clusterPaths, type ClusterPaths } from '../..
 import { runPipeline, type Step } from '../../core/pipeline.js';
 import { timingTable } from '../../core/progress.js';
 import { nodeImageRecipe } from '../../image/provision.js';
-import { isAlive } from '../../../providers/qemu/processes.js';
+import { liveHolder } from '../../../providers/qemu/processes.js';
 import { deleteCluster, listNodes } from '../../../providers/qemu/provider.js';
 import { bootNodes } from '../../steps/boot-nodes/index.js';
 import { chooseAcceleratorStep } from '../../steps/choose-accelerator/index.js';
@@ -127,8 +127,8 @@ function takeLock(paths: ClusterPaths): () => void {
       closeSync(fd);
       return () => rmSync(paths.lockFile, { force: true });
     } catch {
-      const holder = Number(readFileSync(paths.lockFile, 'utf8'));
-      if (holder && isAlive(holder)) {
+      const holder = liveHolder(paths.lockFile);
+      if (holder) {
         throw new UsageError(`another dpdkci (pid ${holder}) is working on this cluster; wait for it or stop it`);
       }
       rmSync(paths.lockFile, { force: true });
