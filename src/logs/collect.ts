@@ -1,11 +1,11 @@
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { ClusterRecord } from '../core/cluster.js';
+import type { ClusterRecord, Node, NodeRecord } from '../core/cluster.js';
 import { clusterPaths, nodePaths } from '../core/paths.js';
-import { connectSsh, createSshRunner } from '../exec/ssh-runner.js';
-import { nodeProcesses, sshTarget } from '../../providers/qemu/provider.js';
+import { nodeProcesses } from '../../providers/qemu/provider.js';
 import { readArgv } from '../../providers/qemu/processes.js';
+import { connectNode } from '../steps/connect-nodes/index.js';
 import { nodeScriptPath, pushScriptsTo } from '../steps/push-node-scripts/index.js';
 
 /** What was gathered for one node, and what could not be. */
@@ -43,7 +43,7 @@ export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJ
         writeFileSync(join(nodeDir, 'qemu-cmdline.txt'), `${(readArgv(pid) ?? []).join(' ')}\n`);
         files.push('qemu-cmdline.txt');
       }
-      const missing = pid ? await fromNode(record, node.name, nodeDir, files, env) : 'its QEMU is not running';
+      const missing = pid ? await fromNode(record, node, nodeDir, files, env) : 'its QEMU is not running';
       if (missing) writeFileSync(join(nodeDir, 'MISSING.txt'), `node logs not collected: ${missing}\n`);
       return { node: node.name, dir: nodeDir, files: files.sort(), ...(missing ? { missing } : {}) };
     }),
@@ -51,32 +51,28 @@ export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJ
 }
 
 /** Runs collect-logs.sh on the node and unpacks its archive; returns why not, when it could not. */
-async function fromNode(record: ClusterRecord, name: string, nodeDir: string, files: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const nodeRecord = record.nodes.find((n) => n.name === name);
-  if (!nodeRecord) return 'not in the cluster record';
-  const target = sshTarget(record, nodeRecord, env);
-  let runner;
+async function fromNode(record: ClusterRecord, nodeRecord: NodeRecord, nodeDir: string, files: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  let node: Node;
   try {
-    runner = createSshRunner(target, await connectSsh(target, 10_000));
+    node = await connectNode(record, nodeRecord, env, 10_000);
   } catch (e) {
     return `no SSH answer on 127.0.0.1:${nodeRecord.sshPort} (${(e as Error).message})`;
   }
   try {
-    const node = { name, role: nodeRecord.role, address: `127.0.0.1:${nodeRecord.sshPort}`, runner };
     await pushScriptsTo([node]);
-    const r = await runner.run([nodeScriptPath('collect-logs.sh')], { check: false, timeoutMs: 180_000 });
+    const r = await node.runner.run([nodeScriptPath('collect-logs.sh')], { check: false, timeoutMs: 180_000 });
     if (r.exitCode !== 0) return `collect-logs.sh exited ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''}`;
     const archive = join(nodeDir, '.node-logs.tar.gz');
     writeFileSync(archive, Buffer.from(r.stdout.trim(), 'base64'));
     const list = await execa('tar', ['-xzvf', archive, '-C', nodeDir], { reject: false });
     if (list.exitCode !== 0) return `the node's archive would not unpack: ${list.stderr}`;
     files.push(...String(list.stdout).split('\n').map((f) => f.replace(/^\.\//, '')).filter((f) => f && !f.endsWith('/')));
-    await execa('rm', ['-f', archive]);
+    rmSync(archive, { force: true });
     return undefined;
   } catch (e) {
     return (e as Error).message;
   } finally {
-    await runner.close();
+    await node.runner.close();
   }
 }
 

@@ -1,19 +1,20 @@
-import type { Node } from '../../core/cluster.js';
+import type { ClusterRecord, Node, NodeRecord } from '../../core/cluster.js';
 import type { Step } from '../../core/pipeline.js';
 import { connectSsh, createSshRunner } from '../../exec/ssh-runner.js';
 import { sshTarget } from '../../../providers/qemu/provider.js';
 import { need, type UpContext } from '../context.js';
 
-/** Opens one SSH connection per node (host key pinned) for the steps that run commands on nodes. */
+/** One node over SSH, its host key pinned. */
+export async function connectNode(record: ClusterRecord, n: NodeRecord, env: NodeJS.ProcessEnv, timeoutMs = 15_000): Promise<Node> {
+  const target = sshTarget(record, n, env);
+  const ssh = await connectSsh(target, timeoutMs);
+  return { name: n.name, role: n.role, address: `127.0.0.1:${n.sshPort}`, runner: createSshRunner(target, ssh) };
+}
+
+/** Opens one SSH connection per node for the steps that run commands on nodes. */
 export async function connectNodes(ctx: Pick<UpContext, 'record' | 'env'>): Promise<Node[]> {
   const record = need(ctx.record, 'cluster record');
-  return Promise.all(
-    record.nodes.map(async (n) => {
-      const target = sshTarget(record, n, ctx.env);
-      const ssh = await connectSsh(target, 15_000);
-      return { name: n.name, role: n.role, address: `127.0.0.1:${n.sshPort}`, runner: createSshRunner(target, ssh) };
-    }),
-  );
+  return Promise.all(record.nodes.map((n) => connectNode(record, n, ctx.env)));
 }
 
 export const connectNodesStep: Step<UpContext> = {
