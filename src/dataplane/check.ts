@@ -1,5 +1,6 @@
 import type { Node } from '../core/cluster.js';
 import type { ProgressStep } from '../core/progress.js';
+import { formatTable } from '../core/table.js';
 import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
 import type { DataplanePlan } from './plan.js';
 import { longestGapSeconds, parseTestpmd, steadyRxPps, type TestpmdRun } from './testpmd-stats.js';
@@ -275,8 +276,7 @@ export function renderCheck(report: CheckReport): string {
       p.ok ? 'ok' : `FAIL: ${p.reason}`,
     ]),
   ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+  const lines = [formatTable(rows)];
   if (report.paths.some((p) => p.offered !== undefined)) {
     lines.push(
       `node to node: SENT is what the sender's dpdk0 put on the link` +

@@ -2,14 +2,14 @@ import { readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { resolvePrefix } from '../../core/config.js';
 import { ExitCode } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
+import { formatTable } from '../../core/table.js';
 import { listNodes, switchRunning, type NodeStatus } from '../../../providers/qemu/provider.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
 
 export function renderStatus(record: ClusterRecord, nodes: NodeStatus[]): string {
   const rows = [['NODE', 'ROLE', 'STATE', 'PID', 'SSH'], ...nodes.map((n) => [n.name, n.role, n.state, n.pid ? String(n.pid) : '-', `127.0.0.1:${n.sshPort}`])];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  const table = formatTable(rows);
   const d = record.dataplane;
   const dataplane = d
     ? `\ndataplane: OVS-DPDK, bridge ${d.bridge}, NIC ${d.pci} on vfio-pci, lcore mask ${d.lcoreMask}, PMD mask ${d.pmdMask}, ` +

@@ -1,5 +1,6 @@
 import { ExitCode } from '../../core/errors.js';
-import { clusterArtefacts, loadLock, LOCK_FILE } from '../../versions/lock.js';
+import { formatTable } from '../../core/table.js';
+import { clusterArtefacts, loadLock, LOCK_FILE, type Component } from '../../versions/lock.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
 
@@ -11,18 +12,16 @@ export async function runVersions(flags: { output?: string }, ctx: CommandContex
     ctx.out(JSON.stringify({ file: LOCK_FILE, ...lock }, null, 2));
     return ExitCode.ok;
   }
+  const components: [string, Component][] = [
+    ...Object.entries(lock.kubernetes.versions).map(([minor, v]): [string, Component] => [`kubernetes ${minor}${minor === lock.kubernetes.default ? ' (default)' : ''}`, v]),
+    ...Object.entries(lock.addons),
+  ];
   const rows: string[][] = [['COMPONENT', 'VERSION', 'ARTEFACT', 'PIN']];
-  for (const [minor, v] of Object.entries(lock.kubernetes.versions)) {
-    const name = `kubernetes ${minor}${minor === lock.kubernetes.default ? ' (default)' : ''}`;
-    for (const f of v.files) rows.push([name, v.release, f.name, f.sha256 ? `sha256:${f.sha256.slice(0, 12)}…` : 'NOT PINNED']);
-    for (const m of v.images) rows.push([name, v.release, m.ref, m.digest ? `${m.digest.slice(0, 19)}…` : 'NOT PINNED']);
+  for (const [name, c] of components) {
+    for (const f of c.files) rows.push([name, c.version, f.name, f.sha256 ? `sha256:${f.sha256.slice(0, 12)}…` : 'NOT PINNED']);
+    for (const m of c.images) rows.push([name, c.version, m.ref, m.digest ? `${m.digest.slice(0, 19)}…` : 'NOT PINNED']);
   }
-  for (const [addon, a] of Object.entries(lock.addons)) {
-    for (const f of a.files) rows.push([addon, a.version, f.name, f.sha256 ? `sha256:${f.sha256.slice(0, 12)}…` : 'NOT PINNED']);
-    for (const m of a.images) rows.push([addon, a.version, m.ref, m.digest ? `${m.digest.slice(0, 19)}…` : 'NOT PINNED']);
-  }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  ctx.out(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n'));
+  ctx.out(formatTable(rows));
   const unpinned = clusterArtefacts(lock, lock.kubernetes.default).unpinned.length;
   ctx.out(`\n${LOCK_FILE}: ${unpinned} artefact(s) of the default cluster not pinned yet`);
   return ExitCode.ok;
