@@ -11,7 +11,7 @@ const SYNC = nodeScriptPath('sync.sh');
 /** What a developer's build puts into the cluster, validated before any node is touched. */
 export interface SyncPlan {
   images: OciArchive[];
-  cniBins: { name: string; file: string; sha256: string }[];
+  cniBins: { name: string; file: string; sha256: string; bytes: Buffer }[];
   manifests?: string;
 }
 
@@ -64,7 +64,8 @@ export async function syncPlan(flags: SyncFlags, record: ClusterRecord, env: Nod
   const cniBins = cniFiles.map((file) => {
     const name = basename(file);
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`--cni-bin: "${name}" cannot name a CNI plugin; use letters, digits, . _ -`);
-    return { name, file, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+    const bytes = readFileSync(file);
+    return { name, file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes };
   });
   if (manifests !== undefined) {
     if (!existsSync(manifests)) throw new UsageError(`--manifests: ${manifests} does not exist`);
@@ -83,7 +84,6 @@ async function run(node: Node, argv: string[], stdin?: Buffer): Promise<string> 
 /** Images and CNI binaries onto every node, each skipped where the node already has the same content. */
 export async function pushToNodes(nodes: readonly Node[], plan: SyncPlan, onChange: (c: SyncChange) => void): Promise<void> {
   const images = plan.images.map((i) => ({ ...i, bytes: readFileSync(i.file) }));
-  const bins = plan.cniBins.map((b) => ({ ...b, bytes: readFileSync(b.file) }));
   await Promise.all(
     nodes.map(async (node) => {
       for (const image of images) {
@@ -99,7 +99,7 @@ export async function pushToNodes(nodes: readonly Node[], plan: SyncPlan, onChan
         }
         onChange({ node: node.name, kind: 'image', name, outcome: 'imported' });
       }
-      for (const bin of bins) {
+      for (const bin of plan.cniBins) {
         if ((await run(node, ['cni-sum', bin.name])) === bin.sha256) {
           onChange({ node: node.name, kind: 'cni', name: bin.name, outcome: 'unchanged' });
           continue;

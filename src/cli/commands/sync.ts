@@ -1,10 +1,5 @@
-import type { ClusterRecord } from '../../core/cluster.js';
 import { ExitCode } from '../../core/errors.js';
-import { currentOwner } from '../../core/owner.js';
-import { cacheRoot, clusterPaths } from '../../core/paths.js';
 import { runPipeline } from '../../core/pipeline.js';
-import { nodeImageRecipe } from '../../image/provision.js';
-import type { UpContext } from '../../steps/context.js';
 import { connectNodes } from '../../steps/connect-nodes/index.js';
 import { dataplaneSteps } from '../../steps/dataplane/index.js';
 import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
@@ -41,9 +36,9 @@ export async function runSync(flags: SyncFlags & { prefix?: string; output?: str
       step.end(pushed ? 'done' : 'skipped', pushed ? `${pushed} change(s)` : 'all already there');
     }
     if (record.options.dpdk) {
-      const upCtx = convergeContext(record, nodes, ctx);
-      await runPipeline(dataplaneSteps, upCtx, ctx.progress, ctx.signal);
-      for (const line of upCtx.changes ?? []) {
+      const changed: string[] = [];
+      await runPipeline(dataplaneSteps, { options: record.options, nodes, changes: changed }, ctx.progress, ctx.signal);
+      for (const line of changed) {
         const [node, ...rest] = line.split(': ');
         changes.push({ node: node as string, kind: 'dataplane', name: rest.join(': '), outcome: 'restored' });
       }
@@ -53,26 +48,4 @@ export async function runSync(flags: SyncFlags & { prefix?: string; output?: str
   }
   ctx.out(flags.output === 'json' ? JSON.stringify({ prefix: record.prefix, changed: changes.some((c) => c.outcome !== 'unchanged'), changes }, null, 2) : renderSync(changes));
   return ExitCode.ok;
-}
-
-/** What the dataplane steps need of `up`'s context, for a cluster that is already up. */
-function convergeContext(record: ClusterRecord, nodes: UpContext['nodes'], ctx: CommandContext): UpContext {
-  return {
-    options: record.options,
-    env: ctx.env,
-    paths: clusterPaths(record.prefix, ctx.env),
-    cacheRoot: cacheRoot(ctx.env),
-    recipe: nodeImageRecipe(),
-    mirrorFlag: undefined,
-    rebuild: false,
-    bootTimeoutMs: 0,
-    owner: record.owner ?? currentOwner({}),
-    signal: ctx.signal,
-    progress: ctx.progress,
-    record,
-    nodes,
-    bootSeconds: {},
-    booted: new Set(),
-    changes: [],
-  };
 }

@@ -7,7 +7,10 @@ import { need, type UpContext } from '../context.js';
 
 const SETUP = nodeScriptPath('dpdk-setup.sh');
 
-export function planFor(ctx: UpContext): DataplanePlan {
+/** What the dataplane steps use of `up`'s context: `sync` runs them on a cluster that is already up. */
+export type DataplaneContext = Pick<UpContext, 'options' | 'nodes' | 'changes'>;
+
+export function planFor(ctx: Pick<UpContext, 'options'>): DataplanePlan {
   const o = ctx.options;
   return dataplanePlan({ cpus: o.cpus, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, socketDir: o.vhostSocketDir });
 }
@@ -29,9 +32,9 @@ function failure(node: Node, name: string, error: CommandError): DpdkciError {
  * A dataplane step: one part of scripts/node/dpdk-setup.sh, converged on every node in parallel.
  * A failure names the node and carries the script's explanation (and OVS log lines).
  */
-export function dataplaneStep(name: string, part: string, args: (plan: DataplanePlan, ctx: UpContext) => string[]): Step<UpContext> {
+export function dataplaneStep(name: string, part: string, args: (plan: DataplanePlan, ctx: DataplaneContext) => string[]): Step<DataplaneContext> {
   // The nodes isDone found with work to do; apply touches only those.
-  const pendingNodes = new WeakMap<UpContext, Node[]>();
+  const pendingNodes = new WeakMap<DataplaneContext, Node[]>();
   return {
     name,
     enabled: (ctx) => ctx.options.dpdk,
@@ -66,7 +69,7 @@ export function dataplaneStep(name: string, part: string, args: (plan: Dataplane
   };
 }
 
-export const dataplaneSteps: Step<UpContext>[] = [
+export const dataplaneSteps: Step<DataplaneContext>[] = [
   dataplaneStep('check hugepages', 'hugepages', (_p, ctx) => [String(ctx.options.hugepages2m), String(ctx.options.hugepages1g)]),
   dataplaneStep('bind DPDK NIC to vfio-pci', 'vfio', (p, ctx) => [p.pci, ctx.options.vfioNoiommu ? '1' : '0']),
   dataplaneStep('vhost-user socket directory', 'socket-dir', (p) => [p.socketDir]),
