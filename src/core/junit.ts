@@ -25,35 +25,40 @@ function summary(message: string): string {
   return line.length > 500 ? `${line.slice(0, 499)}…` : line;
 }
 
+interface Case {
+  name: string;
+  time: string;
+  failure?: string;
+  skipped?: string;
+}
+
 /** One JUnit test case per pipeline step, with its time and, when it failed, why. */
 export function renderJunit(input: JunitInput): string {
-  const cases: string[] = [];
+  const failedStep = input.timings.some((t) => t.outcome === 'failed');
+  const cases: Case[] = [
+    ...input.timings.map((t): Case => ({
+      name: t.name,
+      time: t.seconds.toFixed(3),
+      ...(t.outcome === 'failed' ? { failure: t.message ?? 'failed' } : t.outcome === 'skipped' ? { skipped: 'already done' } : {}),
+    })),
+    ...input.notReached.map((name): Case => ({ name, time: '0', skipped: 'not reached: an earlier step failed' })),
+    ...(input.error !== undefined && !failedStep ? [{ name: 'dpdkci up', time: '0', failure: input.error }] : []),
+  ];
   const attr = (s: string) => escapeXml(s);
-  for (const t of input.timings) {
-    const head = `    <testcase classname="${attr(input.suite)}" name="${attr(t.name)}" time="${t.seconds.toFixed(3)}"`;
-    if (t.outcome === 'failed') {
-      const message = t.message ?? 'failed';
-      cases.push(`${head}>\n      <failure message="${attr(summary(message))}">${escapeXml(message)}</failure>\n    </testcase>`);
-    } else if (t.outcome === 'skipped') {
-      cases.push(`${head}>\n      <skipped message="already done"/>\n    </testcase>`);
-    } else {
-      cases.push(`${head}/>`);
-    }
-  }
-  for (const name of input.notReached) {
-    cases.push(`    <testcase classname="${attr(input.suite)}" name="${attr(name)}" time="0">\n      <skipped message="not reached: an earlier step failed"/>\n    </testcase>`);
-  }
-  if (input.error !== undefined && !input.timings.some((t) => t.outcome === 'failed')) {
-    cases.push(`    <testcase classname="${attr(input.suite)}" name="dpdkci up" time="0">\n      <failure message="${attr(summary(input.error))}">${escapeXml(input.error)}</failure>\n    </testcase>`);
-  }
-  const failures = cases.filter((c) => c.includes('<failure')).length;
-  const skipped = cases.filter((c) => c.includes('<skipped')).length;
+  const xml = cases.map((c) => {
+    const head = `    <testcase classname="${attr(input.suite)}" name="${attr(c.name)}" time="${c.time}"`;
+    if (c.failure !== undefined) return `${head}>\n      <failure message="${attr(summary(c.failure))}">${escapeXml(c.failure)}</failure>\n    </testcase>`;
+    if (c.skipped !== undefined) return `${head}>\n      <skipped message="${attr(c.skipped)}"/>\n    </testcase>`;
+    return `${head}/>`;
+  });
+  const failures = cases.filter((c) => c.failure !== undefined).length;
+  const skipped = cases.filter((c) => c.skipped !== undefined).length;
   const time = input.timings.reduce((s, t) => s + t.seconds, 0);
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="dpdkci" tests="${cases.length}" failures="${failures}" time="${time.toFixed(3)}">`,
     `  <testsuite name="${attr(input.suite)}" tests="${cases.length}" failures="${failures}" errors="0" skipped="${skipped}" time="${time.toFixed(3)}" timestamp="${new Date().toISOString().slice(0, 19)}">`,
-    ...cases,
+    ...xml,
     '  </testsuite>',
     '</testsuites>',
     '',
