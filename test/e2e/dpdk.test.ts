@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ARTIFACTS, dpdkci, failureSummary, onNode, qemuPids, removedAfterAll, sharedCluster, stateExists } from './helpers.js';
+import { ARTIFACTS, dpdkci, failureSummary, onNode, qemuPids, removedAfterAll, sharedCluster, stateDir, stateExists } from './helpers.js';
 
 /**
  * --dpdk for real: two QEMU nodes with a vfio-pci NIC behind the vIOMMU, OVS-DPDK, br-dpdk0, vhost-user
@@ -100,7 +100,7 @@ describe.sequential('up --nodes 2 --dpdk', () => {
     // Waits for a new boot to answer over SSH, then for OVS-DPDK to be back; says which never happened.
     let last = 'no answer yet';
     let stage = 'the node to answer over SSH after the reboot';
-    const deadline = Date.now() + 6 * 60_000;
+    const deadline = Date.now() + 8 * 60_000;
     while (Date.now() < deadline) {
       await new Promise((res) => setTimeout(res, 3_000));
       const probe =
@@ -116,7 +116,9 @@ describe.sequential('up --nodes 2 --dpdk', () => {
         break;
       }
     }
-    expect(stage, `still waiting for ${stage}; last probe: ${last}`).toBe('done');
+    const consoleLog = join(stateDir(PREFIX), 'nodes', 'node01', 'console.log');
+    const consoleTail = existsSync(consoleLog) ? readFileSync(consoleLog, 'utf8').split('\n').slice(-15).join('\n') : '(no console)';
+    expect(stage, `still waiting for ${stage}; last probe: ${last}\nconsole:\n${consoleTail}`).toBe('done');
     expect(await onNode(PREFIX, 'node01', 'basename $(readlink /sys/bus/pci/devices/0000:00:04.0/driver)')).toBe('vfio-pci');
     const r = await dpdkci([...UP, '-o', 'json']);
     expect(r.exitCode, String(r.all)).toBe(0);

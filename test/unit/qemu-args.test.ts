@@ -41,6 +41,11 @@ describe('kernelArgs', () => {
     const a = kernelArgs({ hugepages2m: h2, hugepages1g: h1, extra: [] });
     expect(a.filter((x) => /huge/.test(x))).toEqual(expected);
   });
+  it('does not zero allocations at boot, and the user can turn that back on', () => {
+    expect(kernelArgs({ hugepages2m: 512, hugepages1g: 0, extra: [] })).toContain('init_on_alloc=0');
+    const a = kernelArgs({ hugepages2m: 512, hugepages1g: 0, extra: ['init_on_alloc=1'] });
+    expect(a.lastIndexOf('init_on_alloc=1')).toBeGreaterThan(a.indexOf('init_on_alloc=0'));
+  });
   it('appends the user args last', () => {
     const a = kernelArgs({ hugepages2m: 1, hugepages1g: 0, extra: ['isolcpus=1'] });
     expect(a.at(-1)).toBe('isolcpus=1');
