@@ -177,14 +177,16 @@ export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan):
 export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, options: CheckOptions): Promise<CheckReport> {
   const paths: PathResult[] = [];
   const report: CheckReport = { ok: false, seconds: options.seconds, maxLossPct: options.maxLossPct, maxLinkLossPct: options.maxLinkLossPct, peerRatePps: options.peerRatePps, paths };
-  // EAL start-up under TCG takes several seconds of the run; traffic flows for the rest.
-  const runSeconds = options.seconds + 8;
+  // A run stops on the node once its ports have seen `seconds` full seconds of traffic (dpdk-check.sh);
+  // EAL start-up under TCG takes a varying few seconds before that, so the limit leaves a minute for it.
+  const runSeconds = options.seconds + 60;
+  const flow = String(options.seconds);
   try {
     await cleanupCheck(nodes, plan);
     options.progress?.update('vhost-user loop inside each node');
     await Promise.all(
       nodes.map(async (node) => {
-        const nr = await runOn(node, ['loop', plan.socketDir, String(runSeconds)], runSeconds);
+        const nr = await runOn(node, ['loop', plan.socketDir, String(runSeconds), flow], runSeconds);
         for (const [tx, rx, label] of [[0, 1, 'a->b'], [1, 0, 'b->a']] as const) {
           const r = withFailure(judge('vhost-user loop', `${node.name} vhost-user ${label} via OVS-DPDK`, node.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
           if (!r.ok) r.logs = await logsOf(node, nr.output);
@@ -199,9 +201,9 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
           options.progress?.update(`${from.name} -> ${to.name} over dpdk0`);
           // The receiver first, and the sender only once the receiver's vhost-user port is up: frames that
           // arrive before it is would count as loss. The receiver is stopped once the sender is done.
-          const receiving = runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds + 120), checkMac(ti + 1), checkMac(fi + 1), 'receive', '0'], runSeconds + 120);
+          const receiving = runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds + 120), checkMac(ti + 1), checkMac(fi + 1), 'receive', '0', '0'], runSeconds + 120);
           await waitForLink(to, 'dpdkci-chk-p', 90_000);
-          const rf = await runOn(from, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(fi + 1), checkMac(ti + 1), 'send', String(options.peerRatePps)], runSeconds);
+          const rf = await runOn(from, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(fi + 1), checkMac(ti + 1), 'send', String(options.peerRatePps), flow], runSeconds);
           // Frames still in flight on the emulated link get time to arrive before the receiver stops.
           await new Promise((r) => setTimeout(r, 2_000));
           await stopTestpmd(to);
@@ -220,7 +222,7 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
     const first = nodes[0] as Node;
     if (options.compareKernel) {
       options.progress?.update(`${first.name}: the same traffic over veth and OVS's kernel datapath`);
-      const nr = await runOn(first, ['kernel', String(runSeconds)], runSeconds);
+      const nr = await runOn(first, ['kernel', String(runSeconds), flow], runSeconds);
       for (const [tx, rx, label] of [[0, 1, 'k0->k1'], [1, 0, 'k1->k0']] as const) {
         const r = withFailure(judge('kernel', `${first.name} kernel ${label} via veth + OVS kernel datapath`, first.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
         if (!r.ok) r.logs = await logsOf(first, nr.output);
@@ -246,7 +248,7 @@ async function restartDuringTraffic(node: Node, plan: DataplanePlan, options: Ch
   options.progress?.update(`${node.name}: restarting ovs-vswitchd in the middle of traffic`);
   // Long enough for EAL start, traffic, OVS's own DPDK re-initialisation (~10 s under TCG) and traffic again.
   const seconds = 45;
-  const traffic = runOn(node, ['loop', plan.socketDir, String(seconds)], seconds);
+  const traffic = runOn(node, ['loop', plan.socketDir, String(seconds), '0'], seconds);
   await new Promise((r) => setTimeout(r, 15_000));
   await node.runner.run(['systemctl', 'restart', 'ovs-vswitchd'], { timeoutMs: 120_000 });
   const { output, run, failure } = await traffic;
