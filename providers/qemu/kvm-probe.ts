@@ -18,6 +18,14 @@ export interface KvmProbeResult {
 
 const MARKERS = [/Kernel panic/, /VFS: Unable to mount root/, /Run \/init as init process/];
 
+/** The probe guest: the node kernel alone under KVM, which must print its boot banner within seconds. */
+export function kvmProbeArgv(kernel: string): string[] {
+  return [
+    'qemu-system-x86_64', '-machine', 'q35,accel=kvm', '-cpu', 'host', '-m', '256M', '-smp', '1', '-nodefaults', '-no-user-config',
+    '-display', 'none', '-serial', 'stdio', '-no-reboot', '-kernel', kernel, '-append', 'console=ttyS0 panic=-1 loglevel=4',
+  ];
+}
+
 export async function probeKvm(kernel: string, timeoutMs = 8_000): Promise<KvmProbeResult> {
   const began = performance.now();
   const took = () => Math.round((performance.now() - began) / 100) / 10;
@@ -27,13 +35,8 @@ export async function probeKvm(kernel: string, timeoutMs = 8_000): Promise<KvmPr
   } catch {
     return { usable: false, reason: '/dev/kvm is not readable and writable by this user', seconds: 0 };
   }
-  const child = execa(
-    'qemu-system-x86_64',
-    ['-machine', 'q35,accel=kvm', '-cpu', 'host', '-m', '256M', '-smp', '1', '-nodefaults', '-no-user-config',
-      '-display', 'none', '-serial', 'stdio', '-no-reboot', '-kernel', kernel,
-      '-append', 'console=ttyS0 panic=-1 loglevel=4'],
-    { reject: false, all: true, timeout: timeoutMs, stdin: 'ignore' },
-  );
+  const [file, ...args] = kvmProbeArgv(kernel);
+  const child = execa(file as string, args, { reject: false, all: true, timeout: timeoutMs, stdin: 'ignore' });
   let seen = '';
   const marker = new Promise<boolean>((resolve) => {
     child.all?.on('data', (chunk: Buffer) => {

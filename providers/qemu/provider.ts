@@ -46,9 +46,19 @@ export function listNodes(record: ClusterRecord): NodeStatus[] {
   });
 }
 
+export function keygenArgv(file: string, comment: string): string[] {
+  return ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file];
+}
+
+/** A node's copy-on-write disk over the image. */
+export function overlayArgv(imageDisk: string, disk: string): string[] {
+  return ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', imageDisk, disk];
+}
+
 export async function generateKeyPair(file: string, comment: string): Promise<string> {
   if (!existsSync(file)) {
-    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+    const [cmd, ...args] = keygenArgv(file, comment);
+    await execa(cmd as string, args);
   }
   chmodSync(file, 0o600);
   return readFileSync(`${file}.pub`, 'utf8').trim();
@@ -145,7 +155,8 @@ export async function startNode(record: ClusterRecord, node: NodeRecord, env: No
   const np = nodePaths(paths, node.name);
   mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
   if (!existsSync(np.disk)) {
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', record.image.disk, np.disk]);
+    const [cmd, ...args] = overlayArgv(record.image.disk, np.disk);
+    await execa(cmd as string, args);
   }
   writeFileSync(join(np.seedDir, 'hostname'), `${node.name}\n`);
   copyFileSync(paths.publicKey, join(np.seedDir, 'authorized_keys'));

@@ -21,11 +21,17 @@ export function switchProcesses(paths: SwitchPaths): number[] {
   return [...new Set([...(fromPid ? [fromPid] : []), ...found])];
 }
 
+/** The switch's command line: its sockets in dir (mode 0700), daemonized, with a pid file. */
+export function switchArgv(paths: SwitchPaths): string[] {
+  return ['vde_switch', '-s', paths.dir, '-m', '0700', '-p', paths.pidFile, '-d'];
+}
+
 export async function startSwitch(paths: SwitchPaths): Promise<number> {
   const running = switchProcesses(paths);
   if (running[0] !== undefined) return running[0];
   rmSync(paths.dir, { recursive: true, force: true });
-  const result = await execa('vde_switch', ['-s', paths.dir, '-m', '0700', '-p', paths.pidFile, '-d'], { reject: false });
+  const [file, ...args] = switchArgv(paths);
+  const result = await execa(file as string, args, { reject: false });
   if (result.exitCode !== 0) {
     throw new DpdkciError(`vde_switch would not start for ${paths.dir}: ${result.stderr || result.stdout}`);
   }

@@ -50,7 +50,7 @@ testpmd() {
   local rc=0
   timeout -s INT -k 10 "$limit" stdbuf -oL dpdk-testpmd --lcores '0@0,1@0' --no-pci --single-file-segments \
     --file-prefix "$FILE_PREFIX" --socket-mem 128 "${eal[@]}" -- \
-    "--forward-mode=$mode" --stats-period 1 --nb-cores=1 --txd=512 --rxd=512 --txpkts=64 \
+    "--forward-mode=$mode" --stats-period 1 --nb-cores=1 --txd=1024 --rxd=1024 --txpkts=64 \
     --total-num-mbufs=16384 "${app[@]}" </dev/null 2>&1 | stamp "$flow" "$ports" "$field" || rc=$?
   # timeout returns 124 when it had to send the signal, and 130 when testpmd was stopped early with SIGINT
   # (by stamp, or by the host); stamp itself cannot fail, so with pipefail the status is testpmd's.
@@ -107,8 +107,8 @@ run_loop() {
   printf '%s\n' "in_port=dpdkci-chk-a,actions=output:dpdkci-chk-b" "in_port=dpdkci-chk-b,actions=output:dpdkci-chk-a" |
     ovs-ofctl replace-flows "$LOOP_BRIDGE" -
   testpmd flowgen "$limit" "$flow" "0 1" Rx-pps \
-    --vdev "net_virtio_user0,path=$a,server=1,queues=1,mac=02:dc:00:00:00:0a" \
-    --vdev "net_virtio_user1,path=$b,server=1,queues=1,mac=02:dc:00:00:00:0b" \
+    --vdev "net_virtio_user0,path=$a,server=1,queues=1,queue_size=1024,mac=02:dc:00:00:00:0a" \
+    --vdev "net_virtio_user1,path=$b,server=1,queues=1,queue_size=1024,mac=02:dc:00:00:00:0b" \
     -- --eth-peer=0,02:dc:00:00:00:0b --eth-peer=1,02:dc:00:00:00:0a
 }
 
@@ -149,7 +149,7 @@ run_peer() {
     flow=0
   fi
   dpdk0_counters "$bridge" before
-  testpmd "$mode" "$limit" "$flow" 0 Tx-pps --vdev "net_virtio_user0,path=$sock,server=1,queues=1,mac=$mac" -- "--eth-peer=0,$peer"
+  testpmd "$mode" "$limit" "$flow" 0 Tx-pps --vdev "net_virtio_user0,path=$sock,server=1,queues=1,queue_size=1024,mac=$mac" -- "--eth-peer=0,$peer"
   dpdk0_counters "$bridge" after
 }
 

@@ -12,6 +12,42 @@ export interface Step<C> {
   enabled?(ctx: C): boolean;
   isDone(ctx: C): Promise<boolean>;
   apply(ctx: C, progress: ProgressStep): Promise<string | void>;
+  /** For `up --dry-run`: what apply would run or write, where, without touching anything. */
+  plan?(ctx: C): PlannedAction[];
+}
+
+/** One thing a step would do: on the host or a node, run a command, write a file, or wait for something. */
+export interface PlannedAction {
+  on: string;
+  verb: 'run' | 'write' | 'wait' | 'use';
+  what: string;
+}
+
+export interface PlannedStep {
+  step: string;
+  actions: PlannedAction[];
+}
+
+/** The plan of every enabled step, in order. */
+export function planPipeline<C>(steps: readonly Step<C>[], ctx: C): PlannedStep[] {
+  return steps.filter((s) => !s.enabled || s.enabled(ctx)).map((s) => ({ step: s.name, actions: s.plan ? s.plan(ctx) : [] }));
+}
+
+/**
+ * The plan as text a reviewer reads top to bottom: a numbered section per step, one line per action.
+ * `names` replaces long directory prefixes by short names ($STATE, ...), explained in the header.
+ */
+export function renderPlan(title: string, plan: readonly PlannedStep[], names: readonly (readonly [string, string])[]): string {
+  const shorten = (text: string) => names.reduce((t, [long, short]) => t.split(long).join(short), text);
+  const width = Math.max(4, ...plan.flatMap((p) => p.actions.map((a) => a.on.length)));
+  const lines = [title, ...names.map(([long, short]) => `  ${short} = ${long}`), ''];
+  plan.forEach((p, i) => {
+    lines.push(`[${i + 1}] ${p.step}`);
+    if (p.actions.length === 0) lines.push('  (nothing outside dpdkci itself)');
+    for (const a of p.actions) lines.push(`  ${a.on.padEnd(width)}  ${a.verb.padEnd(5)}  ${shorten(a.what)}`);
+    lines.push('');
+  });
+  return lines.join('\n').trimEnd() + '\n';
 }
 
 export interface PipelineResult {

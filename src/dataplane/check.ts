@@ -3,9 +3,13 @@ import type { ProgressStep } from '../core/progress.js';
 import { formatTable } from '../core/table.js';
 import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
 import type { DataplanePlan } from './plan.js';
+import type { PlannedAction } from '../core/pipeline.js';
+import { remoteCommand } from '../exec/ssh-runner.js';
 import { longestGapSeconds, parseTestpmd, steadyRxPps, type TestpmdRun } from './testpmd-stats.js';
 
 const CHECK = nodeScriptPath('dpdk-check.sh');
+/** SIGINT to the check's testpmd (dpdk-check.sh runs it with --file-prefix dpdkci-chk). */
+const STOP_TESTPMD = ['pkill', '-INT', '-f', '--', '--file-prefix dpdkci-chk'];
 
 export type PathKind = 'vhost-user loop' | 'node to node' | 'kernel';
 
@@ -160,13 +164,73 @@ async function waitForLink(node: Node, iface: string, timeoutMs: number): Promis
   return false;
 }
 
+/** What dpdk0 has received so far, from OpenFlow's live port counters; undefined when unreadable. */
+async function dpdk0Received(node: Node, bridge: string): Promise<number | undefined> {
+  const r = await node.runner.run(['ovs-ofctl', 'dump-ports', bridge, 'dpdk0'], { check: false, timeoutMs: 30_000 });
+  const m = /rx pkts=(\d+)/.exec(r.stdout);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Waits (up to 15 s) until dpdk0's received count stops growing between two reads a second apart. */
+async function waitForQuiet(node: Node, bridge: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let last = await dpdk0Received(node, bridge);
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const now = await dpdk0Received(node, bridge);
+    if (now === undefined || now === last) return;
+    last = now;
+  }
+}
+
 /** Ends a running check testpmd the way Ctrl-C would: it prints its totals and frees its hugepages. */
 async function stopTestpmd(node: Node): Promise<void> {
-  await node.runner.run(['pkill', '-INT', '-f', '--', '--file-prefix dpdkci-chk'], { check: false });
+  await node.runner.run(STOP_TESTPMD, { check: false });
 }
 
 export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan): Promise<void> {
   await Promise.all(nodes.map((n) => n.runner.run([CHECK, 'cleanup', plan.socketDir, plan.bridge], { check: false, timeoutMs: 60_000 })));
+}
+
+/**
+ * The arguments of dpdk-check.sh for each kind of run. A run stops on the node once its ports have seen
+ * `seconds` of traffic; EAL start-up under TCG takes a varying few seconds before that, so the limit
+ * (runSeconds) leaves a minute for it. A receiver runs until the host stops it. Nodes by index (MACs).
+ */
+export function checkArgv(plan: DataplanePlan, options: Pick<CheckOptions, 'seconds' | 'peerRatePps'>) {
+  const runSeconds = options.seconds + 60;
+  const flow = String(options.seconds);
+  return {
+    runSeconds,
+    loop: ['loop', plan.socketDir, String(runSeconds), flow],
+    receive: (to: number, from: number) => ['peer', plan.socketDir, plan.bridge, String(runSeconds + 120), checkMac(to + 1), checkMac(from + 1), 'receive', '0', '0'],
+    send: (from: number, to: number) => ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(from + 1), checkMac(to + 1), 'send', String(options.peerRatePps), flow],
+    kernel: ['kernel', String(runSeconds), flow],
+    cleanup: ['cleanup', plan.socketDir, plan.bridge],
+  };
+}
+
+/** For `up --dry-run`: the commands runCheck runs, node by node, in its order. */
+export function planCheck(names: readonly string[], plan: DataplanePlan, options: Pick<CheckOptions, 'seconds' | 'peerRatePps' | 'compareKernel'>): PlannedAction[] {
+  const argv = checkArgv(plan, options);
+  const run = (on: string, args: string[], note = '') => ({ on, verb: 'run' as const, what: `${remoteCommand([CHECK, ...args])}${note}` });
+  const actions: PlannedAction[] = [...names.map((n) => run(n, argv.cleanup)), ...names.map((n) => run(n, argv.loop, '   (all nodes at once)'))];
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) {
+      for (const [f, t] of [[i, j], [j, i]] as const) {
+        const [from, to] = [names[f] as string, names[t] as string];
+        actions.push(
+          run(to, argv.receive(t, f), `   (receiver for ${from} -> ${to})`),
+          { on: to, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
+          run(from, argv.send(f, t), `   (sender for ${from} -> ${to})`),
+          { on: to, verb: 'wait', what: `${remoteCommand(['ovs-ofctl', 'dump-ports', plan.bridge, 'dpdk0'])} shows rx pkts still for a second (frames in flight)` },
+          { on: to, verb: 'run', what: remoteCommand(STOP_TESTPMD) },
+        );
+      }
+    }
+  }
+  if (options.compareKernel && names[0]) actions.push(run(names[0], argv.kernel));
+  return [...actions, ...names.map((n) => run(n, argv.cleanup, '   (also on failure and Ctrl-C)'))];
 }
 
 /**
@@ -177,16 +241,14 @@ export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan):
 export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, options: CheckOptions): Promise<CheckReport> {
   const paths: PathResult[] = [];
   const report: CheckReport = { ok: false, seconds: options.seconds, maxLossPct: options.maxLossPct, maxLinkLossPct: options.maxLinkLossPct, peerRatePps: options.peerRatePps, paths };
-  // A run stops on the node once its ports have seen `seconds` full seconds of traffic (dpdk-check.sh);
-  // EAL start-up under TCG takes a varying few seconds before that, so the limit leaves a minute for it.
-  const runSeconds = options.seconds + 60;
-  const flow = String(options.seconds);
+  const argv = checkArgv(plan, options);
+  const { runSeconds } = argv;
   try {
     await cleanupCheck(nodes, plan);
     options.progress?.update('vhost-user loop inside each node');
     await Promise.all(
       nodes.map(async (node) => {
-        const nr = await runOn(node, ['loop', plan.socketDir, String(runSeconds), flow], runSeconds);
+        const nr = await runOn(node, argv.loop, runSeconds);
         for (const [tx, rx, label] of [[0, 1, 'a->b'], [1, 0, 'b->a']] as const) {
           const r = withFailure(judge('vhost-user loop', `${node.name} vhost-user ${label} via OVS-DPDK`, node.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
           if (!r.ok) r.logs = await logsOf(node, nr.output);
@@ -201,11 +263,12 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
           options.progress?.update(`${from.name} -> ${to.name} over dpdk0`);
           // The receiver first, and the sender only once the receiver's vhost-user port is up: frames that
           // arrive before it is would count as loss. The receiver is stopped once the sender is done.
-          const receiving = runOn(to, ['peer', plan.socketDir, plan.bridge, String(runSeconds + 120), checkMac(ti + 1), checkMac(fi + 1), 'receive', '0', '0'], runSeconds + 120);
+          const receiving = runOn(to, argv.receive(ti, fi), runSeconds + 120);
           await waitForLink(to, 'dpdkci-chk-p', 90_000);
-          const rf = await runOn(from, ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(fi + 1), checkMac(ti + 1), 'send', String(options.peerRatePps), flow], runSeconds);
-          // Frames still in flight on the emulated link get time to arrive before the receiver stops.
-          await new Promise((r) => setTimeout(r, 2_000));
+          const rf = await runOn(from, argv.send(fi, ti), runSeconds);
+          // Frames still in flight on the emulated link (a starved sender's NIC queue, the switch) arrive
+          // before the receiver stops: otherwise they count as reaching dpdk0 but not the vhost-user port.
+          await waitForQuiet(to, plan.bridge);
           await stopTestpmd(to);
           const rt = await receiving;
           const wire = dpdk0Delta(rf.output);
@@ -222,7 +285,7 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
     const first = nodes[0] as Node;
     if (options.compareKernel) {
       options.progress?.update(`${first.name}: the same traffic over veth and OVS's kernel datapath`);
-      const nr = await runOn(first, ['kernel', String(runSeconds), flow], runSeconds);
+      const nr = await runOn(first, argv.kernel, runSeconds);
       for (const [tx, rx, label] of [[0, 1, 'k0->k1'], [1, 0, 'k1->k0']] as const) {
         const r = withFailure(judge('kernel', `${first.name} kernel ${label} via veth + OVS kernel datapath`, first.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
         if (!r.ok) r.logs = await logsOf(first, nr.output);

@@ -32,7 +32,7 @@ export function nodeImageRecipe(overrides: Partial<ImageRecipe> = {}): ImageReci
   };
 }
 
-function imageDir(cacheRoot: string, recipe: ImageRecipe, hash: string): string {
+export function imageDir(cacheRoot: string, recipe: ImageRecipe, hash: string): string {
   return join(cacheRoot, 'images', `${recipe.name}-${recipe.suite}-${hash}`);
 }
 
@@ -60,6 +60,11 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
+/** The image build's command line, building into dir (renamed into the cache when it succeeds). */
+export function buildArgv(recipe: ImageRecipe, mirror: string, dir: string): string[] {
+  return ['bash', recipe.buildScript, recipe.recipeDir, recipe.imageScriptsDir, recipe.suite, mirror, dir, recipe.diskSize];
+}
+
 /** Builds the image (debootstrap + packages + disk) into the cache; the directory appears atomically. */
 export async function buildImage(recipe: ImageRecipe, options: BuildOptions): Promise<ImageInfo> {
   const hash = recipeHash(recipe);
@@ -68,9 +73,10 @@ export async function buildImage(recipe: ImageRecipe, options: BuildOptions): Pr
   mkdirSync(join(options.cacheRoot, 'images'), { recursive: true });
   rmSync(tmp, { recursive: true, force: true });
   const began = performance.now();
+  const [cmd, ...args] = buildArgv(recipe, options.mirror, tmp);
   const child = execa(
-    'bash',
-    [recipe.buildScript, recipe.recipeDir, recipe.imageScriptsDir, recipe.suite, options.mirror, tmp, recipe.diskSize],
+    cmd as string,
+    args,
     { reject: false, cancelSignal: options.signal, forceKillAfterDelay: 10_000, all: true },
   );
   const lines: string[] = [];

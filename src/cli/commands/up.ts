@@ -11,10 +11,14 @@ import { collectLogs } from '../../logs/collect.js';
 import { clusterKubernetes, readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
 import { requireHostTools, TOOLS_FOR_UP } from '../../core/host-tools.js';
-import { artefactCache, cacheRoot, clusterPaths, type ClusterPaths } from '../../core/paths.js';
-import { runPipeline, type Step } from '../../core/pipeline.js';
+import { artefactCache, cacheRoot, clusterPaths, PROJECT_ROOT, stateRoot, type ClusterPaths } from '../../core/paths.js';
+import { planPipeline, renderPlan, runPipeline, type Step } from '../../core/pipeline.js';
+import type { Runner } from '../../exec/runner.js';
 import { timingTable } from '../../core/progress.js';
-import { nodeImageRecipe } from '../../image/provision.js';
+import { cachedImage, imageDir, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
+import { recipeHash } from '../../image/recipe.js';
+import { plannedRecord } from '../../steps/prepare-cluster/index.js';
+import { planCheck } from '../../dataplane/check.js';
 import { liveHolder } from '../../../providers/qemu/processes.js';
 import { deleteCluster, listNodes } from '../../../providers/qemu/provider.js';
 import { bootNodes } from '../../steps/boot-nodes/index.js';
@@ -32,6 +36,7 @@ import type { CommandContext } from '../context.js';
 import { renderStatus, statusJson } from './status.js';
 import { CHECK_STEP, checkCluster, checkOptions } from './check.js';
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
+import type { Owner } from '../../core/owner.js';
 import { checkOutputFormat } from '../output.js';
 
 export interface UpFlags extends RawFlags {
@@ -46,6 +51,7 @@ export interface UpFlags extends RawFlags {
   timeout?: string;
   bundle?: string;
   mirror?: string;
+  dryRun?: boolean;
 }
 
 /**
@@ -80,6 +86,85 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
   throw new DpdkciError(
     `--kubernetes ${minor}: every artefact can be had, but this dpdkci does not install Kubernetes on the nodes yet; nothing was started. Bring up the OVS-DPDK nodes alone with --kubernetes none`,
   );
+}
+
+/** A runner for --dry-run nodes: running anything there is a bug, and says so. */
+function refusingRunner(host: string): Runner {
+  return {
+    host,
+    run: async (argv) => {
+      throw new DpdkciError(`internal: --dry-run tried to run ${argv.join(' ')} on ${host}`);
+    },
+    close: async () => {},
+  };
+}
+
+/**
+ * `up --dry-run`: the plan of every step for a new cluster with these options, per node and in order,
+ * from the same argv builders the steps use. Nothing is started, written or run; nothing is read from
+ * the nodes, so on an existing cluster `up` skips what its checks find done.
+ */
+export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, bootTimeoutS: number): string {
+  const env = ctx.env;
+  const recipe = nodeImageRecipe();
+  const root = cacheRoot(env);
+  const hash = recipeHash(recipe);
+  const dir = imageDir(root, recipe, hash);
+  const image: ImageInfo = (!flags.rebuild && cachedImage(root, recipe)) || {
+    name: recipe.name,
+    hash,
+    dir,
+    disk: join(dir, 'disk.qcow2'),
+    kernel: join(dir, 'vmlinuz'),
+    initrd: join(dir, 'initrd.img'),
+    kernelRelease: '(from the build)',
+    suite: recipe.suite,
+    mirror: '',
+    builtAt: '',
+    buildSeconds: 0,
+  };
+  const paths = clusterPaths(options.prefix, env);
+  const upCtx: UpContext = {
+    options,
+    env,
+    paths,
+    cacheRoot: root,
+    recipe,
+    mirrorFlag: flags.debianMirror,
+    rebuild: Boolean(flags.rebuild),
+    bootTimeoutMs: bootTimeoutS * 1000,
+    owner,
+    signal: new AbortController().signal,
+    progress: ctx.progress,
+    image,
+    bootSeconds: {},
+    booted: new Set(),
+  };
+  upCtx.record = plannedRecord(upCtx);
+  upCtx.nodes = upCtx.record.nodes.map((n) => ({ name: n.name, role: n.role, address: `127.0.0.1:${n.sshPort}`, runner: refusingRunner(n.name) }));
+  const plan = planPipeline(upSteps(), upCtx);
+  if (options.dpdk && !flags.skipCheck) {
+    plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...checkOptions({}), compareKernel: false }) });
+  }
+  if (options.kubernetes !== 'none') {
+    plan.unshift({
+      step: `preflight: Kubernetes ${options.kubernetes} artefacts`,
+      actions: [{ on: 'host', verb: 'run', what: 'check that every artefact pinned in versions.lock.yaml can be had from --bundle, the cache or the network; else stop before anything boots' }],
+    });
+    plan.push({ step: `Kubernetes ${options.kubernetes}`, actions: [{ on: 'host', verb: 'use', what: 'nothing yet: this dpdkci stops after the preflight and does not install Kubernetes (use --kubernetes none)' }] });
+  }
+  const existing = readClusterRecord(paths.specFile) ? ` Cluster "${options.prefix}" exists: up would skip every step whose check finds it done.` : '';
+  const title =
+    `dpdkci up --dry-run: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
+    `${options.dpdk ? ', OVS-DPDK' : ''}, Kubernetes ${options.kubernetes}, accelerator ${options.accel} (shown as ${upCtx.record.accel}).\n` +
+    `Nothing was started, written or run. Each step runs only when its check finds work.${existing}`;
+  return renderPlan(title, plan, [
+    [image.dir, '$IMAGE'],
+    [paths.dir, '$CLUSTER'],
+    [PROJECT_ROOT, '$DPDKCI'],
+    [stateRoot(env), '$STATE'],
+    [root, '$CACHE'],
+  ]);
 }
 
 export function upSteps(): Step<UpContext>[] {
@@ -176,6 +261,10 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   const timeoutS = parseDuration(flags.timeout ?? ctx.env.DPDKCI_TIMEOUT, flags.timeout !== undefined ? '--timeout' : 'DPDKCI_TIMEOUT');
   const artifacts = flags.artifacts ?? (ctx.env.ARTIFACTS || undefined);
   const owner = currentOwner(ctx.env);
+  if (flags.dryRun) {
+    ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS));
+    return ExitCode.ok;
+  }
   if (options.kubernetes !== 'none') await kubernetesPreflight(options.kubernetes, flags, ctx);
   requireHostTools(TOOLS_FOR_UP);
   const paths = clusterPaths(options.prefix, ctx.env);

@@ -1,5 +1,8 @@
 import type { Step } from '../../core/pipeline.js';
-import { listNodes, startNode } from '../../../providers/qemu/provider.js';
+import { launchSpec, listNodes, overlayArgv, startNode } from '../../../providers/qemu/provider.js';
+import { qemuArgs } from '../../../providers/qemu/qemu-args.js';
+import { nodePaths } from '../../core/paths.js';
+import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
 
 /** Starts the QEMU of every node that is not running (first boot, or a node that was killed). */
@@ -22,5 +25,16 @@ export const bootNodes: Step<UpContext> = {
       }),
     );
     return `${down.map((n) => n.name).join(', ')} on ${record.accel}`;
+  },
+  plan(ctx) {
+    const record = need(ctx.record, 'cluster record');
+    return record.nodes.flatMap((node) => {
+      const np = nodePaths(ctx.paths, node.name);
+      return [
+        { on: 'host', verb: 'run' as const, what: remoteCommand(overlayArgv(record.image.disk, np.disk)) },
+        { on: 'host', verb: 'write' as const, what: `${np.seedDir}/hostname, ${np.seedDir}/authorized_keys (the node reads them through fw_cfg)` },
+        { on: 'host', verb: 'run' as const, what: remoteCommand(qemuArgs(launchSpec(record, node, ctx.env))) },
+      ];
+    });
   },
 };

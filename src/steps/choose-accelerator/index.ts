@@ -1,5 +1,6 @@
 import type { Step } from '../../core/pipeline.js';
-import { cachedProbeKvm, chooseAccelerator } from '../../../providers/qemu/kvm-probe.js';
+import { cachedProbeKvm, chooseAccelerator, kvmProbeArgv } from '../../../providers/qemu/kvm-probe.js';
+import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
 
 /** KVM when it really runs a guest, TCG otherwise (auto), or what the user forced. */
@@ -23,5 +24,16 @@ export const chooseAcceleratorStep: Step<UpContext> = {
     ctx.accel = chooseAccelerator(ctx.options.accel, probe);
     if (ctx.accel.warning) ctx.progress.warn(ctx.accel.warning);
     return `${ctx.accel.accel}${probe.cached ? ', probe cached' : `, probe ${probe.seconds}s`}`;
+  },
+  plan(ctx) {
+    if (ctx.options.accel === 'tcg') return [{ on: 'host', verb: 'use', what: 'TCG, as asked (--accel tcg)' }];
+    return [
+      { on: 'host', verb: 'run', what: `${remoteCommand(kvmProbeArgv(need(ctx.image, 'image').kernel))}   (the probe guest; its result is cached per kernel)` },
+      {
+        on: 'host',
+        verb: 'use',
+        what: ctx.options.accel === 'kvm' ? 'KVM if the probe guest booted within 8 s, else stop with an error (--accel kvm)' : 'KVM if the probe guest booted within 8 s, else TCG with one warning (--accel auto)',
+      },
+    ];
   },
 };

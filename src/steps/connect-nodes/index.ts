@@ -30,4 +30,7 @@ export const connectNodesStep: Step<UpContext> = {
     // On Ctrl-C, drop the connections: commands in flight end (as failures) instead of holding `up`.
     ctx.signal.addEventListener('abort', () => void Promise.all(nodes.map((n) => n.runner.close())), { once: true });
   },
+  plan(ctx) {
+    return need(ctx.record, 'cluster record').nodes.map((n) => ({ on: n.name, verb: 'use' as const, what: `one SSH connection (root@127.0.0.1:${n.sshPort}) for the steps below` }));
+  },
 };

@@ -3,6 +3,7 @@ import { DpdkciError, CommandError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import { dataplanePlan, type DataplanePlan } from '../../dataplane/plan.js';
 import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
 
 const SETUP = nodeScriptPath('dpdk-setup.sh');
@@ -65,6 +66,14 @@ export function dataplaneStep(name: string, part: string, args: (plan: Dataplane
         }),
       );
       return changes.length ? `${changes.length} change(s)` : 'already converged';
+    },
+    plan(ctx) {
+      const a = args(planFor(ctx), ctx);
+      const names = ctx.nodes?.map((n) => n.name) ?? [];
+      return names.flatMap((name) => [
+        { on: name, verb: 'run' as const, what: remoteCommand([SETUP, 'check', part, ...a]) },
+        { on: name, verb: 'run' as const, what: `${remoteCommand([SETUP, 'apply', part, ...a])}   (only when check exits 3: work to do)` },
+      ]);
     },
   };
 }

@@ -6,7 +6,10 @@ import type { Step } from '../../core/pipeline.js';
 import { nodeName, stateRoot } from '../../core/paths.js';
 import { macAddress } from '../../../providers/qemu/qemu-args.js';
 import { allocatePorts } from '../../../providers/qemu/ports.js';
-import { nodeHostKey, prepareClusterKeys, writeKnownHosts } from '../../../providers/qemu/provider.js';
+import { keygenArgv, nodeHostKey, prepareClusterKeys, writeKnownHosts } from '../../../providers/qemu/provider.js';
+import { nodePaths } from '../../core/paths.js';
+import { remoteCommand } from '../../exec/ssh-runner.js';
+import type { ClusterOptions } from '../../core/config.js';
 import { need, type UpContext } from '../context.js';
 
 export const SSH_PORT_BASE = 2201;
@@ -32,6 +35,44 @@ function portsOfOtherClusters(env: NodeJS.ProcessEnv, prefix: string): Set<numbe
   return ports;
 }
 
+function clusterByteOf(prefix: string): number {
+  return createHash('sha256').update(prefix).digest()[0] ?? 0;
+}
+
+/** A new node's record: its role, SSH port and MACs (the secondary MACs are unique to the cluster). */
+function nodeRecord(options: ClusterOptions, index: number, sshPort: number, hostKey: string): NodeRecord {
+  return {
+    name: nodeName(index),
+    index,
+    role: index === 1 ? 'control-plane' : 'worker',
+    sshPort,
+    mgmtMac: macAddress(0, 0, 0x10),
+    secondaryMacs: Array.from({ length: options.secondaryNics }, (_, n) => macAddress(clusterByteOf(options.prefix), index, n)),
+    hostKey,
+  };
+}
+
+/**
+ * For `up --dry-run`: the record a new cluster would get, with the first ports of the range (up takes the
+ * first free ones) and no keys (up generates them).
+ */
+export function plannedRecord(ctx: Pick<UpContext, 'options' | 'image' | 'owner'>): ClusterRecord {
+  const { options } = ctx;
+  const image = need(ctx.image, 'image');
+  const base = portBase(options.randomPorts, () => 0);
+  return {
+    prefix: options.prefix,
+    provider: 'qemu',
+    options,
+    accel: options.accel === 'kvm' ? 'kvm' : 'tcg',
+    accelReason: 'planned',
+    image: { hash: image.hash, disk: image.disk, kernel: image.kernel, initrd: image.initrd, kernelRelease: image.kernelRelease },
+    createdAt: '(at up)',
+    nodes: Array.from({ length: options.nodes }, (_, i) => nodeRecord(options, i + 1, base + i, 'ssh-ed25519 (generated-by-up)')),
+    owner: ctx.owner,
+  };
+}
+
 /** State directory, cluster key pair, per-node host keys, ports and MACs: everything decided before boot. */
 export const prepareCluster: Step<UpContext> = {
   name: 'prepare cluster',
@@ -48,19 +89,9 @@ export const prepareCluster: Step<UpContext> = {
     existing.forEach((n) => reserved.add(n.sshPort));
     const newCount = options.nodes - existing.length;
     const ports = await allocatePorts(newCount, portBase(options.randomPorts), reserved);
-    const clusterByte = createHash('sha256').update(options.prefix).digest()[0] ?? 0;
     const nodes: NodeRecord[] = [...existing];
     for (let i = existing.length + 1; i <= options.nodes; i++) {
-      const name = nodeName(i);
-      nodes.push({
-        name,
-        index: i,
-        role: i === 1 ? 'control-plane' : 'worker',
-        sshPort: ports[i - existing.length - 1] as number,
-        mgmtMac: macAddress(0, 0, 0x10),
-        secondaryMacs: Array.from({ length: options.secondaryNics }, (_, n) => macAddress(clusterByte, i, n)),
-        hostKey: await nodeHostKey(paths, name, options.prefix),
-      });
+      nodes.push(nodeRecord(options, i, ports[i - existing.length - 1] as number, await nodeHostKey(paths, nodeName(i), options.prefix)));
     }
     const record: ClusterRecord = {
       prefix: options.prefix,
@@ -77,6 +108,24 @@ export const prepareCluster: Step<UpContext> = {
     writeKnownHosts(paths, record);
     ctx.record = record;
     return `${nodes.length} node(s), ssh ports ${nodes.map((n) => n.sshPort).join(',')}`;
+  },
+  plan(ctx) {
+    const { options, paths } = ctx;
+    const record = need(ctx.record, 'cluster record');
+    const ports = options.randomPorts
+      ? `SSH ports from a random base in ${RANDOM_PORT_RANGE.join('-')}`
+      : `SSH ports from ${SSH_PORT_BASE} up, skipping ports in use (here ${record.nodes.map((n) => n.sshPort).join(', ')})`;
+    return [
+      { on: 'host', verb: 'write', what: `${paths.dir}/ (mode 0700)` },
+      { on: 'host', verb: 'run', what: remoteCommand(keygenArgv(paths.privateKey, `dpdkci-${options.prefix}`)) },
+      ...record.nodes.map((n) => ({ on: 'host', verb: 'run' as const, what: remoteCommand(keygenArgv(`${nodePaths(paths, n.name).seedDir}/ssh_host_ed25519_key`, `${n.name}.${options.prefix}`)) })),
+      {
+        on: 'host',
+        verb: 'write',
+        what: `${paths.specFile} (${ports}; secondary MACs ${record.nodes.flatMap((n) => n.secondaryMacs).join(', ')})`,
+      },
+      { on: 'host', verb: 'write', what: `${paths.knownHosts} (mode 0600: the nodes' host keys, pinned before they boot)` },
+    ];
   },
 };
 

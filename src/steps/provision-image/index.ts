@@ -1,6 +1,8 @@
 import { resolveDebianMirror } from '../../image/debian-mirror.js';
 import type { Step } from '../../core/pipeline.js';
-import { buildImage, cachedImage, cachedImageByHash } from '../../image/provision.js';
+import { buildArgv, buildImage, cachedImage, cachedImageByHash, imageDir } from '../../image/provision.js';
+import { recipeHash } from '../../image/recipe.js';
+import { remoteCommand } from '../../exec/ssh-runner.js';
 import type { UpContext } from '../context.js';
 
 /** Builds the node image unless the cache holds one for the same recipe. */
@@ -17,5 +19,15 @@ export const provisionImage: Step<UpContext> = {
     const mirror = resolveDebianMirror(ctx.mirrorFlag, ctx.env);
     ctx.image = await buildImage(ctx.recipe, { cacheRoot: ctx.cacheRoot, mirror, progress, signal: ctx.signal });
     return `built ${ctx.image.hash} in ${ctx.image.buildSeconds}s`;
+  },
+  plan(ctx) {
+    const hash = recipeHash(ctx.recipe);
+    const dir = imageDir(ctx.cacheRoot, ctx.recipe, hash);
+    if (!ctx.rebuild && cachedImage(ctx.cacheRoot, ctx.recipe)) return [{ on: 'host', verb: 'use', what: `the cached node image ${dir}` }];
+    const mirror = resolveDebianMirror(ctx.mirrorFlag, ctx.env);
+    return [
+      { on: 'host', verb: 'run', what: remoteCommand(buildArgv(ctx.recipe, mirror, `${dir}.building-PID`)) },
+      { on: 'host', verb: 'write', what: `${dir}/ (disk.qcow2, vmlinuz, initrd.img, image.json), renamed into place once the build succeeds` },
+    ];
   },
 };

@@ -60,4 +60,11 @@ export const pushNodeScripts: Step<UpContext> = {
   async apply(ctx) {
     return `${await pushScriptsTo(need(ctx.nodes, 'nodes'))} file(s)`;
   },
+  plan(ctx) {
+    const scripts = localScripts();
+    return need(ctx.record, 'cluster record').nodes.flatMap((n) => [
+      { on: n.name, verb: 'run' as const, what: `sha256sum ${scripts.map((s) => nodeScriptPath(s.name)).join(' ')}` },
+      ...scripts.map((s) => ({ on: n.name, verb: 'write' as const, what: `${nodeScriptPath(s.name)} (mode 0755) from scripts/node/${s.name}, unless its sha256 already matches` })),
+    ]);
+  },
 };

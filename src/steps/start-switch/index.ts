@@ -1,5 +1,7 @@
 import type { Step } from '../../core/pipeline.js';
 import { startClusterSwitch, switchRunning } from '../../../providers/qemu/provider.js';
+import { switchArgv } from '../../../providers/qemu/switch.js';
+import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
 
 /** The cluster's shared L2 switch for the secondary NICs. */
@@ -11,5 +13,8 @@ export const startSwitchStep: Step<UpContext> = {
   async apply(ctx) {
     const pid = await startClusterSwitch(need(ctx.record, 'cluster record'), ctx.env);
     return `vde_switch pid ${pid}`;
+  },
+  plan(ctx) {
+    return [{ on: 'host', verb: 'run', what: remoteCommand(switchArgv({ dir: ctx.paths.switchDir, pidFile: ctx.paths.switchPid })) }];
   },
 };

@@ -27,4 +27,11 @@ export const waitForSshStep: Step<UpContext> = {
     );
     return Object.entries(ctx.bootSeconds).map(([n, s]) => `${n} ${s}s`).join(', ');
   },
+  plan(ctx) {
+    return need(ctx.record, 'cluster record').nodes.map((n) => ({
+      on: n.name,
+      verb: 'wait' as const,
+      what: `SSH on 127.0.0.1:${n.sshPort} answers as root with the pinned host key (up to ${ctx.bootTimeoutMs / 1000} s, --boot-timeout)`,
+    }));
+  },
 };
