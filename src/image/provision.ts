@@ -60,6 +60,20 @@ export interface BuildOptions {
   signal?: AbortSignal;
 }
 
+/** What the cache records of an image in dir: where its disk, kernel and initrd are, and how it was built. */
+export function imageInfo(recipe: ImageRecipe, hash: string, dir: string, build: Pick<ImageInfo, 'kernelRelease' | 'mirror' | 'builtAt' | 'buildSeconds'>): ImageInfo {
+  return {
+    name: recipe.name,
+    hash,
+    dir,
+    disk: join(dir, 'disk.qcow2'),
+    kernel: join(dir, 'vmlinuz'),
+    initrd: join(dir, 'initrd.img'),
+    suite: recipe.suite,
+    ...build,
+  };
+}
+
 /** The image build's command line, building into dir (renamed into the cache when it succeeds). */
 export function buildArgv(recipe: ImageRecipe, mirror: string, dir: string): string[] {
   return ['bash', recipe.buildScript, recipe.recipeDir, recipe.imageScriptsDir, recipe.suite, mirror, dir, recipe.diskSize];
@@ -98,19 +112,12 @@ export async function buildImage(recipe: ImageRecipe, options: BuildOptions): Pr
       `building the node image failed (exit ${result.exitCode}, mirror ${options.mirror}):\n${lines.slice(-25).join('\n')}`,
     );
   }
-  const info: ImageInfo = {
-    name: recipe.name,
-    hash,
-    dir,
-    disk: join(dir, 'disk.qcow2'),
-    kernel: join(dir, 'vmlinuz'),
-    initrd: join(dir, 'initrd.img'),
+  const info = imageInfo(recipe, hash, dir, {
     kernelRelease: readFileSync(join(tmp, 'kernel.release'), 'utf8').trim(),
-    suite: recipe.suite,
     mirror: options.mirror,
     builtAt: new Date().toISOString(),
     buildSeconds: Math.round((performance.now() - began) / 100) / 10,
-  };
+  });
   writeFileSync(join(tmp, 'image.json'), JSON.stringify(info, null, 2) + '\n');
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);

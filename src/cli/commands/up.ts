@@ -15,7 +15,7 @@ import { artefactCache, cacheRoot, clusterPaths, PROJECT_ROOT, stateRoot, type C
 import { planPipeline, renderPlan, runPipeline, type Step } from '../../core/pipeline.js';
 import type { Runner } from '../../exec/runner.js';
 import { timingTable } from '../../core/progress.js';
-import { cachedImage, imageDir, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
+import { cachedImage, imageDir, imageInfo, nodeImageRecipe } from '../../image/provision.js';
 import { recipeHash } from '../../image/recipe.js';
 import { plannedRecord } from '../../steps/prepare-cluster/index.js';
 import { planCheck } from '../../dataplane/check.js';
@@ -110,19 +110,8 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
   const root = cacheRoot(env);
   const hash = recipeHash(recipe);
   const dir = imageDir(root, recipe, hash);
-  const image: ImageInfo = (!flags.rebuild && cachedImage(root, recipe)) || {
-    name: recipe.name,
-    hash,
-    dir,
-    disk: join(dir, 'disk.qcow2'),
-    kernel: join(dir, 'vmlinuz'),
-    initrd: join(dir, 'initrd.img'),
-    kernelRelease: '(from the build)',
-    suite: recipe.suite,
-    mirror: '',
-    builtAt: '',
-    buildSeconds: 0,
-  };
+  const image =
+    (!flags.rebuild && cachedImage(root, recipe)) || imageInfo(recipe, hash, dir, { kernelRelease: '(from the build)', mirror: '', builtAt: '', buildSeconds: 0 });
   const paths = clusterPaths(options.prefix, env);
   const upCtx: UpContext = {
     options,
