@@ -15,7 +15,7 @@ UP_FLAGS = $(call flag,PREFIX,--prefix) $(call flag,KUBERNETES,--kubernetes) $(c
   $(if $(filter true yes 1,$(DPDK)),--dpdk) $(EXTRA_FLAGS)
 PREFIX_FLAG = $(call flag,PREFIX,--prefix)
 
-SYNC_FLAGS = $(foreach f,$(IMAGES),--image '$(f)') $(foreach f,$(CNI_BIN),--cni-bin '$(f)') $(call flag,MANIFESTS,--manifests)
+SYNC_FLAGS = $(foreach f,$(IMAGES),--image '$(f)') $(foreach f,$(CNI_BIN),--cni-bin '$(f)') $(call flag,MANIFESTS,--manifests) $(call flag,REGISTRY,--registry)
 
 .PHONY: help deps build cluster-up cluster-down cluster-sync cluster-ssh cluster-status provision test test-unit test-e2e lint bench clean
 
@@ -23,7 +23,7 @@ help:
 	@echo "make deps                   install host packages (qemu, vde2, debootstrap, ...) as root"
 	@echo "make cluster-up [DPDK=true] [NODES=2 MEMORY=3G CPU=2 HUGEPAGES_2M=512 PREFIX=name ...]"
 	@echo "make cluster-down           stop the nodes and remove everything the cluster left"
-	@echo "make cluster-sync [IMAGES='a.tar b.tar'] [CNI_BIN=dir] [MANIFESTS=dir]   push your build into the cluster"
+	@echo "make cluster-sync [IMAGES='a.tar b.tar'] [CNI_BIN=dir] [MANIFESTS=dir] [REGISTRY=127.0.0.1:5000]   push your build into the cluster"
 	@echo "make cluster-ssh NODE=node01 [CMD='...']"
 	@echo "make test                   typecheck, shellcheck, unit and e2e tests (real QEMU nodes)"
 	@echo "make bench                  image build, boot and up timings"
@@ -68,7 +68,7 @@ test-unit: build
 	npm run test:unit
 
 test-e2e: build
-	@bash scripts/install-host-deps.sh --check || bash scripts/install-host-deps.sh
+	@bash scripts/install-host-deps.sh --check --test || bash scripts/install-host-deps.sh --test
 	npm run test:e2e
 
 test: lint test-unit test-e2e

@@ -1,9 +1,22 @@
 #!/bin/bash
 # Host-side: installs the Debian packages dpdkci runs on the host (as root), or says which are missing.
-# usage: install-host-deps.sh [--check]
+# usage: install-host-deps.sh [--check] [--test]
+#   --test adds what only the tests use: docker-registry (Debian's build of the distribution registry), which
+#   the sync e2e starts on 127.0.0.1 by itself. Its packaged service is disabled, so no daemon is left.
 set -euo pipefail
 
 packages=(qemu-system-x86 qemu-utils vde2 debootstrap e2fsprogs openssh-client shellcheck ca-certificates)
+check=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) check=1 ;;
+    --test) packages+=(docker-registry) ;;
+    *)
+      echo "install-host-deps.sh: unknown option $arg (use --check, --test)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
@@ -16,7 +29,7 @@ if [ "${#missing[@]}" -eq 0 ]; then
   echo "host packages: all present (${packages[*]})"
   exit 0
 fi
-if [ "${1:-}" = "--check" ]; then
+if [ "$check" = 1 ]; then
   echo "missing host packages: ${missing[*]}; run 'make deps' (as root) or apt-get install -y ${missing[*]}" >&2
   exit 2
 fi
@@ -27,3 +40,6 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [[ " ${missing[*]} " == *" docker-registry "* ]]; then
+  systemctl disable --now docker-registry.service >/dev/null 2>&1 || true
+fi

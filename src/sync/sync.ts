@@ -5,6 +5,7 @@ import { clusterKubernetes, type ClusterRecord, type Node } from '../core/cluste
 import { UsageError } from '../core/errors.js';
 import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
 import { readOciArchive, type OciArchive } from './oci.js';
+import { parseRegistry, pushImage } from './registry-push.js';
 
 const SYNC = nodeScriptPath('sync.sh');
 
@@ -13,19 +14,22 @@ export interface SyncPlan {
   images: OciArchive[];
   cniBins: { name: string; file: string; sha256: string; bytes: Buffer }[];
   manifests?: string;
+  /** HOST:PORT: images go to this registry instead of into each node's containerd. */
+  registry?: string;
 }
 
 export interface SyncChange {
   node: string;
   kind: 'image' | 'cni' | 'dataplane' | 'manifests';
   name: string;
-  outcome: 'imported' | 'installed' | 'unchanged' | 'restored' | 'applied';
+  outcome: 'imported' | 'installed' | 'unchanged' | 'restored' | 'applied' | 'pushed';
 }
 
 export interface SyncFlags {
   image?: string[];
   cniBin?: string[];
   manifests?: string;
+  registry?: string;
 }
 
 /** Files named directly, or the files of a directory (sorted; hidden ones left out). */
@@ -73,7 +77,8 @@ export async function syncPlan(flags: SyncFlags, record: ClusterRecord, env: Nod
       throw new UsageError(`--manifests: cluster "${record.prefix}" has no Kubernetes to apply them to (it was brought up with --kubernetes none)`);
     }
   }
-  return { images, cniBins, ...(manifests !== undefined ? { manifests } : {}) };
+  const registry = flags.registry ?? (env.DPDKCI_SYNC_REGISTRY || undefined);
+  return { images, cniBins, ...(manifests !== undefined ? { manifests } : {}), ...(registry !== undefined ? { registry: parseRegistry(registry) } : {}) };
 }
 
 async function run(node: Node, argv: string[], stdin?: Buffer): Promise<string> {
@@ -81,9 +86,21 @@ async function run(node: Node, argv: string[], stdin?: Buffer): Promise<string> 
   return r.stdout.trim();
 }
 
-/** Images and CNI binaries onto every node, each skipped where the node already has the same content. */
+/** Images to the registry of --registry, one after the other; each skipped when the tag already points at it. */
+export async function pushToRegistry(plan: SyncPlan, onChange: (c: SyncChange) => void): Promise<void> {
+  if (!plan.registry) return;
+  for (const image of plan.images) {
+    const r = await pushImage(image, plan.registry);
+    onChange({ node: 'registry', kind: 'image', name: r.ref, outcome: r.changed ? 'pushed' : 'unchanged' });
+  }
+}
+
+/**
+ * Images (unless they go to a registry) and CNI binaries onto every node, each skipped where the node
+ * already has the same content.
+ */
 export async function pushToNodes(nodes: readonly Node[], plan: SyncPlan, onChange: (c: SyncChange) => void): Promise<void> {
-  const images = plan.images.map((i) => ({ ...i, bytes: readFileSync(i.file) }));
+  const images = plan.registry ? [] : plan.images.map((i) => ({ ...i, bytes: readFileSync(i.file) }));
   await Promise.all(
     nodes.map(async (node) => {
       for (const image of images) {

@@ -2,6 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { helloElf, helloImageArchive } from '../fixtures/oci.js';
 import { dpdkci, failureSummary, onNode, sharedCluster } from './helpers.js';
@@ -57,6 +60,36 @@ describe.sequential('sync into a running cluster', () => {
     const result = await sync('--image', archive.file, '--cni-bin', cni);
     expect(result.changed).toBe(false);
     expect(result.changes.map((c) => c.outcome)).toEqual(['unchanged', 'unchanged']);
+  }));
+
+  it('--registry pushes the image to a real registry once, and the node pulls it from there and runs it', guard(async () => {
+    // Debian's build of the distribution registry (docker-registry), on the host's loopback, with a throwaway
+    // store. The node reaches the host's loopback as 10.0.2.2 through QEMU's user network.
+    const dir = mkdtempSync(join(tmpdir(), 'dpdkci-registry-'));
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((r) => probe.close(r));
+    const config = join(dir, 'config.yml');
+    writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+    const registry = execa('docker-registry', ['serve', config], { reject: false, all: true });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      for (let i = 0; i < 100 && !(await fetch(`${base}/v2/`).then((r) => r.ok).catch(() => false)); i++) await new Promise((r) => setTimeout(r, 100));
+      const ref = `127.0.0.1:${port}/hello:1`;
+      const first = await sync('--image', archive.file, '--registry', `127.0.0.1:${port}`);
+      expect(first.changes).toContainEqual({ node: 'registry', kind: 'image', name: ref, outcome: 'pushed' });
+      const head = await fetch(`${base}/v2/hello/manifests/1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      expect(head.headers.get('docker-content-digest')).toBe(archive.digest);
+      const again = await sync('--image', archive.file, '--registry', `127.0.0.1:${port}`);
+      expect(again.changes).toEqual([{ node: 'registry', kind: 'image', name: ref, outcome: 'unchanged' }]);
+      const onNodeRef = `10.0.2.2:${port}/hello:1`;
+      await onNode(PREFIX, 'node01', `systemctl start containerd && ctr -n k8s.io images pull --plain-http ${onNodeRef} >/dev/null`);
+      expect(await onNode(PREFIX, 'node01', `ctr -n k8s.io run --rm ${onNodeRef} dpdkci-registry-test /hello`)).toBe(MESSAGE);
+    } finally {
+      registry.kill();
+      await registry;
+    }
   }));
 
   it('a drifted OVS-DPDK setting is restored', guard(async () => {

@@ -3,7 +3,7 @@ import { runPipeline } from '../../core/pipeline.js';
 import { connectNodes } from '../../steps/connect-nodes/index.js';
 import { dataplaneSteps } from '../../steps/dataplane/index.js';
 import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
-import { pushToNodes, renderSync, syncPlan, type SyncChange, type SyncFlags } from '../../sync/sync.js';
+import { pushToNodes, pushToRegistry, renderSync, syncPlan, type SyncChange, type SyncFlags } from '../../sync/sync.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
 import { checkOutputFormat } from '../output.js';
@@ -22,12 +22,15 @@ export async function runSync(flags: SyncFlags & { prefix?: string; output?: str
   try {
     await pushScriptsTo(nodes);
     if (plan.images.length || plan.cniBins.length) {
-      const step = ctx.progress.start(`push ${plan.images.length} image(s), ${plan.cniBins.length} CNI binary(ies) to ${nodes.length} node(s)`);
+      const where = plan.registry ? `image(s) to ${plan.registry}, ${plan.cniBins.length} CNI binary(ies) to ${nodes.length} node(s)` : `image(s), ${plan.cniBins.length} CNI binary(ies) to ${nodes.length} node(s)`;
+      const step = ctx.progress.start(`push ${plan.images.length} ${where}`);
+      const onChange = (c: SyncChange) => {
+        changes.push(c);
+        if (c.outcome !== 'unchanged') step.update(`${c.node}: ${c.name} ${c.outcome}`);
+      };
       try {
-        await pushToNodes(nodes, plan, (c) => {
-          changes.push(c);
-          if (c.outcome !== 'unchanged') step.update(`${c.node}: ${c.name} ${c.outcome}`);
-        });
+        await pushToRegistry(plan, onChange);
+        await pushToNodes(nodes, plan, onChange);
       } catch (e) {
         step.end('failed', undefined, (e as Error).message);
         throw e;
