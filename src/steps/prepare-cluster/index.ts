@@ -52,25 +52,31 @@ function nodeRecord(options: ClusterOptions, index: number, sshPort: number, hos
   };
 }
 
+/** The cluster's record: what `up` decided, read back by every later command. */
+function clusterRecord(ctx: Pick<UpContext, 'options' | 'image' | 'owner'>, accel: ClusterRecord['accel'], accelReason: string, createdAt: string, nodes: NodeRecord[]): ClusterRecord {
+  const image = need(ctx.image, 'image');
+  return {
+    prefix: ctx.options.prefix,
+    provider: 'qemu',
+    options: ctx.options,
+    accel,
+    accelReason,
+    image: { hash: image.hash, disk: image.disk, kernel: image.kernel, initrd: image.initrd, kernelRelease: image.kernelRelease },
+    createdAt,
+    nodes,
+    owner: ctx.owner,
+  };
+}
+
 /**
  * For `up --dry-run`: the record a new cluster would get, with the first ports of the range (up takes the
  * first free ones) and no keys (up generates them).
  */
 export function plannedRecord(ctx: Pick<UpContext, 'options' | 'image' | 'owner'>): ClusterRecord {
   const { options } = ctx;
-  const image = need(ctx.image, 'image');
   const base = portBase(options.randomPorts, () => 0);
-  return {
-    prefix: options.prefix,
-    provider: 'qemu',
-    options,
-    accel: options.accel === 'kvm' ? 'kvm' : 'tcg',
-    accelReason: 'planned',
-    image: { hash: image.hash, disk: image.disk, kernel: image.kernel, initrd: image.initrd, kernelRelease: image.kernelRelease },
-    createdAt: '(at up)',
-    nodes: Array.from({ length: options.nodes }, (_, i) => nodeRecord(options, i + 1, base + i, 'ssh-ed25519 (generated-by-up)')),
-    owner: ctx.owner,
-  };
+  const nodes = Array.from({ length: options.nodes }, (_, i) => nodeRecord(options, i + 1, base + i, 'ssh-ed25519 (generated-by-up)'));
+  return clusterRecord(ctx, options.accel === 'kvm' ? 'kvm' : 'tcg', 'planned', '(at up)', nodes);
 }
 
 /** State directory, cluster key pair, per-node host keys, ports and MACs: everything decided before boot. */
@@ -83,7 +89,6 @@ export const prepareCluster: Step<UpContext> = {
     const { options, paths } = ctx;
     mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
     await prepareClusterKeys(paths, options.prefix);
-    const image = need(ctx.image, 'image');
     const existing = ctx.record?.nodes ?? [];
     const reserved = portsOfOtherClusters(ctx.env, options.prefix);
     existing.forEach((n) => reserved.add(n.sshPort));
@@ -93,17 +98,8 @@ export const prepareCluster: Step<UpContext> = {
     for (let i = existing.length + 1; i <= options.nodes; i++) {
       nodes.push(nodeRecord(options, i, ports[i - existing.length - 1] as number, await nodeHostKey(paths, nodeName(i), options.prefix)));
     }
-    const record: ClusterRecord = {
-      prefix: options.prefix,
-      provider: 'qemu',
-      options,
-      accel: need(ctx.accel, 'accelerator').accel,
-      accelReason: ctx.accel?.warning ?? ctx.accel?.probe?.reason ?? 'asked for',
-      image: { hash: image.hash, disk: image.disk, kernel: image.kernel, initrd: image.initrd, kernelRelease: image.kernelRelease },
-      createdAt: ctx.record?.createdAt ?? new Date().toISOString(),
-      nodes,
-      owner: ctx.owner,
-    };
+    const accel = need(ctx.accel, 'accelerator');
+    const record = clusterRecord(ctx, accel.accel, accel.warning ?? accel.probe?.reason ?? 'asked for', ctx.record?.createdAt ?? new Date().toISOString(), nodes);
     writeClusterRecord(paths.specFile, record);
     writeKnownHosts(paths, record);
     ctx.record = record;
