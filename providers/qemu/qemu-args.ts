@@ -56,7 +56,8 @@ export function kernelArgs(spec: KernelArgsSpec): string[] {
     'console=ttyS0',
     'quiet',
     'loglevel=3',
-    'systemd.show_status=false',
+    // Only units that fail are printed on the console, so that `up` can show them when a node never answers.
+    'systemd.show_status=error',
     'mitigations=off',
     // Debian's kernel zeroes every page it allocates (INIT_ON_ALLOC_DEFAULT_ON). Under TCG that made the
     // boot-time hugepage pool cost 8 s on a first boot and 36 s after a reboot (with soft lockups); hugetlbfs
