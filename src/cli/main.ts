@@ -179,8 +179,12 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
 
   program
     .command('provision')
-    .description('build the node image into the cache (a cache hit when the recipe is unchanged)')
+    .description('build the node image into the cache (a cache hit when the recipe is unchanged); with --kubernetes, its Kubernetes layer too')
     .option('--rebuild', 'build even when the cache has the image')
+    .option('--kubernetes <version>', 'also build the Kubernetes layer of this pinned minor version (DPDKCI_KUBERNETES; default none)')
+    .option('--bundle <dir>', 'take every Kubernetes artefact from this bundle (dpdkci bundle) (DPDKCI_BUNDLE)')
+    .option('--mirror <url>', 'fetch Kubernetes artefacts from MIRROR/host/path (DPDKCI_MIRROR)')
+    .option('--accel <mode>', 'for the build VM: auto, kvm or tcg (DPDKCI_ACCEL, default auto)')
     .option('--debian-mirror <url>', "Debian mirror (DPDKCI_DEBIAN_MIRROR; default: the host's apt sources)")
     .option('-o, --output <format>', 'json for the image record')
     .action(async (opts) => setCode(await runProvision(opts, ctx)));

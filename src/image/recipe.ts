@@ -12,7 +12,7 @@ export interface ImageRecipe {
   diskSize: string;
 }
 
-function walk(dir: string): string[] {
+export function walk(dir: string): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     const path = join(dir, entry.name);

@@ -38,6 +38,11 @@ export interface Lock {
 
 export const LOCK_FILE = join(PROJECT_ROOT, 'versions.lock.yaml');
 
+/** The lock file in use: DPDKCI_LOCK_FILE (a lab's own pins, or a test's), else the project's. */
+export function lockFile(env: NodeJS.ProcessEnv = process.env): string {
+  return env.DPDKCI_LOCK_FILE || LOCK_FILE;
+}
+
 function fail(file: string, where: string, what: string): never {
   throw new DpdkciError(`${file}: ${where}: ${what}`);
 }
@@ -66,7 +71,7 @@ function images(file: string, where: string, raw: unknown): LockedImage[] {
 }
 
 /** Reads and checks the lock file: every URL https and pinned to a release, every checksum well-formed. */
-export function loadLock(file = LOCK_FILE): Lock {
+export function loadLock(file = lockFile()): Lock {
   let raw: Record<string, unknown>;
   try {
     raw = parse(readFileSync(file, 'utf8'));
@@ -130,4 +135,11 @@ export function clusterArtefacts(lock: Lock, minor: string): ClusterArtefacts {
     }
   }
   return out;
+}
+
+/** The pause image of a Kubernetes version: the sandbox containerd gives every pod. */
+export function pauseImage(version: KubernetesVersion): LockedImage {
+  const pause = version.images.find((m) => /\/pause:[^/]+$/.test(m.ref));
+  if (!pause) throw new DpdkciError(`Kubernetes ${version.release}: the lock file pins no pause image (registry.k8s.io/pause:TAG)`);
+  return pause;
 }

@@ -1,5 +1,7 @@
 import { join } from 'node:path';
-import { mkdirSync, existsSync } from 'node:fs';
+import { mkdirSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, expect } from 'vitest';
 import { clusterPaths } from '../../src/core/paths.js';
@@ -93,4 +95,30 @@ export function removedAfterAll(prefix: string): void {
   afterAll(async () => {
     await dpdkci(['down', '--prefix', prefix, '--force']);
   });
+}
+
+/**
+ * Debian's build of the distribution registry (docker-registry) on a free port of the host's loopback, with
+ * a throwaway store. Nodes reach it as 10.0.2.2:PORT through QEMU's user network.
+ */
+export async function startRegistry(): Promise<{ port: number; base: string; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'dpdkci-registry-'));
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((r) => probe.close(r));
+  const config = join(dir, 'config.yml');
+  writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const child = execa('docker-registry', ['serve', config], { reject: false, all: true });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100 && !(await fetch(`${base}/v2/`).then((r) => r.ok).catch(() => false)); i++) await new Promise((r) => setTimeout(r, 100));
+  return {
+    port,
+    base,
+    stop: async () => {
+      child.kill();
+      await child;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

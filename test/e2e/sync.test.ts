@@ -2,12 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { helloElf, helloImageArchive } from '../fixtures/oci.js';
-import { dpdkci, failureSummary, onNode, sharedCluster } from './helpers.js';
+import { dpdkci, failureSummary, onNode, sharedCluster, startRegistry } from './helpers.js';
 
 /**
  * `dpdkci sync` for real, on a 1-node --dpdk cluster without Kubernetes: an image the test builds itself
@@ -65,17 +62,9 @@ describe.sequential('sync into a running cluster', () => {
   it('--registry pushes the image to a real registry once, and the node pulls it from there and runs it', guard(async () => {
     // Debian's build of the distribution registry (docker-registry), on the host's loopback, with a throwaway
     // store. The node reaches the host's loopback as 10.0.2.2 through QEMU's user network.
-    const dir = mkdtempSync(join(tmpdir(), 'dpdkci-registry-'));
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as AddressInfo).port;
-    await new Promise((r) => probe.close(r));
-    const config = join(dir, 'config.yml');
-    writeFileSync(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-    const registry = execa('docker-registry', ['serve', config], { reject: false, all: true });
+    const registry = await startRegistry();
+    const { port, base } = registry;
     try {
-      const base = `http://127.0.0.1:${port}`;
-      for (let i = 0; i < 100 && !(await fetch(`${base}/v2/`).then((r) => r.ok).catch(() => false)); i++) await new Promise((r) => setTimeout(r, 100));
       const ref = `127.0.0.1:${port}/hello:1`;
       const first = await sync('--image', archive.file, '--registry', `127.0.0.1:${port}`);
       expect(first.changes).toContainEqual({ node: 'registry', kind: 'image', name: ref, outcome: 'pushed' });
@@ -87,8 +76,7 @@ describe.sequential('sync into a running cluster', () => {
       await onNode(PREFIX, 'node01', `systemctl start containerd && ctr -n k8s.io images pull --plain-http ${onNodeRef} >/dev/null`);
       expect(await onNode(PREFIX, 'node01', `ctr -n k8s.io run --rm ${onNodeRef} dpdkci-registry-test /hello`)).toBe(MESSAGE);
     } finally {
-      registry.kill();
-      await registry;
+      await registry.stop();
     }
   }));
 

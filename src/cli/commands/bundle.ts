@@ -2,13 +2,13 @@ import { resolve } from 'node:path';
 import { makeBundle } from '../../bundle/bundle.js';
 import { ExitCode } from '../../core/errors.js';
 import { artefactCache } from '../../core/paths.js';
-import { kubernetesVersion, loadLock } from '../../versions/lock.js';
+import { kubernetesVersion, loadLock, lockFile } from '../../versions/lock.js';
 import { resolveMirror } from '../../fetch/fetcher.js';
 import type { CommandContext } from '../context.js';
 
 /** `dpdkci bundle DIR`: on a connected machine, everything a Kubernetes cluster needs, for `up --bundle DIR`. */
 export async function runBundle(dir: string, flags: { kubernetes?: string; mirror?: string }, ctx: CommandContext): Promise<number> {
-  const lock = loadLock();
+  const lock = loadLock(lockFile(ctx.env));
   const minor = flags.kubernetes ?? (ctx.env.DPDKCI_KUBERNETES && ctx.env.DPDKCI_KUBERNETES !== 'none' ? ctx.env.DPDKCI_KUBERNETES : lock.kubernetes.default);
   kubernetesVersion(lock, minor);
   const mirror = resolveMirror(flags.mirror, ctx.env);

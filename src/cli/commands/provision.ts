@@ -1,27 +1,70 @@
-import { ExitCode } from '../../core/errors.js';
+import { resolve } from 'node:path';
+import { ExitCode, UsageError } from '../../core/errors.js';
 import { requireHostTools } from '../../core/host-tools.js';
-import { cacheRoot } from '../../core/paths.js';
+import { artefactCache, cacheRoot } from '../../core/paths.js';
 import { resolveDebianMirror } from '../../image/debian-mirror.js';
-import { buildImage, cachedImage, nodeImageRecipe } from '../../image/provision.js';
+import { buildImage, cachedImage, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
+import { ensureKubernetesImage } from '../../image/kubernetes-layer.js';
+import { resolveMirror } from '../../fetch/fetcher.js';
+import { kubernetesVersion, loadLock, lockFile } from '../../versions/lock.js';
+import { cachedProbeKvm, chooseAccelerator } from '../../../providers/qemu/kvm-probe.js';
 import type { CommandContext } from '../context.js';
 
-export async function runProvision(flags: { rebuild?: boolean; debianMirror?: string; output?: string }, ctx: CommandContext): Promise<number> {
+export interface ProvisionFlags {
+  rebuild?: boolean;
+  debianMirror?: string;
+  output?: string;
+  kubernetes?: string;
+  bundle?: string;
+  mirror?: string;
+  accel?: string;
+}
+
+/** `dpdkci provision`: the base node image, and with --kubernetes V its Kubernetes layer, into the cache. */
+export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): Promise<number> {
+  const minor = flags.kubernetes ?? (ctx.env.DPDKCI_KUBERNETES || 'none');
+  const lock = minor === 'none' ? undefined : loadLock(lockFile(ctx.env));
+  if (lock) kubernetesVersion(lock, minor);
+  const accel = flags.accel ?? (ctx.env.DPDKCI_ACCEL || 'auto');
+  if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new UsageError(`--accel: "${accel}" is not auto, kvm or tcg`);
+  const bundleDir = flags.bundle ?? (ctx.env.DPDKCI_BUNDLE || undefined);
+  const mirror = resolveMirror(flags.mirror, ctx.env);
+
   const recipe = nodeImageRecipe();
   const root = cacheRoot(ctx.env);
   const step = ctx.progress.start('provision node image');
-  let image = flags.rebuild ? undefined : cachedImage(root, recipe);
+  let image: ImageInfo | undefined = flags.rebuild ? undefined : cachedImage(root, recipe);
   if (image) {
     step.end('skipped', `cache hit ${image.hash}`);
   } else {
     requireHostTools(['debootstrap', 'mkfs.ext4', 'qemu-img']);
     try {
-      const mirror = resolveDebianMirror(flags.debianMirror, ctx.env);
-      image = await buildImage(recipe, { cacheRoot: root, mirror, progress: step, signal: ctx.signal });
+      image = await buildImage(recipe, { cacheRoot: root, mirror: resolveDebianMirror(flags.debianMirror, ctx.env), progress: step, signal: ctx.signal });
     } catch (e) {
       step.end('failed');
       throw e;
     }
     step.end('done', `built ${image.hash}`);
+  }
+  if (lock) {
+    const k8s = ctx.progress.start(`provision Kubernetes ${minor} layer`);
+    try {
+      const probe = accel === 'tcg' ? undefined : await cachedProbeKvm(image.kernel, root);
+      const choice = chooseAccelerator(accel as 'auto' | 'kvm' | 'tcg', probe);
+      if (choice.warning) ctx.progress.warn(choice.warning);
+      const { image: layer, built } = await ensureKubernetesImage(
+        image,
+        lock,
+        minor,
+        { cacheDir: artefactCache(ctx.env), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}), signal: ctx.signal },
+        { cacheRoot: root, accel: choice.accel, env: ctx.env, progress: k8s, signal: ctx.signal },
+      );
+      k8s.end(built ? 'done' : 'skipped', built ? `built ${layer.hash} in ${layer.buildSeconds}s` : `cache hit ${layer.hash}`);
+      image = layer;
+    } catch (e) {
+      k8s.end('failed', undefined, (e as Error).message);
+      throw e;
+    }
   }
   ctx.out(flags.output === 'json' ? JSON.stringify(image, null, 2) : `image ${image.hash}: ${image.dir}`);
   return ExitCode.ok;

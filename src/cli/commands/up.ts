@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadLock, kubernetesVersion } from '../../versions/lock.js';
+import { loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
 import { SUMS_FILE, verifyBundle } from '../../bundle/bundle.js';
 import { resolveMirror } from '../../fetch/fetcher.js';
@@ -60,7 +60,7 @@ export interface UpFlags extends RawFlags {
  * is worse than no cluster.
  */
 async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandContext): Promise<void> {
-  const lock = loadLock();
+  const lock = loadLock(lockFile(ctx.env));
   kubernetesVersion(lock, minor);
   const bundleDir = flags.bundle ?? (ctx.env.DPDKCI_BUNDLE || undefined);
   if (bundleDir !== undefined && !existsSync(join(bundleDir, 'files'))) {

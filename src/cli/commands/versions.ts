@@ -1,15 +1,16 @@
 import { ExitCode } from '../../core/errors.js';
 import { formatTable } from '../../core/table.js';
-import { clusterArtefacts, loadLock, LOCK_FILE, type Component } from '../../versions/lock.js';
+import { clusterArtefacts, loadLock, lockFile, type Component } from '../../versions/lock.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
 
 /** `dpdkci versions`: the lock file as a table, with what is still unpinned. */
 export async function runVersions(flags: { output?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
-  const lock = loadLock();
+  const file = lockFile(ctx.env);
+  const lock = loadLock(file);
   if (flags.output === 'json') {
-    ctx.out(JSON.stringify({ file: LOCK_FILE, ...lock }, null, 2));
+    ctx.out(JSON.stringify({ file, ...lock }, null, 2));
     return ExitCode.ok;
   }
   const components: [string, Component][] = [
@@ -23,6 +24,6 @@ export async function runVersions(flags: { output?: string }, ctx: CommandContex
   }
   ctx.out(formatTable(rows));
   const unpinned = clusterArtefacts(lock, lock.kubernetes.default).unpinned.length;
-  ctx.out(`\n${LOCK_FILE}: ${unpinned} artefact(s) of the default cluster not pinned yet`);
+  ctx.out(`\n${file}: ${unpinned} artefact(s) of the default cluster not pinned yet`);
   return ExitCode.ok;
 }

@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeBundle } from '../../src/bundle/bundle.js';
+import { readOciArchive } from '../../src/sync/oci.js';
+import { pushImage } from '../../src/sync/registry-push.js';
+import { loadLock } from '../../src/versions/lock.js';
+import { helloElf, helloImageArchive } from '../fixtures/oci.js';
+import { dpdkci, startRegistry } from './helpers.js';
+
+/**
+ * `dpdkci bundle` then `dpdkci provision --kubernetes --bundle`, for real, with a synthetic Kubernetes: the
+ * real artefacts cannot be downloaded here, so the lock this test writes pins stand-ins (static binaries
+ * that print their name, a crictl tarball, two container images) served by a local file server and Debian's
+ * docker-registry. What is real is everything dpdkci does with them: the bundle with its checksums, the
+ * build VM booted from the base image, install-kubernetes.sh, containerd's configuration and image import,
+ * the clean power-off and the cached layer.
+ */
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const PAUSE = 'registry.dpdkci.test/test/pause:3.10';
+const EXTRA = 'registry.dpdkci.test/test/hello:1';
+
+describe.sequential('the Kubernetes layer of the node image, from a bundle', () => {
+  const work = mkdtempSync(join(tmpdir(), 'dpdkci-k8s-image-'));
+  const bundle = join(work, 'bundle');
+  const lockFile = join(work, 'versions.lock.yaml');
+  const env = { DPDKCI_LOCK_FILE: lockFile };
+  let files: Server;
+  let layerDir: string | undefined;
+
+  beforeAll(async () => {
+    const registry = await startRegistry();
+    try {
+      const served = new Map<string, Buffer>();
+      for (const name of ['kubeadm', 'kubelet', 'kubectl']) served.set(`/dl.dpdkci.test/${name}`, helloElf(`${name} v1.31.4 (dpdkci test stand-in)\n`));
+      const crictlDir = join(work, 'crictl');
+      mkdirSync(crictlDir);
+      writeFileSync(join(crictlDir, 'crictl'), helloElf('crictl (dpdkci test stand-in)\n'));
+      chmodSync(join(crictlDir, 'crictl'), 0o755);
+      await execa('tar', ['-czf', join(work, 'crictl.tar.gz'), '-C', crictlDir, 'crictl']);
+      served.set('/dl.dpdkci.test/crictl.tar.gz', readFileSync(join(work, 'crictl.tar.gz')));
+      files = createServer((req, res) => {
+        const body = served.get(req.url ?? '');
+        if (body) res.writeHead(200).end(body);
+        else res.writeHead(404).end();
+      });
+      await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
+      const mirror = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
+
+      const digests: Record<string, string> = {};
+      for (const ref of [PAUSE, EXTRA]) {
+        const archive = await helloImageArchive(ref, `${ref}\n`);
+        await pushImage(await readOciArchive(archive.file), `127.0.0.1:${registry.port}`);
+        digests[ref] = archive.digest;
+      }
+      const file = (name: string, install: string) => ({ name: `${name}-test`, url: `https://dl.dpdkci.test/${name}`, sha256: sha(served.get(`/dl.dpdkci.test/${name}`) as Buffer), install });
+      writeFileSync(
+        lockFile,
+        stringify({
+          schema: 1,
+          kubernetes: {
+            default: '1.31',
+            versions: {
+              '1.31': {
+                release: 'v1.31.4',
+                podSubnet: '10.244.0.0/16',
+                serviceSubnet: '10.96.0.0/12',
+                files: [file('kubeadm', '/usr/local/bin/kubeadm'), file('kubelet', '/usr/local/bin/kubelet'), file('kubectl', '/usr/local/bin/kubectl'), file('crictl.tar.gz', '/usr/local/bin/crictl')],
+                images: [PAUSE, EXTRA].map((ref) => ({ ref, digest: digests[ref] })),
+              },
+            },
+          },
+          addons: {},
+        }),
+      );
+      await makeBundle(loadLock(lockFile), '1.31', bundle, { cacheDir: join(work, 'cache'), mirror, endpoint: () => registry.base });
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  afterAll(() => {
+    files?.close();
+    if (layerDir) rmSync(layerDir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it('a bundle whose file does not match the lock is refused, naming the artefact, before any VM boots', async () => {
+    const bad = join(work, 'bad-bundle');
+    cpSync(bundle, bad, { recursive: true });
+    writeFileSync(join(bad, 'files', 'kubelet-test'), 'not the kubelet');
+    const began = performance.now();
+    const r = await dpdkci(['provision', '--kubernetes', '1.31', '--bundle', bad], { env });
+    expect(r.exitCode, String(r.all)).toBe(1);
+    expect(String(r.stderr)).toMatch(/files\/kubelet-test: checksum mismatch/);
+    expect(performance.now() - began).toBeLessThan(30_000);
+  });
+
+  it('provision --kubernetes --bundle builds the layer: binaries installed, containerd on systemd cgroups, every image imported', async () => {
+    const r = await dpdkci(['provision', '--kubernetes', '1.31', '--bundle', bundle, '-o', 'json'], { env });
+    expect(r.exitCode, String(r.all)).toBe(0);
+    const image = JSON.parse(String(r.stdout)) as { dir: string; disk: string; kubernetes: { installed: string[]; images: string[]; sandbox: string } };
+    layerDir = image.dir;
+    expect(image.kubernetes.installed.sort()).toEqual(['/usr/local/bin/crictl', '/usr/local/bin/kubeadm', '/usr/local/bin/kubectl', '/usr/local/bin/kubelet']);
+    expect(image.kubernetes.images).toEqual(expect.arrayContaining([PAUSE, EXTRA]));
+    expect(image.kubernetes.sandbox).toBe(PAUSE);
+    expect(existsSync(image.disk)).toBe(true);
+    // A layer over the base image, not a copy of it; nothing of the build VM is left running or on disk.
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', image.disk])).stdout) as { 'backing-filename'?: string };
+    expect(info['backing-filename']).toMatch(/node-bookworm-[0-9a-f]{16}\/disk\.qcow2$/);
+    expect((await execa('pgrep', ['-f', 'dpdkci-imagebuild-'], { reject: false })).stdout).toBe('');
+    expect(existsSync(join(image.dir, 'state'))).toBe(false);
+  });
+
+  it('the second provision is a cache hit', async () => {
+    const began = performance.now();
+    const r = await dpdkci(['provision', '--kubernetes', '1.31', '--bundle', bundle, '-o', 'json'], { env });
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.stderr)).toMatch(/cache hit/);
+    expect(JSON.parse(String(r.stdout)).dir).toBe(layerDir);
+    expect(performance.now() - began).toBeLessThan(30_000);
+  });
+});
