@@ -123,6 +123,7 @@ export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.
     initrd: record.image.initrd,
     disk: np.disk,
     sshPort: node.sshPort,
+    ...(node.apiPort ? { apiPort: node.apiPort } : {}),
     mgmtMac: node.mgmtMac,
     secondaryNics: node.secondaryMacs.map((mac) => ({ mac, switchSocket: paths.switchDir })),
     qmpSocket: np.qmp,

@@ -31,6 +31,8 @@ export interface NodeLaunchSpec {
   initrd: string;
   disk: string;
   sshPort: number;
+  /** The control-plane node's Kubernetes API server (6443), forwarded from this host port. */
+  apiPort?: number;
   mgmtMac: string;
   secondaryNics: SecondaryNic[];
   qmpSocket: string;
@@ -125,7 +127,7 @@ export function qemuArgs(spec: NodeLaunchSpec): string[] {
     '-device',
     `virtio-blk-pci,drive=root,addr=${slot(DISK_SLOT)}`,
     '-netdev',
-    `user,id=mgmt,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22`,
+    `user,id=mgmt,hostfwd=tcp:127.0.0.1:${spec.sshPort}-:22${spec.apiPort ? `,hostfwd=tcp:127.0.0.1:${spec.apiPort}-:6443` : ''}`,
     '-device',
     `virtio-net-pci,netdev=mgmt,mac=${spec.mgmtMac},addr=${slot(MGMT_NIC_SLOT)}`,
   ];

@@ -148,7 +148,8 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .command('kubeconfig')
     .description("print the cluster's kubeconfig (API server on 127.0.0.1)")
     .option('--prefix <name>', PREFIX_HELP)
-    .action(async (opts) => setCode(await runKubeconfig({ prefix: prefixOf(opts) }, ctx)));
+    .option('--path', 'print where the kubeconfig is instead (for KUBECONFIG=$(dpdkci kubeconfig --path))')
+    .action(async (opts) => setCode(await runKubeconfig({ prefix: prefixOf(opts), path: Boolean(opts.path) }, ctx)));
 
   program
     .command('bundle')

@@ -10,6 +10,8 @@ export interface NodeRecord {
   index: number;
   role: 'control-plane' | 'worker';
   sshPort: number;
+  /** The control-plane node of a cluster with Kubernetes: the host port forwarded to its API server. */
+  apiPort?: number;
   mgmtMac: string;
   secondaryMacs: string[];
   /** "ssh-ed25519 AAAA..." — pinned before the node first boots. */

@@ -187,12 +187,20 @@ export function resolveClusterOptions(
     );
   }
 
-  const secondaryNics = integer(
-    pick('secondaryNics', flags, env),
-    1,
-    LIMITS.maxSecondaryNics,
-    `use 1 to ${LIMITS.maxSecondaryNics} secondary NICs (e.g. --secondary-nics 1)`,
-  );
+  const kubernetes = kubernetesOption(pick('kubernetes', flags, env));
+  // Kubernetes needs a kernel-owned NIC for its node network, besides the one --dpdk hands to DPDK.
+  const nicsNeeded = kubernetes !== 'none' && dpdk ? 2 : 1;
+  const nicsPicked = pick('secondaryNics', flags, env);
+  const nicsSrc = nicsPicked.via.endsWith('(default)') ? { value: String(nicsNeeded), via: nicsPicked.via } : nicsPicked;
+  const secondaryNics = integer(nicsSrc, 1, LIMITS.maxSecondaryNics, `use 1 to ${LIMITS.maxSecondaryNics} secondary NICs (e.g. --secondary-nics 1)`);
+  if (secondaryNics < nicsNeeded) {
+    throw new UsageError(
+      `${nicsSrc.via}: ${secondaryNics} secondary NIC cannot carry both OVS-DPDK and the Kubernetes node network; use --secondary-nics ${nicsNeeded} (the first goes to DPDK, the second to Kubernetes)`,
+    );
+  }
+  if (kubernetes !== 'none' && cpus < 2) {
+    throw new UsageError(`--cpu: ${cpus} vCPU is below what kubeadm's preflight requires of a node; use --cpu 2 or more with --kubernetes ${kubernetes}`);
+  }
 
   const accelSrc = pick('accel', flags, env);
   if (!['auto', 'kvm', 'tcg'].includes(accelSrc.value)) {
@@ -231,7 +239,7 @@ export function resolveClusterOptions(
     vfioNoiommu: boolean(pick('vfioNoiommu', flags, env)),
     vhostSocketDir: socketDir,
     randomPorts: boolean(pick('randomPorts', flags, env)),
-    kubernetes: kubernetesOption(pick('kubernetes', flags, env)),
+    kubernetes,
   };
 }
 

@@ -44,6 +44,8 @@ export interface ClusterPaths {
   switchPid: string;
   nodesDir: string;
   lockFile: string;
+  /** The cluster admin's kubeconfig, its server the API port forwarded on 127.0.0.1 (mode 0600). */
+  kubeconfig: string;
 }
 
 export function clusterPaths(prefix: string, env: NodeJS.ProcessEnv = process.env): ClusterPaths {
@@ -59,6 +61,7 @@ export function clusterPaths(prefix: string, env: NodeJS.ProcessEnv = process.en
     switchPid: join(dir, 'switch.pid'),
     nodesDir: join(dir, 'nodes'),
     lockFile: join(dir, 'up.lock'),
+    kubeconfig: join(dir, 'kubeconfig'),
   };
 }
 

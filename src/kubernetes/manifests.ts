@@ -79,14 +79,39 @@ export function userspaceNetworkConfig(name: string, bridge: string): Record<str
   };
 }
 
+export function renderInit(input: ManifestInput): Rendered {
+  return render('kubeadm/init.yaml.hbs', input);
+}
+
+export function renderJoin(input: ManifestInput, node: KubeNode): Rendered {
+  return render('kubeadm/join.yaml.hbs', { ...input, node }, `kubeadm/join.yaml (${node.name})`);
+}
+
+/** What dpdkci adds to the cluster after kubeadm, besides calico's and multus' own manifests. */
+export function renderAddons(input: ManifestInput): { calicoPatch: Rendered; multusPatch: Rendered; userspaceCni: Rendered; nad: Rendered } {
+  return {
+    calicoPatch: render('calico/overrides.yaml.hbs', input),
+    multusPatch: render('multus/overrides.yaml.hbs', input),
+    userspaceCni: render('userspace-cni/daemonset.yaml.hbs', input),
+    nad: render('nad/userspace-ovs-net.yaml.hbs', input),
+  };
+}
+
+/** The smoke check's pod on one node, attached to the NAD. */
+export function renderSmokePod(input: ManifestInput, node: string): Rendered {
+  return render('smoke/vhostuser-pod.yaml.hbs', { ...input, node });
+}
+
 /** Every manifest of a cluster, in the order they are applied; kubeadm join once per worker. */
 export function renderManifests(input: ManifestInput): Rendered[] {
+  const addons = renderAddons(input);
   return [
-    render('kubeadm/init.yaml.hbs', input),
-    ...input.workers.map((node) => render('kubeadm/join.yaml.hbs', { ...input, node }, `kubeadm/join.yaml (${node.name})`)),
-    render('calico/overrides.yaml.hbs', input),
-    render('multus/overrides.yaml.hbs', input),
-    render('userspace-cni/daemonset.yaml.hbs', input),
-    render('nad/userspace-ovs-net.yaml.hbs', input),
+    renderInit(input),
+    ...input.workers.map((node) => renderJoin(input, node)),
+    addons.calicoPatch,
+    addons.multusPatch,
+    addons.userspaceCni,
+    addons.nad,
+    renderSmokePod(input, input.controlPlane.name),
   ];
 }

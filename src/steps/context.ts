@@ -6,6 +6,7 @@ import type { ImageInfo } from '../image/provision.js';
 import type { ImageRecipe } from '../image/recipe.js';
 import type { Owner } from '../core/owner.js';
 import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
+import type { Lock } from '../versions/lock.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */
 export interface UpContext {
@@ -31,6 +32,8 @@ export interface UpContext {
   bootSeconds: Record<string, number>;
   /** Nodes whose QEMU this run started. */
   booted: Set<string>;
+  /** With --kubernetes V: the lock and where its artefacts come from (the preflight found them all). */
+  kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string };
   /** "node01: what changed" lines from steps that converge node settings (sync reports them). */
   changes?: string[];
 }

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
+import { Pod } from 'kubernetes-models/v1/Pod';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { MANIFESTS_DIR, renderManifests, userspaceNetworkConfig, type ManifestInput } from '../../src/kubernetes/manifests.js';
@@ -65,8 +66,18 @@ describe('rendered manifests', () => {
       'multus/overrides.yaml',
       'userspace-cni/daemonset.yaml',
       'nad/userspace-ovs-net.yaml',
+      'smoke/vhostuser-pod.yaml',
     ]);
     for (const r of rendered) expect(r.docs.length, r.name).toBeGreaterThan(0);
+  });
+
+  it("the smoke check's pod is a valid Pod that asks for the NAD, hugepages and its node", () => {
+    const doc = byName('smoke/vhostuser-pod.yaml').docs[0] as Record<string, any>;
+    expect(() => new Pod(doc as ConstructorParameters<typeof Pod>[0]).validate()).not.toThrow();
+    expect(doc.metadata.annotations['k8s.v1.cni.cncf.io/networks']).toBe(input.nad.name);
+    expect(doc.spec.nodeSelector).toEqual({ 'kubernetes.io/hostname': 'node01' });
+    const resources = doc.spec.containers[0].resources;
+    expect(resources.limits['hugepages-2Mi']).toBe(resources.requests['hugepages-2Mi']);
   });
 
   it('match their golden files', () => {

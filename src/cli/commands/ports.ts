@@ -12,17 +12,25 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   if (name !== undefined && !(PORT_NAMES as readonly string[]).includes(name)) {
     throw new UsageError(`ports: "${name}" is not a forwarded port; known: ${PORT_NAMES.join(', ')}`);
   }
-  if (name === 'k8s' || name === 'registry') {
-    // Neither is forwarded by a cluster without Kubernetes; say so rather than print a port nothing serves.
+  const apiPort = record.nodes[0]?.apiPort;
+  if (name === 'registry' || (name === 'k8s' && !apiPort)) {
+    // Say so rather than print a port nothing serves.
     throw new DpdkciError(
-      `cluster "${record.prefix}" forwards no ${name} port: it has no Kubernetes (--kubernetes ${clusterKubernetes(record)}); its forwarded ports are ssh, one per node`,
+      name === 'k8s'
+        ? `cluster "${record.prefix}" forwards no k8s port: it has no Kubernetes (--kubernetes ${clusterKubernetes(record)}); its forwarded ports are ssh, one per node`
+        : `cluster "${record.prefix}" forwards no registry port: dpdkci clusters run no registry; push with dpdkci sync --registry HOST:PORT to one of your own`,
     );
+  }
+  if (name === 'k8s') {
+    ctx.out(String(apiPort));
+    return ExitCode.ok;
   }
   const nodes = flags.node ? [requireNode(record, flags.node, '--node')] : record.nodes;
   if (name) {
     ctx.out(String((nodes[0] ?? record.nodes[0])!.sshPort));
   } else {
     for (const n of nodes) ctx.out(`${n.name} ssh 127.0.0.1:${n.sshPort}`);
+    if (apiPort && !flags.node) ctx.out(`${record.nodes[0]?.name} k8s 127.0.0.1:${apiPort}`);
   }
   return ExitCode.ok;
 }

@@ -31,6 +31,8 @@ import { waitForSshStep } from '../../steps/wait-for-ssh/index.js';
 import { connectNodesStep } from '../../steps/connect-nodes/index.js';
 import { pushNodeScripts } from '../../steps/push-node-scripts/index.js';
 import { dataplaneSteps, planFor } from '../../steps/dataplane/index.js';
+import { kubernetesSteps, provisionKubernetesImage } from '../../steps/kubernetes/index.js';
+import { kubernetesImageDir, layerHash, layerInput } from '../../image/kubernetes-layer.js';
 import { writeClusterRecord } from '../../core/cluster.js';
 import type { CommandContext } from '../context.js';
 import { renderStatus, statusJson } from './status.js';
@@ -59,7 +61,7 @@ export interface UpFlags extends RawFlags {
  * or network, probed in parallel within seconds). A cluster that looks fine but lacks what was asked for
  * is worse than no cluster.
  */
-async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandContext): Promise<void> {
+async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandContext): Promise<NonNullable<UpContext['kubernetes']>> {
   const lock = loadLock(lockFile(ctx.env));
   kubernetesVersion(lock, minor);
   const bundleDir = flags.bundle ?? (ctx.env.DPDKCI_BUNDLE || undefined);
@@ -83,9 +85,14 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
     throw new DpdkciError(message);
   }
   step.end('done', `${Object.keys(result.sources).length} artefacts available`);
-  throw new DpdkciError(
-    `--kubernetes ${minor}: every artefact can be had, but this dpdkci does not install Kubernetes on the nodes yet; nothing was started. Bring up the OVS-DPDK nodes alone with --kubernetes none`,
-  );
+  return { lock, ...(bundleDir !== undefined ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
+}
+
+/** The lock and sources for a dry run: nothing is probed. */
+function plannedKubernetes(flags: UpFlags, env: NodeJS.ProcessEnv): NonNullable<UpContext['kubernetes']> {
+  const bundleDir = flags.bundle ?? (env.DPDKCI_BUNDLE || undefined);
+  const mirror = resolveMirror(flags.mirror, env);
+  return { lock: loadLock(lockFile(env)), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
 }
 
 /** A runner for --dry-run nodes: running anything there is a bug, and says so. */
@@ -128,8 +135,19 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
     image,
     bootSeconds: {},
     booted: new Set(),
+    ...(options.kubernetes !== 'none' ? { kubernetes: plannedKubernetes(flags, env) } : {}),
   };
   upCtx.record = plannedRecord(upCtx);
+  if (upCtx.kubernetes) {
+    // The nodes boot from the Kubernetes layer over the base image, when the lock pins all of it.
+    try {
+      const input = layerInput(upCtx.kubernetes.lock, options.kubernetes);
+      const layer = kubernetesImageDir(root, image, options.kubernetes, layerHash(image, input));
+      upCtx.record.image = { ...upCtx.record.image, hash: layerHash(image, input), disk: join(layer, 'disk.qcow2') };
+    } catch {
+      // provisionKubernetesImage's plan says why there is no layer
+    }
+  }
   upCtx.nodes = upCtx.record.nodes.map((n) => ({ name: n.name, role: n.role, address: `127.0.0.1:${n.sshPort}`, runner: refusingRunner(n.name) }));
   const plan = planPipeline(upSteps(), upCtx);
   if (options.dpdk && !flags.skipCheck) {
@@ -140,7 +158,6 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
       step: `preflight: Kubernetes ${options.kubernetes} artefacts`,
       actions: [{ on: 'host', verb: 'run', what: 'check that every artefact pinned in versions.lock.yaml can be had from --bundle, the cache or the network; else stop before anything boots' }],
     });
-    plan.push({ step: `Kubernetes ${options.kubernetes}`, actions: [{ on: 'host', verb: 'use', what: 'nothing yet: this dpdkci stops after the preflight and does not install Kubernetes (use --kubernetes none)' }] });
   }
   const existing = readClusterRecord(paths.specFile) ? ` Cluster "${options.prefix}" exists: up would skip every step whose check finds it done.` : '';
   const title =
@@ -160,6 +177,7 @@ export function upSteps(): Step<UpContext>[] {
   return [
     provisionImage,
     chooseAcceleratorStep,
+    provisionKubernetesImage,
     prepareCluster,
     startSwitchStep,
     bootNodes,
@@ -167,6 +185,7 @@ export function upSteps(): Step<UpContext>[] {
     connectNodesStep,
     pushNodeScripts,
     ...dataplaneSteps,
+    ...kubernetesSteps,
   ];
 }
 
@@ -254,7 +273,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS));
     return ExitCode.ok;
   }
-  if (options.kubernetes !== 'none') await kubernetesPreflight(options.kubernetes, flags, ctx);
+  const kubernetes = options.kubernetes !== 'none' ? await kubernetesPreflight(options.kubernetes, flags, ctx) : undefined;
   requireHostTools(TOOLS_FOR_UP);
   const paths = clusterPaths(options.prefix, ctx.env);
   const existing = readClusterRecord(paths.specFile);
@@ -281,10 +300,12 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     record: existing,
     bootSeconds: {},
     booted: new Set(),
+    ...(kubernetes ? { kubernetes } : {}),
   };
   ctx.progress.info(
     `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
-      (options.dpdk ? ', OVS-DPDK' : ', no dataplane (add --dpdk for OVS-DPDK)'),
+      (options.dpdk ? ', OVS-DPDK' : ', no dataplane (add --dpdk for OVS-DPDK)') +
+      (options.kubernetes !== 'none' ? `, Kubernetes ${options.kubernetes}` : ', no Kubernetes (--kubernetes none)'),
   );
   const steps = upSteps();
   const checking = options.dpdk && !flags.skipCheck;

@@ -30,7 +30,10 @@ function portsOfOtherClusters(env: NodeJS.ProcessEnv, prefix: string): Set<numbe
   for (const other of readdirSync(dir)) {
     if (other === prefix) continue;
     const record = readClusterRecord(join(dir, other, 'cluster.json'));
-    record?.nodes.forEach((n) => ports.add(n.sshPort));
+    record?.nodes.forEach((n) => {
+      ports.add(n.sshPort);
+      if (n.apiPort) ports.add(n.apiPort);
+    });
   }
   return ports;
 }
@@ -40,12 +43,13 @@ function clusterByteOf(prefix: string): number {
 }
 
 /** A new node's record: its role, SSH port and MACs (the secondary MACs are unique to the cluster). */
-function nodeRecord(options: ClusterOptions, index: number, sshPort: number, hostKey: string): NodeRecord {
+function nodeRecord(options: ClusterOptions, index: number, sshPort: number, hostKey: string, apiPort?: number): NodeRecord {
   return {
     name: nodeName(index),
     index,
     role: index === 1 ? 'control-plane' : 'worker',
     sshPort,
+    ...(apiPort ? { apiPort } : {}),
     mgmtMac: macAddress(0, 0, 0x10),
     secondaryMacs: Array.from({ length: options.secondaryNics }, (_, n) => macAddress(clusterByteOf(options.prefix), index, n)),
     hostKey,
@@ -75,7 +79,8 @@ function clusterRecord(ctx: Pick<UpContext, 'options' | 'image' | 'owner'>, acce
 export function plannedRecord(ctx: Pick<UpContext, 'options' | 'image' | 'owner'>): ClusterRecord {
   const { options } = ctx;
   const base = portBase(options.randomPorts, () => 0);
-  const nodes = Array.from({ length: options.nodes }, (_, i) => nodeRecord(options, i + 1, base + i, 'ssh-ed25519 (generated-by-up)'));
+  const api = options.kubernetes !== 'none' ? base + options.nodes : undefined;
+  const nodes = Array.from({ length: options.nodes }, (_, i) => nodeRecord(options, i + 1, base + i, 'ssh-ed25519 (generated-by-up)', i === 0 ? api : undefined));
   return clusterRecord(ctx, options.accel === 'kvm' ? 'kvm' : 'tcg', 'planned', '(at up)', nodes);
 }
 
@@ -93,10 +98,13 @@ export const prepareCluster: Step<UpContext> = {
     const reserved = portsOfOtherClusters(ctx.env, options.prefix);
     existing.forEach((n) => reserved.add(n.sshPort));
     const newCount = options.nodes - existing.length;
-    const ports = await allocatePorts(newCount, portBase(options.randomPorts), reserved);
+    // A new cluster with Kubernetes also forwards the control plane's API server, from one more port.
+    const needApi = options.kubernetes !== 'none' && existing.length === 0;
+    const ports = await allocatePorts(newCount + (needApi ? 1 : 0), portBase(options.randomPorts), reserved);
     const nodes: NodeRecord[] = [...existing];
     for (let i = existing.length + 1; i <= options.nodes; i++) {
-      nodes.push(nodeRecord(options, i, ports[i - existing.length - 1] as number, await nodeHostKey(paths, nodeName(i), options.prefix)));
+      const apiPort = needApi && i === 1 ? ports[newCount] : undefined;
+      nodes.push(nodeRecord(options, i, ports[i - existing.length - 1] as number, await nodeHostKey(paths, nodeName(i), options.prefix), apiPort));
     }
     const accel = need(ctx.accel, 'accelerator');
     const record = clusterRecord(ctx, accel.accel, accel.warning ?? accel.probe?.reason ?? 'asked for', ctx.record?.createdAt ?? new Date().toISOString(), nodes);

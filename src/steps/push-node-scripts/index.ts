@@ -52,7 +52,7 @@ export async function pushScriptsTo(nodes: readonly Node[]): Promise<number> {
 /** Copies scripts/node/*.sh to every node, skipping the ones whose content hash already matches. */
 export const pushNodeScripts: Step<UpContext> = {
   name: 'push node scripts',
-  enabled: (ctx) => ctx.options.dpdk,
+  enabled: (ctx) => ctx.options.dpdk || ctx.options.kubernetes !== 'none',
   async isDone(ctx) {
     const stale = await Promise.all(need(ctx.nodes, 'nodes').map(staleScripts));
     return stale.every((s) => s.length === 0);

@@ -1,0 +1,157 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { resolveClusterOptions } from '../../src/core/config.js';
+import type { ClusterRecord } from '../../src/core/cluster.js';
+import { clusterPaths } from '../../src/core/paths.js';
+import { runPipeline } from '../../src/core/pipeline.js';
+import { createProgress } from '../../src/core/progress.js';
+import { createFakeRunner, type FakeRunner } from '../../src/exec/fake-runner.js';
+import type { UpContext } from '../../src/steps/context.js';
+import { bootstrapToken, hostKubeconfig, kubernetesSteps } from '../../src/steps/kubernetes/index.js';
+import { loadLock } from '../../src/versions/lock.js';
+
+// Sequencing only: which commands the Kubernetes steps send to which node, in which order, with what on
+// standard input. Nothing here shows that kubeadm or the add-ons work; no live Kubernetes ran them.
+const K = '/usr/local/lib/dpdkci/kubernetes.sh';
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const CALICO = 'kind: List # calico stand-in\n';
+const MULTUS = 'kind: List # multus stand-in\n';
+const ADMIN = 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://192.168.66.101:6443\n  name: dpdkci\n';
+
+function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
+  const root = mkdtempSync(join(tmpdir(), 'dpdkci-k8s-steps-'));
+  const bundle = join(root, 'bundle');
+  mkdirSync(join(bundle, 'files'), { recursive: true });
+  writeFileSync(join(bundle, 'files', 'calico.yaml'), CALICO);
+  writeFileSync(join(bundle, 'files', 'multus.yml'), MULTUS);
+  const lockFile = join(root, 'versions.lock.yaml');
+  writeFileSync(
+    lockFile,
+    stringify({
+      schema: 1,
+      kubernetes: {
+        default: '1.31',
+        versions: {
+          '1.31': {
+            release: 'v1.31.4',
+            podSubnet: '10.244.0.0/16',
+            serviceSubnet: '10.96.0.0/12',
+            files: [{ name: 'kubeadm', url: 'https://dl.example/kubeadm', sha256: sha('kubeadm'), install: '/usr/local/bin/kubeadm' }],
+            images: [{ ref: 'registry.k8s.io/pause:3.10', digest: `sha256:${sha('pause')}` }],
+          },
+        },
+      },
+      addons: {
+        calico: { version: 'v3.28.2', files: [{ name: 'calico.yaml', url: 'https://dl.example/calico.yaml', sha256: sha(CALICO) }], images: [] },
+        multus: { version: 'v4.1.4', files: [{ name: 'multus.yml', url: 'https://dl.example/multus.yml', sha256: sha(MULTUS) }], images: [] },
+        'userspace-cni': { version: 'v1.3', files: [], images: [] },
+      },
+    }),
+  );
+  const env = { DPDKCI_STATE_DIR: join(root, 'state'), DPDKCI_CACHE_DIR: join(root, 'cache') };
+  const options = resolveClusterOptions({ dpdk: true, nodes: '2', kubernetes: '1.31' }, {}, { memAvailableMiB: 100_000 });
+  const paths = clusterPaths('dpdkci', env);
+  mkdirSync(paths.dir, { recursive: true });
+  const record = {
+    prefix: 'dpdkci',
+    nodes: [
+      { name: 'node01', index: 1, role: 'control-plane', sshPort: 2201, apiPort: 2203 },
+      { name: 'node02', index: 2, role: 'worker', sshPort: 2202 },
+    ],
+  } as unknown as ClusterRecord;
+  const runners = [createFakeRunner('node01'), createFakeRunner('node02')];
+  const ctx = {
+    options,
+    env,
+    paths,
+    record,
+    kubernetes: { lock: loadLock(lockFile), bundleDir: bundle },
+    nodes: runners.map((runner, i) => ({ name: `node0${i + 1}`, role: i ? 'worker' : 'control-plane', address: '', runner })),
+    progress: createProgress({ stream: { write: () => true }, live: false }),
+  } as unknown as UpContext;
+  return { ctx, runners, root };
+}
+
+const verbs = (r: FakeRunner) => r.calls.map((c) => (c[0] === K ? c.slice(1, 3).join(' ') : c[0]));
+
+describe('the Kubernetes steps of up', () => {
+  it('on a new cluster: node network, init on node01, join with its credentials, kubeconfig, add-ons, smoke', async () => {
+    const { ctx, runners } = setup();
+    const [n1, n2] = runners as [FakeRunner, FakeRunner];
+    for (const r of runners) r.on(/ check /, { exitCode: 3 });
+    n1.on(/join-credentials/, { stdout: `abcdef.0123456789abcdef sha256:${'1'.repeat(64)}\n` });
+    n1.on(/admin-kubeconfig/, { stdout: ADMIN });
+    n1.on(/ smoke /, { stdout: 'smoke port vhu1234\n' });
+    const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
+    // The smoke check only looks: it runs every time and is not a change.
+    expect(result.applied).toEqual(['Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons']);
+    expect(verbs(n1)).toEqual([
+      'check node-network',
+      'apply node-network',
+      'check init',
+      'apply init',
+      'join-credentials',
+      'admin-kubeconfig',
+      'check addons',
+      'rm',
+      ...Array(7).fill('install'),
+      'apply addons',
+      'smoke userspace-ovs-net-1',
+    ]);
+    expect(verbs(n2)).toEqual(['check node-network', 'apply node-network', 'check join', 'apply join']);
+    // The second secondary NIC carries the node network; DPDK has the first.
+    expect(n2.calls[1]).toEqual([K, 'apply', 'node-network', '0000:00:05.0', '192.168.66.102/24']);
+    // kubeadm gets its configuration on stdin: node01's address, and on node02 the token and CA hash node01 gave.
+    expect(n1.inputs[3]).toMatch(/advertiseAddress: "192\.168\.66\.101"/);
+    expect(n2.inputs[3]).toContain('token: "abcdef.0123456789abcdef"');
+    expect(n2.inputs[3]).toContain(`sha256:${'1'.repeat(64)}`);
+    expect(n2.inputs[3]).toMatch(/value: "192\.168\.66\.102"/);
+    // The add-ons: calico's and multus' upstream manifests from the bundle, dpdkci's patches, the NAD, labels.
+    const installs = n1.calls.map((c, i) => [c, n1.inputs[i]] as const).filter(([c]) => c[0] === 'install');
+    expect(installs.map(([c]) => c.at(-1))).toEqual([
+      '/etc/dpdkci/addons/10-calico.yaml',
+      '/etc/dpdkci/addons/11-patch-kube-system-daemonset-calico-node.yaml',
+      '/etc/dpdkci/addons/20-multus.yaml',
+      '/etc/dpdkci/addons/21-patch-kube-system-daemonset-kube-multus-ds.yaml',
+      '/etc/dpdkci/addons/30-userspace-cni.yaml',
+      '/etc/dpdkci/addons/40-nad.yaml',
+      '/etc/dpdkci/addons/50-labels.txt',
+    ]);
+    expect(installs[0]?.[1]).toBe(CALICO);
+    expect(installs[6]?.[1]).toBe('node01 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\nnode02 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\n');
+    expect(n1.inputs.at(-1)).toContain('k8s.v1.cni.cncf.io/networks: "userspace-ovs-net-1"');
+    // The kubeconfig on the host points at the forwarded port, and only its owner can read it.
+    expect(readFileSync(ctx.paths.kubeconfig, 'utf8')).toContain('server: https://127.0.0.1:2203');
+    expect(statSync(ctx.paths.kubeconfig).mode & 0o777).toBe(0o600);
+  });
+
+  it('on a converged cluster: checks only, then the smoke check', async () => {
+    const { ctx, runners } = setup();
+    const [n1, n2] = runners as [FakeRunner, FakeRunner];
+    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(ADMIN, 2203), { mode: 0o600 });
+    const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
+    expect(result.applied).toEqual([]);
+    expect(verbs(n1)).toEqual(['check node-network', 'check init', 'check addons', 'smoke userspace-ovs-net-1']);
+    expect(verbs(n2)).toEqual(['check node-network', 'check join']);
+  });
+
+  it('a failing kubeadm init names the node and carries the script\'s words', async () => {
+    const { ctx, runners } = setup();
+    const [n1] = runners as [FakeRunner];
+    n1.on(/check init/, { exitCode: 3 });
+    n1.on(/apply init/, { exitCode: 1, stderr: '[ERROR Mem]: the system RAM (1024 MB) is less than the minimum 1700 MB\nkubernetes: kubeadm init failed' });
+    await expect(runPipeline(kubernetesSteps, ctx, ctx.progress)).rejects.toThrow(/node01: kubeadm init failed:\n\[ERROR Mem\]/);
+    expect(existsSync(ctx.paths.kubeconfig)).toBe(false);
+  });
+
+  it('bootstrap tokens have kubeadm\'s form; the kubeconfig server is rewritten to the forwarded port', () => {
+    expect(bootstrapToken()).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
+    expect(bootstrapToken()).not.toBe(bootstrapToken());
+    expect(hostKubeconfig(ADMIN, 40000)).toBe(ADMIN.replace('https://192.168.66.101:6443', 'https://127.0.0.1:40000'));
+    expect(() => hostKubeconfig('apiVersion: v1\n', 1)).toThrow(/no "server: https/);
+  });
+});
