@@ -70,7 +70,17 @@ apply_init() {
     tail -n 30 /var/log/dpdkci-kubeadm-init.log >&2
     die "kubeadm init failed (whole log: /var/log/dpdkci-kubeadm-init.log)"
   }
-  echo "changed kubeadm init done"
+  local _
+  # kubeadm init itself waits for the control plane; this is a short second look, not a second wait.
+  for _ in $(seq 1 15); do
+    api_answers && {
+      echo "changed kubeadm init done"
+      return 0
+    }
+    sleep 2
+  done
+  tail -n 15 /var/log/dpdkci-kubeadm-init.log >&2
+  die "kubeadm init exited 0, but the API server does not answer on this node within 30 s"
 }
 
 join_credentials() {
@@ -88,6 +98,7 @@ apply_join() {
     tail -n 30 /var/log/dpdkci-kubeadm-join.log >&2
     die "kubeadm join failed (whole log: /var/log/dpdkci-kubeadm-join.log)"
   }
+  [ -f /etc/kubernetes/kubelet.conf ] || die "kubeadm join exited 0, but wrote no /etc/kubernetes/kubelet.conf"
   echo "changed kubeadm join done"
 }
 

@@ -12,7 +12,7 @@ import { readOciArchive } from '../../src/sync/oci.js';
 import { pushImage } from '../../src/sync/registry-push.js';
 import { loadLock } from '../../src/versions/lock.js';
 import { helloElf, helloImageArchive } from '../fixtures/oci.js';
-import { dpdkci, startRegistry } from './helpers.js';
+import { dpdkci, keepLogs, onNode, startRegistry } from './helpers.js';
 
 /**
  * `dpdkci bundle` then `dpdkci provision --kubernetes --bundle`, for real, with a synthetic Kubernetes: the
@@ -25,6 +25,7 @@ import { dpdkci, startRegistry } from './helpers.js';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const PAUSE = 'registry.dpdkci.test/test/pause:3.10';
 const EXTRA = 'registry.dpdkci.test/test/hello:1';
+const PREFIX = 'e2e-k8s';
 
 describe.sequential('the Kubernetes layer of the node image, from a bundle', () => {
   const work = mkdtempSync(join(tmpdir(), 'dpdkci-k8s-image-'));
@@ -85,7 +86,8 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
     }
   });
 
-  afterAll(() => {
+  afterAll(async () => {
+    await dpdkci(['down', '--prefix', PREFIX, '--force']);
     files?.close();
     if (layerDir) rmSync(layerDir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
@@ -125,5 +127,29 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
     expect(String(r.stderr)).toMatch(/cache hit/);
     expect(JSON.parse(String(r.stdout)).dir).toBe(layerDir);
     expect(performance.now() - began).toBeLessThan(30_000);
+  });
+
+  it('up --kubernetes --bundle boots the nodes from the layer onto the node network, and stops at kubeadm init, naming it', async () => {
+    // The stand-in kubeadm exits 0 without starting a control plane: up must notice, not carry on.
+    const r = await dpdkci(['up', '--prefix', PREFIX, '--nodes', '2', '--kubernetes', '1.31', '--bundle', bundle], { env });
+    if (r.exitCode !== 1) await keepLogs(PREFIX, 'up-kubernetes');
+    expect(r.exitCode, String(r.all)).toBe(1);
+    expect(String(r.stderr)).toMatch(/node01: kubeadm init failed:[\s\S]*kubeadm v1\.31\.4 \(dpdkci test stand-in\)[\s\S]*the API server does not answer/);
+    expect(String(r.stderr)).toMatch(/done +provision Kubernetes layer \(cache hit/);
+    // What the layer gave every node, after a boot of its own: binaries, containerd running with every image, the
+    // kubelet enabled, kubeadm's kernel settings; and the node network between the nodes' kernel NICs.
+    for (const node of ['node01', 'node02']) {
+      expect(await onNode(PREFIX, node, 'ctr -n k8s.io images ls -q | grep -v @sha256 | sort')).toBe([EXTRA, PAUSE].sort().join('\n'));
+      expect(await onNode(PREFIX, node, 'ctr -n k8s.io run --rm registry.dpdkci.test/test/hello:1 e2e-k8s /hello')).toBe(EXTRA);
+      expect(await onNode(PREFIX, node, 'systemctl is-active containerd; systemctl is-enabled kubelet; sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables')).toBe('active\nenabled\n1\n1');
+      expect(await onNode(PREFIX, node, 'ls /usr/local/bin')).toBe('crictl\nkubeadm\nkubectl\nkubelet');
+    }
+    expect(await onNode(PREFIX, 'node02', 'ping -c 1 -W 10 192.168.66.101 >/dev/null && ip -4 -o addr show | grep -c 192.168.66.102/24')).toBe('1');
+    // node01 forwards the API server's port on 127.0.0.1; there is no kubeconfig, and kubeconfig says why.
+    const port = await dpdkci(['ports', 'k8s', '--prefix', PREFIX]);
+    expect(String(port.stdout).trim()).toMatch(/^\d+$/);
+    const kubeconfig = await dpdkci(['kubeconfig', '--prefix', PREFIX]);
+    expect(kubeconfig.exitCode).toBe(1);
+    expect(String(kubeconfig.stderr)).toMatch(/has no kubeconfig yet .* did not get past kubeadm init/);
   });
 });

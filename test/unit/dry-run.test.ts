@@ -63,6 +63,11 @@ describe('up --dry-run', () => {
     const qemu = text.split('\n').filter((l) => l.includes('qemu-system-x86_64 -name'));
     expect(qemu[0]).toMatch(/hostfwd=tcp:127\.0\.0\.1:\d+-:22,hostfwd=tcp:127\.0\.0\.1:\d+-:6443/);
     expect(qemu[1]).not.toContain(':6443');
+    // Without --dpdk the nodes are still connected to, and the smoke check (a vhost-user port) is left out.
+    const plain = await dryRunPinned('--prefix', 'k8s-plain', '--nodes', '2', '--kubernetes', '1.31');
+    const plainSteps = [...plain.stdout.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
+    expect(plainSteps.slice(-8)).toEqual(['wait for SSH', 'connect to nodes', 'push node scripts', 'Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons']);
+    expect(plain.stdout).toMatch(/kubernetes.sh apply node-network 0000:00:04.0 192.168.66.101\/24/);
     // Two secondary NICs each: the first for DPDK, the second the kernel's, for the node network.
     expect(text).toMatch(/kubernetes.sh apply node-network 0000:00:05.0 192.168.66.102\/24/);
   });

@@ -20,7 +20,7 @@ export async function connectNodes(ctx: Pick<UpContext, 'record' | 'env'>): Prom
 export const connectNodesStep: Step<UpContext> = {
   name: 'connect to nodes',
   observes: true,
-  enabled: (ctx) => ctx.options.dpdk,
+  enabled: (ctx) => ctx.options.dpdk || ctx.options.kubernetes !== 'none',
   async isDone(ctx) {
     return ctx.nodes !== undefined;
   },
