@@ -78,7 +78,7 @@ step verify
 for dest in "${installed[@]}"; do
   [ -x "$dest" ] && printf '@@ installed %s\n' "$dest"
 done
-ctr -n "$namespace" images ls -q | grep -v '@sha256:' | sed 's/^/@@ image /'
+ctr -n "$namespace" images ls -q | grep -v 'sha256:' | sed 's/^/@@ image /'
 containerd config dump | grep -q 'SystemdCgroup = true' && echo '@@ cgroup systemd'
 containerd config dump | sed -n 's/^[[:space:]]*sandbox_image = "\(.*\)"/@@ sandbox \1/p'
 

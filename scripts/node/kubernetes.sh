@@ -25,10 +25,16 @@ die() {
 todo() { exit 3; }
 
 # The kernel's name for the NIC at a PCI address (0000:00:05.0).
+# A virtio NIC's interface hangs off its virtio device, below the PCI one.
 iface_of() {
-  local dir=/sys/bus/pci/devices/$1/net
-  [ -d "$dir" ] || die "no kernel network interface at PCI $1 (is it bound to vfio-pci? the Kubernetes NIC must stay with the kernel)"
-  ls "$dir"
+  local dir
+  for dir in /sys/bus/pci/devices/"$1"/net /sys/bus/pci/devices/"$1"/virtio*/net; do
+    if [ -d "$dir" ]; then
+      ls "$dir"
+      return 0
+    fi
+  done
+  die "no kernel network interface at PCI $1 (is it bound to vfio-pci? the Kubernetes NIC must stay with the kernel)"
 }
 
 api_answers() {

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
 import type { ClusterRecord } from '../../src/core/cluster.js';
@@ -13,6 +12,7 @@ import { createFakeRunner, type FakeRunner } from '../../src/exec/fake-runner.js
 import type { UpContext } from '../../src/steps/context.js';
 import { bootstrapToken, hostKubeconfig, kubernetesSteps } from '../../src/steps/kubernetes/index.js';
 import { loadLock } from '../../src/versions/lock.js';
+import { writeLock } from '../fixtures/lock.js';
 
 // Sequencing only: which commands the Kubernetes steps send to which node, in which order, with what on
 // standard input. Nothing here shows that kubeadm or the add-ons work; no live Kubernetes ran them.
@@ -29,28 +29,17 @@ function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
   writeFileSync(join(bundle, 'files', 'calico.yaml'), CALICO);
   writeFileSync(join(bundle, 'files', 'multus.yml'), MULTUS);
   const lockFile = join(root, 'versions.lock.yaml');
-  writeFileSync(
-    lockFile,
-    stringify({
-      schema: 1,
-      kubernetes: {
-        default: '1.31',
-        versions: {
-          '1.31': {
-            release: 'v1.31.4',
-            podSubnet: '10.244.0.0/16',
-            serviceSubnet: '10.96.0.0/12',
-            files: [{ name: 'kubeadm', url: 'https://dl.example/kubeadm', sha256: sha('kubeadm'), install: '/usr/local/bin/kubeadm' }],
-            images: [{ ref: 'registry.k8s.io/pause:3.10', digest: `sha256:${sha('pause')}` }],
-          },
-        },
-      },
+  writeLock(
+    {
+      files: [{ name: 'kubeadm', url: 'https://dl.example/kubeadm', sha256: sha('kubeadm'), install: '/usr/local/bin/kubeadm' }],
+      images: [{ ref: 'registry.k8s.io/pause:3.10', digest: `sha256:${sha('pause')}` }],
       addons: {
         calico: { version: 'v3.28.2', files: [{ name: 'calico.yaml', url: 'https://dl.example/calico.yaml', sha256: sha(CALICO) }], images: [] },
         multus: { version: 'v4.1.4', files: [{ name: 'multus.yml', url: 'https://dl.example/multus.yml', sha256: sha(MULTUS) }], images: [] },
         'userspace-cni': { version: 'v1.3', files: [], images: [] },
       },
-    }),
+    },
+    lockFile,
   );
   const env = { DPDKCI_STATE_DIR: join(root, 'state'), DPDKCI_CACHE_DIR: join(root, 'cache') };
   const options = resolveClusterOptions({ dpdk: true, nodes: '2', kubernetes: '1.31' }, {}, { memAvailableMiB: 100_000 });
