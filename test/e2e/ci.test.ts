@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
+import { clusterPaths, nodePaths } from '../../src/core/paths.js';
+import { qmpCommand } from '../../providers/qemu/qmp.js';
 import { dpdkci, qemuPids } from './helpers.js';
 
 /**
@@ -92,6 +94,22 @@ describe('parallel CI jobs on one host', () => {
     }
     expect(readFileSync(join(dir, 'node01', 'journal.log'), 'utf8')).toMatch(/sshd/);
     expect(readFileSync(join(dir, 'node01', 'cmdline.txt'), 'utf8')).toMatch(/intel_iommu=on/);
+  });
+
+  it('logs of a node that runs but does not answer hold QEMU\'s view of its vCPUs', async () => {
+    // A paused guest stands in for a hung one: its QEMU runs, nothing answers over SSH.
+    const qmp = nodePaths(clusterPaths('e2e-rp-a', { ...process.env, ...ENV }), 'node01').qmp;
+    await qmpCommand(qmp, 'stop');
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'dpdkci-logs-'));
+      await run(['logs', dir, '--prefix', 'e2e-rp-a']);
+      expect(readFileSync(join(dir, 'node01', 'MISSING.txt'), 'utf8')).toMatch(/no SSH answer/);
+      const state = readFileSync(join(dir, 'node01', 'qemu-state.txt'), 'utf8');
+      expect(state).toContain('"status":"paused"');
+      expect(state.match(/RIP=[0-9a-f]{16}/g)?.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await qmpCommand(qmp, 'cont');
+    }
   });
 
   it('down --all-stale reaps the cluster whose owner died and leaves the other running', async () => {
