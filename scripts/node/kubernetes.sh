@@ -14,8 +14,9 @@
 #                                                           the NAD gets a vhost-user port (stdin: the pod)
 set -euo pipefail
 
-export KUBECONFIG=/etc/kubernetes/admin.conf
-ADDONS=/etc/dpdkci/addons
+# Both can be pointed elsewhere, which only the unit test of the add-on parsing does.
+export KUBECONFIG=${DPDKCI_KUBECONFIG:-/etc/kubernetes/admin.conf}
+ADDONS=${DPDKCI_ADDONS_DIR:-/etc/dpdkci/addons}
 NETWORK_FILE=/etc/systemd/network/15-dpdkci-kubernetes.network
 
 die() {
@@ -108,16 +109,17 @@ apply_join() {
   echo "changed kubeadm join done"
 }
 
-# Files in $ADDONS, in name order: NN-NAME.yaml is applied; NN-patch-NAMESPACE-KIND-NAME.yaml is a
-# strategic merge patch of that object; NN-labels.txt holds "NODE KEY=VALUE..." lines.
+# Files in $ADDONS, in name order: NN-NAME.yaml is applied; NN-patch_NAMESPACE_KIND_NAME.yaml is a
+# strategic merge patch of that object (underscores: Kubernetes names never hold one, and namespaces such as
+# kube-system hold dashes); NN-labels.txt holds "NODE KEY=VALUE..." lines.
 apply_addons() {
   local sum=$1 f base ns kind name
   api_answers || die "the API server does not answer"
   for f in "$ADDONS"/*; do
     base=$(basename "$f")
     case "$base" in
-      [0-9][0-9]-patch-*.yaml)
-        IFS=- read -r _ _ ns kind name <<<"${base%.yaml}"
+      [0-9][0-9]-patch_*.yaml)
+        IFS=_ read -r _ ns kind name <<<"${base%.yaml}"
         kubectl -n "$ns" patch "$kind" "$name" --type strategic --patch-file "$f" >/dev/null || die "patching $kind $ns/$name with $base failed"
         ;;
       [0-9][0-9]-*.yaml) kubectl apply -f "$f" >/dev/null || die "kubectl apply of $base failed" ;;

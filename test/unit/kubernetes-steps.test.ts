@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
 import type { ClusterRecord } from '../../src/core/cluster.js';
@@ -103,9 +104,9 @@ describe('the Kubernetes steps of up', () => {
     const installs = n1.calls.map((c, i) => [c, n1.inputs[i]] as const).filter(([c]) => c[0] === 'install');
     expect(installs.map(([c]) => c.at(-1))).toEqual([
       '/etc/dpdkci/addons/10-calico.yaml',
-      '/etc/dpdkci/addons/11-patch-kube-system-daemonset-calico-node.yaml',
+      '/etc/dpdkci/addons/11-patch_kube-system_daemonset_calico-node.yaml',
       '/etc/dpdkci/addons/20-multus.yaml',
-      '/etc/dpdkci/addons/21-patch-kube-system-daemonset-kube-multus-ds.yaml',
+      '/etc/dpdkci/addons/21-patch_kube-system_daemonset_kube-multus-ds.yaml',
       '/etc/dpdkci/addons/30-userspace-cni.yaml',
       '/etc/dpdkci/addons/40-nad.yaml',
       '/etc/dpdkci/addons/50-labels.txt',
@@ -142,5 +143,33 @@ describe('the Kubernetes steps of up', () => {
     expect(bootstrapToken()).not.toBe(bootstrapToken());
     expect(hostKubeconfig(ADMIN, 40000)).toBe(ADMIN.replace('https://192.168.66.101:6443', 'https://127.0.0.1:40000'));
     expect(() => hostKubeconfig('apiVersion: v1\n', 1)).toThrow(/no "server: https/);
+  });
+
+  it("kubernetes.sh apply addons: applies, patches (namespace, kind and name read back from the file name) and labels, in order", async () => {
+    // The real script, with a kubectl that only records its arguments: this checks the script's own parsing.
+    const root = mkdtempSync(join(tmpdir(), 'dpdkci-addons-'));
+    const bin = join(root, 'bin');
+    const addons = join(root, 'addons');
+    mkdirSync(bin);
+    mkdirSync(addons);
+    writeFileSync(join(bin, 'kubectl'), `#!/bin/sh\necho "$*" >>${join(root, 'calls')}\n`, { mode: 0o755 });
+    writeFileSync(join(root, 'admin.conf'), 'apiVersion: v1\n');
+    for (const name of ['10-calico.yaml', '11-patch_kube-system_daemonset_calico-node.yaml', '40-nad.yaml']) writeFileSync(join(addons, name), 'x: 1\n');
+    writeFileSync(join(addons, '50-labels.txt'), 'node01 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\n');
+    const script = join(__dirname, '..', '..', 'scripts', 'node', 'kubernetes.sh');
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, DPDKCI_ADDONS_DIR: addons, DPDKCI_KUBECONFIG: join(root, 'admin.conf') };
+    const r = await execa('bash', [script, 'apply', 'addons', 'abc123'], { env, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe('changed add-ons applied (abc123)');
+    expect(readFileSync(join(root, 'calls'), 'utf8').split('\n').filter(Boolean)).toEqual([
+      'get --raw /readyz',
+      `apply -f ${addons}/10-calico.yaml`,
+      `-n kube-system patch daemonset calico-node --type strategic --patch-file ${addons}/11-patch_kube-system_daemonset_calico-node.yaml`,
+      `apply -f ${addons}/40-nad.yaml`,
+      'label node node01 --overwrite dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896',
+    ]);
+    // The check now finds the add-ons in place, and a different set pending.
+    expect((await execa('bash', [script, 'check', 'addons', 'abc123'], { env, reject: false })).exitCode).toBe(0);
+    expect((await execa('bash', [script, 'check', 'addons', 'other'], { env, reject: false })).exitCode).toBe(3);
   });
 });

@@ -282,9 +282,9 @@ export async function addonFiles(ctx: UpContext, fetch: boolean): Promise<{ name
     .join('');
   return [
     { name: '10-calico.yaml', text: await upstream('calico') },
-    { name: '11-patch-kube-system-daemonset-calico-node.yaml', text: addons.calicoPatch.text },
+    { name: '11-patch_kube-system_daemonset_calico-node.yaml', text: addons.calicoPatch.text },
     { name: '20-multus.yaml', text: await upstream('multus') },
-    { name: '21-patch-kube-system-daemonset-kube-multus-ds.yaml', text: addons.multusPatch.text },
+    { name: '21-patch_kube-system_daemonset_kube-multus-ds.yaml', text: addons.multusPatch.text },
     { name: '30-userspace-cni.yaml', text: addons.userspaceCni.text },
     { name: '40-nad.yaml', text: addons.nad.text },
     { name: '50-labels.txt', text: labels },
@@ -320,9 +320,9 @@ export const kubernetesAddons: Step<UpContext> = (() => {
       const node = plannedNames(ctx)[0] as string;
       const described: PlannedAction[] = [
         { on: node, verb: 'write', what: `${ADDONS_DIR}/10-calico.yaml: calico's manifest, pinned in the lock, from the bundle, cache or network` },
-        { on: node, verb: 'write', what: `${ADDONS_DIR}/11-patch-kube-system-daemonset-calico-node.yaml from manifests/calico/overrides.yaml.hbs` },
+        { on: node, verb: 'write', what: `${ADDONS_DIR}/11-patch_kube-system_daemonset_calico-node.yaml from manifests/calico/overrides.yaml.hbs` },
         { on: node, verb: 'write', what: `${ADDONS_DIR}/20-multus.yaml: multus' thick DaemonSet manifest, pinned in the lock` },
-        { on: node, verb: 'write', what: `${ADDONS_DIR}/21-patch-kube-system-daemonset-kube-multus-ds.yaml from manifests/multus/overrides.yaml.hbs` },
+        { on: node, verb: 'write', what: `${ADDONS_DIR}/21-patch_kube-system_daemonset_kube-multus-ds.yaml from manifests/multus/overrides.yaml.hbs` },
         { on: node, verb: 'write', what: `${ADDONS_DIR}/30-userspace-cni.yaml from manifests/userspace-cni/daemonset.yaml.hbs` },
         { on: node, verb: 'write', what: `${ADDONS_DIR}/40-nad.yaml from manifests/nad/userspace-ovs-net.yaml.hbs (${NAD_NAME} on ${BRIDGE})` },
         { on: node, verb: 'write', what: `${ADDONS_DIR}/50-labels.txt: every node ${ctx.options.dpdk ? 'dpdkci.io/dpdk=true ' : ''}dpdkci.io/hugepages-2Mi=${ctx.options.hugepages2m}` },
