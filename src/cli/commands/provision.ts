@@ -5,7 +5,7 @@ import { artefactCache, cacheRoot } from '../../core/paths.js';
 import { resolveDebianMirror } from '../../image/debian-mirror.js';
 import { buildImage, cachedImage, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
 import { ensureKubernetesImage } from '../../image/kubernetes-layer.js';
-import { resolveMirror } from '../../fetch/fetcher.js';
+import { artefactSources, kubernetesSources } from '../../kubernetes/artefacts.js';
 import { kubernetesVersion, loadLock, lockFile } from '../../versions/lock.js';
 import { cachedProbeKvm, chooseAccelerator } from '../../../providers/qemu/kvm-probe.js';
 import type { CommandContext } from '../context.js';
@@ -27,8 +27,7 @@ export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): 
   if (lock) kubernetesVersion(lock, minor);
   const accel = flags.accel ?? (ctx.env.DPDKCI_ACCEL || 'auto');
   if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new UsageError(`--accel: "${accel}" is not auto, kvm or tcg`);
-  const bundleDir = flags.bundle ?? (ctx.env.DPDKCI_BUNDLE || undefined);
-  const mirror = resolveMirror(flags.mirror, ctx.env);
+  const sources = kubernetesSources(flags, ctx.env);
 
   const recipe = nodeImageRecipe();
   const root = cacheRoot(ctx.env);
@@ -56,7 +55,7 @@ export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): 
         image,
         lock,
         minor,
-        { cacheDir: artefactCache(ctx.env), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}), signal: ctx.signal },
+        { ...artefactSources(artefactCache(ctx.env), { ...sources, ...(sources.bundleDir ? { bundleDir: resolve(sources.bundleDir) } : {}) }), signal: ctx.signal },
         { cacheRoot: root, accel: choice.accel, env: ctx.env, progress: k8s, signal: ctx.signal },
       );
       k8s.end(built ? 'done' : 'skipped', built ? `built ${layer.hash} in ${layer.buildSeconds}s` : `cache hit ${layer.hash}`);

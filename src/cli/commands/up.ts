@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
 import { SUMS_FILE, verifyBundle } from '../../bundle/bundle.js';
-import { resolveMirror } from '../../fetch/fetcher.js';
+import { artefactSources, kubernetesSources } from '../../kubernetes/artefacts.js';
 import { parseDuration, resolveClusterOptions, resolvePrefix, type ClusterOptions, type RawFlags } from '../../core/config.js';
 import { writeJunit } from '../../core/junit.js';
 import { currentOwner } from '../../core/owner.js';
@@ -64,11 +64,11 @@ export interface UpFlags extends RawFlags {
 async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandContext): Promise<NonNullable<UpContext['kubernetes']>> {
   const lock = loadLock(lockFile(ctx.env));
   kubernetesVersion(lock, minor);
-  const bundleDir = flags.bundle ?? (ctx.env.DPDKCI_BUNDLE || undefined);
+  const sources = kubernetesSources(flags, ctx.env);
+  const { bundleDir, mirror } = sources;
   if (bundleDir !== undefined && !existsSync(join(bundleDir, 'files'))) {
     throw new UsageError(`--bundle: ${bundleDir} is not a dpdkci bundle (no files/ in it); make one with \`dpdkci bundle DIR\` on a connected machine`);
   }
-  const mirror = resolveMirror(flags.mirror, ctx.env);
   const step = ctx.progress.start(`preflight: Kubernetes ${minor} artefacts`);
   if (bundleDir !== undefined) {
     const bad = await verifyBundle(bundleDir);
@@ -78,7 +78,7 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
       throw new DpdkciError(message);
     }
   }
-  const result = await preflight(lock, minor, { cacheDir: artefactCache(ctx.env), ...(mirror ? { mirror } : {}), ...(bundleDir ? { bundleDir } : {}) });
+  const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.env), sources));
   if (result.missing.length || result.unpinned.length) {
     const message = preflightMessage(minor, result, bundleDir);
     step.end('failed', `${result.missing.length} unavailable, ${result.unpinned.length} not pinned`, message);
@@ -90,8 +90,7 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
 
 /** The lock and sources for a dry run: nothing is probed. */
 function plannedKubernetes(flags: UpFlags, env: NodeJS.ProcessEnv): NonNullable<UpContext['kubernetes']> {
-  const bundleDir = flags.bundle ?? (env.DPDKCI_BUNDLE || undefined);
-  const mirror = resolveMirror(flags.mirror, env);
+  const { bundleDir, mirror } = kubernetesSources(flags, env);
   return { lock: loadLock(lockFile(env)), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
 }
 

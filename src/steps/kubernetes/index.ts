@@ -16,6 +16,7 @@ import {
   layerHash,
   layerInput,
 } from '../../image/kubernetes-layer.js';
+import { artefactSources } from '../../kubernetes/artefacts.js';
 import { renderAddons, renderInit, renderJoin, renderSmokePod, userspaceNetworkConfig, type ManifestInput } from '../../kubernetes/manifests.js';
 import { kubernetesVersion, pauseImage, type Lock } from '../../versions/lock.js';
 import { secondaryNicPci } from '../../../providers/qemu/qemu-args.js';
@@ -113,7 +114,7 @@ export const provisionKubernetesImage: Step<UpContext> = {
       need(ctx.image, 'image'),
       k.lock,
       ctx.options.kubernetes,
-      { cacheDir: artefactCache(ctx.env), ...(k.bundleDir ? { bundleDir: k.bundleDir } : {}), ...(k.mirror ? { mirror: k.mirror } : {}), signal: ctx.signal },
+      { ...artefactSources(artefactCache(ctx.env), k), signal: ctx.signal },
       { cacheRoot: ctx.cacheRoot, accel: need(ctx.accel, 'accelerator').accel, env: ctx.env, progress, signal: ctx.signal },
     );
     ctx.image = image;
@@ -271,7 +272,7 @@ export async function addonFiles(ctx: UpContext, fetch: boolean): Promise<{ name
     if (!fetch) return `(${f.name}, sha256 ${f.sha256.slice(0, 12)}…)`;
     const path = await fetchArtifact(
       { name: f.name, url: f.url, sha256: f.sha256 },
-      { cacheDir: artefactCache(ctx.env), ...(k.bundleDir ? { bundleDir: k.bundleDir } : {}), ...(k.mirror ? { mirror: k.mirror } : {}) },
+      artefactSources(artefactCache(ctx.env), k),
     );
     return readFileSync(path, 'utf8');
   };
