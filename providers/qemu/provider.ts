@@ -195,18 +195,89 @@ export async function sshAnswers(target: SshTarget, readyTimeoutMs: number): Pro
  * Waits until the node answers over SSH with its pinned host key. Fails early when its QEMU dies,
  * with the console's last lines.
  */
-export async function waitForSsh(
-  record: ClusterRecord,
-  node: NodeRecord,
-  options: { timeoutMs: number; signal?: AbortSignal; env?: NodeJS.ProcessEnv },
-): Promise<number> {
+/**
+ * QEMU's view of a guest that does not answer: its run state and every vCPU's registers, twice a second
+ * apart (an instruction pointer that does not move is a guest stuck in one place; one that does, a busy or
+ * idle one). For a hang that leaves nothing on the console.
+ */
+export async function qemuState(qmpSocket: string): Promise<string> {
+  const out: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    try {
+      out.push(`# ${new Date().toISOString()} query-status`, JSON.stringify(await qmpCommand(qmpSocket, 'query-status')));
+      out.push('# info registers -a', String(await qmpCommand(qmpSocket, 'human-monitor-command', { 'command-line': 'info registers -a' })));
+    } catch (e) {
+      out.push(`# QMP: ${(e as Error).message}`);
+    }
+    if (i === 0) await new Promise((r) => setTimeout(r, 1_000));
+  }
+  return out.join('\n') + '\n';
+}
+
+/**
+ * Where a guest's first vCPU is: in the kernel (its instruction pointer in the upper half of the address
+ * space, where Linux maps itself) or still before it (firmware, the option ROM that loads -kernel, the
+ * decompressor), or unknown when QEMU does not say.
+ */
+export async function guestStage(qmpSocket: string): Promise<{ stage: 'kernel' | 'before kernel' | 'unknown'; rip?: string }> {
+  try {
+    const regs = String(await qmpCommand(qmpSocket, 'human-monitor-command', { 'command-line': 'info registers' }));
+    // Outside long mode QEMU prints the 32-bit registers (EIP=): certainly not in the kernel yet.
+    const eip = /EIP=([0-9a-f]{8})/.exec(regs)?.[1];
+    if (eip) return { stage: 'before kernel', rip: eip };
+    const rip = /RIP=([0-9a-f]{16})/.exec(regs)?.[1];
+    if (!rip) return { stage: 'unknown' };
+    // A process's code is low too, but runs at privilege level 3; the kernel is up by then.
+    if (/CPL=3/.test(regs) || BigInt(`0x${rip}`) >= 0xffff800000000000n) return { stage: 'kernel', rip };
+    return { stage: 'before kernel', rip };
+  } catch {
+    return { stage: 'unknown' };
+  }
+}
+
+/**
+ * Under TCG a node's kernel is running a few seconds after QEMU starts. One whose CPU has not reached its
+ * kernel this long after start is stuck in firmware or the boot loader: waitForSsh resets it, once.
+ */
+export const BEFORE_KERNEL_RESET_MS = 60_000;
+
+export interface WaitForSshOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+  /** Reset a node whose console is still empty after this long (0: never). */
+  silentResetMs?: number;
+  /** Told when a node was reset, with why and where QEMU's state before the reset was saved. */
+  onReset?: (message: string) => void;
+}
+
+export async function waitForSsh(record: ClusterRecord, node: NodeRecord, options: WaitForSshOptions): Promise<number> {
   const began = performance.now();
   const target = sshTarget(record, node, options.env);
+  const np = nodePaths(clusterPaths(record.prefix, options.env), node.name);
+  const silentResetMs = options.silentResetMs ?? BEFORE_KERNEL_RESET_MS;
+  let resetDone = false;
+  let seenKernel = false;
   let lastError = '';
   while (performance.now() - began < options.timeoutMs) {
     if (options.signal?.aborted) throw new InterruptedError();
     if (!nodeProcesses(record.prefix).has(node.name)) {
       throw new DpdkciError(`${node.name}: QEMU exited while booting; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`);
+    }
+    // Once its kernel ran, a node is never reset: a slow boot is not a stuck one.
+    const stage = seenKernel || resetDone || silentResetMs === 0 ? undefined : (await guestStage(np.qmp)).stage;
+    if (stage === 'kernel') seenKernel = true;
+    if (stage === 'before kernel' && performance.now() - began > silentResetMs) {
+      resetDone = true;
+      const saved = join(np.dir, 'qemu-state-before-reset.txt');
+      writeFileSync(saved, await qemuState(np.qmp));
+      await qmpCommand(np.qmp, 'system_reset');
+      // A guest that is not running at all (stopped, or started with -S) is set running too.
+      const status = (await qmpCommand(np.qmp, 'query-status')) as { status?: string; running?: boolean };
+      if (!status.running) await qmpCommand(np.qmp, 'cont');
+      options.onReset?.(
+        `${node.name}: not in its kernel ${Math.round(silentResetMs / 1000)} s after start (stuck in firmware or the boot loader); reset it once. QEMU's state before the reset: ${saved}`,
+      );
     }
     // A short handshake timeout: until sshd listens, QEMU's user network accepts and stalls.
     const answer = await sshAnswers(target, 4_000);
@@ -214,8 +285,12 @@ export async function waitForSsh(
     lastError = answer.error;
     await new Promise((r) => setTimeout(r, 1_000));
   }
+  // Where it is stuck, for the message and for whoever reads the node's directory afterwards.
+  const where = await guestStage(np.qmp);
+  writeFileSync(join(np.dir, 'qemu-state-at-timeout.txt'), await qemuState(np.qmp));
   throw new DpdkciError(
-    `${node.name}: no SSH answer on 127.0.0.1:${node.sshPort} within ${options.timeoutMs / 1000}s (${lastError}); last console lines:\n${consoleTail(record, node.name, 20, options.env)}`,
+    `${node.name}: no SSH answer on 127.0.0.1:${node.sshPort} within ${options.timeoutMs / 1000}s (${lastError})${resetDone ? ', even after a reset' : ''}; ` +
+      `its first vCPU is ${where.stage === 'unknown' ? 'somewhere QEMU did not report' : `${where.stage} (RIP=${where.rip})`}; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`,
   );
 }
 

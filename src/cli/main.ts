@@ -54,6 +54,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--debian-mirror <url>', "Debian mirror for the image build (DPDKCI_DEBIAN_MIRROR; default: the host's apt sources)")
     .option('--rebuild', 'rebuild the node image even when the cache has it')
     .option('--boot-timeout <seconds>', 'how long a node may take to answer over SSH (default 600)')
+    .option('--boot-reset-after <seconds>', 'reset a booting node, once, whose CPU has not reached its kernel after this long; 0 never (default 60, DPDKCI_BOOT_RESET_AFTER)')
     .option('--cleanup-on-failure', 'remove the cluster when up fails (default: keep it for inspection)')
     .option('-o, --output <format>', 'table (default) or json: the cluster, the steps applied and their timings')
     .option('--junit <file>', 'write a JUnit XML report: one test case per step, its time and failure')

@@ -164,7 +164,12 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
     await execa(qemuImg as string, overlay);
     symlinkSync(join(tmp, 'disk.qcow2'), nodePaths(paths, 'node01').disk);
     await startNode(record, node, env);
-    await waitForSsh(record, node, { timeoutMs: options.bootTimeoutMs ?? 600_000, env, ...(options.signal ? { signal: options.signal } : {}) });
+    await waitForSsh(record, node, {
+      timeoutMs: options.bootTimeoutMs ?? 600_000,
+      env,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onReset: (m) => options.progress?.update(m),
+    });
     ssh = await connectSsh(sshTarget(record, node, env));
     const run = async (argv: string[]) => {
       const r = await ssh!.execCommand(remoteCommand(argv));

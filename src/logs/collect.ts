@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { ClusterRecord, Node, NodeRecord } from '../core/cluster.js';
 import { clusterPaths, nodePaths } from '../core/paths.js';
-import { nodeProcesses } from '../../providers/qemu/provider.js';
+import { nodeProcesses, qemuState } from '../../providers/qemu/provider.js';
 import { readArgv } from '../../providers/qemu/processes.js';
-import { qmpCommand } from '../../providers/qemu/qmp.js';
 import { connectNode } from '../steps/connect-nodes/index.js';
 import { nodeScriptPath, pushScriptsTo } from '../steps/push-node-scripts/index.js';
 
@@ -39,6 +38,12 @@ export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJ
         cpSync(np.console, join(nodeDir, 'console.log'));
         files.push('console.log');
       }
+      // Left by waitForSsh: before it reset a node stuck before its kernel, and when a node never answered.
+      for (const f of ['qemu-state-before-reset.txt', 'qemu-state-at-timeout.txt']) {
+        if (!existsSync(join(np.dir, f))) continue;
+        cpSync(join(np.dir, f), join(nodeDir, f));
+        files.push(f);
+      }
       const pid = running.get(node.name);
       if (pid) {
         writeFileSync(join(nodeDir, 'qemu-cmdline.txt'), `${(readArgv(pid) ?? []).join(' ')}\n`);
@@ -54,25 +59,6 @@ export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJ
       return { node: node.name, dir: nodeDir, files: files.sort(), ...(missing ? { missing } : {}) };
     }),
   );
-}
-
-/**
- * QEMU's view of a guest that does not answer: its run state and every vCPU's registers, twice a second
- * apart (an instruction pointer that does not move is a guest stuck in one place; one that does, a busy or
- * idle one). For a hang that leaves nothing on the console.
- */
-async function qemuState(qmpSocket: string): Promise<string> {
-  const out: string[] = [];
-  for (let i = 0; i < 2; i++) {
-    try {
-      out.push(`# ${new Date().toISOString()} query-status`, JSON.stringify(await qmpCommand(qmpSocket, 'query-status')));
-      out.push('# info registers -a', String(await qmpCommand(qmpSocket, 'human-monitor-command', { 'command-line': 'info registers -a' })));
-    } catch (e) {
-      out.push(`# QMP: ${(e as Error).message}`);
-    }
-    if (i === 0) await new Promise((r) => setTimeout(r, 1_000));
-  }
-  return out.join('\n') + '\n';
 }
 
 /** Runs collect-logs.sh on the node and unpacks its archive; returns why not, when it could not. */

@@ -18,7 +18,7 @@ const ENV = { DPDKCI_STATE_DIR: STATE };
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) => dpdkci(args, { env: { ...ENV, ...env } });
 
 afterAll(async () => {
-  for (const p of ['e2e-dropin', 'e2e-rp-a', 'e2e-rp-b', 'e2e-timeout']) await run(['down', '--prefix', p, '--force']);
+  for (const p of ['e2e-dropin', 'e2e-rp-a', 'e2e-rp-b', 'e2e-timeout', 'e2e-reset']) await run(['down', '--prefix', p, '--force']);
 });
 
 describe('the kubevirtci drop-in (cluster-up/)', () => {
@@ -135,5 +135,16 @@ describe('parallel CI jobs on one host', () => {
     expect(qemuPids('e2e-timeout')).toEqual([]);
     expect(existsSync(join(STATE, 'clusters', 'e2e-timeout'))).toBe(false);
     expect(readFileSync(junit, 'utf8')).toMatch(/<failure message="--timeout: up did not finish within 10s/);
+  });
+
+  it('a node stuck before its kernel is reset once, says so, and then boots', async () => {
+    // QEMU's -S holds the vCPUs at the reset vector: a guest that never reaches its kernel, on demand.
+    const r = await run(['up', '--prefix', 'e2e-reset', '--qemu-args=-S', '--boot-reset-after', '10', '--memory', '1536M', '--hugepages-2m', '64']);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.stderr)).toMatch(/node01: not in its kernel 10 s after start \(stuck in firmware or the boot loader\); reset it once/);
+    const saved = join(nodePaths(clusterPaths('e2e-reset', { ...process.env, ...ENV }), 'node01').dir, 'qemu-state-before-reset.txt');
+    expect(readFileSync(saved, 'utf8')).toContain('"status":"prelaunch"');
+    expect((await run(['ssh', '--prefix', 'e2e-reset', 'node01', '--', 'true'])).exitCode).toBe(0);
+    expect((await run(['down', '--prefix', 'e2e-reset'])).exitCode).toBe(0);
   });
 });

@@ -148,3 +148,25 @@ describe('up --junit and --timeout on bad input', () => {
     expect(r.stderr).toMatch(/DPDKCI_TIMEOUT: "3" is not a duration of at least 10 seconds/);
   });
 });
+
+describe('the failed-test digest at the end of a CI log', () => {
+  it('names each failure with its file and keeps the head and tail of a long message', async () => {
+    const { digest } = await import('../../scripts/test-digest.js');
+    const long = ['\u001b[31mAssertionError\u001b[39m: up failed', ...Array.from({ length: 40 }, (_, i) => `line ${i}`), '    at Object.<anonymous> (x.ts:1:1)', 'node01: QEMU exited'].join('\n');
+    const lines = digest(
+      {
+        testResults: [
+          { name: '/r/test/e2e/ci.test.ts', status: 'failed', assertionResults: [{ fullName: 'a > b', status: 'failed', duration: 2500, failureMessages: [long] }, { fullName: 'ok', status: 'passed' }] },
+          { name: '/r/test/e2e/sync.test.ts', status: 'passed', assertionResults: [{ fullName: 'c', status: 'passed' }] },
+        ],
+      },
+      '/r',
+    );
+    expect(lines[0]).toBe('FAIL test/e2e/ci.test.ts > a > b (2.5 s)');
+    expect(lines[1]).toBe('    AssertionError: up failed');
+    expect(lines).toContain('    [24 lines left out]');
+    expect(lines.at(-1)).toBe('    node01: QEMU exited');
+    expect(lines.some((l) => l.includes(' at Object'))).toBe(false);
+    expect(lines.filter((l) => l.startsWith('FAIL'))).toHaveLength(1);
+  });
+});

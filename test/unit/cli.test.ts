@@ -30,6 +30,7 @@ describe('dpdkci CLI', () => {
     [['up', '--prefix', 'a/b'], /--prefix: "a\/b" cannot name a cluster/],
     [['up', '--nodez', '2'], /unknown option '--nodez'\n\(Did you mean --nodes\?\)/],
     [['up', '--boot-timeout', 'soon'], /--boot-timeout: "soon"/],
+    [['up', '--boot-reset-after', '2'], /--boot-reset-after: "2" is not a number of seconds \(0 to never reset, else at least 5\); e.g. --boot-reset-after 120/],
     [['status', '-o', 'yaml'], /-o\/--output: "yaml" is not an output format/],
     [['up', '--kubernetes', 'latest'], /--kubernetes: "latest" is not a Kubernetes version; give a minor version such as 1.31, or none/],
   ])('%j exits 2 with a message naming the option', async (args, message) => {
@@ -41,6 +42,11 @@ describe('dpdkci CLI', () => {
     await run('up', '--nodes', '0', '--prefix', 'nothing');
     const status = await run('status', '--prefix', 'nothing', '-o', 'json');
     expect(JSON.parse(status.stdout)).toEqual({ prefix: 'nothing', exists: false, nodes: [] });
+  });
+  it('names DPDKCI_BOOT_RESET_AFTER when that is what is wrong', async () => {
+    const r = await execa('node', [bin, 'up'], { reject: false, env: { ...env, DPDKCI_BOOT_RESET_AFTER: '1m' } });
+    expect(r.stderr).toMatch(/DPDKCI_BOOT_RESET_AFTER: "1m" is not a number of seconds/);
+    expect(r.exitCode).toBe(2);
   });
   it('reads KUBEVIRT_NUM_NODES and names it in the error', async () => {
     const r = await execa('node', [bin, 'up'], { reject: false, env: { ...env, KUBEVIRT_NUM_NODES: '0' } });

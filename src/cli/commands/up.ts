@@ -20,7 +20,7 @@ import { recipeHash } from '../../image/recipe.js';
 import { plannedRecord } from '../../steps/prepare-cluster/index.js';
 import { planCheck } from '../../dataplane/check.js';
 import { liveHolder } from '../../../providers/qemu/processes.js';
-import { deleteCluster, listNodes } from '../../../providers/qemu/provider.js';
+import { deleteCluster, listNodes, BEFORE_KERNEL_RESET_MS } from '../../../providers/qemu/provider.js';
 import { bootNodes } from '../../steps/boot-nodes/index.js';
 import { chooseAcceleratorStep } from '../../steps/choose-accelerator/index.js';
 import type { UpContext } from '../../steps/context.js';
@@ -45,6 +45,7 @@ export interface UpFlags extends RawFlags {
   debianMirror?: string;
   rebuild?: boolean;
   bootTimeout?: string;
+  bootResetAfter?: string;
   cleanupOnFailure?: boolean;
   output?: string;
   skipCheck?: boolean;
@@ -128,6 +129,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
     mirrorFlag: flags.debianMirror,
     rebuild: Boolean(flags.rebuild),
     bootTimeoutMs: bootTimeoutS * 1000,
+    silentResetMs: bootResetAfterS(flags, env) * 1000,
     owner,
     signal: new AbortController().signal,
     progress: ctx.progress,
@@ -257,6 +259,17 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
   }
 }
 
+/** --boot-reset-after (DPDKCI_BOOT_RESET_AFTER): seconds a booting node may spend before its kernel until it is reset, once. */
+export function bootResetAfterS(flags: Pick<UpFlags, 'bootResetAfter'>, env: NodeJS.ProcessEnv): number {
+  const [name, value] = flags.bootResetAfter !== undefined ? ['--boot-reset-after', flags.bootResetAfter] : ['DPDKCI_BOOT_RESET_AFTER', env.DPDKCI_BOOT_RESET_AFTER];
+  if (value === undefined || value === '') return BEFORE_KERNEL_RESET_MS / 1000;
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || (seconds !== 0 && seconds < 5)) {
+    throw new UsageError(`${name}: "${value}" is not a number of seconds (0 to never reset, else at least 5); e.g. ${name === '--boot-reset-after' ? '--boot-reset-after 120' : 'DPDKCI_BOOT_RESET_AFTER=120'}`);
+  }
+  return seconds;
+}
+
 async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (names: string[]) => void): Promise<number> {
   // Everything that can be wrong with the input is found here, before anything starts.
   checkOutputFormat(flags.output);
@@ -267,6 +280,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   }
   const timeoutS = parseDuration(flags.timeout ?? ctx.env.DPDKCI_TIMEOUT, flags.timeout !== undefined ? '--timeout' : 'DPDKCI_TIMEOUT');
   const artifacts = flags.artifacts ?? (ctx.env.ARTIFACTS || undefined);
+  const silentResetMs = bootResetAfterS(flags, ctx.env) * 1000;
   const owner = currentOwner(ctx.env);
   if (flags.dryRun) {
     ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS));
@@ -293,6 +307,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     mirrorFlag: flags.debianMirror,
     rebuild: Boolean(flags.rebuild),
     bootTimeoutMs: bootTimeoutS * 1000,
+    silentResetMs,
     owner,
     signal,
     progress: ctx.progress,
