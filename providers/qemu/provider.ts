@@ -129,6 +129,7 @@ export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.
     qmpSocket: np.qmp,
     pidFile: np.pid,
     consoleLog: np.console,
+    qemuLog: np.qemuLog,
     seed: {
       hostname: join(np.seedDir, 'hostname'),
       ssh_host_ed25519_key: join(np.seedDir, 'ssh_host_ed25519_key'),
@@ -163,14 +164,23 @@ export async function startNode(record: ClusterRecord, node: NodeRecord, env: No
   copyFileSync(paths.publicKey, join(np.seedDir, 'authorized_keys'));
   rmSync(np.qmp, { force: true });
   rmSync(np.pid, { force: true });
+  rmSync(np.qemuLog, { force: true });
   const [file, ...args] = qemuArgs(launchSpec(record, node, env));
   const result = await execa(file as string, args, { reject: false });
   if (result.exitCode !== 0) {
-    throw new DpdkciError(`QEMU would not start ${node.name} (exit ${result.exitCode}): ${String(result.stderr).trim()}`);
+    // With -D, QEMU writes even its command-line errors to the log file.
+    const said = [String(result.stderr).trim(), existsSync(np.qemuLog) ? readFileSync(np.qemuLog, 'utf8').trim() : ''].filter(Boolean).join('\n');
+    throw new DpdkciError(`QEMU would not start ${node.name} (exit ${result.exitCode}): ${said || '(it printed nothing)'}`);
   }
   const pid = readPidFile(np.pid);
   if (!pid) throw new DpdkciError(`QEMU started ${node.name} but wrote no pidfile at ${np.pid}`);
   return pid;
+}
+
+/** The end of a node's QEMU log (its stderr once daemonized), for a message about a QEMU that exited. */
+export function qemuLogTail(file: string, lines = 10): string {
+  const text = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  return text ? `QEMU said:\n${text.split('\n').slice(-lines).join('\n')}\n` : `QEMU's log (${file}) is empty: it was killed by a signal, or exited without a word`;
 }
 
 export function consoleTail(record: ClusterRecord, node: string, lines = 20, env: NodeJS.ProcessEnv = process.env): string {
@@ -262,7 +272,9 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
   while (performance.now() - began < options.timeoutMs) {
     if (options.signal?.aborted) throw new InterruptedError();
     if (!nodeProcesses(record.prefix).has(node.name)) {
-      throw new DpdkciError(`${node.name}: QEMU exited while booting; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`);
+      throw new DpdkciError(
+        `${node.name}: QEMU exited while booting; ${qemuLogTail(np.qemuLog)}; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`,
+      );
     }
     // Once its kernel ran, a node is never reset: a slow boot is not a stuck one.
     const stage = seenKernel || resetDone || silentResetMs === 0 ? undefined : (await guestStage(np.qmp)).stage;

@@ -38,6 +38,8 @@ export interface NodeLaunchSpec {
   qmpSocket: string;
   pidFile: string;
   consoleLog: string;
+  /** -D: QEMU keeps its stderr on this file after daemonizing, instead of /dev/null. */
+  qemuLog: string;
   /** fw_cfg entries (name below opt/dpdkci/ -> host file). */
   seed: Record<string, string>;
   kernelArgs: string[];
@@ -152,6 +154,8 @@ export function qemuArgs(spec: NodeLaunchSpec): string[] {
     `unix:${qemuValue(spec.qmpSocket)},server=on,wait=off`,
     '-pidfile',
     spec.pidFile,
+    '-D',
+    spec.qemuLog,
     '-daemonize',
     ...spec.extraQemuArgs,
   );

@@ -71,6 +71,8 @@ export interface NodePaths {
   qmp: string;
   pid: string;
   console: string;
+  /** QEMU's own log and, once daemonized, its stderr (-D): where an assertion or abort message lands. */
+  qemuLog: string;
   seedDir: string;
   info: string;
 }
@@ -83,6 +85,7 @@ export function nodePaths(cluster: ClusterPaths, name: string): NodePaths {
     qmp: join(dir, 'qmp.sock'),
     pid: join(dir, 'qemu.pid'),
     console: join(dir, 'console.log'),
+    qemuLog: join(dir, 'qemu.log'),
     seedDir: join(dir, 'seed'),
     info: join(dir, 'node.json'),
   };

@@ -38,8 +38,9 @@ export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJ
         cpSync(np.console, join(nodeDir, 'console.log'));
         files.push('console.log');
       }
-      // Left by waitForSsh: before it reset a node stuck before its kernel, and when a node never answered.
-      for (const f of ['qemu-state-before-reset.txt', 'qemu-state-at-timeout.txt']) {
+      // QEMU's own log (its stderr); and, left by waitForSsh, its state before it reset a node stuck before its
+      // kernel and when a node never answered.
+      for (const f of ['qemu.log', 'qemu-state-before-reset.txt', 'qemu-state-at-timeout.txt']) {
         if (!existsSync(join(np.dir, f))) continue;
         cpSync(join(np.dir, f), join(nodeDir, f));
         files.push(f);

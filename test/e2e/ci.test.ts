@@ -18,7 +18,7 @@ const ENV = { DPDKCI_STATE_DIR: STATE };
 const run = (args: string[], env: NodeJS.ProcessEnv = {}) => dpdkci(args, { env: { ...ENV, ...env } });
 
 afterAll(async () => {
-  for (const p of ['e2e-dropin', 'e2e-rp-a', 'e2e-rp-b', 'e2e-timeout', 'e2e-reset']) await run(['down', '--prefix', p, '--force']);
+  for (const p of ['e2e-dropin', 'e2e-rp-a', 'e2e-rp-b', 'e2e-timeout', 'e2e-reset', 'e2e-badqemu', 'e2e-quit']) await run(['down', '--prefix', p, '--force']);
 });
 
 describe('the kubevirtci drop-in (cluster-up/)', () => {
@@ -64,8 +64,9 @@ describe('the kubevirtci drop-in (cluster-up/)', () => {
 
 describe('parallel CI jobs on one host', () => {
   const sleeper = execa('sleep', ['3600']);
-  afterAll(() => {
+  afterAll(async () => {
     sleeper.kill();
+    await sleeper.catch(() => undefined);
   });
 
   it('two clusters with --random-ports come up at the same time, each reachable on its own ports', async () => {
@@ -146,5 +147,23 @@ describe('parallel CI jobs on one host', () => {
     expect(readFileSync(saved, 'utf8')).toContain('"status":"prelaunch"');
     expect((await run(['ssh', '--prefix', 'e2e-reset', 'node01', '--', 'true'])).exitCode).toBe(0);
     expect((await run(['down', '--prefix', 'e2e-reset'])).exitCode).toBe(0);
+  });
+
+  it('a QEMU that will not start, or that exits while booting, is quoted in the error', async () => {
+    const bad = await run(['up', '--prefix', 'e2e-badqemu', '--qemu-args=-device nonexistent-nic', '--memory', '1536M', '--hugepages-2m', '64']);
+    expect(bad.exitCode).toBe(1);
+    expect(String(bad.stderr)).toMatch(/QEMU would not start node01 \(exit 1\): .*'nonexistent-nic' is not a valid device model name/);
+    expect(qemuPids('e2e-badqemu')).toEqual([]);
+    expect((await run(['down', '--prefix', 'e2e-badqemu'])).exitCode).toBe(0);
+
+    const up = run(['up', '--prefix', 'e2e-quit', '--memory', '1536M', '--hugepages-2m', '64']);
+    const qmp = nodePaths(clusterPaths('e2e-quit', { ...process.env, ...ENV }), 'node01').qmp;
+    for (let i = 0; i < 600 && !existsSync(qmp); i++) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 500));
+    await qmpCommand(qmp, 'quit');
+    const r = await up;
+    expect(r.exitCode).toBe(1);
+    expect(String(r.stderr)).toMatch(/node01: QEMU exited while booting; QEMU's log \(\S+qemu\.log\) is empty: it was killed by a signal, or exited without a word/);
+    expect((await run(['down', '--prefix', 'e2e-quit'])).exitCode).toBe(0);
   });
 });

@@ -15,6 +15,7 @@ const base: NodeLaunchSpec = {
   qmpSocket: '/state/node01/qmp.sock',
   pidFile: '/state/node01/qemu.pid',
   consoleLog: '/state/node01/console.log',
+  qemuLog: '/state/node01/qemu.log',
   seed: { hostname: '/seed/hostname', authorized_keys: '/seed/ak' },
   kernelArgs: ['root=/dev/vda'],
   extraQemuArgs: [],
