@@ -1,16 +1,17 @@
 #!/bin/bash
 # Host-side: installs the Debian packages dpdkci runs on the host (as root), or says which are missing.
 # usage: install-host-deps.sh [--check] [--test]
-#   --test adds what only the tests use: docker-registry (Debian's build of the distribution registry), which
-#   the sync e2e starts on 127.0.0.1 by itself. Its packaged service is disabled, so no daemon is left.
+#   docker-registry (Debian's build of the distribution registry) is each cluster's registry, which dpdkci
+#   starts on 127.0.0.1 itself; the package's own service is disabled, so no daemon is left running.
+#   --test is accepted for the Makefile's test targets; the tests need nothing more today.
 set -euo pipefail
 
-packages=(qemu-system-x86 qemu-utils vde2 debootstrap e2fsprogs openssh-client shellcheck ca-certificates)
+packages=(qemu-system-x86 qemu-utils vde2 debootstrap e2fsprogs openssh-client docker-registry shellcheck ca-certificates)
 check=0
 for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;
-    --test) packages+=(docker-registry) ;;
+    --test) ;;
     *)
       echo "install-host-deps.sh: unknown option $arg (use --check, --test)" >&2
       exit 2

@@ -9,6 +9,7 @@ import { qemuArgs, kernelArgs, type NodeLaunchSpec } from './qemu-args.js';
 import { findProcesses, isAlive, liveHolder, readArgv, readPidFile, waitForExit } from './processes.js';
 import { qmpCommand } from './qmp.js';
 import { startSwitch, stopSwitch, switchProcesses } from './switch.js';
+import { registryPaths, stopRegistry } from './registry.js';
 
 export function processName(prefix: string, node: string): string {
   return `dpdkci-${prefix}-${node}`;
@@ -135,6 +136,8 @@ export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.
       ssh_host_ed25519_key: join(np.seedDir, 'ssh_host_ed25519_key'),
       'ssh_host_ed25519_key.pub': join(np.seedDir, 'ssh_host_ed25519_key.pub'),
       authorized_keys: join(np.seedDir, 'authorized_keys'),
+      // The cluster registry's host port: the node's containerd pulls registry:5000 from 10.0.2.2 there.
+      ...(record.registryPort ? { registry: join(np.seedDir, 'registry') } : {}),
     },
     kernelArgs: kernelArgs({ hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, extra: o.kernelArgs }),
     extraQemuArgs: o.qemuArgs,
@@ -162,6 +165,7 @@ export async function startNode(record: ClusterRecord, node: NodeRecord, env: No
   }
   writeFileSync(join(np.seedDir, 'hostname'), `${node.name}\n`);
   copyFileSync(paths.publicKey, join(np.seedDir, 'authorized_keys'));
+  if (record.registryPort) writeFileSync(join(np.seedDir, 'registry'), `${record.registryPort}\n`);
   rmSync(np.qmp, { force: true });
   rmSync(np.pid, { force: true });
   rmSync(np.qemuLog, { force: true });
@@ -329,6 +333,7 @@ export async function stopNode(pid: number, qmpSocket: string, graceful: boolean
 export interface DeleteReport {
   nodes: { name: string; pid: number; how: 'powered-off' | 'killed' }[];
   switchPids: number[];
+  registryPids: number[];
   removedDir: boolean;
 }
 
@@ -353,9 +358,10 @@ export async function deleteCluster(prefix: string, options: { graceful: boolean
     })),
   );
   const switchPids = await stopSwitch({ dir: paths.switchDir, pidFile: paths.switchPid });
+  const registryPids = await stopRegistry(registryPaths(paths.dir));
   const removedDir = existsSync(paths.dir);
   rmSync(paths.dir, { recursive: true, force: true });
-  return { nodes, switchPids, removedDir };
+  return { nodes, switchPids, registryPids, removedDir };
 }
 
 /** Copies what the host holds about each node (console logs) into dir. */

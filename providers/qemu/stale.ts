@@ -37,7 +37,7 @@ export function findStaleClusters(env: NodeJS.ProcessEnv = process.env): StaleCl
   }
   // Processes whose cluster directory is gone: recognised by the state paths in their own argv.
   const ours = `${root}${sep}`;
-  for (const p of findProcesses((argv) => /qemu-system|vde_switch$/.test(argv[0] ?? '') && argv.some((a) => a.startsWith(ours)))) {
+  for (const p of findProcesses((argv) => /qemu-system|vde_switch$|docker-registry$/.test(argv[0] ?? '') && argv.some((a) => a.startsWith(ours)))) {
     const path = p.argv.find((a) => a.startsWith(ours)) as string;
     const prefix = path.slice(ours.length).split(sep)[0] as string;
     if (!existsSync(join(root, prefix)) && !stale.has(prefix)) stale.set(prefix, `process ${p.pid} (${p.argv[0]}) is left from a removed cluster`);

@@ -52,12 +52,15 @@ systemctl daemon-reload
 
 step containerd
 # containerd's defaults with the two settings the kubelet needs: systemd cgroups (the kubelet's
-# cgroupDriver) and the pinned pause image as the sandbox, which is in the image and never pulled.
+# cgroupDriver) and the pinned pause image as the sandbox, which is in the image and never pulled; and the
+# registry hosts directory, where dpdkci-seed points registry:5000 at the cluster's registry on the host.
 mkdir -p /etc/containerd
 containerd config default |
   sed -e 's/SystemdCgroup = false/SystemdCgroup = true/' \
-    -e "s|^\([[:space:]]*sandbox_image = \).*|\1\"$pause\"|" >/etc/containerd/config.toml.new
+    -e "s|^\([[:space:]]*sandbox_image = \).*|\1\"$pause\"|" \
+    -e 's|^\([[:space:]]*config_path = \)""|\1"/etc/containerd/certs.d"|' >/etc/containerd/config.toml.new
 grep -q 'SystemdCgroup = true' /etc/containerd/config.toml.new || die "containerd's default configuration has no SystemdCgroup setting"
+grep -q 'config_path = "/etc/containerd/certs.d"' /etc/containerd/config.toml.new || die "containerd's default configuration has no registry config_path setting"
 mv /etc/containerd/config.toml.new /etc/containerd/config.toml
 # Both start at every boot of a Kubernetes node (the base image leaves containerd off).
 systemctl add-wants --no-reload multi-user.target containerd.service kubelet.service

@@ -4,6 +4,8 @@
 #   opt/dpdkci/hostname                   the node name
 #   opt/dpdkci/ssh_host_ed25519_key(.pub) the node's SSH host key, generated and pinned on the host
 #   opt/dpdkci/authorized_keys            the cluster's public key for root
+#   opt/dpdkci/registry                   (optional) the host port of the cluster's registry, which
+#                                         containerd then pulls as registry:5000 from 10.0.2.2 (the host)
 # Under TCG every process started costs boot time, so this uses shell builtins where it can.
 set -euo pipefail
 
@@ -31,3 +33,22 @@ cp "$fwcfg/ssh_host_ed25519_key/raw" /etc/ssh/ssh_host_ed25519_key
 cp "$fwcfg/authorized_keys/raw" /root/.ssh/authorized_keys
 umask 0022
 cp "$fwcfg/ssh_host_ed25519_key.pub/raw" /etc/ssh/ssh_host_ed25519_key.pub
+
+certs=/etc/containerd/certs.d/registry:5000
+if [ -e "$fwcfg/registry/raw" ]; then
+  port=$(<"$fwcfg/registry/raw")
+  port=${port%%[[:space:]]*}
+  if [[ ! $port =~ ^[0-9]{1,5}$ ]]; then
+    echo "dpdkci-seed: the registry seed \"$port\" is not a port number" >&2
+    exit 1
+  fi
+  mkdir -p "$certs"
+  printf '%s\n' \
+    '# Written at boot by dpdkci-seed: the cluster registry runs on the host, reached through QEMU'"'"'s user network.' \
+    'server = "http://registry:5000"' \
+    '' \
+    "[host.\"http://10.0.2.2:$port\"]" \
+    '  capabilities = ["pull", "resolve"]' >"$certs/hosts.toml"
+else
+  rm -rf "$certs"
+fi

@@ -61,6 +61,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--artifacts <dir>', 'when up fails, collect the logs (dpdkci logs) into DIR/dpdkci-PREFIX before any cleanup (env ARTIFACTS)')
     .option('--timeout <duration>', 'give up when the whole up takes longer, e.g. 1800, 30m, 1h (DPDKCI_TIMEOUT; default none)')
     .option('--random-ports', 'forward from random free ports instead of from 2201 up, for parallel CI jobs on one host (DPDKCI_RANDOM_PORTS)')
+    .option('--no-registry', 'run no image registry for the cluster (by default one runs on the host: dpdkci ports registry; the nodes pull it as registry:5000) (DPDKCI_REGISTRY=false)')
     .addHelpText('after', '\nExamples:\n  dpdkci up --nodes 2 --memory 3G --hugepages-2m 512\n  KUBEVIRT_NUM_NODES=2 dpdkci run --prefix dpdk-a')
     .action(async (opts) => {
       const flags = {

@@ -31,6 +31,8 @@ export interface ClusterRecord {
   dataplane?: DataplanePlan;
   /** The last `dpdkci check` (or the one `up --dpdk` ran). */
   lastCheck?: { at: string; ok: boolean };
+  /** The cluster registry's port on 127.0.0.1 (absent with --no-registry, and in clusters from before it existed). */
+  registryPort?: number;
   /** The process the cluster belongs to (its last `up`'s session); `down --all-stale` reaps it once gone. */
   owner?: Owner;
 }

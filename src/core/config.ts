@@ -26,6 +26,8 @@ export interface ClusterOptions {
   vhostSocketDir: string;
   /** Forward from random free ports (parallel CI jobs on one host), not from 2201 up. */
   randomPorts: boolean;
+  /** An image registry per cluster on the host, which the nodes pull from as registry:5000 (on unless --no-registry). */
+  registry: boolean;
   /** A Kubernetes minor version ("1.31") or "none" for the OVS-DPDK nodes alone. */
   kubernetes: string;
 }
@@ -54,6 +56,7 @@ export const OPTION_SPECS: Record<keyof ClusterOptions, OptionSpec> = {
   vfioNoiommu: { flag: '--vfio-noiommu', env: 'DPDKCI_VFIO_NOIOMMU', default: 'false' },
   vhostSocketDir: { flag: '--vhost-socket-dir', env: 'DPDKCI_VHOST_SOCKET_DIR', default: DEFAULT_SOCKET_DIR },
   randomPorts: { flag: '--random-ports', env: 'DPDKCI_RANDOM_PORTS', default: 'false' },
+  registry: { flag: '--no-registry', env: 'DPDKCI_REGISTRY', default: 'true' },
   kubernetes: { flag: '--kubernetes', env: 'DPDKCI_KUBERNETES', default: 'none' },
 };
 
@@ -239,6 +242,8 @@ export function resolveClusterOptions(
     vfioNoiommu: boolean(pick('vfioNoiommu', flags, env)),
     vhostSocketDir: socketDir,
     randomPorts: boolean(pick('randomPorts', flags, env)),
+    // commander gives registry=false for --no-registry and true when it was not given.
+    registry: flags.registry === false ? false : boolean(pick('registry', { ...flags, registry: undefined }, env)),
     kubernetes,
   };
 }

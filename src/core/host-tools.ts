@@ -12,6 +12,7 @@ export const HOST_TOOLS: Record<string, string> = {
   scp: 'openssh-client',
   debootstrap: 'debootstrap',
   'mkfs.ext4': 'e2fsprogs',
+  'docker-registry': 'docker-registry',
 };
 
 export function onPath(tool: string, path = process.env.PATH ?? ''): boolean {

@@ -124,6 +124,7 @@ function buildVm(base: ImageInfo, prefix: string, sshPort: number, hostKey: stri
     vfioNoiommu: false,
     vhostSocketDir: '/var/lib/vhost_sockets',
     randomPorts: true,
+    registry: false,
     kubernetes: 'none',
   };
   const node: NodeRecord = { name: 'node01', index: 1, role: 'control-plane', sshPort, mgmtMac: macAddress(0, 0, 0x10), secondaryMacs: [], hostKey };

@@ -131,6 +131,9 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
       expect(await onNode(PREFIX, node, 'ctr -n k8s.io run --rm registry.dpdkci.test/test/hello:1 e2e-k8s /hello')).toBe(EXTRA);
       expect(await onNode(PREFIX, node, 'systemctl is-active containerd; systemctl is-enabled kubelet; sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables')).toBe('active\nenabled\n1\n1');
       expect(await onNode(PREFIX, node, 'ls /usr/local/bin')).toBe('crictl\nkubeadm\nkubectl\nkubelet');
+      // The kubelet's pulls of registry:5000 go to the cluster registry: containerd reads the seed's hosts.toml.
+      expect(await onNode(PREFIX, node, 'containerd config dump | grep -c \'config_path = "/etc/containerd/certs.d"\'')).toBe('1');
+      expect(await onNode(PREFIX, node, 'test -s /etc/containerd/certs.d/registry:5000/hosts.toml && echo yes')).toBe('yes');
     }
     expect(await onNode(PREFIX, 'node02', 'ping -c 1 -W 10 192.168.66.101 >/dev/null && ip -4 -o addr show | grep -c 192.168.66.102/24')).toBe('1');
     // node01 forwards the API server's port on 127.0.0.1; there is no kubeconfig, and kubeconfig says why.

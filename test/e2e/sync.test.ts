@@ -2,9 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { helloElf, helloImageArchive } from '../fixtures/oci.js';
-import { dpdkci, failureSummary, onNode, sharedCluster, startRegistry } from './helpers.js';
+import { dpdkci, failureSummary, onNode, sharedCluster } from './helpers.js';
 
 /**
  * `dpdkci sync` for real, on a 1-node --dpdk cluster without Kubernetes: an image the test builds itself
@@ -59,25 +60,24 @@ describe.sequential('sync into a running cluster', () => {
     expect(result.changes.map((c) => c.outcome)).toEqual(['unchanged', 'unchanged']);
   }));
 
-  it('--registry pushes the image to a real registry once, and the node pulls it from there and runs it', guard(async () => {
-    // Debian's build of the distribution registry (docker-registry), on the host's loopback, with a throwaway
-    // store. The node reaches the host's loopback as 10.0.2.2 through QEMU's user network.
-    const registry = await startRegistry();
-    const { port, base } = registry;
-    try {
-      const ref = `127.0.0.1:${port}/hello:1`;
-      const first = await sync('--image', archive.file, '--registry', `127.0.0.1:${port}`);
-      expect(first.changes).toContainEqual({ node: 'registry', kind: 'image', name: ref, outcome: 'pushed' });
-      const head = await fetch(`${base}/v2/hello/manifests/1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
-      expect(head.headers.get('docker-content-digest')).toBe(archive.digest);
-      const again = await sync('--image', archive.file, '--registry', `127.0.0.1:${port}`);
-      expect(again.changes).toEqual([{ node: 'registry', kind: 'image', name: ref, outcome: 'unchanged' }]);
-      const onNodeRef = `10.0.2.2:${port}/hello:1`;
-      await onNode(PREFIX, 'node01', `systemctl start containerd && ctr -n k8s.io images pull --plain-http ${onNodeRef} >/dev/null`);
-      expect(await onNode(PREFIX, 'node01', `ctr -n k8s.io run --rm ${onNodeRef} dpdkci-registry-test /hello`)).toBe(MESSAGE);
-    } finally {
-      await registry.stop();
-    }
+  it('the cluster registry: sync --registry pushes once, and the node pulls the image as registry:5000 and runs it', guard(async () => {
+    // The registry `up` started on the host's loopback (Debian's docker-registry); the node's seed pointed
+    // its containerd at it, through QEMU's user network, under kubevirtci's name registry:5000.
+    const port = Number((await dpdkci(['ports', 'registry', '--prefix', PREFIX])).stdout);
+    expect(port).toBeGreaterThan(1024);
+    const base = `http://127.0.0.1:${port}`;
+    const ref = `127.0.0.1:${port}/hello:1`;
+    const first = await sync('--image', archive.file, '--registry', `127.0.0.1:${port}`);
+    expect(first.changes).toContainEqual({ node: 'registry', kind: 'image', name: ref, outcome: 'pushed' });
+    const head = await fetch(`${base}/v2/hello/manifests/1`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    expect(head.headers.get('docker-content-digest')).toBe(archive.digest);
+    const again = await sync('--image', archive.file, '--registry', `127.0.0.1:${port}`);
+    expect(again.changes).toEqual([{ node: 'registry', kind: 'image', name: ref, outcome: 'unchanged' }]);
+    expect(await onNode(PREFIX, 'node01', 'cat /etc/containerd/certs.d/registry:5000/hosts.toml')).toContain(`[host."http://10.0.2.2:${port}"]`);
+    await onNode(PREFIX, 'node01', 'systemctl start containerd && ctr -n k8s.io images pull --hosts-dir /etc/containerd/certs.d registry:5000/hello:1 >/dev/null');
+    expect(await onNode(PREFIX, 'node01', 'ctr -n k8s.io run --rm registry:5000/hello:1 dpdkci-registry-test /hello')).toBe(MESSAGE);
+    const status = JSON.parse(String((await dpdkci(['status', '--prefix', PREFIX, '-o', 'json'])).stdout));
+    expect(status.registry).toEqual({ address: `127.0.0.1:${port}`, pullAs: 'registry:5000', running: true });
   }));
 
   it('a drifted OVS-DPDK setting is restored', guard(async () => {
@@ -97,5 +97,14 @@ describe.sequential('sync into a running cluster', () => {
     const m = await dpdkci(['sync', '--prefix', PREFIX, '--manifests', tmpdir()]);
     expect(m.exitCode).toBe(2);
     expect(String(m.stderr)).toMatch(/--manifests: cluster "e2e-sync" has no Kubernetes/);
+  }));
+
+  it('down stops the cluster registry with the nodes', guard(async () => {
+    const config = join(JSON.parse(String((await dpdkci(['status', '--prefix', PREFIX, '-o', 'json'])).stdout)).stateDir, 'registry', 'config.yml');
+    const r = await dpdkci(['down', '--prefix', PREFIX]);
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.stderr)).toMatch(/registry stopped/);
+    const left = await execa('pgrep', ['-f', `docker-registry serve ${config}`], { reject: false });
+    expect(left.stdout).toBe('');
   }));
 });

@@ -25,6 +25,16 @@ describe('option precedence: flag over KUBEVIRT_* variable over default', () => 
     const o = resolve({}, { KUBEVIRT_NUM_NODES: '2', KUBEVIRT_MEMORY_SIZE: '4G', KUBEVIRT_NUM_VCPU: '4', KUBEVIRT_HUGEPAGES_2M: '256', KUBEVIRT_HUGEPAGES_1G: '1', KUBEVIRT_NUM_SECONDARY_NICS: '2' });
     expect(o).toMatchObject({ nodes: 2, memoryMiB: 4096, cpus: 4, hugepages2m: 256, hugepages1g: 1, secondaryNics: 2 });
   });
+  it('runs a cluster registry unless --no-registry or DPDKCI_REGISTRY=false', () => {
+    const r = (flags: Record<string, unknown>, env: Record<string, string> = {}) => resolveClusterOptions(flags as never, env, host).registry;
+    // commander: registry is true when --no-registry was not given, false when it was.
+    expect(r({})).toBe(true);
+    expect(r({ registry: true })).toBe(true);
+    expect(r({ registry: false })).toBe(false);
+    expect(r({ registry: true }, { DPDKCI_REGISTRY: 'false' })).toBe(false);
+    expect(r({ registry: false }, { DPDKCI_REGISTRY: 'true' })).toBe(false);
+    expect(usageMessage(() => r({}, { DPDKCI_REGISTRY: 'maybe' }))).toMatch(/DPDKCI_REGISTRY: "maybe" is not true or false/);
+  });
   it('lets a flag win over the variable', () => {
     expect(resolve({ nodes: '3' }, { KUBEVIRT_NUM_NODES: '2' }).nodes).toBe(3);
     expect(resolve({ memoryMiB: '2048M' }, { KUBEVIRT_MEMORY_SIZE: '4G' }).memoryMiB).toBe(2048);

@@ -87,6 +87,7 @@ describe('up --dry-run', () => {
       'choose accelerator',
       'prepare cluster',
       'start secondary network switch',
+      'start registry',
       'boot nodes',
       'wait for SSH',
       'connect to nodes',
@@ -101,6 +102,10 @@ describe('up --dry-run', () => {
     const qemu = text.split('\n').filter((l) => l.includes('qemu-system-x86_64 -name'));
     expect(qemu.map((l) => /dpdkci-order-(node\d\d)/.exec(l)?.[1])).toEqual(['node01', 'node02']);
     for (const l of qemu) expect(l).toMatch(/intel-iommu.*intel_iommu=on iommu=pt/);
+    // The cluster registry's port reaches each node in its seed, on the port after the nodes'.
+    for (const l of qemu) expect(l).toContain('-fw_cfg $\'name=opt/dpdkci/registry,file=');
+    expect(text).toMatch(/docker-registry serve \S+\/registry\/config.yml/);
+    expect(text).toMatch(/listen on 127\.0\.0\.1:2203\)/);
     // The dataplane scripts run on both nodes, check before apply.
     const ovs = text.split('\n').filter((l) => l.includes('dpdk-setup.sh') && l.includes(' ovs '));
     expect(ovs.map((l) => `${l.trim().split(/\s+/)[0]} ${/dpdk-setup.sh (\w+)/.exec(l)?.[1]}`)).toEqual(['node01 check', 'node01 apply', 'node02 check', 'node02 apply']);

@@ -7,11 +7,11 @@ import type { CommandContext } from '../context.js';
 async function removeOne(prefix: string, force: boolean, ctx: CommandContext, why?: string): Promise<void> {
   const step = ctx.progress.start(`remove cluster ${prefix}${why ? ` (${why})` : ''}`);
   const report = await deleteCluster(prefix, { graceful: !force, env: ctx.env });
-  if (report.nodes.length === 0 && report.switchPids.length === 0 && !report.removedDir) {
+  if (report.nodes.length === 0 && report.switchPids.length === 0 && report.registryPids.length === 0 && !report.removedDir) {
     step.end('skipped', 'nothing to remove');
     return;
   }
-  step.end('done', [...report.nodes.map((n) => `${n.name} ${n.how}`), report.removedDir ? 'state removed' : ''].filter(Boolean).join(', '));
+  step.end('done', [...report.nodes.map((n) => `${n.name} ${n.how}`), report.registryPids.length ? 'registry stopped' : '', report.removedDir ? 'state removed' : ''].filter(Boolean).join(', '));
 }
 
 export async function runDown(flags: { prefix?: string; force?: boolean; allStale?: boolean; prefixGiven?: boolean }, ctx: CommandContext): Promise<number> {

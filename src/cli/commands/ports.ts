@@ -13,16 +13,19 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
     throw new UsageError(`ports: "${name}" is not a forwarded port; known: ${PORT_NAMES.join(', ')}`);
   }
   const apiPort = record.nodes[0]?.apiPort;
-  if (name === 'registry' || (name === 'k8s' && !apiPort)) {
+  if (name === 'k8s' && !apiPort) {
     // Say so rather than print a port nothing serves.
     throw new DpdkciError(
-      name === 'k8s'
-        ? `cluster "${record.prefix}" forwards no k8s port: it has no Kubernetes (--kubernetes ${clusterKubernetes(record)}); its forwarded ports are ssh, one per node`
-        : `cluster "${record.prefix}" forwards no registry port: dpdkci clusters run no registry; push with dpdkci sync --registry HOST:PORT to one of your own`,
+      `cluster "${record.prefix}" forwards no k8s port: it has no Kubernetes (--kubernetes ${clusterKubernetes(record)}); its forwarded ports are ssh, one per node${record.registryPort ? ', and registry' : ''}`,
     );
   }
-  if (name === 'k8s') {
-    ctx.out(String(apiPort));
+  if (name === 'registry' && !record.registryPort) {
+    throw new DpdkciError(
+      `cluster "${record.prefix}" runs no registry (it was brought up with --no-registry, or by a dpdkci without registries); bring it up again without --no-registry, or push with dpdkci sync --registry HOST:PORT to one of your own`,
+    );
+  }
+  if (name === 'k8s' || name === 'registry') {
+    ctx.out(String(name === 'k8s' ? apiPort : record.registryPort));
     return ExitCode.ok;
   }
   const nodes = flags.node ? [requireNode(record, flags.node, '--node')] : record.nodes;
@@ -31,6 +34,7 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   } else {
     for (const n of nodes) ctx.out(`${n.name} ssh 127.0.0.1:${n.sshPort}`);
     if (apiPort && !flags.node) ctx.out(`${record.nodes[0]?.name} k8s 127.0.0.1:${apiPort}`);
+    if (record.registryPort && !flags.node) ctx.out(`cluster registry 127.0.0.1:${record.registryPort} (the nodes pull it as registry:5000)`);
   }
   return ExitCode.ok;
 }

@@ -1,4 +1,5 @@
 import { readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
+import { NODE_REGISTRY_NAME, registryPaths, registryProcesses } from '../../../providers/qemu/registry.js';
 import { resolvePrefix } from '../../core/config.js';
 import { ExitCode } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
@@ -29,6 +30,9 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
     image: record.image,
     stateDir: clusterPaths(record.prefix, env).dir,
     secondaryNetwork: { kind: 'vde-switch', running: switchRunning(record, env) },
+    registry: record.registryPort
+      ? { address: `127.0.0.1:${record.registryPort}`, pullAs: NODE_REGISTRY_NAME, running: registryProcesses(registryPaths(clusterPaths(record.prefix, env).dir)).length > 0 }
+      : null,
     options: record.options,
     nodes: nodes.map((n) => {
       const r = record.nodes.find((x) => x.name === n.name);

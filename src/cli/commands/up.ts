@@ -27,6 +27,7 @@ import type { UpContext } from '../../steps/context.js';
 import { prepareCluster } from '../../steps/prepare-cluster/index.js';
 import { provisionImage } from '../../steps/provision-image/index.js';
 import { startSwitchStep } from '../../steps/start-switch/index.js';
+import { startRegistryStep } from '../../steps/start-registry/index.js';
 import { waitForSshStep } from '../../steps/wait-for-ssh/index.js';
 import { connectNodesStep } from '../../steps/connect-nodes/index.js';
 import { pushNodeScripts } from '../../steps/push-node-scripts/index.js';
@@ -181,6 +182,7 @@ export function upSteps(): Step<UpContext>[] {
     provisionKubernetesImage,
     prepareCluster,
     startSwitchStep,
+    startRegistryStep,
     bootNodes,
     waitForSshStep,
     connectNodesStep,
@@ -287,9 +289,9 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     return ExitCode.ok;
   }
   const kubernetes = options.kubernetes !== 'none' ? await kubernetesPreflight(options.kubernetes, flags, ctx) : undefined;
-  requireHostTools(TOOLS_FOR_UP);
   const paths = clusterPaths(options.prefix, ctx.env);
   const existing = readClusterRecord(paths.specFile);
+  requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP);
   if (existing) checkCompatible(existing, options);
 
   const release = takeLock(paths);

@@ -34,6 +34,7 @@ function portsOfOtherClusters(env: NodeJS.ProcessEnv, prefix: string): Set<numbe
       ports.add(n.sshPort);
       if (n.apiPort) ports.add(n.apiPort);
     });
+    if (record?.registryPort) ports.add(record.registryPort);
   }
   return ports;
 }
@@ -57,7 +58,14 @@ function nodeRecord(options: ClusterOptions, index: number, sshPort: number, hos
 }
 
 /** The cluster's record: what `up` decided, read back by every later command. */
-function clusterRecord(ctx: Pick<UpContext, 'options' | 'image' | 'owner'>, accel: ClusterRecord['accel'], accelReason: string, createdAt: string, nodes: NodeRecord[]): ClusterRecord {
+function clusterRecord(
+  ctx: Pick<UpContext, 'options' | 'image' | 'owner'>,
+  accel: ClusterRecord['accel'],
+  accelReason: string,
+  createdAt: string,
+  nodes: NodeRecord[],
+  registryPort: number | undefined,
+): ClusterRecord {
   const image = need(ctx.image, 'image');
   return {
     prefix: ctx.options.prefix,
@@ -68,6 +76,7 @@ function clusterRecord(ctx: Pick<UpContext, 'options' | 'image' | 'owner'>, acce
     image: { hash: image.hash, disk: image.disk, kernel: image.kernel, initrd: image.initrd, kernelRelease: image.kernelRelease },
     createdAt,
     nodes,
+    ...(registryPort ? { registryPort } : {}),
     owner: ctx.owner,
   };
 }
@@ -81,7 +90,8 @@ export function plannedRecord(ctx: Pick<UpContext, 'options' | 'image' | 'owner'
   const base = portBase(options.randomPorts, () => 0);
   const api = options.kubernetes !== 'none' ? base + options.nodes : undefined;
   const nodes = Array.from({ length: options.nodes }, (_, i) => nodeRecord(options, i + 1, base + i, 'ssh-ed25519 (generated-by-up)', i === 0 ? api : undefined));
-  return clusterRecord(ctx, options.accel === 'kvm' ? 'kvm' : 'tcg', 'planned', '(at up)', nodes);
+  const registry = options.registry ? base + options.nodes + (api ? 1 : 0) : undefined;
+  return clusterRecord(ctx, options.accel === 'kvm' ? 'kvm' : 'tcg', 'planned', '(at up)', nodes, registry);
 }
 
 /** State directory, cluster key pair, per-node host keys, ports and MACs: everything decided before boot. */
@@ -100,14 +110,18 @@ export const prepareCluster: Step<UpContext> = {
     const newCount = options.nodes - existing.length;
     // A new cluster with Kubernetes also forwards the control plane's API server, from one more port.
     const needApi = options.kubernetes !== 'none' && existing.length === 0;
-    const ports = await allocatePorts(newCount + (needApi ? 1 : 0), portBase(options.randomPorts), reserved);
+    // A new cluster's registry, from one more (a cluster made without one stays without).
+    const needRegistry = options.registry && existing.length === 0;
+    if (ctx.record?.registryPort) reserved.add(ctx.record.registryPort);
+    const ports = await allocatePorts(newCount + (needApi ? 1 : 0) + (needRegistry ? 1 : 0), portBase(options.randomPorts), reserved);
     const nodes: NodeRecord[] = [...existing];
     for (let i = existing.length + 1; i <= options.nodes; i++) {
       const apiPort = needApi && i === 1 ? ports[newCount] : undefined;
       nodes.push(nodeRecord(options, i, ports[i - existing.length - 1] as number, await nodeHostKey(paths, nodeName(i), options.prefix), apiPort));
     }
     const accel = need(ctx.accel, 'accelerator');
-    const record = clusterRecord(ctx, accel.accel, accel.warning ?? accel.probe?.reason ?? 'asked for', ctx.record?.createdAt ?? new Date().toISOString(), nodes);
+    const registryPort = needRegistry ? ports[newCount + (needApi ? 1 : 0)] : ctx.record?.registryPort;
+    const record = clusterRecord(ctx, accel.accel, accel.warning ?? accel.probe?.reason ?? 'asked for', ctx.record?.createdAt ?? new Date().toISOString(), nodes, registryPort);
     writeClusterRecord(paths.specFile, record);
     writeKnownHosts(paths, record);
     ctx.record = record;

@@ -1,0 +1,101 @@
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { DpdkciError } from '../../src/core/errors.js';
+import { findProcesses, liveHolder, waitForExit } from './processes.js';
+
+/**
+ * The cluster's image registry, as kubevirtci runs one beside its nodes: Debian's build of the distribution
+ * registry (docker-registry) on the host, on 127.0.0.1 only, with its store in the cluster's state
+ * directory. The host pushes to 127.0.0.1:PORT (`dpdkci ports registry`); the nodes pull it as
+ * `registry:5000`, which their containerd resolves to 10.0.2.2:PORT (the host, through QEMU's user network)
+ * from the seed QEMU hands them at boot.
+ */
+export interface RegistryPaths {
+  dir: string;
+  config: string;
+  data: string;
+  pidFile: string;
+  log: string;
+}
+
+export function registryPaths(clusterDir: string): RegistryPaths {
+  const dir = join(clusterDir, 'registry');
+  return { dir, config: join(dir, 'config.yml'), data: join(dir, 'data'), pidFile: join(dir, 'registry.pid'), log: join(dir, 'registry.log') };
+}
+
+/** The name the nodes pull from, as kubevirtci's nodes do. */
+export const NODE_REGISTRY_NAME = 'registry:5000';
+
+export function registryConfig(paths: RegistryPaths, port: number): string {
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${paths.data}`,
+    '  delete:',
+    '    enabled: true',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    '',
+  ].join('\n');
+}
+
+export function registryArgv(paths: RegistryPaths): string[] {
+  return ['docker-registry', 'serve', paths.config];
+}
+
+/** Registry processes of this cluster: the pidfile's, and any whose argv names its configuration. */
+export function registryProcesses(paths: RegistryPaths): number[] {
+  const fromPid = liveHolder(paths.pidFile);
+  const found = findProcesses((argv) => /docker-registry$/.test(argv[0] ?? '') && argv.includes(paths.config)).map((p) => p.pid);
+  return [...new Set([...(fromPid ? [fromPid] : []), ...found])];
+}
+
+export async function registryAnswers(port: number, timeoutMs = 2_000): Promise<boolean> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(timeoutMs) });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Starts the registry in the background (its own session, output in registry.log); returns its pid. */
+export async function startRegistry(paths: RegistryPaths, port: number): Promise<number> {
+  const running = registryProcesses(paths)[0];
+  if (running !== undefined && (await registryAnswers(port))) return running;
+  for (const pid of registryProcesses(paths)) process.kill(pid, 'SIGTERM');
+  mkdirSync(paths.data, { recursive: true, mode: 0o700 });
+  writeFileSync(paths.config, registryConfig(paths, port), { mode: 0o600 });
+  const log = openSync(paths.log, 'a', 0o600);
+  const [file, ...args] = registryArgv(paths);
+  const child = spawn(file as string, args, { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  const spawned = await new Promise<number>((resolve, reject) => {
+    child.once('spawn', () => resolve(child.pid as number));
+    child.once('error', (e) => reject(new DpdkciError(`the cluster registry would not start (${file}): ${e.message}; install Debian's docker-registry package, or use up --no-registry`)));
+  });
+  child.unref();
+  writeFileSync(paths.pidFile, `${spawned}\n`, { mode: 0o600 });
+  for (let i = 0; i < 100; i++) {
+    if (await registryAnswers(port, 500)) return spawned;
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await stopRegistry(paths);
+  const said = existsSync(paths.log) ? readFileSync(paths.log, 'utf8').trim().split('\n').slice(-5).join('\n') : '';
+  throw new DpdkciError(`the cluster registry did not answer on 127.0.0.1:${port} within 10 s${said ? `; it said:\n${said}` : ''}`);
+}
+
+export async function stopRegistry(paths: RegistryPaths): Promise<number[]> {
+  const pids = registryProcesses(paths);
+  for (const pid of pids) {
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitForExit(pid, 3_000))) process.kill(pid, 'SIGKILL');
+  }
+  rmSync(paths.pidFile, { force: true });
+  return pids;
+}
