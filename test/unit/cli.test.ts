@@ -68,3 +68,35 @@ describe('dpdkci CLI', () => {
     expect(r.exitCode).toBe(1);
   });
 });
+
+describe('ports of a recorded cluster', () => {
+  const record = (prefix: string, registryPort?: number) => ({
+    prefix,
+    provider: 'qemu',
+    options: { kubernetes: 'none' },
+    accel: 'tcg',
+    accelReason: 'test',
+    image: { hash: 'h', disk: '/d', kernel: '/k', initrd: '/i', kernelRelease: 'r' },
+    createdAt: '2026-11-23T00:00:00Z',
+    nodes: [{ name: 'node01', index: 1, role: 'control-plane', sshPort: 2201, mgmtMac: 'm', secondaryMacs: [], hostKey: 'k' }],
+    ...(registryPort ? { registryPort } : {}),
+  });
+  const write = async (r: ReturnType<typeof record>) => {
+    const { writeClusterRecord } = await import('../../src/core/cluster.js');
+    const { mkdirSync } = await import('node:fs');
+    const dir = join(env.DPDKCI_STATE_DIR as string, 'clusters', r.prefix);
+    mkdirSync(dir, { recursive: true });
+    writeClusterRecord(join(dir, 'cluster.json'), r as never);
+  };
+  it('ports registry prints the cluster registry port, and ports lists it', async () => {
+    await write(record('withreg', 2202));
+    expect((await run('ports', 'registry', '--prefix', 'withreg')).stdout).toBe('2202');
+    expect((await run('ports', '--prefix', 'withreg')).stdout).toContain('cluster registry 127.0.0.1:2202 (the nodes pull it as registry:5000)');
+  });
+  it('ports registry on a cluster without one says why and exits 1', async () => {
+    await write(record('noreg'));
+    const r = await run('ports', 'registry', '--prefix', 'noreg');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/cluster "noreg" runs no registry \(it was brought up with --no-registry/);
+  });
+});
