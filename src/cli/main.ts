@@ -165,6 +165,9 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .command('versions')
     .description('what versions.lock.yaml pins: Kubernetes versions, add-ons, every file and image, and what is not pinned yet')
     .option('-o, --output <format>', 'table (default) or json')
+    .option('--resolve', 'on a connected machine: look up every value the lock leaves null (files downloaded and hashed, image tags asked of their registries)')
+    .option('--write', 'with --resolve: record what was found in the lock file, keeping its comments')
+    .option('--mirror <url>', 'with --resolve: fetch files from MIRROR/host/path (DPDKCI_MIRROR)')
     .action(async (opts) => setCode(await runVersions(opts, ctx)));
 
   program

@@ -17,7 +17,7 @@ export interface PullOptions {
   timeoutMs?: number;
 }
 
-const MANIFEST_TYPES = [
+export const MANIFEST_TYPES = [
   'application/vnd.oci.image.index.v1+json',
   'application/vnd.oci.image.manifest.v1+json',
   'application/vnd.docker.distribution.manifest.list.v2+json',
@@ -34,14 +34,14 @@ export function parseRef(ref: string): { host: string; name: string; tag: string
   return { host, name, tag: ref.slice(colon + 1) };
 }
 
-function defaultEndpoint(host: string): string {
+export function defaultEndpoint(host: string): string {
   return `https://${host === 'docker.io' ? 'registry-1.docker.io' : host}`;
 }
 
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** GET with the registry's anonymous token dance: on 401, ask the realm it names for a pull token. */
-async function registryGet(url: string, accept: string[], state: { token?: string }, scope: string, timeoutMs: number): Promise<Response> {
+export async function registryGet(url: string, accept: string[], state: { token?: string }, scope: string, timeoutMs: number): Promise<Response> {
   const headers = (): Record<string, string> => ({ Accept: accept.join(', '), ...(state.token ? { Authorization: `Bearer ${state.token}` } : {}) });
   let r = await fetch(url, { headers: headers(), signal: AbortSignal.timeout(timeoutMs), redirect: 'follow' });
   if (r.status === 401 && !state.token) {
