@@ -23,7 +23,7 @@ help:
 	@echo "make deps                   install host packages (qemu, vde2, debootstrap, ...) as root"
 	@echo "make cluster-up [DPDK=true] [NODES=2 MEMORY=3G CPU=2 HUGEPAGES_2M=512 PREFIX=name ...]"
 	@echo "make cluster-down           stop the nodes and remove everything the cluster left"
-	@echo "make cluster-sync [IMAGES='a.tar b.tar'] [CNI_BIN=dir] [MANIFESTS=dir] [REGISTRY=127.0.0.1:5000]   push your build into the cluster"
+	@echo "make cluster-sync [IMAGES='a.tar b.tar'] [CNI_BIN=dir] [MANIFESTS=dir] [REGISTRY=cluster|HOST:PORT]   push your build into the cluster"
 	@echo "make cluster-ssh NODE=node01 [CMD='...']"
 	@echo "make test                   typecheck, shellcheck, unit and e2e tests (real QEMU nodes)"
 	@echo "make bench                  image build, boot and up timings"

@@ -40,7 +40,7 @@ export function repositoryOf(name: string): { repository: string; tag: string } 
 /** --registry HOST:PORT, checked before anything is read or sent. */
 export function parseRegistry(value: string): string {
   if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(value) || Number(value.split(':')[1]) > 65535) {
-    throw new UsageError(`--registry: "${value}" is not HOST:PORT; give the registry's forwarded address, e.g. --registry 127.0.0.1:5000`);
+    throw new UsageError(`--registry: "${value}" is not HOST:PORT; give the registry's forwarded address, e.g. --registry 127.0.0.1:5000, or cluster for the cluster's own`);
   }
   return value;
 }

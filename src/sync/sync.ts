@@ -77,7 +77,12 @@ export async function syncPlan(flags: SyncFlags, record: ClusterRecord, env: Nod
       throw new UsageError(`--manifests: cluster "${record.prefix}" has no Kubernetes to apply them to (it was brought up with --kubernetes none)`);
     }
   }
-  const registry = flags.registry ?? (env.DPDKCI_SYNC_REGISTRY || undefined);
+  let registry = flags.registry ?? (env.DPDKCI_SYNC_REGISTRY || undefined);
+  // "cluster": the registry `up` runs for this cluster.
+  if (registry === 'cluster') {
+    if (!record.registryPort) throw new UsageError(`--registry cluster: cluster "${record.prefix}" runs no registry (it was brought up with --no-registry); give HOST:PORT of another one`);
+    registry = `127.0.0.1:${record.registryPort}`;
+  }
   return { images, cniBins, ...(manifests !== undefined ? { manifests } : {}), ...(registry !== undefined ? { registry: parseRegistry(registry) } : {}) };
 }
 
