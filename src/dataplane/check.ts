@@ -306,14 +306,30 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
   }
 }
 
-/** Restarts ovs-vswitchd in the middle of a vhost-user loop and measures how long traffic stopped. */
+/**
+ * Restarts ovs-vswitchd in the middle of a vhost-user loop and measures how long traffic stopped. The loop
+ * runs until the host stops it: a few seconds after both client-mode ports are up again (OVS's DPDK
+ * re-initialisation takes about 10 s under TCG, and longer on a loaded host), or at its limit.
+ */
 async function restartDuringTraffic(node: Node, plan: DataplanePlan, options: CheckOptions): Promise<NonNullable<CheckReport['restart']>> {
   options.progress?.update(`${node.name}: restarting ovs-vswitchd in the middle of traffic`);
-  // Long enough for EAL start, traffic, OVS's own DPDK re-initialisation (~10 s under TCG) and traffic again.
-  const seconds = 45;
-  const traffic = runOn(node, ['loop', plan.socketDir, String(seconds), '0'], seconds);
-  await new Promise((r) => setTimeout(r, 15_000));
-  await node.runner.run(['systemctl', 'restart', 'ovs-vswitchd'], { timeoutMs: 120_000 });
+  const limit = 150;
+  const traffic = runOn(node, ['loop', plan.socketDir, String(limit), '0'], limit);
+  let ended = false;
+  void traffic.finally(() => {
+    ended = true;
+  });
+  // Traffic first: both ports up, then a few seconds of it.
+  const before = (await waitForLink(node, 'dpdkci-chk-a', 60_000)) && (await waitForLink(node, 'dpdkci-chk-b', 30_000));
+  if (before && !ended) {
+    await new Promise((r) => setTimeout(r, 5_000));
+    await node.runner.run(['systemctl', 'restart', 'ovs-vswitchd'], { timeoutMs: 120_000 });
+    // The ports come back once OVS has re-initialised DPDK and its vhost-user clients have reconnected.
+    if ((await waitForLink(node, 'dpdkci-chk-a', 90_000)) && (await waitForLink(node, 'dpdkci-chk-b', 30_000)) && !ended) {
+      await new Promise((r) => setTimeout(r, 6_000));
+    }
+  }
+  if (!ended) await node.runner.run(STOP_TESTPMD, { check: false });
   const { output, run, failure } = await traffic;
   const samples = run.samples.get(1) ?? [];
   const { gap, resumed } = longestGapSeconds(samples);
