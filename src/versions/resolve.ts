@@ -67,24 +67,20 @@ export async function resolveMissing(file: string, options: ResolveOptions = {})
   ];
   const resolved: Resolution[] = [];
   const failed: { name: string; why: string }[] = [];
+  const attempt = async (path: (string | number)[], kind: Resolution['kind'], name: string, lookup: () => Promise<string>) => {
+    options.onProgress?.(name);
+    try {
+      resolved.push({ path, kind, name, value: await lookup() });
+    } catch (e) {
+      failed.push({ name, why: (e as Error).message });
+    }
+  };
   for (const [at, c] of components) {
     for (const [i, f] of c.files.entries()) {
-      if (f.sha256 !== null) continue;
-      options.onProgress?.(f.name);
-      try {
-        resolved.push({ path: [...at, 'files', i, 'sha256'], kind: 'file', name: f.name, value: await fileSha256(f.url, options) });
-      } catch (e) {
-        failed.push({ name: f.name, why: (e as Error).message });
-      }
+      if (f.sha256 === null) await attempt([...at, 'files', i, 'sha256'], 'file', f.name, () => fileSha256(f.url, options));
     }
     for (const [i, m] of c.images.entries()) {
-      if (m.digest !== null) continue;
-      options.onProgress?.(m.ref);
-      try {
-        resolved.push({ path: [...at, 'images', i, 'digest'], kind: 'image', name: m.ref, value: await tagDigest(m.ref, options) });
-      } catch (e) {
-        failed.push({ name: m.ref, why: (e as Error).message });
-      }
+      if (m.digest === null) await attempt([...at, 'images', i, 'digest'], 'image', m.ref, () => tagDigest(m.ref, options));
     }
   }
   return { resolved, failed };
