@@ -67,7 +67,8 @@ export async function registryAnswers(port: number, timeoutMs = 2_000): Promise<
 export async function startRegistry(paths: RegistryPaths, port: number): Promise<number> {
   const running = registryProcesses(paths)[0];
   if (running !== undefined && (await registryAnswers(port))) return running;
-  for (const pid of registryProcesses(paths)) process.kill(pid, 'SIGTERM');
+  // One that runs but does not answer is replaced.
+  if (running !== undefined) await stopRegistry(paths);
   mkdirSync(paths.data, { recursive: true, mode: 0o700 });
   writeFileSync(paths.config, registryConfig(paths, port), { mode: 0o600 });
   const log = openSync(paths.log, 'a', 0o600);
