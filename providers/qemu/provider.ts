@@ -173,7 +173,7 @@ export async function startNode(record: ClusterRecord, node: NodeRecord, env: No
   const result = await execa(file as string, args, { reject: false });
   if (result.exitCode !== 0) {
     // With -D, QEMU writes even its command-line errors to the log file.
-    const said = [String(result.stderr).trim(), existsSync(np.qemuLog) ? readFileSync(np.qemuLog, 'utf8').trim() : ''].filter(Boolean).join('\n');
+    const said = [String(result.stderr).trim(), readQemuLog(np.qemuLog)].filter(Boolean).join('\n');
     throw new DpdkciError(`QEMU would not start ${node.name} (exit ${result.exitCode}): ${said || '(it printed nothing)'}`);
   }
   const pid = readPidFile(np.pid);
@@ -181,9 +181,14 @@ export async function startNode(record: ClusterRecord, node: NodeRecord, env: No
   return pid;
 }
 
-/** The end of a node's QEMU log (its stderr once daemonized), for a message about a QEMU that exited. */
+/** A node's QEMU log (-D: its stderr once daemonized), trimmed; empty when there is none. */
+function readQemuLog(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+}
+
+/** The end of a node's QEMU log, for a message about a QEMU that exited. */
 export function qemuLogTail(file: string, lines = 10): string {
-  const text = existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+  const text = readQemuLog(file);
   return text ? `QEMU said:\n${text.split('\n').slice(-lines).join('\n')}\n` : `QEMU's log (${file}) is empty: it was killed by a signal, or exited without a word`;
 }
 
@@ -205,10 +210,6 @@ export async function sshAnswers(target: SshTarget, readyTimeoutMs: number): Pro
   }
 }
 
-/**
- * Waits until the node answers over SSH with its pinned host key. Fails early when its QEMU dies,
- * with the console's last lines.
- */
 /**
  * QEMU's view of a guest that does not answer: its run state and every vCPU's registers, twice a second
  * apart (an instruction pointer that does not move is a guest stuck in one place; one that does, a busy or
@@ -259,17 +260,21 @@ export interface WaitForSshOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   env?: NodeJS.ProcessEnv;
-  /** Reset a node whose console is still empty after this long (0: never). */
-  silentResetMs?: number;
+  /** Reset a node whose first vCPU has not reached its kernel after this long (0: never). */
+  beforeKernelResetMs?: number;
   /** Told when a node was reset, with why and where QEMU's state before the reset was saved. */
   onReset?: (message: string) => void;
 }
 
+/**
+ * Waits until the node answers over SSH with its pinned host key. Fails early when its QEMU dies, with
+ * QEMU's log and the console's last lines; resets, once, a node that has not reached its kernel in time.
+ */
 export async function waitForSsh(record: ClusterRecord, node: NodeRecord, options: WaitForSshOptions): Promise<number> {
   const began = performance.now();
   const target = sshTarget(record, node, options.env);
   const np = nodePaths(clusterPaths(record.prefix, options.env), node.name);
-  const silentResetMs = options.silentResetMs ?? BEFORE_KERNEL_RESET_MS;
+  const resetAfterMs = options.beforeKernelResetMs ?? BEFORE_KERNEL_RESET_MS;
   let resetDone = false;
   let seenKernel = false;
   let lastError = '';
@@ -281,9 +286,9 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
       );
     }
     // Once its kernel ran, a node is never reset: a slow boot is not a stuck one.
-    const stage = seenKernel || resetDone || silentResetMs === 0 ? undefined : (await guestStage(np.qmp)).stage;
+    const stage = seenKernel || resetDone || resetAfterMs === 0 ? undefined : (await guestStage(np.qmp)).stage;
     if (stage === 'kernel') seenKernel = true;
-    if (stage === 'before kernel' && performance.now() - began > silentResetMs) {
+    if (stage === 'before kernel' && performance.now() - began > resetAfterMs) {
       resetDone = true;
       const saved = join(np.dir, 'qemu-state-before-reset.txt');
       writeFileSync(saved, await qemuState(np.qmp));
@@ -292,7 +297,7 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
       const status = (await qmpCommand(np.qmp, 'query-status')) as { status?: string; running?: boolean };
       if (!status.running) await qmpCommand(np.qmp, 'cont');
       options.onReset?.(
-        `${node.name}: not in its kernel ${Math.round(silentResetMs / 1000)} s after start (stuck in firmware or the boot loader); reset it once. QEMU's state before the reset: ${saved}`,
+        `${node.name}: not in its kernel ${Math.round(resetAfterMs / 1000)} s after start (stuck in firmware or the boot loader); reset it once. QEMU's state before the reset: ${saved}`,
       );
     }
     // A short handshake timeout: until sshd listens, QEMU's user network accepts and stalls.

@@ -20,7 +20,7 @@ export interface UpContext {
   rebuild: boolean;
   bootTimeoutMs: number;
   /** A booting node whose CPU has not reached its kernel after this long is reset once (0: never). */
-  silentResetMs: number;
+  beforeKernelResetMs: number;
   /** Whose cluster this is (`down --all-stale` reaps it once that process is gone). */
   owner: Owner;
   signal: AbortSignal;

@@ -130,7 +130,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
     mirrorFlag: flags.debianMirror,
     rebuild: Boolean(flags.rebuild),
     bootTimeoutMs: bootTimeoutS * 1000,
-    silentResetMs: bootResetAfterS(flags, env) * 1000,
+    beforeKernelResetMs: bootResetAfterS(flags, env) * 1000,
     owner,
     signal: new AbortController().signal,
     progress: ctx.progress,
@@ -282,7 +282,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   }
   const timeoutS = parseDuration(flags.timeout ?? ctx.env.DPDKCI_TIMEOUT, flags.timeout !== undefined ? '--timeout' : 'DPDKCI_TIMEOUT');
   const artifacts = flags.artifacts ?? (ctx.env.ARTIFACTS || undefined);
-  const silentResetMs = bootResetAfterS(flags, ctx.env) * 1000;
+  const beforeKernelResetMs = bootResetAfterS(flags, ctx.env) * 1000;
   const owner = currentOwner(ctx.env);
   if (flags.dryRun) {
     ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS));
@@ -309,7 +309,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     mirrorFlag: flags.debianMirror,
     rebuild: Boolean(flags.rebuild),
     bootTimeoutMs: bootTimeoutS * 1000,
-    silentResetMs,
+    beforeKernelResetMs,
     owner,
     signal,
     progress: ctx.progress,

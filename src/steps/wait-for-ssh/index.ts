@@ -19,7 +19,7 @@ export const waitForSshStep: Step<UpContext> = {
     progress.update(`waiting for ${[...pending].join(', ')}`);
     await Promise.all(
       record.nodes.map(async (node) => {
-        const seconds = await waitForSsh(record, node, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal, env: ctx.env, silentResetMs: ctx.silentResetMs, onReset: (m) => ctx.progress.warn(m) });
+        const seconds = await waitForSsh(record, node, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal, env: ctx.env, beforeKernelResetMs: ctx.beforeKernelResetMs, onReset: (m) => ctx.progress.warn(m) });
         if (ctx.booted.has(node.name)) ctx.bootSeconds[node.name] = Math.round(seconds * 10) / 10;
         pending.delete(node.name);
         progress.update(pending.size ? `${node.name} up; waiting for ${[...pending].join(', ')}` : 'all nodes answer');
@@ -31,7 +31,7 @@ export const waitForSshStep: Step<UpContext> = {
     return need(ctx.record, 'cluster record').nodes.map((n) => ({
       on: n.name,
       verb: 'wait' as const,
-      what: `SSH on 127.0.0.1:${n.sshPort} answers as root with the pinned host key (up to ${ctx.bootTimeoutMs / 1000} s, --boot-timeout${ctx.silentResetMs ? `; reset once if it is not in its kernel after ${ctx.silentResetMs / 1000} s, --boot-reset-after` : ''})`,
+      what: `SSH on 127.0.0.1:${n.sshPort} answers as root with the pinned host key (up to ${ctx.bootTimeoutMs / 1000} s, --boot-timeout${ctx.beforeKernelResetMs ? `; reset once if it is not in its kernel after ${ctx.beforeKernelResetMs / 1000} s, --boot-reset-after` : ''})`,
     }));
   },
 };
