@@ -3,15 +3,18 @@
 # (--stats-period 1), which the host parses; cleanup removes every trace of every run.
 #
 #   dpdk-check.sh loop    SOCKDIR LIMIT FLOW          vhost-user -> OVS-DPDK -> vhost-user inside the node
-#   dpdk-check.sh peer    SOCKDIR BRIDGE LIMIT MAC PEER_MAC send|receive RATE_PPS FLOW
-#                                                     vhost-user -> br-dpdk0 -> dpdk0 -> the peer node; the
-#                                                     sender's traffic goes out dpdk0, the receiver's is dropped;
-#                                                     RATE_PPS > 0 polices the sender's port to that rate
+#   dpdk-check.sh peer    SOCKDIR BRIDGE LIMIT MAC PEER_MAC RATE_PPS FLOW
+#                                                     vhost-user -> br-dpdk0 -> dpdk0 -> the peer node, and the
+#                                                     peer's frames back, both ways at once (run on both nodes);
+#                                                     RATE_PPS > 0 polices what goes out; nothing goes out until
+#                                                     the host opens the gate (both ends' ports up)
+#   dpdk-check.sh gate    BRIDGE open|close           let the check's frames out to dpdk0, or stop them
 #   dpdk-check.sh kernel  LIMIT FLOW                  the same generator over AF_PACKET, veth and OVS's kernel datapath
 #   dpdk-check.sh cleanup SOCKDIR BRIDGE              remove the check's ports, bridges, flows, processes, sockets
 #
-# A run stops FLOW seconds after every measured port has seen traffic (the loop and kernel runs watch what
-# both ports receive, a sender what it transmits), or after LIMIT seconds, whichever comes first. FLOW 0 runs until LIMIT, or until the host stops it (a receiver).
+# A run stops FLOW seconds after every measured port has received traffic, or after LIMIT seconds, whichever
+# comes first; FLOW 0 runs until LIMIT, or until the host stops it. A peer run does not stop there: it closes
+# its gate, goes on receiving what its peer still sends, and stops once a sample shows nothing arrived.
 # EAL start-up under TCG takes a varying few seconds, which is why the stop is not a fixed duration.
 #
 # testpmd is the vhost-user server (virtio_user, server=1) and OVS the client (dpdkvhostuserclient),
@@ -24,7 +27,7 @@ KERNEL_BRIDGE=br-dpdkci-kern
 COOKIE=0xdc1
 FILE_PREFIX=dpdkci-chk
 
-cmd=${1:?usage: dpdk-check.sh loop|peer|kernel|cleanup ARGS...}
+cmd=${1:?usage: dpdk-check.sh loop|peer|gate|kernel|cleanup ARGS...}
 shift
 
 die() {
@@ -32,12 +35,13 @@ die() {
   exit 1
 }
 
-# testpmd MODE LIMIT FLOW STOP_PORTS STOP_FIELD EAL_ARGS... -- APP_ARGS...
-#   MODE: flowgen generates, rxonly only counts. STOP_PORTS ("0 1") and STOP_FIELD (Rx-pps or Tx-pps):
-#   what must have flowed for FLOW seconds before the run is stopped.
+# testpmd LIMIT FLOW STOP_PORTS GATE EAL_ARGS... -- APP_ARGS...
+#   flowgen: generates on every port and counts what each receives. STOP_PORTS ("0 1"): the ports that must
+#   have received for FLOW seconds before the run is stopped. GATE: the bridge whose gate closes then (a peer
+#   run), or - to stop at once.
 testpmd() {
-  local mode=$1 limit=$2 flow=$3 ports=$4 field=$5
-  shift 5
+  local limit=$1 flow=$2 ports=$3 gate=$4
+  shift 4
   local -a eal=() app=()
   while [ "$#" -gt 0 ] && [ "$1" != -- ]; do
     eal+=("$1")
@@ -50,41 +54,63 @@ testpmd() {
   local rc=0
   timeout -s INT -k 10 "$limit" stdbuf -oL dpdk-testpmd --lcores '0@0,1@0' --no-pci --single-file-segments \
     --file-prefix "$FILE_PREFIX" --socket-mem 128 "${eal[@]}" -- \
-    "--forward-mode=$mode" --stats-period 1 --nb-cores=1 --txd=1024 --rxd=1024 --txpkts=64 \
-    --total-num-mbufs=16384 "${app[@]}" </dev/null 2>&1 | stamp "$flow" "$ports" "$field" || rc=$?
+    --forward-mode=flowgen --stats-period 1 --nb-cores=1 --txd=1024 --rxd=1024 --txpkts=64 \
+    --total-num-mbufs=16384 "${app[@]}" </dev/null 2>&1 | stamp "$flow" "$ports" "$gate" || rc=$?
   # timeout returns 124 when it had to send the signal, and 130 when testpmd was stopped early with SIGINT
   # (by stamp, or by the host); stamp itself cannot fail, so with pipefail the status is testpmd's.
   [ "$rc" -eq 0 ] || [ "$rc" -eq 124 ] || [ "$rc" -eq 130 ] || die "dpdk-testpmd exited $rc"
 }
 
-# stamp FLOW PORTS FIELD: prefixes each line with the time it was printed, so that the host can time samples
-# and gaps, and stops testpmd (SIGINT) FLOW seconds after every one of PORTS has shown FIELD above zero.
-# A timer, not a count of samples: with its forwarding lcore on the same vCPU, testpmd prints its
-# once-a-second statistics every one to two seconds under TCG. It runs on the node because the host cannot
-# stop testpmd promptly: with both vCPUs busy polling (testpmd and the OVS PMD), a command sent over SSH
-# takes seconds to start.
+# stamp FLOW PORTS GATE: prefixes each line with the time it was printed, so that the host can time samples
+# and gaps, and FLOW seconds after every one of PORTS has received traffic either stops testpmd (SIGINT) or,
+# for a peer run (GATE, a bridge), closes the gate and stops testpmd at the first sample after that in which
+# port 0 received nothing (a second or more): by then the peer has closed its own gate and its frames in
+# flight have arrived.
+# The FLOW timer is a timer, not a count of samples: with its forwarding lcore on the same vCPU, testpmd
+# prints its once-a-second statistics every one to two seconds under TCG. It runs on the node because the
+# host cannot stop testpmd promptly: with both vCPUs busy polling (testpmd and the OVS PMD), a command sent
+# over SSH takes seconds to start.
 stamp() {
-  local flow=$1 field=$3 line port='' p now all timer=''
+  local flow=$1 gate=$3 line port='' p now all timer='' cut_at='' rx
   local -a ports
   read -r -a ports <<<"$2"
   local -A flowing=()
   while IFS= read -r line; do
     now=$EPOCHREALTIME
     printf '%s %s\n' "$now" "$line"
-    [ "$flow" -gt 0 ] || continue
     if [[ $line =~ NIC\ statistics\ for\ port\ ([0-9]+) ]]; then
       port=${BASH_REMATCH[1]}
-    elif [ -n "$port" ] && [[ $line =~ $field:\ +([0-9]+) ]]; then
-      [ "${BASH_REMATCH[1]}" -gt 0 ] && flowing[$port]=1
-      port=''
+      continue
+    fi
+    if [ -z "$port" ] || ! [[ $line =~ Rx-pps:\ +([0-9]+) ]]; then
+      continue
+    fi
+    rx=${BASH_REMATCH[1]}
+    p=$port
+    port=''
+    if [ "$flow" -gt 0 ]; then
+      [ "$rx" -gt 0 ] && flowing[$p]=1
       all=1
       for p in "${ports[@]}"; do
         [ -n "${flowing[$p]:-}" ] || all=0
       done
-      if [ "$all" = 1 ]; then
-        (sleep "$flow" && pkill -INT -f -- "--file-prefix $FILE_PREFIX") >/dev/null 2>&1 &
+      [ "$all" = 1 ] || continue
+      if [ "$gate" = - ]; then
+        (sleep "$flow" && stop_testpmd) >/dev/null 2>&1 &
         timer=$!
-        flow=0
+      else
+        cut_at=$((${now%.*} + flow))
+      fi
+      flow=0
+    elif [ -n "$cut_at" ] && [ "$p" = 0 ]; then
+      if [ "$cut_at" != closed ]; then
+        if [ "${now%.*}" -ge "$cut_at" ]; then
+          gate "$gate" close || true
+          cut_at=closed
+        fi
+      elif [ "$rx" -eq 0 ]; then
+        stop_testpmd
+        cut_at=''
       fi
     fi
   done
@@ -92,8 +118,18 @@ stamp() {
   if [ -n "$timer" ]; then kill "$timer" 2>/dev/null || true; fi
 }
 
-vhost_port() { # BRIDGE PORT SOCKET
-  ovs-vsctl --may-exist add-port "$1" "$2" -- set Interface "$2" type=dpdkvhostuserclient "options:vhost-server-path=$3"
+stop_testpmd() {
+  pkill -INT -f -- "--file-prefix $FILE_PREFIX" || true
+}
+
+# gate BRIDGE open|close: a peer run's frames leave for dpdk0 only while the gate is open. Both ends open
+# together once both vhost-user ports are up, so that no frame reaches a node before its port can take it.
+gate() {
+  case "$2" in
+    close) ovs-ofctl add-flow "$1" "cookie=$COOKIE,priority=300,in_port=dpdkci-chk-p,actions=drop" ;;
+    open) ovs-ofctl --strict del-flows "$1" "priority=300,in_port=dpdkci-chk-p" ;;
+    *) die "gate: open or close, not $2" ;;
+  esac
 }
 
 run_loop() {
@@ -106,7 +142,7 @@ run_loop() {
     -- --may-exist add-port "$LOOP_BRIDGE" dpdkci-chk-b -- set Interface dpdkci-chk-b type=dpdkvhostuserclient "options:vhost-server-path=$b"
   printf '%s\n' "in_port=dpdkci-chk-a,actions=output:dpdkci-chk-b" "in_port=dpdkci-chk-b,actions=output:dpdkci-chk-a" |
     ovs-ofctl replace-flows "$LOOP_BRIDGE" -
-  testpmd flowgen "$limit" "$flow" "0 1" Rx-pps \
+  testpmd "$limit" "$flow" "0 1" - \
     --vdev "net_virtio_user0,path=$a,server=1,queues=1,queue_size=1024,mac=02:dc:00:00:00:0a" \
     --vdev "net_virtio_user1,path=$b,server=1,queues=1,queue_size=1024,mac=02:dc:00:00:00:0b" \
     -- --eth-peer=0,02:dc:00:00:00:0b --eth-peer=1,02:dc:00:00:00:0a
@@ -123,33 +159,27 @@ dpdk0_counters() { # BRIDGE LABEL
 }
 
 run_peer() {
-  local dir=$1 bridge=$2 limit=$3 mac=$4 peer=$5 role=$6 rate=$7 flow=$8
+  local dir=$1 bridge=$2 limit=$3 mac=$4 peer=$5 rate=$6 flow=$7
   local sock=$dir/dpdkci-chk-p.sock
   rm -f "$sock"
   ovs-vsctl br-exists "$bridge" || die "no bridge $bridge: was this node set up with --dpdk?"
-  vhost_port "$bridge" dpdkci-chk-p "$sock"
-  # Only the check's own frames are steered; everything else on the bridge keeps its NORMAL path.
-  # One direction at a time; the receiver only counts (rxonly), so that its OVS PMD and vCPU do nothing
-  # but deliver the peer's frames.
-  if [ "$role" = send ] && [ "$rate" -gt 0 ]; then
-    # An emulated NIC carries far less than testpmd offers; police the offer. OVS's policer counts a frame
-    # without its Ethernet header: 64 - 14 = 50 bytes, 400 bits.
-    ovs-vsctl set Interface dpdkci-chk-p "ingress_policing_rate=$((rate * 400 / 1000))" \
-      "ingress_policing_burst=$((rate * 400 / 10000 + 64))"
+  # One OVSDB transaction: each command costs a few hundred ms under TCG. An emulated NIC carries far less
+  # than testpmd offers, so RATE_PPS > 0 polices the offer; OVS's policer counts a frame without its
+  # Ethernet header: 64 - 14 = 50 bytes, 400 bits.
+  local -a police=()
+  if [ "$rate" -gt 0 ]; then
+    police=("ingress_policing_rate=$((rate * 400 / 1000))" "ingress_policing_burst=$((rate * 400 / 10000 + 64))")
   fi
-  if [ "$role" = send ]; then
-    ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=output:dpdk0"
-  else
-    ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=drop"
-    ovs-ofctl add-flow "$bridge" "cookie=$COOKIE,priority=200,in_port=dpdk0,dl_src=$peer,actions=output:dpdkci-chk-p"
-  fi
-  local mode=flowgen
-  if [ "$role" != send ]; then
-    mode=rxonly
-    flow=0
-  fi
+  ovs-vsctl --may-exist add-port "$bridge" dpdkci-chk-p -- set Interface dpdkci-chk-p type=dpdkvhostuserclient \
+    "options:vhost-server-path=$sock" "${police[@]}"
+  # Only the check's own frames are steered; everything else on the bridge keeps its NORMAL path. The gate
+  # (priority 300) holds what testpmd generates until the host opens it.
+  printf '%s\n' "cookie=$COOKIE,priority=300,in_port=dpdkci-chk-p,actions=drop" \
+    "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=output:dpdk0" \
+    "cookie=$COOKIE,priority=200,in_port=dpdk0,dl_src=$peer,actions=output:dpdkci-chk-p" |
+    ovs-ofctl add-flows "$bridge" -
   dpdk0_counters "$bridge" before
-  testpmd "$mode" "$limit" "$flow" 0 Tx-pps --vdev "net_virtio_user0,path=$sock,server=1,queues=1,queue_size=1024,mac=$mac" -- "--eth-peer=0,$peer"
+  testpmd "$limit" "$flow" 0 "$bridge" --vdev "net_virtio_user0,path=$sock,server=1,queues=1,queue_size=1024,mac=$mac" -- "--eth-peer=0,$peer"
   dpdk0_counters "$bridge" after
 }
 
@@ -165,7 +195,7 @@ run_kernel() {
   ovs-ofctl del-flows "$KERNEL_BRIDGE"
   ovs-ofctl add-flow "$KERNEL_BRIDGE" "in_port=dpdkci-k0p,actions=output:dpdkci-k1p"
   ovs-ofctl add-flow "$KERNEL_BRIDGE" "in_port=dpdkci-k1p,actions=output:dpdkci-k0p"
-  testpmd flowgen "$limit" "$flow" "0 1" Rx-pps \
+  testpmd "$limit" "$flow" "0 1" - \
     --vdev "net_af_packet0,iface=dpdkci-k0,qpairs=1" --vdev "net_af_packet1,iface=dpdkci-k1,qpairs=1" \
     -- --eth-peer=0,02:dc:00:00:00:1b --eth-peer=1,02:dc:00:00:00:1a
 }
@@ -193,6 +223,7 @@ cleanup() {
 case "$cmd" in
   loop) run_loop "$@" ;;
   peer) run_peer "$@" ;;
+  gate) gate "$@" ;;
   kernel) run_kernel "$@" ;;
   cleanup) cleanup "$@" ;;
   *) die "unknown command" ;;

@@ -153,34 +153,18 @@ function withFailure(result: PathResult, ...runs: NodeRun[]): PathResult {
   return failure ? { ...result, ok: false, reason: result.reason ? `${failure}; ${result.reason}` : failure } : result;
 }
 
-/** Waits until an OVS interface on the node reports link_state up (a vhost-user peer connected). */
-async function waitForLink(node: Node, iface: string, timeoutMs: number): Promise<boolean> {
+/**
+ * Waits until an OVS interface on the node reports link_state up (a vhost-user peer connected); gives up
+ * early when `gone()` says the run that would bring it up has ended.
+ */
+async function waitForLink(node: Node, iface: string, timeoutMs: number, gone: () => boolean = () => false): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+  while (Date.now() < deadline && !gone()) {
     const r = await node.runner.run(['ovs-vsctl', '--if-exists', 'get', 'Interface', iface, 'link_state'], { check: false });
     if (r.stdout.trim() === 'up') return true;
     await new Promise((res) => setTimeout(res, 1_000));
   }
   return false;
-}
-
-/** What dpdk0 has received so far, from OpenFlow's live port counters; undefined when unreadable. */
-async function dpdk0Received(node: Node, bridge: string): Promise<number | undefined> {
-  const r = await node.runner.run(['ovs-ofctl', 'dump-ports', bridge, 'dpdk0'], { check: false, timeoutMs: 30_000 });
-  const m = /rx pkts=(\d+)/.exec(r.stdout);
-  return m ? Number(m[1]) : undefined;
-}
-
-/** Waits (up to 15 s) until dpdk0's received count stops growing between two reads a second apart. */
-async function waitForQuiet(node: Node, bridge: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  let last = await dpdk0Received(node, bridge);
-  while (Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 1_000));
-    const now = await dpdk0Received(node, bridge);
-    if (now === undefined || now === last) return;
-    last = now;
-  }
 }
 
 /** Ends a running check testpmd the way Ctrl-C would: it prints its totals and frees its hugepages. */
@@ -195,7 +179,7 @@ export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan):
 /**
  * The arguments of dpdk-check.sh for each kind of run. A run stops on the node once its ports have seen
  * `seconds` of traffic; EAL start-up under TCG takes a varying few seconds before that, so the limit
- * (runSeconds) leaves a minute for it. A receiver runs until the host stops it. Nodes by index (MACs).
+ * (runSeconds) leaves a minute for it. Nodes by index (MACs).
  */
 export function checkArgv(plan: DataplanePlan, options: Pick<CheckOptions, 'seconds' | 'peerRatePps'>) {
   const runSeconds = options.seconds + 60;
@@ -203,8 +187,8 @@ export function checkArgv(plan: DataplanePlan, options: Pick<CheckOptions, 'seco
   return {
     runSeconds,
     loop: ['loop', plan.socketDir, String(runSeconds), flow],
-    receive: (to: number, from: number) => ['peer', plan.socketDir, plan.bridge, String(runSeconds + 120), checkMac(to + 1), checkMac(from + 1), 'receive', '0', '0'],
-    send: (from: number, to: number) => ['peer', plan.socketDir, plan.bridge, String(runSeconds), checkMac(from + 1), checkMac(to + 1), 'send', String(options.peerRatePps), flow],
+    peer: (self: number, other: number) => ['peer', plan.socketDir, plan.bridge, String(runSeconds + 60), checkMac(self + 1), checkMac(other + 1), String(options.peerRatePps), flow],
+    openGate: ['gate', plan.bridge, 'open'],
     kernel: ['kernel', String(runSeconds), flow],
     cleanup: ['cleanup', plan.socketDir, plan.bridge],
   };
@@ -217,16 +201,16 @@ export function planCheck(names: readonly string[], plan: DataplanePlan, options
   const actions: PlannedAction[] = [...names.map((n) => run(n, argv.cleanup)), ...names.map((n) => run(n, argv.loop, '   (all nodes at once)'))];
   for (let i = 0; i < names.length; i++) {
     for (let j = i + 1; j < names.length; j++) {
-      for (const [f, t] of [[i, j], [j, i]] as const) {
-        const [from, to] = [names[f] as string, names[t] as string];
-        actions.push(
-          run(to, argv.receive(t, f), `   (receiver for ${from} -> ${to})`),
-          { on: to, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
-          run(from, argv.send(f, t), `   (sender for ${from} -> ${to})`),
-          { on: to, verb: 'wait', what: `${remoteCommand(['ovs-ofctl', 'dump-ports', plan.bridge, 'dpdk0'])} shows rx pkts still for a second (frames in flight)` },
-          { on: to, verb: 'run', what: remoteCommand(STOP_TESTPMD) },
-        );
-      }
+      const [a, b] = [names[i] as string, names[j] as string];
+      const pair = `${a} <-> ${b}, both ways at once`;
+      actions.push(
+        run(a, argv.peer(i, j), `   (${pair})`),
+        run(b, argv.peer(j, i), `   (${pair})`),
+        { on: a, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
+        { on: b, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
+        run(a, argv.openGate, '   (both gates together; each node closes its own after the traffic time and stops once nothing more arrives)'),
+        run(b, argv.openGate),
+      );
     }
   }
   if (options.compareKernel && names[0]) actions.push(run(names[0], argv.kernel));
@@ -234,8 +218,46 @@ export function planCheck(names: readonly string[], plan: DataplanePlan, options
 }
 
 /**
+ * Both directions between two nodes at once. Each node runs one generator on its check port that also counts
+ * what the other sends. Nothing leaves for dpdk0 until both ports are up and the host opens both gates: a
+ * frame that reached a node before its port could take it would count as loss. Each node then closes its
+ * own gate after the traffic time and stops once nothing more arrives, so every frame still in flight on the
+ * emulated link is counted. The host stops both if they run far past that (a peer that never sent).
+ */
+async function runPair(a: Node, b: Node, i: number, j: number, argv: ReturnType<typeof checkArgv>, options: CheckOptions): Promise<PathResult[]> {
+  options.progress?.update(`${a.name} <-> ${b.name} over dpdk0`);
+  let ended = false;
+  const runs = Promise.all([runOn(a, argv.peer(i, j), argv.runSeconds), runOn(b, argv.peer(j, i), argv.runSeconds)]);
+  void runs.finally(() => {
+    ended = true;
+  });
+  const up = await Promise.all([a, b].map((n) => waitForLink(n, 'dpdkci-chk-p', 90_000, () => ended)));
+  let backstop: NodeJS.Timeout | undefined;
+  if (up.every(Boolean)) {
+    await Promise.all([a, b].map((n) => n.runner.run([CHECK, ...argv.openGate], { check: false, timeoutMs: 60_000 })));
+    backstop = setTimeout(() => void Promise.all([a, b].map(stopTestpmd)), (options.seconds + 45) * 1000);
+  } else {
+    await Promise.all([a, b].map(stopTestpmd));
+  }
+  const [ra, rb] = await runs.finally(() => clearTimeout(backstop));
+  const results: PathResult[] = [];
+  for (const [from, to, rf, rt] of [[a, b, ra, rb], [b, a, rb, ra]] as const) {
+    const wire = dpdk0Delta(rf.output);
+    const arrival = dpdk0Delta(rt.output);
+    const link = { sent: wire?.tx ?? 0, arrived: arrival?.rx ?? 0, maxLinkLossPct: options.maxLinkLossPct };
+    let r = withFailure(judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct, link), rf, rt);
+    const missing = [!wire && from.name, !arrival && to.name].filter(Boolean);
+    if (missing.length) r = { ...r, ok: false, reason: `${r.reason ? `${r.reason}; ` : ''}no dpdk0 counters from ${missing.join(' and ')}` };
+    if (!up.every(Boolean)) r = { ...r, ok: false, reason: `${r.reason ? `${r.reason}; ` : ''}the check port of ${[a, b].filter((_, k) => !up[k]).map((n) => n.name).join(' and ')} never came up` };
+    if (!r.ok) r.logs = `${await logsOf(from, rf.output)}\n${await logsOf(to, rt.output)}`;
+    results.push(r);
+  }
+  return results;
+}
+
+/**
  * Passes traffic (a) inside each node, vhost-user -> OVS-DPDK -> vhost-user, and (b) between every pair of
- * nodes over dpdk0, both ways at once; optionally (c) the same generator over a kernel path, and an OVS
+ * nodes over dpdk0, both ways at once (one pair after another); optionally (c) the same generator over a kernel path, and an OVS
  * restart in the middle of traffic. Ports, processes and sockets are removed afterwards, also on failure.
  */
 export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, options: CheckOptions): Promise<CheckReport> {
@@ -258,28 +280,7 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
     );
     for (let i = 0; i < nodes.length; i++) {
       for (let j = i + 1; j < nodes.length; j++) {
-        const [a, b] = [nodes[i] as Node, nodes[j] as Node];
-        for (const [from, to, fi, ti] of [[a, b, i, j], [b, a, j, i]] as const) {
-          options.progress?.update(`${from.name} -> ${to.name} over dpdk0`);
-          // The receiver first, and the sender only once the receiver's vhost-user port is up: frames that
-          // arrive before it is would count as loss. The receiver is stopped once the sender is done.
-          const receiving = runOn(to, argv.receive(ti, fi), runSeconds + 120);
-          await waitForLink(to, 'dpdkci-chk-p', 90_000);
-          const rf = await runOn(from, argv.send(fi, ti), runSeconds);
-          // Frames still in flight on the emulated link (a starved sender's NIC queue, the switch) arrive
-          // before the receiver stops: otherwise they count as reaching dpdk0 but not the vhost-user port.
-          await waitForQuiet(to, plan.bridge);
-          await stopTestpmd(to);
-          const rt = await receiving;
-          const wire = dpdk0Delta(rf.output);
-          const arrival = dpdk0Delta(rt.output);
-          const link = { sent: wire?.tx ?? 0, arrived: arrival?.rx ?? 0, maxLinkLossPct: options.maxLinkLossPct };
-          let r = withFailure(judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct, link), rf, rt);
-          const missing = [!wire && from.name, !arrival && to.name].filter(Boolean);
-          if (missing.length) r = { ...r, ok: false, reason: `${r.reason ? `${r.reason}; ` : ''}no dpdk0 counters from ${missing.join(' and ')}` };
-          if (!r.ok) r.logs = `${await logsOf(from, rf.output)}\n${await logsOf(to, rt.output)}`;
-          paths.push(r);
-        }
+        paths.push(...(await runPair(nodes[i] as Node, nodes[j] as Node, i, j, argv, options)));
       }
     }
     const first = nodes[0] as Node;

@@ -109,9 +109,14 @@ describe('up --dry-run', () => {
     // The dataplane scripts run on both nodes, check before apply.
     const ovs = text.split('\n').filter((l) => l.includes('dpdk-setup.sh') && l.includes(' ovs '));
     expect(ovs.map((l) => `${l.trim().split(/\s+/)[0]} ${/dpdk-setup.sh (\w+)/.exec(l)?.[1]}`)).toEqual(['node01 check', 'node01 apply', 'node02 check', 'node02 apply']);
-    // Both directions between the nodes, each with a receiver before its sender.
-    const peers = text.split('\n').filter((l) => /\((receiver|sender) for/.test(l)).map((l) => /\((receiver|sender) for (.+)\)/.exec(l)?.slice(1).join(' '));
-    expect(peers).toEqual(['receiver node01 -> node02', 'sender node01 -> node02', 'receiver node02 -> node01', 'sender node02 -> node01']);
+    // Both directions between the nodes at once: a run on each, then, once both ports are up, both gates.
+    const lines = text.split('\n');
+    const peers = lines.filter((l) => /dpdk-check.sh (peer|gate) /.test(l)).map((l) => `${l.trim().split(/\s+/)[0]} ${/dpdk-check.sh (\w+)/.exec(l)?.[1]}`);
+    expect(peers).toEqual(['node01 peer', 'node02 peer', 'node01 gate', 'node02 gate']);
+    const firstGate = lines.findIndex((l) => l.includes('dpdk-check.sh gate'));
+    const linkWaits = lines.map((l, i) => (l.includes('dpdkci-chk-p link_state is up') ? i : -1)).filter((i) => i >= 0);
+    expect(linkWaits).toHaveLength(2);
+    for (const i of linkWaits) expect(i).toBeLessThan(firstGate);
   });
 
   it('leaves the check out with --skip-check, and says when the lock stops Kubernetes', async () => {
