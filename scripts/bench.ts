@@ -60,13 +60,21 @@ if (!args.has('--skip-cold')) {
   const warm = await dpdkci(['provision']);
   rows.push(['image build, warm (cache hit)', s(warm.seconds), '-']);
 }
+/** The steps of an `up` that took a second or more, longest first, and the rest together. */
+function whereTimeWent(timings: { name: string; seconds: number }[]): string {
+  const big = timings.filter((t) => t.seconds >= 1).sort((a, b) => b.seconds - a.seconds);
+  const rest = timings.filter((t) => t.seconds < 1).reduce((sum, t) => sum + t.seconds, 0);
+  return [...big.map((t) => `${t.name} ${t.seconds.toFixed(1)} s`), `${timings.length - big.length} other steps ${rest.toFixed(1)} s`].join(', ');
+}
+
 async function dpdkUpAndMeasure(nodes: number) {
   const prefix = `benchd${nodes}`;
   await dpdkci(['down', '--prefix', prefix, '--force']);
   const up = await dpdkci(['up', '--prefix', prefix, '--nodes', String(nodes), '--dpdk', '-o', 'json']);
-  const result = JSON.parse(up.stdout) as { accelerator: string; check: { paths: { name: string; kind: string; pps: number }[] } };
+  const result = JSON.parse(up.stdout) as { accelerator: string; timings: { name: string; seconds: number }[]; check: { paths: { name: string; kind: string; pps: number }[] } };
   const accel = result.accelerator;
   rows.push([`\`up --dpdk\`, ${nodes} node(s), ready and checked (image cached)`, s(up.seconds), accel]);
+  rows.push([`\`up --dpdk\`, ${nodes} node(s): where the time went`, whereTimeWent(result.timings), accel]);
   for (const p of result.check.paths) rows.push([`pps, ${p.name} (64 B)`, p.pps.toLocaleString('en'), accel]);
   if (nodes === 1) {
     const check = await dpdkci(['check', '--prefix', prefix, '--compare-kernel', '-o', 'json']);

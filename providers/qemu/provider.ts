@@ -1,4 +1,5 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, cpSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DpdkciError, InterruptedError } from '../../src/core/errors.js';
@@ -199,6 +200,29 @@ export function consoleTail(record: ClusterRecord, node: string, lines = 20, env
 }
 
 /** Whether the node answers over SSH with its pinned host key right now (runs `true`). */
+/**
+ * Whether sshd greets on host:port within timeoutMs (its "SSH-" banner). Cheap enough to ask often: until the
+ * guest's sshd listens, QEMU's user network accepts the connection and then either closes it or stalls.
+ */
+export function sshBanner(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    let data = '';
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+      if (data.length >= 4) done(data.startsWith('SSH-'));
+    });
+    socket.on('error', () => done(false));
+    socket.on('close', () => done(false));
+  });
+}
+
 export async function sshAnswers(target: SshTarget, readyTimeoutMs: number): Promise<{ ok: boolean; error: string }> {
   try {
     const ssh = await connectSsh(target, readyTimeoutMs);
@@ -300,11 +324,16 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
         `${node.name}: not in its kernel ${Math.round(resetAfterMs / 1000)} s after start (stuck in firmware or the boot loader); reset it once. QEMU's state before the reset: ${saved}`,
       );
     }
-    // A short handshake timeout: until sshd listens, QEMU's user network accepts and stalls.
-    const answer = await sshAnswers(target, 4_000);
-    if (answer.ok) return (performance.now() - began) / 1000;
-    lastError = answer.error;
-    await new Promise((r) => setTimeout(r, 1_000));
+    // The banner first, asked every few hundred ms: a login attempt costs seconds under TCG, and one made
+    // before sshd listens stalls in QEMU's user network until its timeout (up to 5 s lost per boot).
+    if (await sshBanner(target.host, target.port, 1_500)) {
+      const answer = await sshAnswers(target, 15_000);
+      if (answer.ok) return (performance.now() - began) / 1000;
+      lastError = answer.error;
+    } else {
+      lastError = 'sshd has not greeted yet';
+    }
+    await new Promise((r) => setTimeout(r, 300));
   }
   // Where it is stuck, for the message and for whoever reads the node's directory afterwards.
   const where = await guestStage(np.qmp);

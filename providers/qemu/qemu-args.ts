@@ -56,7 +56,10 @@ export interface KernelArgsSpec {
 export function kernelArgs(spec: KernelArgsSpec): string[] {
   const args = [
     'root=/dev/vda',
+    // Mounted read-write with its final options by the kernel, so that nothing remounts it at boot (the image
+    // masks systemd-remount-fs, which took 3 s of the boot's critical path under TCG).
     'rw',
+    'rootflags=noatime',
     'console=ttyS0',
     'quiet',
     'loglevel=3',
