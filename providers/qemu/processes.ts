@@ -53,6 +53,24 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
   return !isAlive(pid);
 }
 
+/**
+ * Stops each process the way `down` stops a helper: SIGTERM, then SIGKILL for one still running after
+ * graceMs. A process that is already gone is skipped.
+ */
+export async function terminate(pids: readonly number[], graceMs = 3_000): Promise<void> {
+  const signal = (pid: number, sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // ESRCH: it exited in the meantime.
+    }
+  };
+  for (const pid of pids) {
+    signal(pid, 'SIGTERM');
+    if (!(await waitForExit(pid, graceMs))) signal(pid, 'SIGKILL');
+  }
+}
+
 /** The pid in a lock or pid file when that process still runs. */
 export function liveHolder(path: string): number | undefined {
   const pid = readPidFile(path);

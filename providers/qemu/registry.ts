@@ -2,7 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, write
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DpdkciError } from '../../src/core/errors.js';
-import { findProcesses, liveHolder, waitForExit } from './processes.js';
+import { findProcesses, liveHolder, terminate } from './processes.js';
 
 /**
  * The cluster's image registry, as kubevirtci runs one beside its nodes: Debian's build of the distribution
@@ -93,10 +93,7 @@ export async function startRegistry(paths: RegistryPaths, port: number): Promise
 
 export async function stopRegistry(paths: RegistryPaths): Promise<number[]> {
   const pids = registryProcesses(paths);
-  for (const pid of pids) {
-    process.kill(pid, 'SIGTERM');
-    if (!(await waitForExit(pid, 3_000))) process.kill(pid, 'SIGKILL');
-  }
+  await terminate(pids);
   rmSync(paths.pidFile, { force: true });
   return pids;
 }

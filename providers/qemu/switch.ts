@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DpdkciError } from '../../src/core/errors.js';
-import { findProcesses, liveHolder, readPidFile, waitForExit } from './processes.js';
+import { findProcesses, liveHolder, readPidFile, terminate } from './processes.js';
 
 /**
  * The cluster's shared L2 network: one VDE switch per cluster (a userspace Ethernet switch, Debian's
@@ -43,10 +43,7 @@ export async function startSwitch(paths: SwitchPaths): Promise<number> {
 
 export async function stopSwitch(paths: SwitchPaths): Promise<number[]> {
   const pids = switchProcesses(paths);
-  for (const pid of pids) {
-    process.kill(pid, 'SIGTERM');
-    if (!(await waitForExit(pid, 3_000))) process.kill(pid, 'SIGKILL');
-  }
+  await terminate(pids);
   rmSync(paths.dir, { recursive: true, force: true });
   rmSync(paths.pidFile, { force: true });
   return pids;
