@@ -57,6 +57,8 @@ export interface CheckOptions {
   maxLinkLossPct: number;
   compareKernel: boolean;
   restartOvs: boolean;
+  /** Nodes of a cluster made by this very `up`: no earlier check can have left anything to clean first. */
+  freshNodes?: boolean;
   progress?: ProgressStep;
 }
 
@@ -195,10 +197,10 @@ export function checkArgv(plan: DataplanePlan, options: Pick<CheckOptions, 'seco
 }
 
 /** For `up --dry-run`: the commands runCheck runs, node by node, in its order. */
-export function planCheck(names: readonly string[], plan: DataplanePlan, options: Pick<CheckOptions, 'seconds' | 'peerRatePps' | 'compareKernel'>): PlannedAction[] {
+export function planCheck(names: readonly string[], plan: DataplanePlan, options: Pick<CheckOptions, 'seconds' | 'peerRatePps' | 'compareKernel' | 'freshNodes'>): PlannedAction[] {
   const argv = checkArgv(plan, options);
   const run = (on: string, args: string[], note = '') => ({ on, verb: 'run' as const, what: `${remoteCommand([CHECK, ...args])}${note}` });
-  const actions: PlannedAction[] = [...names.map((n) => run(n, argv.cleanup)), ...names.map((n) => run(n, argv.loop, '   (all nodes at once)'))];
+  const actions: PlannedAction[] = [...(options.freshNodes ? [] : names.map((n) => run(n, argv.cleanup))), ...names.map((n) => run(n, argv.loop, '   (all nodes at once)'))];
   for (let i = 0; i < names.length; i++) {
     for (let j = i + 1; j < names.length; j++) {
       const [a, b] = [names[i] as string, names[j] as string];
@@ -266,7 +268,7 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
   const argv = checkArgv(plan, options);
   const { runSeconds } = argv;
   try {
-    await cleanupCheck(nodes, plan);
+    if (!options.freshNodes) await cleanupCheck(nodes, plan);
     options.progress?.update('vhost-user loop inside each node');
     await Promise.all(
       nodes.map(async (node) => {

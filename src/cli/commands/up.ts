@@ -153,7 +153,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
   upCtx.nodes = upCtx.record.nodes.map((n) => ({ name: n.name, role: n.role, address: `127.0.0.1:${n.sshPort}`, runner: refusingRunner(n.name) }));
   const plan = planPipeline(upSteps(), upCtx);
   if (options.dpdk && !flags.skipCheck) {
-    plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...checkOptions({}), compareKernel: false }) });
+    plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...checkOptions({}), compareKernel: false, freshNodes: true }) });
   }
   if (options.kubernetes !== 'none') {
     plan.unshift({
@@ -339,7 +339,8 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     // Traffic proves the dataplane; an unchanged cluster whose last check passed is not checked again.
     let check: CheckReport | undefined;
     if (checking && (result.applied.length > 0 || !record.lastCheck?.ok)) {
-      check = await checkCluster(record, upCtx.nodes ?? [], checkOptions({}), stepCtx);
+      // A cluster this `up` made has never been checked: nothing of an earlier check to clean up first.
+      check = await checkCluster(record, upCtx.nodes ?? [], { ...checkOptions({}), freshNodes: result.applied.includes('prepare cluster') }, stepCtx);
       if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
       result.applied.push(CHECK_STEP);
     }
