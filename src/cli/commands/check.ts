@@ -47,7 +47,14 @@ export function checkOptions(flags: CheckFlags): Omit<CheckOptions, 'progress'> 
  * Runs the traffic check on connected nodes, records the outcome in the cluster record, and removes the
  * check's traces from the nodes on Ctrl-C too (through fresh connections, so the runs in flight end).
  */
-export async function checkCluster(record: ClusterRecord, nodes: Node[], options: Omit<CheckOptions, 'progress'>, ctx: CommandContext): Promise<CheckReport> {
+export async function checkCluster(
+  record: ClusterRecord,
+  nodes: Node[],
+  options: Omit<CheckOptions, 'progress'>,
+  ctx: CommandContext,
+  /** `up` has just pushed them: no need to ask each node for their hashes again. */
+  scriptsCurrent = false,
+): Promise<CheckReport> {
   const plan = record.dataplane;
   if (!plan) throw new DpdkciError(`cluster "${record.prefix}" has no OVS-DPDK dataplane; bring it up with --dpdk`);
   const step = ctx.progress.start(CHECK_STEP);
@@ -59,7 +66,7 @@ export async function checkCluster(record: ClusterRecord, nodes: Node[], options
   };
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    await pushScriptsTo(nodes);
+    if (!scriptsCurrent) await pushScriptsTo(nodes);
     const report = await runCheck(nodes, plan, { ...options, progress: step });
     if (ctx.signal.aborted) throw new InterruptedError('check interrupted; its ports and processes were removed');
     const loop = report.paths.filter((p) => p.kind === 'vhost-user loop').map((p) => p.pps);

@@ -340,7 +340,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     let check: CheckReport | undefined;
     if (checking && (result.applied.length > 0 || !record.lastCheck?.ok)) {
       // A cluster this `up` made has never been checked: nothing of an earlier check to clean up first.
-      check = await checkCluster(record, upCtx.nodes ?? [], { ...checkOptions({}), freshNodes: result.applied.includes('prepare cluster') }, stepCtx);
+      check = await checkCluster(record, upCtx.nodes ?? [], { ...checkOptions({}), freshNodes: result.applied.includes('prepare cluster') }, stepCtx, true);
       if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
       result.applied.push(CHECK_STEP);
     }

@@ -35,6 +35,9 @@ export async function staleScripts(node: Node) {
   return scripts.filter((s) => remote.get(nodeScriptPath(s.name)) !== s.sha256);
 }
 
+/** What the step's isDone found stale on each node, so that apply does not ask the node again. */
+const foundStale = new WeakMap<Node, Awaited<ReturnType<typeof staleScripts>>>();
+
 /** Copies the stale scripts to each node; returns how many files were copied. */
 export async function pushScriptsTo(nodes: readonly Node[]): Promise<number> {
   let copied = 0;
@@ -42,7 +45,8 @@ export async function pushScriptsTo(nodes: readonly Node[]): Promise<number> {
     nodes.map(async (node) => {
       // All at once, each on its own channel of the node's one connection: a command costs most of a second
       // on a node that is still finishing its boot under TCG.
-      const stale = await staleScripts(node);
+      const stale = foundStale.get(node) ?? (await staleScripts(node));
+      foundStale.delete(node);
       await Promise.all(stale.map((s) => node.runner.run(['install', '-D', '-m', '0755', '/dev/stdin', nodeScriptPath(s.name)], { stdin: s.content })));
       copied += stale.length;
     }),
@@ -55,7 +59,9 @@ export const pushNodeScripts: Step<UpContext> = {
   name: 'push node scripts',
   enabled: (ctx) => ctx.options.dpdk || ctx.options.kubernetes !== 'none',
   async isDone(ctx) {
-    const stale = await Promise.all(need(ctx.nodes, 'nodes').map(staleScripts));
+    const nodes = need(ctx.nodes, 'nodes');
+    const stale = await Promise.all(nodes.map(staleScripts));
+    nodes.forEach((n, i) => foundStale.set(n, stale[i] ?? []));
     return stale.every((s) => s.length === 0);
   },
   async apply(ctx) {
