@@ -199,7 +199,6 @@ export function consoleTail(record: ClusterRecord, node: string, lines = 20, env
   return readFileSync(file, 'utf8').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
-/** Whether the node answers over SSH with its pinned host key right now (runs `true`). */
 /**
  * Whether sshd greets on host:port within timeoutMs (its "SSH-" banner). Cheap enough to ask often: until the
  * guest's sshd listens, QEMU's user network accepts the connection and then either closes it or stalls.
@@ -223,6 +222,7 @@ export function sshBanner(host: string, port: number, timeoutMs: number): Promis
   });
 }
 
+/** Whether the node answers over SSH with its pinned host key right now (runs `true`). */
 export async function sshAnswers(target: SshTarget, readyTimeoutMs: number): Promise<{ ok: boolean; error: string }> {
   try {
     const ssh = await connectSsh(target, readyTimeoutMs);

@@ -259,8 +259,9 @@ async function runPair(a: Node, b: Node, i: number, j: number, argv: ReturnType<
 
 /**
  * Passes traffic (a) inside each node, vhost-user -> OVS-DPDK -> vhost-user, and (b) between every pair of
- * nodes over dpdk0, both ways at once (one pair after another); optionally (c) the same generator over a kernel path, and an OVS
- * restart in the middle of traffic. Ports, processes and sockets are removed afterwards, also on failure.
+ * nodes over dpdk0, both ways at once (one pair after another); optionally (c) the same generator over a
+ * kernel path, and an OVS restart in the middle of traffic. Ports, processes and sockets are removed
+ * afterwards, also on failure.
  */
 export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, options: CheckOptions): Promise<CheckReport> {
   const paths: PathResult[] = [];
