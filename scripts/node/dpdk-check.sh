@@ -203,7 +203,7 @@ run_kernel() {
 cleanup() {
   local dir=$1 bridge=$2 i
   if pgrep -f -- "--file-prefix $FILE_PREFIX" >/dev/null; then
-    pkill -INT -f -- "--file-prefix $FILE_PREFIX" 2>/dev/null || true
+    stop_testpmd 2>/dev/null
     for _ in $(seq 1 20); do
       pgrep -f -- "--file-prefix $FILE_PREFIX" >/dev/null || break
       sleep 0.5
