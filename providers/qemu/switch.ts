@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DpdkciError } from '../../src/core/errors.js';
-import { findProcesses, liveHolder, readPidFile, terminate } from './processes.js';
+import { findProcesses, liveHolder, terminate } from './processes.js';
 
 /**
  * The cluster's shared L2 network: one VDE switch per cluster (a userspace Ethernet switch, Debian's
@@ -30,14 +30,24 @@ export async function startSwitch(paths: SwitchPaths): Promise<number> {
   const running = switchProcesses(paths);
   if (running[0] !== undefined) return running[0];
   rmSync(paths.dir, { recursive: true, force: true });
+  rmSync(paths.pidFile, { force: true });
   const [file, ...args] = switchArgv(paths);
   const result = await execa(file as string, args, { reject: false });
   if (result.exitCode !== 0) {
     throw new DpdkciError(`vde_switch would not start for ${paths.dir}: ${result.stderr || result.stdout}`);
   }
-  for (let i = 0; i < 50 && !existsSync(join(paths.dir, 'ctl')); i++) await new Promise((r) => setTimeout(r, 100));
-  const pid = readPidFile(paths.pidFile);
-  if (!pid || !existsSync(join(paths.dir, 'ctl'))) throw new DpdkciError(`vde_switch started but ${paths.dir}/ctl did not appear`);
+  // The control socket can appear before the daemonized child has written its pid file (CI saw exactly
+  // that with two clusters starting at once), so wait for both.
+  const ready = (): number | undefined => (existsSync(join(paths.dir, 'ctl')) ? liveHolder(paths.pidFile) : undefined);
+  let pid = ready();
+  for (let i = 0; i < 50 && !pid; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    pid = ready();
+  }
+  if (!pid) {
+    const what = existsSync(join(paths.dir, 'ctl')) ? `its pid file ${paths.pidFile} names no live process` : `${paths.dir}/ctl did not appear`;
+    throw new DpdkciError(`vde_switch started but ${what} after 5 s`);
+  }
   return pid;
 }
 
