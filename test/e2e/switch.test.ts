@@ -42,10 +42,12 @@ describe('the secondary network switch', () => {
 
   it('a stale pid file left by a dead switch does not stop the next one', async () => {
     const p = paths('stale');
-    const dead = await execa('true');
-    writeFileSync(p.pidFile, `${dead.pid}\n`);
+    const child = execa('true');
+    const dead = child.pid as number;
+    await child;
+    writeFileSync(p.pidFile, `${dead}\n`);
     const pid = await startSwitch(p);
-    expect(pid).not.toBe(dead.pid);
+    expect(pid).not.toBe(dead);
     expect(readPidFile(p.pidFile)).toBe(pid);
     expect(switchProcesses(p)).toEqual([pid]);
     // A second start finds it running and starts nothing new.
