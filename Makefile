@@ -65,6 +65,7 @@ lint: build
 	shellcheck -x scripts/*.sh scripts/image/*.sh scripts/node/*.sh scripts/image-layer/*.sh cluster-up/*.sh cluster-up/hack/*.sh test/e2e/fixtures/*.sh .ci/run
 
 test-unit: build
+	@bash scripts/install-host-deps.sh --check --test || bash scripts/install-host-deps.sh --test
 	npm run test:unit
 
 test-e2e: build

@@ -3,7 +3,8 @@
 # usage: install-host-deps.sh [--check] [--test]
 #   docker-registry (Debian's build of the distribution registry) is each cluster's registry, which dpdkci
 #   starts on 127.0.0.1 itself; the package's own service is disabled, so no daemon is left running.
-#   --test is accepted for the Makefile's test targets; the tests need nothing more today.
+#   --test adds what only the tests use: Debian's Go 1.19, from which they make a stand-in for the Go
+#   toolchain the lock pins (dpdkci itself never builds with the host's Go).
 set -euo pipefail
 
 packages=(qemu-system-x86 qemu-utils vde2 debootstrap e2fsprogs openssh-client docker-registry shellcheck ca-certificates)
@@ -11,7 +12,7 @@ check=0
 for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;
-    --test) ;;
+    --test) packages+=(golang-1.19-go) ;;
     *)
       echo "install-host-deps.sh: unknown option $arg (use --check, --test)" >&2
       exit 2

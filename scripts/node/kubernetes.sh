@@ -140,9 +140,11 @@ apply_addons() {
 smoke() {
   local nad=$1 bridge=$2 timeout=$3 before after
   kubectl wait --for=condition=Ready node --all --timeout="${timeout}s" >/dev/null || die "not every node is Ready after ${timeout}s: $(kubectl get nodes --no-headers | tr '\n' ';')"
-  for ds in calico-node kube-multus-ds userspace-cni; do
+  for ds in calico-node kube-multus-ds; do
     kubectl -n kube-system rollout status "daemonset/$ds" --timeout="${timeout}s" >/dev/null || die "daemonset $ds is not Running on every node after ${timeout}s"
   done
+  # The userspace CNI plugin is in the node image (built from the pinned source), not deployed.
+  CNI_COMMAND=VERSION /opt/cni/bin/userspace </dev/null | grep -q cniVersion || die "/opt/cni/bin/userspace does not answer CNI_COMMAND=VERSION: the node image lacks the userspace CNI plugin"
   before=$(ovs-vsctl list-ports "$bridge" | sort)
   kubectl delete pod dpdkci-smoke --ignore-not-found --wait >/dev/null
   kubectl apply -f - >/dev/null

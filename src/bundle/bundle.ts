@@ -1,8 +1,9 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DpdkciError } from '../core/errors.js';
 import { fetchArtifact, sha256File } from '../fetch/fetcher.js';
 import { pullImage, type PullOptions } from '../fetch/registry.js';
+import { buildGoBinary } from '../kubernetes/go-build.js';
 import { clusterArtefacts, type Lock } from '../versions/lock.js';
 import { bundleImageFile } from '../versions/preflight.js';
 
@@ -12,6 +13,8 @@ export interface BundleOptions {
   cacheDir: string;
   mirror?: string;
   endpoint?: PullOptions['endpoint'];
+  /** The environment of builds (GOPROXY and the like); default process.env. */
+  env?: NodeJS.ProcessEnv;
   onProgress?: (what: string) => void;
 }
 
@@ -26,7 +29,7 @@ function listFiles(dir: string): string[] {
  * every blob verified), a SHA256SUMS over all of it and bundle.json saying what it is for. Refused while the
  * lock has entries without a checksum or digest: a bundle of unverified bytes would defeat its purpose.
  */
-export async function makeBundle(lock: Lock, minor: string, dir: string, options: BundleOptions): Promise<{ files: number; images: number }> {
+export async function makeBundle(lock: Lock, minor: string, dir: string, options: BundleOptions): Promise<{ files: number; builds: number; images: number }> {
   const wanted = clusterArtefacts(lock, minor);
   if (wanted.unpinned.length) {
     throw new DpdkciError(
@@ -40,6 +43,13 @@ export async function makeBundle(lock: Lock, minor: string, dir: string, options
     const path = await fetchArtifact(f, { cacheDir: options.cacheDir, ...(options.mirror ? { mirror: options.mirror } : {}) });
     copyFileSync(path, join(dir, 'files', f.name));
   }
+  for (const b of wanted.builds) {
+    options.onProgress?.(`building ${b.name}`);
+    const input = (a: { name: string }) => join(dir, 'files', a.name);
+    const built = await buildGoBinary(b, input(b.source), input(b.toolchain), { cacheDir: options.cacheDir, ...(options.env ? { env: options.env } : {}) });
+    copyFileSync(built, join(dir, 'files', b.name));
+    chmodSync(join(dir, 'files', b.name), 0o755);
+  }
   for (const m of wanted.images) {
     options.onProgress?.(m.ref);
     await pullImage(m.ref, m.digest as string, bundleImageFile(dir, m.ref), options.endpoint ? { endpoint: options.endpoint } : {});
@@ -49,8 +59,8 @@ export async function makeBundle(lock: Lock, minor: string, dir: string, options
     sums.push(`${await sha256File(file)}  ${relative(dir, file)}`);
   }
   writeFileSync(join(dir, SUMS_FILE), `${sums.join('\n')}\n`);
-  writeFileSync(join(dir, 'bundle.json'), JSON.stringify({ kubernetes: minor, release: lock.kubernetes.versions[minor]?.release, created: new Date().toISOString(), files: wanted.files.length, images: wanted.images.length }, null, 2) + '\n');
-  return { files: wanted.files.length, images: wanted.images.length };
+  writeFileSync(join(dir, 'bundle.json'), JSON.stringify({ kubernetes: minor, release: lock.kubernetes.versions[minor]?.release, created: new Date().toISOString(), files: wanted.files.length, builds: wanted.builds.map((b) => b.name), images: wanted.images.length }, null, 2) + '\n');
+  return { files: wanted.files.length, builds: wanted.builds.length, images: wanted.images.length };
 }
 
 /** Checks every line of a bundle's SHA256SUMS; returns the entries that are missing or altered. */

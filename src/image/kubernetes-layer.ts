@@ -245,7 +245,9 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
 export function layerInput(lock: Lock, minor: string): LayerInput {
   const version = kubernetesVersion(lock, minor);
   const wanted = pinnedArtefacts(lock, minor);
-  return { minor, release: version.release, pause: pauseImage(version).ref, files: wanted.files, images: wanted.images };
+  // A built binary enters the layer's hash by its build key: the checksums of what it is built from.
+  const built = wanted.builds.map((b) => ({ name: b.name, sha256: `build-${b.key}`, install: b.install }));
+  return { minor, release: version.release, pause: pauseImage(version).ref, files: [...wanted.files, ...built], images: wanted.images };
 }
 
 /**

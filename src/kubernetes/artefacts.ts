@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SUMS_FILE, verifyBundle } from '../bundle/bundle.js';
 import { DpdkciError } from '../core/errors.js';
-import { fetchArtifact, resolveMirror } from '../fetch/fetcher.js';
+import { fetchArtifact, resolveMirror, sha256File } from '../fetch/fetcher.js';
 import { pullImage, type PullOptions } from '../fetch/registry.js';
 import { readOciArchive } from '../sync/oci.js';
+import { buildGoBinary } from './go-build.js';
 import { clusterArtefacts, type Lock } from '../versions/lock.js';
 import { bundleImageFile } from '../versions/preflight.js';
 
@@ -45,7 +46,7 @@ export function pinnedArtefacts(lock: Lock, minor: string) {
       `Kubernetes ${minor}: ${wanted.unpinned.length} artefact(s) have no checksum or digest in the lock file:\n${wanted.unpinned.map((u) => `  ${u}`).join('\n')}\nrecord them (dpdkci versions lists them), then try again`,
     );
   }
-  return { files: wanted.files, images: wanted.images.map((m) => ({ ref: m.ref, digest: m.digest as string })) };
+  return { files: wanted.files, builds: wanted.builds, images: wanted.images.map((m) => ({ ref: m.ref, digest: m.digest as string })) };
 }
 
 /** An image archive in the cache, by the digest the lock pins. */
@@ -74,6 +75,23 @@ export async function gatherArtefacts(lock: Lock, minor: string, sources: Artefa
       ...(sources.signal ? { signal: sources.signal } : {}),
     });
     out.files.push({ name: f.name, sha256: f.sha256, path, ...(f.install ? { install: f.install } : {}) });
+  }
+  for (const b of wanted.builds) {
+    let path: string;
+    if (sources.bundleDir) {
+      // Built on the connected machine that made the bundle (the build may need Go modules from the network).
+      path = join(sources.bundleDir, 'files', b.name);
+      if (!existsSync(path)) throw new DpdkciError(`${b.name}: not in the bundle ${sources.bundleDir}; make the bundle again with dpdkci bundle`);
+    } else {
+      const input = (name: string) => out.files.find((f) => f.name === name)?.path as string;
+      sources.onProgress?.(`building ${b.name}`);
+      path = await buildGoBinary(b, input(b.source.name), input(b.toolchain.name), {
+        cacheDir: sources.cacheDir,
+        ...(sources.signal ? { signal: sources.signal } : {}),
+        ...(sources.onProgress ? { onProgress: (what: string) => sources.onProgress?.(`${b.name}: ${what}`) } : {}),
+      });
+    }
+    out.files.push({ name: b.name, sha256: await sha256File(path), path, install: b.install });
   }
   for (const m of wanted.images) {
     sources.onProgress?.(m.ref);

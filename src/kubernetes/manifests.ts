@@ -28,7 +28,6 @@ export interface ManifestInput {
   socketDir: string;
   bridge: string;
   pauseImage: string;
-  userspaceCni: { image: string };
   nad: { name: string; namespace: string; config: Record<string, unknown> };
 }
 
@@ -88,11 +87,10 @@ export function renderJoin(input: ManifestInput, node: KubeNode): Rendered {
 }
 
 /** What dpdkci adds to the cluster after kubeadm, besides calico's and multus' own manifests. */
-export function renderAddons(input: ManifestInput): { calicoPatch: Rendered; multusPatch: Rendered; userspaceCni: Rendered; nad: Rendered } {
+export function renderAddons(input: ManifestInput): { calicoPatch: Rendered; multusPatch: Rendered; nad: Rendered } {
   return {
     calicoPatch: render('calico/overrides.yaml.hbs', input),
     multusPatch: render('multus/overrides.yaml.hbs', input),
-    userspaceCni: render('userspace-cni/daemonset.yaml.hbs', input),
     nad: render('nad/userspace-ovs-net.yaml.hbs', input),
   };
 }
@@ -110,7 +108,6 @@ export function renderManifests(input: ManifestInput): Rendered[] {
     ...input.workers.map((node) => renderJoin(input, node)),
     addons.calicoPatch,
     addons.multusPatch,
-    addons.userspaceCni,
     addons.nad,
     renderSmokePod(input, input.controlPlane.name),
   ];

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -18,10 +19,24 @@ export interface LockedImage {
   digest: string | null;
 }
 
+/**
+ * A binary no release ships, built from two of the component's files: `go build` of `package` in the
+ * unpacked `source` archive, with the Go of the unpacked `toolchain` archive (go/bin/go), installed on every
+ * node as `install`. go.sum in the source pins every module the build fetches.
+ */
+export interface GoBuild {
+  source: string;
+  toolchain: string;
+  package: string;
+  binary: string;
+  install: string;
+}
+
 export interface Component {
   version: string;
   files: LockedFile[];
   images: LockedImage[];
+  build?: GoBuild;
 }
 
 export interface KubernetesVersion extends Component {
@@ -70,6 +85,17 @@ function images(file: string, where: string, raw: unknown): LockedImage[] {
   });
 }
 
+function goBuild(file: string, at: string, raw: unknown, own: LockedFile[]): GoBuild {
+  const b = (raw ?? {}) as Record<string, unknown>;
+  for (const key of ['source', 'toolchain'] as const) {
+    if (typeof b[key] !== 'string' || !own.some((f) => f.name === b[key])) fail(file, `${at}.${key}`, `"${String(b[key])}" must name one of this add-on's files (${own.map((f) => f.name).join(', ')})`);
+  }
+  if (typeof b.package !== 'string' || !/^\.\/[A-Za-z0-9._/-]*$/.test(b.package)) fail(file, `${at}.package`, `"${String(b.package)}" must be a package path inside the source, such as ./userspace`);
+  if (typeof b.binary !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(b.binary)) fail(file, `${at}.binary`, `"${String(b.binary)}" must be a file name`);
+  if (typeof b.install !== 'string' || !/^\/[A-Za-z0-9._/-]+$/.test(b.install)) fail(file, `${at}.install`, `"${String(b.install)}" must be an absolute path on the node`);
+  return { source: b.source as string, toolchain: b.toolchain as string, package: b.package, binary: b.binary, install: b.install };
+}
+
 /** Reads and checks the lock file: every URL https and pinned to a release, every checksum well-formed. */
 export function loadLock(file = lockFile()): Lock {
   let raw: Record<string, unknown>;
@@ -98,7 +124,9 @@ export function loadLock(file = lockFile()): Lock {
   const addons: Record<string, Component> = {};
   for (const [name, a] of Object.entries((raw.addons ?? {}) as Record<string, Record<string, unknown>>)) {
     if (typeof a.version !== 'string' || a.version === 'latest') fail(file, `addons.${name}`, `version "${String(a.version)}" must be a release`);
-    addons[name] = { version: a.version, files: files(file, `addons.${name}`, a.files), images: images(file, `addons.${name}`, a.images ?? []) };
+    const component: Component = { version: a.version, files: files(file, `addons.${name}`, a.files), images: images(file, `addons.${name}`, a.images ?? []) };
+    if (a.build !== undefined) component.build = goBuild(file, `addons.${name}.build`, a.build, component.files);
+    addons[name] = component;
   }
   return { schema: 1, kubernetes: { default: k.default, versions }, addons };
 }
@@ -112,9 +140,25 @@ export function kubernetesVersion(lock: Lock, minor: string): KubernetesVersion 
   return v;
 }
 
+/** A build the lock describes, with its two inputs pinned: what to build and where the result goes. */
+export interface PinnedBuild {
+  /** The built binary's file name in a bundle and in the layer's staging directory: ADDON-VERSION-BINARY. */
+  name: string;
+  addon: string;
+  package: string;
+  binary: string;
+  install: string;
+  source: Artifact;
+  toolchain: Artifact;
+  /** Names the build: its inputs' checksums and what is built from them. */
+  key: string;
+}
+
 export interface ClusterArtefacts {
   /** Files with a recorded sha256, ready for the fetcher. */
   files: (Artifact & { install?: string })[];
+  /** Binaries built from pinned files (only when both inputs are pinned). */
+  builds: PinnedBuild[];
   images: LockedImage[];
   /** What has no checksum or digest recorded yet: "calico-v3.28.2.yaml (sha256)". */
   unpinned: string[];
@@ -122,9 +166,25 @@ export interface ClusterArtefacts {
 
 /** Everything a cluster of this Kubernetes version needs, Kubernetes' own parts and every add-on. */
 export function clusterArtefacts(lock: Lock, minor: string): ClusterArtefacts {
-  const parts: Component[] = [kubernetesVersion(lock, minor), ...Object.values(lock.addons)];
-  const out: ClusterArtefacts = { files: [], images: [], unpinned: [] };
-  for (const part of parts) {
+  const parts: [string, Component][] = [['kubernetes', kubernetesVersion(lock, minor)], ...Object.entries(lock.addons)];
+  const out: ClusterArtefacts = { files: [], builds: [], images: [], unpinned: [] };
+  for (const [name, part] of parts) {
+    const b = part.build;
+    const source = part.files.find((f) => f.name === b?.source);
+    const toolchain = part.files.find((f) => f.name === b?.toolchain);
+    if (b && source?.sha256 && toolchain?.sha256) {
+      const key = createHash('sha256').update(`${source.sha256} ${toolchain.sha256} ${b.package} ${b.binary}`).digest('hex').slice(0, 16);
+      out.builds.push({
+        name: `${name}-${part.version}-${b.binary}`,
+        addon: name,
+        package: b.package,
+        binary: b.binary,
+        install: b.install,
+        source: { name: source.name, url: source.url, sha256: source.sha256 },
+        toolchain: { name: toolchain.name, url: toolchain.url, sha256: toolchain.sha256 },
+        key,
+      });
+    }
     for (const f of part.files) {
       if (f.sha256) out.files.push({ name: f.name, url: f.url, sha256: f.sha256, ...(f.install ? { install: f.install } : {}) });
       else out.unpinned.push(`${f.name} (sha256)`);

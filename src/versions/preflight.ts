@@ -60,6 +60,13 @@ export async function preflight(lock: Lock, minor: string, options: PreflightOpt
       );
     }
   }
+  // A built binary comes from the bundle; without one, it is built from files checked above (and the
+  // modules its go.sum pins, through GOPROXY, which is not probed: go names what it could not fetch).
+  for (const b of wanted.builds) {
+    if (!options.bundleDir) continue;
+    if (existsSync(join(options.bundleDir, 'files', b.name))) result.sources[b.name] = 'bundle';
+    else result.missing.push(`${b.name}: not in the bundle ${options.bundleDir}`);
+  }
   const registries = new Set<string>();
   for (const m of wanted.images) {
     if (options.bundleDir) {

@@ -11,6 +11,7 @@ import { readOciArchive } from '../../src/sync/oci.js';
 import { pushImage } from '../../src/sync/registry-push.js';
 import { loadLock } from '../../src/versions/lock.js';
 import { writeLock } from '../fixtures/lock.js';
+import { cniPluginMain, goToolchainArchive, pluginSourceArchive } from '../fixtures/go.js';
 import { helloElf, helloImageArchive } from '../fixtures/oci.js';
 import { dpdkci, keepLogs, onNode, startRegistry } from './helpers.js';
 
@@ -46,6 +47,9 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
       chmodSync(join(crictlDir, 'crictl'), 0o755);
       await execa('tar', ['-czf', join(work, 'crictl.tar.gz'), '-C', crictlDir, 'crictl']);
       served.set('/dl.dpdkci.test/crictl.tar.gz', readFileSync(join(work, 'crictl.tar.gz')));
+      // The userspace CNI plugin: built by dpdkci from a stand-in source with a stand-in Go (test/fixtures/go.ts).
+      served.set('/dl.dpdkci.test/go.tar', await goToolchainArchive(work));
+      served.set('/dl.dpdkci.test/userspace-cni.tar.gz', await pluginSourceArchive(work, cniPluginMain('userspace (dpdkci test stand-in)')));
       files = createServer((req, res) => {
         const body = served.get(req.url ?? '');
         if (body) res.writeHead(200).end(body);
@@ -65,6 +69,14 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
         {
           files: [file('kubeadm', '/usr/local/bin/kubeadm'), file('kubelet', '/usr/local/bin/kubelet'), file('kubectl', '/usr/local/bin/kubectl'), file('crictl.tar.gz', '/usr/local/bin/crictl')],
           images: [PAUSE, EXTRA].map((ref) => ({ ref, digest: digests[ref] as string })),
+          addons: {
+            'userspace-cni': {
+              version: 'v1.3',
+              files: [file('go.tar', ''), file('userspace-cni.tar.gz', '')].map(({ install: _, ...f }) => f),
+              images: [],
+              build: { source: 'userspace-cni.tar.gz-test', toolchain: 'go.tar-test', package: './userspace', binary: 'userspace', install: '/opt/cni/bin/userspace' },
+            },
+          },
         },
         lockFile,
       );
@@ -97,7 +109,7 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
     expect(r.exitCode, String(r.all)).toBe(0);
     const image = JSON.parse(String(r.stdout)) as { dir: string; disk: string; kubernetes: { installed: string[]; images: string[]; sandbox: string } };
     layerDir = image.dir;
-    expect(image.kubernetes.installed.sort()).toEqual(['/usr/local/bin/crictl', '/usr/local/bin/kubeadm', '/usr/local/bin/kubectl', '/usr/local/bin/kubelet']);
+    expect(image.kubernetes.installed.sort()).toEqual(['/opt/cni/bin/userspace', '/usr/local/bin/crictl', '/usr/local/bin/kubeadm', '/usr/local/bin/kubectl', '/usr/local/bin/kubelet']);
     expect(image.kubernetes.images).toEqual(expect.arrayContaining([PAUSE, EXTRA]));
     expect(image.kubernetes.sandbox).toBe(PAUSE);
     expect(existsSync(image.disk)).toBe(true);
@@ -131,6 +143,8 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
       expect(await onNode(PREFIX, node, 'ctr -n k8s.io run --rm registry.dpdkci.test/test/hello:1 e2e-k8s /hello')).toBe(EXTRA);
       expect(await onNode(PREFIX, node, 'systemctl is-active containerd; systemctl is-enabled kubelet; sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables')).toBe('active\nenabled\n1\n1');
       expect(await onNode(PREFIX, node, 'ls /usr/local/bin')).toBe('crictl\nkubeadm\nkubectl\nkubelet');
+      // The userspace CNI plugin dpdkci built from the pinned source, where multus looks for it.
+      expect(JSON.parse(await onNode(PREFIX, node, 'stat -c %a /opt/cni/bin/userspace >&2; CNI_COMMAND=VERSION /opt/cni/bin/userspace'))).toMatchObject({ plugin: 'userspace (dpdkci test stand-in)' });
       // The kubelet's pulls of registry:5000 go to the cluster registry: containerd reads the seed's hosts.toml.
       expect(await onNode(PREFIX, node, 'containerd config dump | grep -c \'config_path = "/etc/containerd/certs.d"\'')).toBe('1');
       expect(await onNode(PREFIX, node, 'test -s /etc/containerd/certs.d/registry:5000/hosts.toml && echo yes')).toBe('yes');

@@ -107,12 +107,11 @@ describe('the Kubernetes steps of up', () => {
       '/etc/dpdkci/addons/11-patch_kube-system_daemonset_calico-node.yaml',
       '/etc/dpdkci/addons/20-multus.yaml',
       '/etc/dpdkci/addons/21-patch_kube-system_daemonset_kube-multus-ds.yaml',
-      '/etc/dpdkci/addons/30-userspace-cni.yaml',
       '/etc/dpdkci/addons/40-nad.yaml',
       '/etc/dpdkci/addons/50-labels.txt',
     ]);
     expect(installs[0]?.[1]).toBe(CALICO);
-    expect(installs[6]?.[1]).toBe('node01 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\nnode02 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\n');
+    expect(installs[5]?.[1]).toBe('node01 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\nnode02 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\n');
     expect(n1.inputs.at(-1)).toContain('k8s.v1.cni.cncf.io/networks: "userspace-ovs-net-1"');
     // The kubeconfig on the host points at the forwarded port, and only its owner can read it.
     expect(readFileSync(ctx.paths.kubeconfig, 'utf8')).toContain('server: https://127.0.0.1:2203');

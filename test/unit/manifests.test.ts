@@ -29,7 +29,6 @@ const input: ManifestInput = {
   socketDir: '/var/lib/vhost_sockets',
   bridge: 'br-dpdk0',
   pauseImage: 'registry.k8s.io/pause:3.10',
-  userspaceCni: { image: 'localhost/dpdkci/userspace-cni:v1.3' },
   nad: { name: 'userspace-ovs-net-1', namespace: 'default', config: userspaceNetworkConfig('userspace-ovs-net-1', 'br-dpdk0') },
 };
 const rendered = renderManifests(input);
@@ -64,7 +63,6 @@ describe('rendered manifests', () => {
       'kubeadm/join.yaml (node02)',
       'calico/overrides.yaml',
       'multus/overrides.yaml',
-      'userspace-cni/daemonset.yaml',
       'nad/userspace-ovs-net.yaml',
       'smoke/vhostuser-pod.yaml',
     ]);
@@ -109,9 +107,7 @@ describe('rendered manifests', () => {
     expect(validate({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cpuMangerPolicy: 'static' })).toBe(false);
   });
 
-  it('the userspace CNI DaemonSet, and calico and multus with dpdkci\'s patches, are valid DaemonSets', () => {
-    const ds = byName('userspace-cni/daemonset.yaml').docs[0] as Record<string, unknown>;
-    expect(() => new DaemonSet(ds as any).validate()).not.toThrow();
+  it('calico and multus with dpdkci\'s patches are valid DaemonSets', () => {
     const calico = mergeDaemonSet(skeleton('calico-node', 'calico-node'), byName('calico/overrides.yaml').docs[0] as any);
     expect(() => new DaemonSet(calico as any).validate()).not.toThrow();
     const multus = mergeDaemonSet(skeleton('kube-multus-ds', 'kube-multus'), byName('multus/overrides.yaml').docs[0] as any);
@@ -119,7 +115,7 @@ describe('rendered manifests', () => {
     const mount = multus.spec.template.spec.containers[0].volumeMounts[0];
     expect(mount).toEqual({ name: 'vhost-sockets', mountPath: '/var/lib/vhost_sockets', mountPropagation: 'Bidirectional' });
     // And the validator does reject a broken one.
-    expect(() => new DaemonSet({ ...(ds as any), spec: { template: {} } }).validate()).toThrow();
+    expect(() => new DaemonSet({ ...(multus as any), spec: { template: {} } }).validate()).toThrow();
   });
 
   it('the NAD is valid against its CRD and equals the reference network', () => {

@@ -15,8 +15,8 @@ export async function runBundle(dir: string, flags: { kubernetes?: string; mirro
   const target = resolve(dir);
   const step = ctx.progress.start(`bundle Kubernetes ${minor} into ${target}`);
   try {
-    const made = await makeBundle(lock, minor, target, { cacheDir: artefactCache(ctx.env), ...(mirror ? { mirror } : {}), onProgress: (what) => step.update(what) });
-    step.end('done', `${made.files} file(s), ${made.images} image(s)`);
+    const made = await makeBundle(lock, minor, target, { cacheDir: artefactCache(ctx.env), env: ctx.env, ...(mirror ? { mirror } : {}), onProgress: (what) => step.update(what) });
+    step.end('done', `${made.files} file(s), ${made.builds} built, ${made.images} image(s)`);
   } catch (e) {
     step.end('failed', undefined, (e as Error).message);
     throw e;

@@ -25,6 +25,7 @@ export async function runVersions(flags: { output?: string; resolve?: boolean; w
   for (const [name, c] of components) {
     for (const f of c.files) rows.push([name, c.version, f.name, f.sha256 ? `sha256:${f.sha256.slice(0, 12)}…` : 'NOT PINNED']);
     for (const m of c.images) rows.push([name, c.version, m.ref, m.digest ? `${m.digest.slice(0, 19)}…` : 'NOT PINNED']);
+    if (c.build) rows.push([name, c.version, `${c.build.install} (built)`, `go build ${c.build.package} of ${c.build.source} with ${c.build.toolchain}`]);
   }
   ctx.out(formatTable(rows));
   const unpinned = clusterArtefacts(lock, lock.kubernetes.default).unpinned.length;

@@ -16,7 +16,7 @@ import {
   layerHash,
   layerInput,
 } from '../../image/kubernetes-layer.js';
-import { artefactSources } from '../../kubernetes/artefacts.js';
+import { artefactSources, pinnedArtefacts } from '../../kubernetes/artefacts.js';
 import { renderAddons, renderInit, renderJoin, renderSmokePod, userspaceNetworkConfig, type ManifestInput } from '../../kubernetes/manifests.js';
 import { kubernetesVersion, pauseImage, type Lock } from '../../versions/lock.js';
 import { secondaryNicPci } from '../../../providers/qemu/qemu-args.js';
@@ -57,7 +57,6 @@ export function manifestInput(ctx: UpContext, credentials: { token: string; caCe
   const version = kubernetesVersion(lockOf(ctx), ctx.options.kubernetes);
   const record = need(ctx.record, 'cluster record');
   const nodes = record.nodes.map((n) => ({ name: n.name, ip: nodeIp(n.index) }));
-  const userspace = lockOf(ctx).addons['userspace-cni'];
   return {
     clusterName: ctx.options.prefix,
     kubernetes: version,
@@ -70,7 +69,6 @@ export function manifestInput(ctx: UpContext, credentials: { token: string; caCe
     socketDir: ctx.options.vhostSocketDir,
     bridge: BRIDGE,
     pauseImage: pauseImage(version).ref,
-    userspaceCni: { image: `localhost/dpdkci/userspace-cni:${userspace?.version ?? 'unpinned'}` },
     nad: { name: NAD_NAME, namespace: 'default', config: userspaceNetworkConfig(NAD_NAME, BRIDGE) },
   };
 }
@@ -130,8 +128,17 @@ export const provisionKubernetesImage: Step<UpContext> = {
     }
     const dir = kubernetesImageDir(ctx.cacheRoot, base, input.minor, layerHash(base, input));
     if (cachedKubernetesImage(ctx.cacheRoot, base, input)) return [{ on: 'host', verb: 'use', what: `the cached Kubernetes layer ${dir}` }];
+    const builds = pinnedArtefacts(lockOf(ctx), ctx.options.kubernetes).builds;
+    const fetched = input.files.length - builds.length;
     return [
-      { on: 'host', verb: 'run', what: `fetch or take from the bundle ${input.files.length} file(s) and ${input.images.length} image(s), each checked against the lock` },
+      { on: 'host', verb: 'run', what: `fetch or take from the bundle ${fetched} file(s) and ${input.images.length} image(s), each checked against the lock` },
+      ...builds.map(
+        (b): PlannedAction => ({
+          on: 'host',
+          verb: 'run',
+          what: `go build -trimpath ${b.package} in ${b.source.name} with ${b.toolchain.name} (GOTOOLCHAIN=local, CGO_ENABLED=0) into $CACHE/builds/, or take ${b.name} from the bundle; installed as ${b.install}`,
+        }),
+      ),
       { on: 'host', verb: 'run', what: 'boot a build VM (2 vCPU, 2048 MiB) from a new qcow2 over the base image disk, in a state directory of its own' },
       { on: 'build VM', verb: 'write', what: '/var/tmp/dpdkci-kubernetes/ (files/, images/, rootfs/ from images/kubernetes/files, install.list)' },
       { on: 'build VM', verb: 'run', what: remoteCommand(installArgv(input.pause)) },
@@ -286,7 +293,6 @@ export async function addonFiles(ctx: UpContext, fetch: boolean): Promise<{ name
     { name: '11-patch_kube-system_daemonset_calico-node.yaml', text: addons.calicoPatch.text },
     { name: '20-multus.yaml', text: await upstream('multus') },
     { name: '21-patch_kube-system_daemonset_kube-multus-ds.yaml', text: addons.multusPatch.text },
-    { name: '30-userspace-cni.yaml', text: addons.userspaceCni.text },
     { name: '40-nad.yaml', text: addons.nad.text },
     { name: '50-labels.txt', text: labels },
   ];
@@ -324,7 +330,6 @@ export const kubernetesAddons: Step<UpContext> = (() => {
         { on: node, verb: 'write', what: `${ADDONS_DIR}/11-patch_kube-system_daemonset_calico-node.yaml from manifests/calico/overrides.yaml.hbs` },
         { on: node, verb: 'write', what: `${ADDONS_DIR}/20-multus.yaml: multus' thick DaemonSet manifest, pinned in the lock` },
         { on: node, verb: 'write', what: `${ADDONS_DIR}/21-patch_kube-system_daemonset_kube-multus-ds.yaml from manifests/multus/overrides.yaml.hbs` },
-        { on: node, verb: 'write', what: `${ADDONS_DIR}/30-userspace-cni.yaml from manifests/userspace-cni/daemonset.yaml.hbs` },
         { on: node, verb: 'write', what: `${ADDONS_DIR}/40-nad.yaml from manifests/nad/userspace-ovs-net.yaml.hbs (${NAD_NAME} on ${BRIDGE})` },
         { on: node, verb: 'write', what: `${ADDONS_DIR}/50-labels.txt: every node ${ctx.options.dpdk ? 'dpdkci.io/dpdk=true ' : ''}dpdkci.io/hugepages-2Mi=${ctx.options.hugepages2m}` },
       ];
@@ -357,7 +362,7 @@ export const kubernetesSmoke: Step<UpContext> = {
     const node = plannedNames(ctx)[0] as string;
     return [
       { on: node, verb: 'run', what: `${remoteCommand([SCRIPT, 'smoke', NAD_NAME, BRIDGE, String(SMOKE_TIMEOUT_S)])}   (stdin: manifests/smoke/vhostuser-pod.yaml.hbs)` },
-      { on: node, verb: 'wait', what: `every node Ready; calico-node, kube-multus-ds and userspace-cni rolled out; the pod Ready with a new port on ${BRIDGE}; then the pod deleted` },
+      { on: node, verb: 'wait', what: `every node Ready; calico-node and kube-multus-ds rolled out; the userspace CNI plugin (built into the node image) answers on node01; the pod Ready with a new port on ${BRIDGE}; then the pod deleted` },
     ];
   },
 };
