@@ -114,7 +114,7 @@ describe('bundle, then up --bundle', () => {
   it('a bundle holds every file and image, checksummed, and preflight takes everything from it', async () => {
     const lock = loadLock(lockFile());
     const dir = tmp('dpdkci-bundle-');
-    expect(await makeBundle(lock, '1.31', dir, { cacheDir: tmp('dpdkci-cache-'), mirror: `${base}/mirror`, endpoint })).toEqual({ files: 1, images: 1 });
+    expect(await makeBundle(lock, '1.31', dir, { cacheDir: tmp('dpdkci-cache-'), mirror: `${base}/mirror`, endpoint })).toEqual({ files: 1, builds: 0, images: 1 });
     expect(readFileSync(join(dir, 'files', 'kubeadm-v1.31.4')).equals(FILE)).toBe(true);
     expect(existsSync(bundleImageFile(dir, 'registry.test/test/pause:3.10'))).toBe(true);
     expect(readFileSync(join(dir, 'SHA256SUMS'), 'utf8')).toMatch(/^[0-9a-f]{64} {2}files\/kubeadm-v1.31.4$/m);

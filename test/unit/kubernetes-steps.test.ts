@@ -88,7 +88,7 @@ describe('the Kubernetes steps of up', () => {
       'admin-kubeconfig',
       'check addons',
       'rm',
-      ...Array(7).fill('install'),
+      ...Array(6).fill('install'),
       'apply addons',
       'smoke userspace-ovs-net-1',
     ]);
