@@ -11,6 +11,7 @@
 #   dpdk-check.sh gate    BRIDGE open|close           let the check's frames out to dpdk0, or stop them
 #   dpdk-check.sh kernel  LIMIT FLOW                  the same generator over AF_PACKET, veth and OVS's kernel datapath
 #   dpdk-check.sh cleanup SOCKDIR BRIDGE              remove the check's ports, bridges, flows, processes, sockets
+#   dpdk-check.sh stop                                stop the running testpmd (SIGINT: it prints its totals)
 #
 # A run stops FLOW seconds after every measured port has received traffic, or after LIMIT seconds, whichever
 # comes first; FLOW 0 runs until LIMIT, or until the host stops it. A peer run does not stop there: it closes
@@ -27,7 +28,7 @@ KERNEL_BRIDGE=br-dpdkci-kern
 COOKIE=0xdc1
 FILE_PREFIX=dpdkci-chk
 
-cmd=${1:?usage: dpdk-check.sh loop|peer|gate|kernel|cleanup ARGS...}
+cmd=${1:?usage: dpdk-check.sh loop|peer|gate|kernel|cleanup|stop ARGS...}
 shift
 
 die() {
@@ -71,7 +72,7 @@ testpmd() {
 # host cannot stop testpmd promptly: with both vCPUs busy polling (testpmd and the OVS PMD), a command sent
 # over SSH takes seconds to start.
 stamp() {
-  local flow=$1 gate=$3 line port='' p now all timer='' cut_at='' rx
+  local flow=$1 gate=$3 line port='' p q now all timer='' cut_at='' rx
   local -a ports
   read -r -a ports <<<"$2"
   local -A flowing=()
@@ -91,8 +92,8 @@ stamp() {
     if [ "$flow" -gt 0 ]; then
       [ "$rx" -gt 0 ] && flowing[$p]=1
       all=1
-      for p in "${ports[@]}"; do
-        [ -n "${flowing[$p]:-}" ] || all=0
+      for q in "${ports[@]}"; do
+        [ -n "${flowing[$q]:-}" ] || all=0
       done
       [ "$all" = 1 ] || continue
       if [ "$gate" = - ]; then
@@ -226,5 +227,6 @@ case "$cmd" in
   gate) gate "$@" ;;
   kernel) run_kernel "$@" ;;
   cleanup) cleanup "$@" ;;
+  stop) stop_testpmd ;;
   *) die "unknown command" ;;
 esac

@@ -8,8 +8,6 @@ import { remoteCommand } from '../exec/ssh-runner.js';
 import { longestGapSeconds, parseTestpmd, steadyRxPps, type TestpmdRun } from './testpmd-stats.js';
 
 const CHECK = nodeScriptPath('dpdk-check.sh');
-/** SIGINT to the check's testpmd (dpdk-check.sh runs it with --file-prefix dpdkci-chk). */
-const STOP_TESTPMD = ['pkill', '-INT', '-f', '--', '--file-prefix dpdkci-chk'];
 
 export type PathKind = 'vhost-user loop' | 'node to node' | 'kernel';
 
@@ -171,7 +169,7 @@ async function waitForLink(node: Node, iface: string, timeoutMs: number, gone: (
 
 /** Ends a running check testpmd the way Ctrl-C would: it prints its totals and frees its hugepages. */
 async function stopTestpmd(node: Node): Promise<void> {
-  await node.runner.run(STOP_TESTPMD, { check: false });
+  await node.runner.run([CHECK, 'stop'], { check: false });
 }
 
 export async function cleanupCheck(nodes: readonly Node[], plan: DataplanePlan): Promise<void> {
@@ -333,7 +331,7 @@ async function restartDuringTraffic(node: Node, plan: DataplanePlan, options: Ch
       await new Promise((r) => setTimeout(r, 6_000));
     }
   }
-  if (!ended) await node.runner.run(STOP_TESTPMD, { check: false });
+  if (!ended) await stopTestpmd(node);
   const { output, run, failure } = await traffic;
   const samples = run.samples.get(1) ?? [];
   const { gap, resumed } = longestGapSeconds(samples);

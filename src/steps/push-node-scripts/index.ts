@@ -35,18 +35,19 @@ export async function staleScripts(node: Node) {
   return scripts.filter((s) => remote.get(nodeScriptPath(s.name)) !== s.sha256);
 }
 
-/** What the step's isDone found stale on each node, so that apply does not ask the node again. */
-const foundStale = new WeakMap<Node, Awaited<ReturnType<typeof staleScripts>>>();
+type Stale = Awaited<ReturnType<typeof staleScripts>>;
 
-/** Copies the stale scripts to each node; returns how many files were copied. */
-export async function pushScriptsTo(nodes: readonly Node[]): Promise<number> {
+/**
+ * Copies the stale scripts to each node; returns how many files were copied. `known` is what a caller has
+ * just found stale on a node (the step's isDone), so that the node is not asked again.
+ */
+export async function pushScriptsTo(nodes: readonly Node[], known?: ReadonlyMap<Node, Stale>): Promise<number> {
   let copied = 0;
   await Promise.all(
     nodes.map(async (node) => {
       // All at once, each on its own channel of the node's one connection: a command costs most of a second
       // on a node that is still finishing its boot under TCG.
-      const stale = foundStale.get(node) ?? (await staleScripts(node));
-      foundStale.delete(node);
+      const stale = known?.get(node) ?? (await staleScripts(node));
       await Promise.all(stale.map((s) => node.runner.run(['install', '-D', '-m', '0755', '/dev/stdin', nodeScriptPath(s.name)], { stdin: s.content })));
       copied += stale.length;
     }),
@@ -55,23 +56,29 @@ export async function pushScriptsTo(nodes: readonly Node[]): Promise<number> {
 }
 
 /** Copies scripts/node/*.sh to every node, skipping the ones whose content hash already matches. */
-export const pushNodeScripts: Step<UpContext> = {
-  name: 'push node scripts',
-  enabled: (ctx) => ctx.options.dpdk || ctx.options.kubernetes !== 'none',
-  async isDone(ctx) {
-    const nodes = need(ctx.nodes, 'nodes');
-    const stale = await Promise.all(nodes.map(staleScripts));
-    nodes.forEach((n, i) => foundStale.set(n, stale[i] ?? []));
-    return stale.every((s) => s.length === 0);
-  },
-  async apply(ctx) {
-    return `${await pushScriptsTo(need(ctx.nodes, 'nodes'))} file(s)`;
-  },
-  plan(ctx) {
-    const scripts = localScripts();
-    return need(ctx.record, 'cluster record').nodes.flatMap((n) => [
-      { on: n.name, verb: 'run' as const, what: `sha256sum ${scripts.map((s) => nodeScriptPath(s.name)).join(' ')}` },
-      ...scripts.map((s) => ({ on: n.name, verb: 'write' as const, what: `${nodeScriptPath(s.name)} (mode 0755) from scripts/node/${s.name}, unless its sha256 already matches` })),
-    ]);
-  },
-};
+export const pushNodeScripts: Step<UpContext> = (() => {
+  // What isDone found stale on each node of this up, for apply.
+  const found = new WeakMap<UpContext, Map<Node, Stale>>();
+  return {
+    name: 'push node scripts',
+    enabled: (ctx: UpContext) => ctx.options.dpdk || ctx.options.kubernetes !== 'none',
+    async isDone(ctx: UpContext) {
+      const nodes = need(ctx.nodes, 'nodes');
+      const stale = await Promise.all(nodes.map(staleScripts));
+      found.set(ctx, new Map(nodes.map((n, i) => [n, stale[i] ?? []])));
+      return stale.every((s) => s.length === 0);
+    },
+    async apply(ctx: UpContext) {
+      const known = found.get(ctx);
+      found.delete(ctx);
+      return `${await pushScriptsTo(need(ctx.nodes, 'nodes'), known)} file(s)`;
+    },
+    plan(ctx: UpContext) {
+      const scripts = localScripts();
+      return need(ctx.record, 'cluster record').nodes.flatMap((n) => [
+        { on: n.name, verb: 'run' as const, what: `sha256sum ${scripts.map((s) => nodeScriptPath(s.name)).join(' ')}` },
+        ...scripts.map((s) => ({ on: n.name, verb: 'write' as const, what: `${nodeScriptPath(s.name)} (mode 0755) from scripts/node/${s.name}, unless its sha256 already matches` })),
+      ]);
+    },
+  };
+})();
