@@ -62,11 +62,14 @@ function fail(file: string, where: string, what: string): never {
   throw new DpdkciError(`${file}: ${where}: ${what}`);
 }
 
+/** A plain file name: what files/NAME in a bundle and a built binary's name may be. */
+const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
 function files(file: string, where: string, raw: unknown): LockedFile[] {
   if (!Array.isArray(raw)) fail(file, where, 'files must be a list');
   return raw.map((f: Record<string, unknown>, i) => {
     const at = `${where}.files[${i}]`;
-    if (typeof f.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(f.name)) fail(file, at, `name "${String(f.name)}" must be a file name`);
+    if (typeof f.name !== 'string' || !FILE_NAME.test(f.name)) fail(file, at, `name "${String(f.name)}" must be a file name`);
     if (typeof f.url !== 'string' || !/^https:\/\//.test(f.url)) fail(file, at, `url "${String(f.url)}" must be an https URL`);
     if (/\/latest\/|[:=]latest\b/.test(f.url)) fail(file, at, `url ${f.url} names "latest", which moves; pin a release`);
     if (f.sha256 !== null && (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256))) fail(file, at, `sha256 "${String(f.sha256)}" is not 64 hex digits (or null: not recorded yet)`);
@@ -91,7 +94,7 @@ function goBuild(file: string, at: string, raw: unknown, own: LockedFile[]): GoB
     if (typeof b[key] !== 'string' || !own.some((f) => f.name === b[key])) fail(file, `${at}.${key}`, `"${String(b[key])}" must name one of this add-on's files (${own.map((f) => f.name).join(', ')})`);
   }
   if (typeof b.package !== 'string' || !/^\.\/[A-Za-z0-9._/-]*$/.test(b.package)) fail(file, `${at}.package`, `"${String(b.package)}" must be a package path inside the source, such as ./userspace`);
-  if (typeof b.binary !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(b.binary)) fail(file, `${at}.binary`, `"${String(b.binary)}" must be a file name`);
+  if (typeof b.binary !== 'string' || !FILE_NAME.test(b.binary)) fail(file, `${at}.binary`, `"${String(b.binary)}" must be a file name`);
   if (typeof b.install !== 'string' || !/^\/[A-Za-z0-9._/-]+$/.test(b.install)) fail(file, `${at}.install`, `"${String(b.install)}" must be an absolute path on the node`);
   return { source: b.source as string, toolchain: b.toolchain as string, package: b.package, binary: b.binary, install: b.install };
 }
