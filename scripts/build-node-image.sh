@@ -5,7 +5,8 @@
 # usage: build-node-image.sh RECIPE_DIR IMAGE_SCRIPTS_DIR SUITE MIRROR OUT_DIR DISK_SIZE
 #   RECIPE_DIR        images/node (packages.txt, units.txt, files/)
 #   IMAGE_SCRIPTS_DIR scripts/image (installed as /usr/local/sbin/<name without .sh>)
-#   OUT_DIR           receives disk.qcow2, vmlinuz, initrd.img, packages.lock (must not exist)
+#   OUT_DIR           receives disk.qcow2, vmlinuz, initrd.img, packages.lock (must not exist); dpdkci then
+#                     adds vmlinux, the kernel unpacked for PVH boot (src/image/pvh-kernel.ts)
 set -euo pipefail
 
 if [ "$#" -ne 6 ]; then
@@ -85,6 +86,16 @@ in_root dpkg-query -W -f '${Package}=${Version}\n' >"$out/packages.lock"
 
 step units
 while read -r action unit; do
+  if [ "$action" = mask-generator ]; then
+    # systemd.generator(7): a link to /dev/null of the same name in /etc masks a generator.
+    if [ ! -e "$rootfs/usr/lib/systemd/system-generators/$unit" ]; then
+      echo "build-node-image: no generator $unit to mask (units.txt)" >&2
+      exit 1
+    fi
+    mkdir -p "$rootfs/etc/systemd/system-generators"
+    ln -sf /dev/null "$rootfs/etc/systemd/system-generators/$unit"
+    continue
+  fi
   in_root systemctl "$action" "$unit" >/dev/null 2>&1 || {
     echo "build-node-image: systemctl $action $unit failed (units.txt)" >&2
     exit 1

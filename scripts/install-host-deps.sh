@@ -7,7 +7,7 @@
 #   toolchain the lock pins (dpdkci itself never builds with the host's Go).
 set -euo pipefail
 
-packages=(qemu-system-x86 qemu-utils vde2 debootstrap e2fsprogs openssh-client docker-registry shellcheck ca-certificates)
+packages=(qemu-system-x86 qemu-utils vde2 debootstrap e2fsprogs xz-utils openssh-client docker-registry shellcheck ca-certificates)
 check=0
 for arg in "$@"; do
   case "$arg" in

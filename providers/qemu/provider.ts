@@ -1,5 +1,5 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, cpSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { DpdkciError, InterruptedError } from '../../src/core/errors.js';
@@ -199,26 +199,70 @@ export function consoleTail(record: ClusterRecord, node: string, lines = 20, env
   return readFileSync(file, 'utf8').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
+export interface GreetOptions {
+  /** A new connection this often... */
+  everyMs?: number;
+  /** ...each kept open this long for the greeting... */
+  attemptMs?: number;
+  /** ...and at most this many open at once. */
+  maxOpen?: number;
+}
+
 /**
- * Whether sshd greets on host:port within timeoutMs (its "SSH-" banner). Cheap enough to ask often: until the
- * guest's sshd listens, QEMU's user network accepts the connection and then either closes it or stalls.
+ * Whether sshd greets on host:port within windowMs. A connection that hears nothing is given attemptMs;
+ * a second one starts everyMs after the first (never more than maxOpen at once), and one that the guest
+ * refused or closed is replaced at once. The first greeting wins and the rest are closed.
+ *
+ * What QEMU's user network does while a node boots (packet captures here, under TCG): before the guest's
+ * address is up, a connection stalls (its SYN waits for an ARP answer, then is dropped until the SYN is
+ * retried seconds later), and goes on stalling after sshd listens; once the address is up and before sshd
+ * listens, the guest resets it at once; after that, sshd greets within about half a second (it re-executes
+ * itself per connection). So a stalled connection is given up after about a second, refused ones are retried
+ * straight away, and no more than two are open: each greeted connection costs the booting guest an sshd
+ * process.
  */
-export function sshBanner(host: string, port: number, timeoutMs: number): Promise<boolean> {
+export function sshGreets(host: string, port: number, windowMs: number, options: GreetOptions = {}): Promise<boolean> {
+  const { everyMs = 600, attemptMs = 1_200, maxOpen = 2 } = options;
   return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    let data = '';
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
+    const open = new Set<{ socket: Socket; timer: NodeJS.Timeout }>();
+    let finished = false;
+    const finish = (ok: boolean) => {
+      if (finished) return;
+      finished = true;
+      clearInterval(ticker);
+      clearTimeout(window);
+      for (const a of open) {
+        clearTimeout(a.timer);
+        a.socket.destroy();
+      }
+      open.clear();
       resolve(ok);
     };
-    const timer = setTimeout(() => done(false), timeoutMs);
-    socket.on('data', (chunk) => {
-      data += chunk.toString('latin1');
-      if (data.length >= 4) done(data.startsWith('SSH-'));
-    });
-    socket.on('error', () => done(false));
-    socket.on('close', () => done(false));
+    const attempt = () => {
+      if (finished || open.size >= maxOpen) return;
+      const socket = createConnection({ host, port });
+      const entry = { socket, timer: setTimeout(() => end(false), attemptMs) };
+      let data = '';
+      const end = (retry: boolean) => {
+        if (!open.delete(entry)) return;
+        clearTimeout(entry.timer);
+        socket.destroy();
+        // Refused or closed: the guest answered, so ask again soon rather than at the next tick.
+        if (retry && !finished) setTimeout(attempt, 100);
+      };
+      open.add(entry);
+      socket.on('data', (chunk: Buffer) => {
+        data += chunk.toString('latin1');
+        if (data.length < 4) return;
+        if (data.startsWith('SSH-')) finish(true);
+        else end(true);
+      });
+      socket.on('error', () => end(true));
+      socket.on('close', () => end(true));
+    };
+    const ticker = setInterval(attempt, everyMs);
+    const window = setTimeout(() => finish(false), windowMs);
+    attempt();
   });
 }
 
@@ -324,16 +368,16 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
         `${node.name}: not in its kernel ${Math.round(resetAfterMs / 1000)} s after start (stuck in firmware or the boot loader); reset it once. QEMU's state before the reset: ${saved}`,
       );
     }
-    // The banner first, asked every few hundred ms: a login attempt costs seconds under TCG, and one made
-    // before sshd listens stalls in QEMU's user network until its timeout (up to 5 s lost per boot).
-    if (await sshBanner(target.host, target.port, 1_500)) {
+    // The greeting first (sshGreets): a login attempt costs seconds under TCG, and one made before sshd
+    // listens stalls in QEMU's user network until its timeout (up to 5 s lost per boot).
+    if (await sshGreets(target.host, target.port, 2_000)) {
       const answer = await sshAnswers(target, 15_000);
       if (answer.ok) return (performance.now() - began) / 1000;
       lastError = answer.error;
     } else {
       lastError = 'sshd has not greeted yet';
     }
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 100));
   }
   // Where it is stuck, for the message and for whoever reads the node's directory afterwards.
   const where = await guestStage(np.qmp);

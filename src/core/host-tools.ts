@@ -12,6 +12,8 @@ export const HOST_TOOLS: Record<string, string> = {
   scp: 'openssh-client',
   debootstrap: 'debootstrap',
   'mkfs.ext4': 'e2fsprogs',
+  // unpacks the node kernel for PVH boot (src/image/pvh-kernel.ts)
+  xz: 'xz-utils',
   'docker-registry': 'docker-registry',
 };
 
@@ -37,4 +39,4 @@ export function requireHostTools(tools: readonly string[], path = process.env.PA
   );
 }
 
-export const TOOLS_FOR_UP = ['qemu-system-x86_64', 'qemu-img', 'vde_switch', 'ssh-keygen', 'debootstrap', 'mkfs.ext4'];
+export const TOOLS_FOR_UP = ['qemu-system-x86_64', 'qemu-img', 'vde_switch', 'ssh-keygen', 'debootstrap', 'mkfs.ext4', 'xz'];

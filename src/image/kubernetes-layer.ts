@@ -15,7 +15,7 @@ import { kubernetesVersion, pauseImage, type Lock } from '../versions/lock.js';
 import { allocatePorts } from '../../providers/qemu/ports.js';
 import { macAddress, type Accelerator } from '../../providers/qemu/qemu-args.js';
 import { deleteCluster, nodeHostKey, overlayArgv, nodeProcesses, prepareClusterKeys, sshTarget, startNode, stopNode, waitForSsh } from '../../providers/qemu/provider.js';
-import type { ImageInfo } from './provision.js';
+import { bootKernel, type ImageInfo } from './provision.js';
 import { walk } from './recipe.js';
 
 /**
@@ -69,7 +69,7 @@ export function cachedKubernetesImageByHash(cacheRoot: string, base: ImageInfo, 
   if (!existsSync(manifest)) return undefined;
   const info = JSON.parse(readFileSync(manifest, 'utf8')) as KubernetesImageInfo;
   if (info.base.hash !== base.hash || info.base.builtAt !== base.builtAt) return undefined;
-  return [info.disk, info.kernel, info.initrd].every((f) => existsSync(f)) ? info : undefined;
+  return [info.disk, info.kernel, info.initrd, ...(info.pvhKernel ? [info.pvhKernel] : [])].every((f) => existsSync(f)) ? info : undefined;
 }
 
 /** The `install.list` of the staging directory: each installable file and where it goes. */
@@ -134,7 +134,7 @@ function buildVm(base: ImageInfo, prefix: string, sshPort: number, hostKey: stri
     options,
     accel,
     accelReason: 'image build',
-    image: { hash: base.hash, disk: base.disk, kernel: base.kernel, initrd: base.initrd, kernelRelease: base.kernelRelease },
+    image: { hash: base.hash, disk: base.disk, kernel: bootKernel(base), initrd: base.initrd, kernelRelease: base.kernelRelease },
     createdAt: new Date().toISOString(),
     nodes: [node],
   };
@@ -216,6 +216,8 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
       dir,
       disk: join(dir, 'disk.qcow2'),
       kernel: base.kernel,
+      ...(base.pvhKernel ? { pvhKernel: base.pvhKernel } : {}),
+      ...(base.bootNote ? { bootNote: base.bootNote } : {}),
       initrd: base.initrd,
       kernelRelease: base.kernelRelease,
       suite: base.suite,

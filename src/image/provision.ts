@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { DpdkciError, InterruptedError } from '../core/errors.js';
 import { PROJECT_ROOT } from '../core/paths.js';
 import type { ProgressStep } from '../core/progress.js';
+import { extractPvhKernel } from './pvh-kernel.js';
 import { recipeHash, type ImageRecipe } from './recipe.js';
 
 export interface ImageInfo {
@@ -11,7 +12,14 @@ export interface ImageInfo {
   hash: string;
   dir: string;
   disk: string;
+  /** The bzImage, as the image's packages installed it. */
   kernel: string;
+  /**
+   * The same kernel unpacked, which nodes boot through its PVH entry (src/image/pvh-kernel.ts); absent when
+   * the kernel could not be unpacked (bootNote says why) or the image predates it. bootKernel() picks.
+   */
+  pvhKernel?: string;
+  bootNote?: string;
   initrd: string;
   kernelRelease: string;
   suite: string;
@@ -47,10 +55,15 @@ export function cachedImageByHash(cacheRoot: string, recipe: ImageRecipe, hash: 
   const manifest = join(dir, 'image.json');
   if (!existsSync(manifest)) return undefined;
   const info = JSON.parse(readFileSync(manifest, 'utf8')) as ImageInfo;
-  for (const file of [info.disk, info.kernel, info.initrd]) {
+  for (const file of [info.disk, info.kernel, info.initrd, ...(info.pvhKernel ? [info.pvhKernel] : [])]) {
     if (!existsSync(file)) return undefined;
   }
   return info;
+}
+
+/** The kernel file nodes boot with -kernel: the unpacked one when the image has it, else the bzImage. */
+export function bootKernel(info: Pick<ImageInfo, 'kernel' | 'pvhKernel'>): string {
+  return info.pvhKernel ?? info.kernel;
 }
 
 export interface BuildOptions {
@@ -112,12 +125,17 @@ export async function buildImage(recipe: ImageRecipe, options: BuildOptions): Pr
       `building the node image failed (exit ${result.exitCode}, mirror ${options.mirror}):\n${lines.slice(-25).join('\n')}`,
     );
   }
-  const info = imageInfo(recipe, hash, dir, {
-    kernelRelease: readFileSync(join(tmp, 'kernel.release'), 'utf8').trim(),
-    mirror: options.mirror,
-    builtAt: new Date().toISOString(),
-    buildSeconds: Math.round((performance.now() - began) / 100) / 10,
-  });
+  options.progress?.update('unpacking the kernel for PVH boot');
+  const pvh = await extractPvhKernel(join(tmp, 'vmlinuz'), join(tmp, 'vmlinux'));
+  const info: ImageInfo = {
+    ...imageInfo(recipe, hash, dir, {
+      kernelRelease: readFileSync(join(tmp, 'kernel.release'), 'utf8').trim(),
+      mirror: options.mirror,
+      builtAt: new Date().toISOString(),
+      buildSeconds: Math.round((performance.now() - began) / 100) / 10,
+    }),
+    ...(pvh.ok ? { pvhKernel: join(dir, 'vmlinux'), bootNote: `PVH boot of the unpacked kernel (${pvh.format} payload)` } : { bootNote: `bzImage boot: ${pvh.reason}` }),
+  };
   writeFileSync(join(tmp, 'image.json'), JSON.stringify(info, null, 2) + '\n');
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);

@@ -34,6 +34,11 @@ export interface UpContext {
   bootSeconds: Record<string, number>;
   /** Nodes whose QEMU this run started. */
   booted: Set<string>;
+  /**
+   * Nodes this run added to the cluster (prepare cluster): fresh from the image, so the dataplane steps
+   * apply on them without asking first (apply still does only what is missing).
+   */
+  created?: Set<string>;
   /** With --kubernetes V: the lock and where its artefacts come from (the preflight found them all). */
   kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string };
   /** "node01: what changed" lines from steps that converge node settings (sync reports them). */

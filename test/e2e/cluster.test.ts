@@ -38,6 +38,15 @@ describe.sequential('a 2-node cluster', () => {
     })(),
   );
 
+  it('every node boots the unpacked kernel through its PVH entry, not the bzImage', () => {
+    const pids = qemuPids(PREFIX);
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      expect(argv[argv.indexOf('-kernel') + 1]).toMatch(/\/vmlinux$/);
+    }
+  });
+
   it('the secondary NIC is a virtio NIC in an IOMMU group of its own', guard(async () => {
     const group = await onNode(PREFIX, 'node01', 'ls /sys/bus/pci/devices/0000:00:04.0/iommu_group/devices');
     expect(group.split(/\s+/)).toEqual(['0000:00:04.0']);
@@ -152,7 +161,9 @@ describe('the image cache', () => {
     expect(String(r.all)).toMatch(/cache hit/);
     expect(seconds).toBeLessThan(2);
     const image = JSON.parse(String(r.stdout));
-    for (const f of [image.disk, image.kernel, image.initrd]) expect(existsSync(f)).toBe(true);
-    expect(readdirSync(image.dir)).toEqual(expect.arrayContaining(['disk.qcow2', 'vmlinuz', 'initrd.img', 'packages.lock', 'image.json']));
+    for (const f of [image.disk, image.kernel, image.initrd, image.pvhKernel]) expect(existsSync(f)).toBe(true);
+    expect(readdirSync(image.dir)).toEqual(expect.arrayContaining(['disk.qcow2', 'vmlinuz', 'vmlinux', 'initrd.img', 'packages.lock', 'image.json']));
+    // Debian's kernel carries the PVH entry, so nodes boot it unpacked; the ELF check is pvh-kernel.ts's own.
+    expect(image.bootNote).toMatch(/^PVH boot of the unpacked kernel \(xz payload\)$/);
   });
 });

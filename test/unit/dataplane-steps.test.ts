@@ -43,6 +43,17 @@ describe('the --dpdk steps', () => {
     expect(runners[0]!.calls[5]).toEqual([S, 'apply', 'ovs', '0000:00:04.0', '512', '768', '0x1', '0x2', 'br-dpdk0', '1000']);
   });
 
+  it('on a node this up created, applies every part without checking first; other nodes are checked', async () => {
+    const runners = [createFakeRunner('node01'), createFakeRunner('node02')];
+    runners[1]!.on(/check ovs/, { exitCode: 3, stdout: 'pending x' });
+    runners[0]!.on(/apply vfio/, { stdout: 'changed 0000:00:04.0 bound to vfio-pci' });
+    const ctx = { ...ctxWith(runners), created: new Set(['node01']) } as UpContext;
+    const result = await runPipeline(dataplaneSteps, ctx, ctx.progress);
+    expect(runners[0]!.calls.map((c) => c.slice(1, 3).join(' '))).toEqual(['apply hugepages', 'apply vfio', 'apply socket-dir', 'apply ovs']);
+    expect(runners[1]!.calls.map((c) => c.slice(1, 3).join(' '))).toEqual(['check hugepages', 'check vfio', 'check socket-dir', 'check ovs', 'apply ovs']);
+    expect(result.applied).toEqual(['check hugepages', 'bind DPDK NIC to vfio-pci', 'vhost-user socket directory', 'OVS-DPDK and br-dpdk0']);
+  });
+
   it('passes --vfio-noiommu and the socket directory through', async () => {
     const runner = createFakeRunner('node01').on(/check (vfio|socket-dir)/, { exitCode: 3 });
     const ctx = ctxWith([runner], { vfioNoiommu: true, vhostSocketDir: '/run/vhu' });

@@ -3,7 +3,7 @@ import { ExitCode, UsageError } from '../../core/errors.js';
 import { requireHostTools } from '../../core/host-tools.js';
 import { artefactCache, cacheRoot } from '../../core/paths.js';
 import { resolveDebianMirror } from '../../image/debian-mirror.js';
-import { buildImage, cachedImage, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
+import { bootKernel, buildImage, cachedImage, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
 import { ensureKubernetesImage } from '../../image/kubernetes-layer.js';
 import { artefactSources, kubernetesSources } from '../../kubernetes/artefacts.js';
 import { kubernetesVersion, loadLock, lockFile } from '../../versions/lock.js';
@@ -48,7 +48,7 @@ export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): 
   if (lock) {
     const k8s = ctx.progress.start(`provision Kubernetes ${minor} layer`);
     try {
-      const probe = accel === 'tcg' ? undefined : await cachedProbeKvm(image.kernel, root);
+      const probe = accel === 'tcg' ? undefined : await cachedProbeKvm(bootKernel(image), root);
       const choice = chooseAccelerator(accel as 'auto' | 'kvm' | 'tcg', probe);
       if (choice.warning) ctx.progress.warn(choice.warning);
       const { image: layer, built } = await ensureKubernetesImage(
@@ -65,6 +65,6 @@ export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): 
       throw e;
     }
   }
-  ctx.out(flags.output === 'json' ? JSON.stringify(image, null, 2) : `image ${image.hash}: ${image.dir}`);
+  ctx.out(flags.output === 'json' ? JSON.stringify(image, null, 2) : `image ${image.hash}: ${image.dir}${image.bootNote ? `\nkernel: ${image.bootNote}` : ''}`);
   return ExitCode.ok;
 }

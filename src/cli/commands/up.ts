@@ -118,8 +118,11 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
   const root = cacheRoot(env);
   const hash = recipeHash(recipe);
   const dir = imageDir(root, recipe, hash);
-  const image =
-    (!flags.rebuild && cachedImage(root, recipe)) || imageInfo(recipe, hash, dir, { kernelRelease: '(from the build)', mirror: '', builtAt: '', buildSeconds: 0 });
+  // An image still to be built is shown as the build makes it from Debian's kernel: unpacked for PVH boot.
+  const image = (!flags.rebuild && cachedImage(root, recipe)) || {
+    ...imageInfo(recipe, hash, dir, { kernelRelease: '(from the build)', mirror: '', builtAt: '', buildSeconds: 0 }),
+    pvhKernel: join(dir, 'vmlinux'),
+  };
   const paths = clusterPaths(options.prefix, env);
   const upCtx: UpContext = {
     options,
@@ -140,6 +143,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
     ...(options.kubernetes !== 'none' ? { kubernetes: plannedKubernetes(flags, env) } : {}),
   };
   upCtx.record = plannedRecord(upCtx);
+  upCtx.created = new Set(upCtx.record.nodes.map((n) => n.name));
   if (upCtx.kubernetes) {
     // The nodes boot from the Kubernetes layer over the base image, when the lock pins all of it.
     try {

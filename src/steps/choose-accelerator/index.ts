@@ -2,6 +2,7 @@ import type { Step } from '../../core/pipeline.js';
 import { cachedProbeKvm, chooseAccelerator, kvmProbeArgv } from '../../../providers/qemu/kvm-probe.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
+import { bootKernel } from '../../image/provision.js';
 
 /** KVM when it really runs a guest, TCG otherwise (auto), or what the user forced. */
 export const chooseAcceleratorStep: Step<UpContext> = {
@@ -20,7 +21,7 @@ export const chooseAcceleratorStep: Step<UpContext> = {
       return 'tcg (asked for)';
     }
     progress.update('probing KVM with a test guest');
-    const probe = await cachedProbeKvm(need(ctx.image, 'image').kernel, ctx.cacheRoot);
+    const probe = await cachedProbeKvm(bootKernel(need(ctx.image, 'image')), ctx.cacheRoot);
     ctx.accel = chooseAccelerator(ctx.options.accel, probe);
     if (ctx.accel.warning) ctx.progress.warn(ctx.accel.warning);
     return `${ctx.accel.accel}${probe.cached ? ', probe cached' : `, probe ${probe.seconds}s`}`;
@@ -28,7 +29,7 @@ export const chooseAcceleratorStep: Step<UpContext> = {
   plan(ctx) {
     if (ctx.options.accel === 'tcg') return [{ on: 'host', verb: 'use', what: 'TCG, as asked (--accel tcg)' }];
     return [
-      { on: 'host', verb: 'run', what: `${remoteCommand(kvmProbeArgv(need(ctx.image, 'image').kernel))}   (the probe guest; its result is cached per kernel)` },
+      { on: 'host', verb: 'run', what: `${remoteCommand(kvmProbeArgv(bootKernel(need(ctx.image, 'image'))))}   (the probe guest; its result is cached per kernel)` },
       {
         on: 'host',
         verb: 'use',

@@ -11,6 +11,7 @@ import { nodePaths } from '../../core/paths.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import type { ClusterOptions } from '../../core/config.js';
 import { need, type UpContext } from '../context.js';
+import { bootKernel } from '../../image/provision.js';
 
 export const SSH_PORT_BASE = 2201;
 /** --random-ports: a start drawn from here, far from the fixed range and below Linux's ephemeral ports. */
@@ -73,7 +74,7 @@ function clusterRecord(
     options: ctx.options,
     accel,
     accelReason,
-    image: { hash: image.hash, disk: image.disk, kernel: image.kernel, initrd: image.initrd, kernelRelease: image.kernelRelease },
+    image: { hash: image.hash, disk: image.disk, kernel: bootKernel(image), initrd: image.initrd, kernelRelease: image.kernelRelease },
     createdAt,
     nodes,
     ...(registryPort ? { registryPort } : {}),
@@ -125,6 +126,7 @@ export const prepareCluster: Step<UpContext> = {
     writeClusterRecord(paths.specFile, record);
     writeKnownHosts(paths, record);
     ctx.record = record;
+    ctx.created = new Set(nodes.slice(existing.length).map((n) => n.name));
     return `${nodes.length} node(s), ssh ports ${nodes.map((n) => n.sshPort).join(',')}`;
   },
   plan(ctx) {

@@ -27,7 +27,7 @@ export const provisionImage: Step<UpContext> = {
     const mirror = resolveDebianMirror(ctx.mirrorFlag, ctx.env);
     return [
       { on: 'host', verb: 'run', what: remoteCommand(buildArgv(ctx.recipe, mirror, `${dir}.building-PID`)) },
-      { on: 'host', verb: 'write', what: `${dir}/ (disk.qcow2, vmlinuz, initrd.img, image.json), renamed into place once the build succeeds` },
+      { on: 'host', verb: 'write', what: `${dir}/ (disk.qcow2, vmlinuz, initrd.img, image.json, and vmlinux: the kernel unpacked for PVH boot), renamed into place once the build succeeds` },
     ];
   },
 };
