@@ -209,20 +209,21 @@ export interface GreetOptions {
 }
 
 /**
- * Whether sshd greets on host:port within windowMs. A connection that hears nothing is given attemptMs;
- * a second one starts everyMs after the first (never more than maxOpen at once), and one that the guest
- * refused or closed is replaced at once. The first greeting wins and the rest are closed.
+ * Whether sshd greets on host:port within windowMs. A connection that hears nothing is given attemptMs; a
+ * new one starts every everyMs while fewer than maxOpen are open, and one that the guest refused or closed is
+ * replaced at once. The first greeting wins and the rest are closed.
  *
  * What QEMU's user network does while a node boots (packet captures here, under TCG): before the guest's
  * address is up, a connection stalls (its SYN waits for an ARP answer, then is dropped until the SYN is
  * retried seconds later), and goes on stalling after sshd listens; once the address is up and before sshd
- * listens, the guest resets it at once; after that, sshd greets within about half a second (it re-executes
- * itself per connection). So a stalled connection is given up after about a second, refused ones are retried
- * straight away, and no more than two are open: each greeted connection costs the booting guest an sshd
- * process.
+ * listens, the guest resets it at once; after that, sshd greets within half a second on an idle guest and
+ * within seconds on a busy one (it re-executes itself for each connection). So a fresh connection every
+ * second finds sshd soon after it listens, refused ones are retried straight away, and a silent one is not
+ * given up early: each abandoned connection leaves the booting guest an sshd process to finish, and too
+ * many make sshd drop connections (MaxStartups).
  */
 export function sshGreets(host: string, port: number, windowMs: number, options: GreetOptions = {}): Promise<boolean> {
-  const { everyMs = 600, attemptMs = 1_200, maxOpen = 2 } = options;
+  const { everyMs = 1_000, attemptMs = 5_000, maxOpen = 3 } = options;
   return new Promise((resolve) => {
     const open = new Set<{ socket: Socket; timer: NodeJS.Timeout }>();
     let finished = false;

@@ -47,6 +47,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--mirror <url>', 'fetch Kubernetes artefacts from MIRROR/host/path instead of their upstream URLs (DPDKCI_MIRROR)')
     .option('--dpdk', 'OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir (DPDKCI_DPDK)')
     .option('--skip-check', 'with --dpdk: do not pass traffic through the dataplane at the end')
+    .option('--check-seconds <n>', 'with --dpdk: seconds of traffic per path in the closing check (default 3; `dpdkci check` measures, 6 by default)')
     .option('--dry-run', 'print every command and file each step would run or write, per node and in order; start nothing')
     .option('--vfio-noiommu', 'with --dpdk on a node without an IOMMU: vfio unsafe no-IOMMU mode (no DMA isolation)')
     .option('--vhost-socket-dir <dir>', 'vhost-user socket directory on the nodes (default /var/lib/vhost_sockets)')

@@ -35,6 +35,8 @@ describe.sequential('a 2-node cluster', () => {
       expect(await onNode(PREFIX, node, "awk '/^HugePages_Total/ {print $2}' /proc/meminfo")).toBe(String(HUGEPAGES));
       expect(await onNode(PREFIX, node, 'ls /sys/class/iommu')).toBe('dmar0');
       expect(await onNode(PREFIX, node, 'hostname')).toBe(node);
+      // Not a --dpdk node: nothing of OVS was started.
+      expect(await onNode(PREFIX, node, 'systemctl is-active ovsdb-server.service || true')).toBe('inactive');
     })(),
   );
 

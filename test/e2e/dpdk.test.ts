@@ -42,6 +42,8 @@ describe.sequential('up --nodes 2 --dpdk', () => {
       // The PMD has the last vCPU to itself; EAL may only touch the DPDK NIC.
       expect(await onNode(PREFIX, node, 'ovs-vsctl get Open_vSwitch . other_config:pmd-cpu-mask')).toBe('"0x2"');
       expect(await onNode(PREFIX, node, 'ovs-vsctl get Open_vSwitch . other_config:dpdk-extra')).toBe('"-a 0000:00:04.0"');
+      // up prepared OVS in the background on the new node, and that went through.
+      expect(await onNode(PREFIX, node, 'journalctl -b -o cat -u dpdkci-prewarm.service')).toMatch(/dpdkci-prewarm\.service: Deactivated successfully/);
     })(),
   );
 

@@ -26,7 +26,8 @@ describe('the --dpdk steps', () => {
     runners[1]!.on(/check ovs/, { exitCode: 3, stdout: 'pending x' });
     const ctx = ctxWith(runners);
     const result = await runPipeline(dataplaneSteps, ctx, ctx.progress);
-    expect(result.skipped).toEqual(['check hugepages', 'vhost-user socket directory']);
+    // Nodes this up did not create: nothing is prepared in the background.
+    expect(result.skipped).toEqual(['prepare OVS in the background', 'check hugepages', 'vhost-user socket directory']);
     expect(result.applied).toEqual(['bind DPDK NIC to vfio-pci', 'OVS-DPDK and br-dpdk0']);
     expect(runners[0]!.calls.map((c) => c.slice(1, 3).join(' '))).toEqual([
       'check hugepages',
@@ -49,9 +50,11 @@ describe('the --dpdk steps', () => {
     runners[0]!.on(/apply vfio/, { stdout: 'changed 0000:00:04.0 bound to vfio-pci' });
     const ctx = { ...ctxWith(runners), created: new Set(['node01']) } as UpContext;
     const result = await runPipeline(dataplaneSteps, ctx, ctx.progress);
-    expect(runners[0]!.calls.map((c) => c.slice(1, 3).join(' '))).toEqual(['apply hugepages', 'apply vfio', 'apply socket-dir', 'apply ovs']);
+    // The created node first gets the OVS preparation started in the background, then every part applied.
+    expect(runners[0]!.calls[0]).toEqual(['systemd-run', '--no-block', '--collect', '--unit=dpdkci-prewarm', '--description=dpdkci: prepare for OVS-DPDK', S, 'prewarm', 'ovs']);
+    expect(runners[0]!.calls.slice(1).map((c) => c.slice(1, 3).join(' '))).toEqual(['apply hugepages', 'apply vfio', 'apply socket-dir', 'apply ovs']);
     expect(runners[1]!.calls.map((c) => c.slice(1, 3).join(' '))).toEqual(['check hugepages', 'check vfio', 'check socket-dir', 'check ovs', 'apply ovs']);
-    expect(result.applied).toEqual(['check hugepages', 'bind DPDK NIC to vfio-pci', 'vhost-user socket directory', 'OVS-DPDK and br-dpdk0']);
+    expect(result.applied).toEqual(['prepare OVS in the background', 'check hugepages', 'bind DPDK NIC to vfio-pci', 'vhost-user socket directory', 'OVS-DPDK and br-dpdk0']);
   });
 
   it('passes --vfio-noiommu and the socket directory through', async () => {

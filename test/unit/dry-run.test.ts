@@ -92,6 +92,7 @@ describe('up --dry-run', () => {
       'wait for SSH',
       'connect to nodes',
       'push node scripts',
+      'prepare OVS in the background',
       'check hugepages',
       'bind DPDK NIC to vfio-pci',
       'vhost-user socket directory',
@@ -106,9 +107,10 @@ describe('up --dry-run', () => {
     for (const l of qemu) expect(l).toContain('-fw_cfg $\'name=opt/dpdkci/registry,file=');
     expect(text).toMatch(/docker-registry serve \S+\/registry\/config.yml/);
     expect(text).toMatch(/listen on 127\.0\.0\.1:2203\)/);
-    // The dataplane scripts run on both nodes; new nodes have everything to do, so no check comes first.
+    // The dataplane scripts run on both nodes: the OVS preparation started in the background first; new nodes
+    // have everything to do, so no check comes before apply.
     const ovs = text.split('\n').filter((l) => l.includes('dpdk-setup.sh') && l.includes(' ovs '));
-    expect(ovs.map((l) => `${l.trim().split(/\s+/)[0]} ${/dpdk-setup.sh (\w+)/.exec(l)?.[1]}`)).toEqual(['node01 apply', 'node02 apply']);
+    expect(ovs.map((l) => `${l.trim().split(/\s+/)[0]} ${/dpdk-setup.sh (\w+)/.exec(l)?.[1]}`)).toEqual(['node01 prewarm', 'node02 prewarm', 'node01 apply', 'node02 apply']);
     // The nodes boot the kernel the image build unpacks, and so does the KVM probe.
     for (const l of qemu) expect(l).toMatch(/-kernel \S+\/vmlinux /);
     expect(text).toMatch(/-no-reboot -kernel \$IMAGE\/vmlinux /);

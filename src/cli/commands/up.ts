@@ -37,7 +37,7 @@ import { kubernetesImageDir, layerHash, layerInput } from '../../image/kubernete
 import { writeClusterRecord } from '../../core/cluster.js';
 import type { CommandContext } from '../context.js';
 import { renderStatus, statusJson } from './status.js';
-import { CHECK_STEP, checkCluster, checkOptions } from './check.js';
+import { CHECK_STEP, UP_CHECK_SECONDS, checkCluster, checkOptions } from './check.js';
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 import type { Owner } from '../../core/owner.js';
 import { checkOutputFormat } from '../output.js';
@@ -50,6 +50,7 @@ export interface UpFlags extends RawFlags {
   cleanupOnFailure?: boolean;
   output?: string;
   skipCheck?: boolean;
+  checkSeconds?: string;
   junit?: string;
   artifacts?: string;
   timeout?: string;
@@ -157,7 +158,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
   upCtx.nodes = upCtx.record.nodes.map((n) => ({ name: n.name, role: n.role, address: `127.0.0.1:${n.sshPort}`, runner: refusingRunner(n.name) }));
   const plan = planPipeline(upSteps(), upCtx);
   if (options.dpdk && !flags.skipCheck) {
-    plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...checkOptions({}), compareKernel: false, freshNodes: true }) });
+    plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...upCheckOptions(flags), compareKernel: false, freshNodes: true }) });
   }
   if (options.kubernetes !== 'none') {
     plan.unshift({
@@ -177,6 +178,11 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
     [stateRoot(env), '$STATE'],
     [root, '$CACHE'],
   ]);
+}
+
+/** The check at the end of `up --dpdk`: `check`'s thresholds, traffic for --check-seconds (default 3). */
+export function upCheckOptions(flags: Pick<UpFlags, 'checkSeconds'>) {
+  return checkOptions(flags.checkSeconds === undefined ? {} : { seconds: flags.checkSeconds }, '--check-seconds', UP_CHECK_SECONDS);
 }
 
 export function upSteps(): Step<UpContext>[] {
@@ -287,6 +293,8 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   const timeoutS = parseDuration(flags.timeout ?? ctx.env.DPDKCI_TIMEOUT, flags.timeout !== undefined ? '--timeout' : 'DPDKCI_TIMEOUT');
   const artifacts = flags.artifacts ?? (ctx.env.ARTIFACTS || undefined);
   const beforeKernelResetMs = bootResetAfterS(flags, ctx.env) * 1000;
+  // Checked before anything starts, although the check comes last.
+  upCheckOptions(flags);
   const owner = currentOwner(ctx.env);
   if (flags.dryRun) {
     ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS));
@@ -344,7 +352,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     let check: CheckReport | undefined;
     if (checking && (result.applied.length > 0 || !record.lastCheck?.ok)) {
       // A cluster this `up` made has never been checked: nothing of an earlier check to clean up first.
-      check = await checkCluster(record, upCtx.nodes ?? [], { ...checkOptions({}), freshNodes: result.applied.includes('prepare cluster') }, stepCtx, true);
+      check = await checkCluster(record, upCtx.nodes ?? [], { ...upCheckOptions(flags), freshNodes: result.applied.includes('prepare cluster') }, stepCtx, true);
       if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
       result.applied.push(CHECK_STEP);
     }
