@@ -199,6 +199,19 @@ export function consoleTail(record: ClusterRecord, node: string, lines = 20, env
   return readFileSync(file, 'utf8').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');
 }
 
+/** What the node image's ssh.service prints on the serial console once sshd listens. */
+export const SSHD_LISTENING = 'dpdkci: sshd is listening';
+const BLIND_PROBE_EVERY_MS = 10_000;
+
+/** Whether the node's console log (this boot's: QEMU truncates it at start) has the line. */
+export function consoleSays(file: string, line: string): boolean {
+  try {
+    return readFileSync(file, 'latin1').includes(line);
+  } catch {
+    return false;
+  }
+}
+
 export interface GreetOptions {
   /** A new connection this often... */
   everyMs?: number;
@@ -347,6 +360,7 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
   let resetDone = false;
   let seenKernel = false;
   let lastError = '';
+  let lastBlindProbe = 0;
   while (performance.now() - began < options.timeoutMs) {
     if (options.signal?.aborted) throw new InterruptedError();
     if (!nodeProcesses(record.prefix).has(node.name)) {
@@ -370,8 +384,18 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
       );
     }
     // The greeting first (sshGreets): a login attempt costs seconds under TCG, and one made before sshd
-    // listens stalls in QEMU's user network until its timeout (up to 5 s lost per boot).
-    if (await sshGreets(target.host, target.port, 2_000)) {
+    // listens stalls in QEMU's user network until its timeout (up to 5 s lost per boot). Connections start
+    // once the console says sshd listens (the image's ssh.service says so); until then, one every 10 s, for
+    // an image or a console that does not say it.
+    const listening = consoleSays(np.console, SSHD_LISTENING);
+    if (!listening && performance.now() - lastBlindProbe < BLIND_PROBE_EVERY_MS) {
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    if (!listening) lastBlindProbe = performance.now();
+    // One connection at a time, never given up early: QEMU's user network goes on delivering a connection
+    // the host has given up (its SYN, retried), and each reaches sshd later as one more process to start.
+    if (await sshGreets(target.host, target.port, listening ? 10_000 : 2_000, { maxOpen: 1, everyMs: 100, attemptMs: listening ? 10_000 : 2_000 })) {
       const answer = await sshAnswers(target, 15_000);
       if (answer.ok) return (performance.now() - began) / 1000;
       lastError = answer.error;
