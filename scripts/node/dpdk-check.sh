@@ -8,6 +8,9 @@
 #                                                     peer's frames back, both ways at once (run on both nodes);
 #                                                     RATE_PPS > 0 polices what goes out; nothing goes out until
 #                                                     the host opens the gate (both ends' ports up)
+#   dpdk-check.sh both    SOCKDIR BRIDGE LIMIT MAC PEER_MAC RATE_PPS FLOW
+#                                                     loop and peer in one testpmd (ports 0 and 1: the loop;
+#                                                     port 2: the peer), for a cluster of two nodes
 #   dpdk-check.sh gate    BRIDGE open|close           let the check's frames out to dpdk0, or stop them
 #   dpdk-check.sh kernel  LIMIT FLOW                  the same generator over AF_PACKET, veth and OVS's kernel datapath
 #   dpdk-check.sh cleanup SOCKDIR BRIDGE              remove the check's ports, bridges, flows, processes, sockets
@@ -15,7 +18,8 @@
 #
 # A run stops FLOW seconds after every measured port has received traffic, or after LIMIT seconds, whichever
 # comes first; FLOW 0 runs until LIMIT, or until the host stops it. A peer run does not stop there: it closes
-# its gate, goes on receiving what its peer still sends, and stops once a sample shows nothing arrived.
+# its gate, goes on receiving what its peer still sends, and stops once a sample shows nothing arrived on
+# its peer port (the last of the measured ports).
 # EAL start-up under TCG takes a varying few seconds, which is why the stop is not a fixed duration.
 #
 # testpmd is the vhost-user server (virtio_user, server=1) and OVS the client (dpdkvhostuserclient),
@@ -28,7 +32,7 @@ KERNEL_BRIDGE=br-dpdkci-kern
 COOKIE=0xdc1
 FILE_PREFIX=dpdkci-chk
 
-cmd=${1:?usage: dpdk-check.sh loop|peer|gate|kernel|cleanup|stop ARGS...}
+cmd=${1:?usage: dpdk-check.sh loop|peer|both|gate|kernel|cleanup|stop ARGS...}
 shift
 
 die() {
@@ -65,16 +69,17 @@ testpmd() {
 # stamp FLOW PORTS GATE: prefixes each line with the time it was printed, so that the host can time samples
 # and gaps, and FLOW seconds after every one of PORTS has received traffic either stops testpmd (SIGINT) or,
 # for a peer run (GATE, a bridge), closes the gate and stops testpmd at the first sample after that in which
-# port 0 received nothing (a second or more): by then the peer has closed its own gate and its frames in
-# flight have arrived.
+# the peer port (the last of PORTS) received nothing (a second or more): by then the peer has closed its own
+# gate and its frames in flight have arrived.
 # The FLOW timer is a timer, not a count of samples: with its forwarding lcore on the same vCPU, testpmd
 # prints its once-a-second statistics every one to two seconds under TCG. It runs on the node because the
 # host cannot stop testpmd promptly: with both vCPUs busy polling (testpmd and the OVS PMD), a command sent
 # over SSH takes seconds to start.
 stamp() {
-  local flow=$1 gate=$3 line port='' p q now all timer='' cut_at='' rx
+  local flow=$1 gate=$3 line port='' p q now all timer='' cut_at='' rx peer_port
   local -a ports
   read -r -a ports <<<"$2"
+  peer_port=${ports[-1]}
   local -A flowing=()
   while IFS= read -r line; do
     now=$EPOCHREALTIME
@@ -103,7 +108,7 @@ stamp() {
         cut_at=$((${now%.*} + flow))
       fi
       flow=0
-    elif [ -n "$cut_at" ] && [ "$p" = 0 ]; then
+    elif [ -n "$cut_at" ] && [ "$p" = "$peer_port" ]; then
       if [ "$cut_at" != closed ]; then
         if [ "${now%.*}" -ge "$cut_at" ]; then
           gate "$gate" close || true
@@ -133,20 +138,28 @@ gate() {
   esac
 }
 
+LOOP_A_MAC=02:dc:00:00:00:0a
+LOOP_B_MAC=02:dc:00:00:00:0b
+
+# loop_ports A_SOCK B_SOCK: the scratch bridge with two client ports wired to each other. One OVSDB
+# transaction and one flow table replacement: each command costs a few hundred ms under TCG.
+loop_ports() {
+  rm -f "$1" "$2"
+  ovs-vsctl --may-exist add-br "$LOOP_BRIDGE" -- set bridge "$LOOP_BRIDGE" datapath_type=netdev \
+    -- --may-exist add-port "$LOOP_BRIDGE" dpdkci-chk-a -- set Interface dpdkci-chk-a type=dpdkvhostuserclient "options:vhost-server-path=$1" \
+    -- --may-exist add-port "$LOOP_BRIDGE" dpdkci-chk-b -- set Interface dpdkci-chk-b type=dpdkvhostuserclient "options:vhost-server-path=$2"
+  printf '%s\n' "in_port=dpdkci-chk-a,actions=output:dpdkci-chk-b" "in_port=dpdkci-chk-b,actions=output:dpdkci-chk-a" |
+    ovs-ofctl replace-flows "$LOOP_BRIDGE" -
+}
+
 run_loop() {
   local dir=$1 limit=$2 flow=$3
   local a=$dir/dpdkci-chk-a.sock b=$dir/dpdkci-chk-b.sock
-  rm -f "$a" "$b"
-  # One OVSDB transaction and one flow table replacement: each command costs a few hundred ms under TCG.
-  ovs-vsctl --may-exist add-br "$LOOP_BRIDGE" -- set bridge "$LOOP_BRIDGE" datapath_type=netdev \
-    -- --may-exist add-port "$LOOP_BRIDGE" dpdkci-chk-a -- set Interface dpdkci-chk-a type=dpdkvhostuserclient "options:vhost-server-path=$a" \
-    -- --may-exist add-port "$LOOP_BRIDGE" dpdkci-chk-b -- set Interface dpdkci-chk-b type=dpdkvhostuserclient "options:vhost-server-path=$b"
-  printf '%s\n' "in_port=dpdkci-chk-a,actions=output:dpdkci-chk-b" "in_port=dpdkci-chk-b,actions=output:dpdkci-chk-a" |
-    ovs-ofctl replace-flows "$LOOP_BRIDGE" -
+  loop_ports "$a" "$b"
   testpmd "$limit" "$flow" "0 1" - \
-    --vdev "net_virtio_user0,path=$a,server=1,queues=1,queue_size=1024,mac=02:dc:00:00:00:0a" \
-    --vdev "net_virtio_user1,path=$b,server=1,queues=1,queue_size=1024,mac=02:dc:00:00:00:0b" \
-    -- --eth-peer=0,02:dc:00:00:00:0b --eth-peer=1,02:dc:00:00:00:0a
+    --vdev "net_virtio_user0,path=$a,server=1,queues=1,queue_size=1024,mac=$LOOP_A_MAC" \
+    --vdev "net_virtio_user1,path=$b,server=1,queues=1,queue_size=1024,mac=$LOOP_B_MAC" \
+    -- --eth-peer=0,$LOOP_B_MAC --eth-peer=1,$LOOP_A_MAC
 }
 
 # Prints dpdk0's packet counters as "@@dpdk0 LABEL tx=N rx=N" for the host to take deltas. Read live over
@@ -159,9 +172,9 @@ dpdk0_counters() { # BRIDGE LABEL
   printf '@@dpdk0 %s tx=%s rx=%s\n' "$2" "$tx" "$rx"
 }
 
-run_peer() {
-  local dir=$1 bridge=$2 limit=$3 mac=$4 peer=$5 rate=$6 flow=$7
-  local sock=$dir/dpdkci-chk-p.sock
+# peer_port SOCK BRIDGE PEER_MAC RATE_PPS: the check port on the bridge, policed, behind its closed gate.
+peer_port() {
+  local sock=$1 bridge=$2 peer=$3 rate=$4
   rm -f "$sock"
   ovs-vsctl br-exists "$bridge" || die "no bridge $bridge: was this node set up with --dpdk?"
   # One OVSDB transaction: each command costs a few hundred ms under TCG. An emulated NIC carries far less
@@ -179,8 +192,31 @@ run_peer() {
     "cookie=$COOKIE,priority=200,in_port=dpdkci-chk-p,actions=output:dpdk0" \
     "cookie=$COOKIE,priority=200,in_port=dpdk0,dl_src=$peer,actions=output:dpdkci-chk-p" |
     ovs-ofctl add-flows "$bridge" -
+}
+
+run_peer() {
+  local dir=$1 bridge=$2 limit=$3 mac=$4 peer=$5 rate=$6 flow=$7
+  local sock=$dir/dpdkci-chk-p.sock
+  peer_port "$sock" "$bridge" "$peer" "$rate"
   dpdk0_counters "$bridge" before
   testpmd "$limit" "$flow" 0 "$bridge" --vdev "net_virtio_user0,path=$sock,server=1,queues=1,queue_size=1024,mac=$mac" -- "--eth-peer=0,$peer"
+  dpdk0_counters "$bridge" after
+}
+
+# Both at once, in one testpmd: with two nodes, one EAL start-up per node instead of two, which under TCG
+# (four busy vCPUs on the host's cores) took 10-15 s of the check. The loop's ports carry traffic from the
+# moment they are up; the gate holds only the peer port.
+run_both() {
+  local dir=$1 bridge=$2 limit=$3 mac=$4 peer=$5 rate=$6 flow=$7
+  local a=$dir/dpdkci-chk-a.sock b=$dir/dpdkci-chk-b.sock sock=$dir/dpdkci-chk-p.sock
+  peer_port "$sock" "$bridge" "$peer" "$rate"
+  loop_ports "$a" "$b"
+  dpdk0_counters "$bridge" before
+  testpmd "$limit" "$flow" "0 1 2" "$bridge" \
+    --vdev "net_virtio_user0,path=$a,server=1,queues=1,queue_size=1024,mac=$LOOP_A_MAC" \
+    --vdev "net_virtio_user1,path=$b,server=1,queues=1,queue_size=1024,mac=$LOOP_B_MAC" \
+    --vdev "net_virtio_user2,path=$sock,server=1,queues=1,queue_size=1024,mac=$mac" \
+    -- --eth-peer=0,$LOOP_B_MAC --eth-peer=1,$LOOP_A_MAC "--eth-peer=2,$peer"
   dpdk0_counters "$bridge" after
 }
 
@@ -224,6 +260,7 @@ cleanup() {
 case "$cmd" in
   loop) run_loop "$@" ;;
   peer) run_peer "$@" ;;
+  both) run_both "$@" ;;
   gate) gate "$@" ;;
   kernel) run_kernel "$@" ;;
   cleanup) cleanup "$@" ;;

@@ -147,6 +147,17 @@ async function runOn(node: Node, argv: string[], seconds: number): Promise<NodeR
   return { output, run: parseTestpmd(output), ...(failure ? { failure } : {}) };
 }
 
+/** Both directions of a node's vhost-user loop (ports 0 and 1 of the run). */
+async function loopResults(node: Node, nr: NodeRun, options: CheckOptions): Promise<PathResult[]> {
+  const results: PathResult[] = [];
+  for (const [tx, rx, label] of [[0, 1, 'a->b'], [1, 0, 'b->a']] as const) {
+    const r = withFailure(judge('vhost-user loop', `${node.name} vhost-user ${label} via OVS-DPDK`, node.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
+    if (!r.ok) r.logs = await logsOf(node, nr.output);
+    results.push(r);
+  }
+  return results;
+}
+
 /** A run that failed fails its paths, whatever the counters say. */
 function withFailure(result: PathResult, ...runs: NodeRun[]): PathResult {
   const failure = runs.map((r) => r.failure).filter(Boolean).join('; ');
@@ -188,6 +199,8 @@ export function checkArgv(plan: DataplanePlan, options: Pick<CheckOptions, 'seco
     runSeconds,
     loop: ['loop', plan.socketDir, String(runSeconds), flow],
     peer: (self: number, other: number) => ['peer', plan.socketDir, plan.bridge, String(runSeconds + 60), checkMac(self + 1), checkMac(other + 1), String(options.peerRatePps), flow],
+    /** The loop (ports 0 and 1) and the peer (port 2) in one run: a cluster of exactly two nodes. */
+    both: (self: number, other: number) => ['both', plan.socketDir, plan.bridge, String(runSeconds + 60), checkMac(self + 1), checkMac(other + 1), String(options.peerRatePps), flow],
     openGate: ['gate', plan.bridge, 'open'],
     kernel: ['kernel', String(runSeconds), flow],
     cleanup: ['cleanup', plan.socketDir, plan.bridge],
@@ -198,14 +211,16 @@ export function checkArgv(plan: DataplanePlan, options: Pick<CheckOptions, 'seco
 export function planCheck(names: readonly string[], plan: DataplanePlan, options: Pick<CheckOptions, 'seconds' | 'peerRatePps' | 'compareKernel' | 'freshNodes'>): PlannedAction[] {
   const argv = checkArgv(plan, options);
   const run = (on: string, args: string[], note = '') => ({ on, verb: 'run' as const, what: `${remoteCommand([CHECK, ...args])}${note}` });
-  const actions: PlannedAction[] = [...(options.freshNodes ? [] : names.map((n) => run(n, argv.cleanup))), ...names.map((n) => run(n, argv.loop, '   (all nodes at once)'))];
+  const together = names.length === 2;
+  const actions: PlannedAction[] = [...(options.freshNodes ? [] : names.map((n) => run(n, argv.cleanup))), ...(together ? [] : names.map((n) => run(n, argv.loop, '   (all nodes at once)')))];
   for (let i = 0; i < names.length; i++) {
     for (let j = i + 1; j < names.length; j++) {
       const [a, b] = [names[i] as string, names[j] as string];
-      const pair = `${a} <-> ${b}, both ways at once`;
+      const pair = together ? `each node's loop, and ${a} <-> ${b} both ways, all at once` : `${a} <-> ${b}, both ways at once`;
+      const peer = together ? argv.both : argv.peer;
       actions.push(
-        run(a, argv.peer(i, j), `   (${pair})`),
-        run(b, argv.peer(j, i), `   (${pair})`),
+        run(a, peer(i, j), `   (${pair})`),
+        run(b, peer(j, i), `   (${pair})`),
         { on: a, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
         { on: b, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
         run(a, argv.openGate, '   (both gates together; each node closes its own after the traffic time and stops once nothing more arrives)'),
@@ -218,16 +233,20 @@ export function planCheck(names: readonly string[], plan: DataplanePlan, options
 }
 
 /**
- * Both directions between two nodes at once. Each node runs one generator on its check port that also counts
+ * Both directions between two nodes at once (withLoops: and, in the same testpmd, each node's vhost-user
+ * loop, for a cluster of two nodes). Each node runs one generator on its check port that also counts
  * what the other sends. Nothing leaves for dpdk0 until both ports are up and the host opens both gates: a
  * frame that reached a node before its port could take it would count as loss. Each node then closes its
  * own gate after the traffic time and stops once nothing more arrives, so every frame still in flight on the
  * emulated link is counted. The host stops both if they run far past that (a peer that never sent).
  */
-async function runPair(a: Node, b: Node, i: number, j: number, argv: ReturnType<typeof checkArgv>, options: CheckOptions): Promise<PathResult[]> {
-  options.progress?.update(`${a.name} <-> ${b.name} over dpdk0`);
+async function runPair(a: Node, b: Node, i: number, j: number, argv: ReturnType<typeof checkArgv>, options: CheckOptions, withLoops = false): Promise<PathResult[]> {
+  options.progress?.update(withLoops ? `the vhost-user loop inside each node, and ${a.name} <-> ${b.name} over dpdk0, at once` : `${a.name} <-> ${b.name} over dpdk0`);
+  // In a run with the loops, the loop's ports are 0 and 1 and the peer port is 2.
+  const port = withLoops ? 2 : 0;
+  const peer = withLoops ? argv.both : argv.peer;
   let ended = false;
-  const runs = Promise.all([runOn(a, argv.peer(i, j), argv.runSeconds), runOn(b, argv.peer(j, i), argv.runSeconds)]);
+  const runs = Promise.all([runOn(a, peer(i, j), argv.runSeconds), runOn(b, peer(j, i), argv.runSeconds)]);
   void runs.finally(() => {
     ended = true;
   });
@@ -241,11 +260,14 @@ async function runPair(a: Node, b: Node, i: number, j: number, argv: ReturnType<
   }
   const [ra, rb] = await runs.finally(() => clearTimeout(backstop));
   const results: PathResult[] = [];
+  if (withLoops) {
+    for (const [node, nr] of [[a, ra], [b, rb]] as const) results.push(...(await loopResults(node, nr, options)));
+  }
   for (const [from, to, rf, rt] of [[a, b, ra, rb], [b, a, rb, ra]] as const) {
     const wire = dpdk0Delta(rf.output);
     const arrival = dpdk0Delta(rt.output);
     const link = { sent: wire?.tx ?? 0, arrived: arrival?.rx ?? 0, maxLinkLossPct: options.maxLinkLossPct };
-    let r = withFailure(judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, 0, rt.run, 0, options.maxLossPct, link), rf, rt);
+    let r = withFailure(judge('node to node', `${from.name} -> ${to.name} over dpdk0`, from.name, rf.run, port, rt.run, port, options.maxLossPct, link), rf, rt);
     const missing = [!wire && from.name, !arrival && to.name].filter(Boolean);
     if (missing.length) r = { ...r, ok: false, reason: `${r.reason ? `${r.reason}; ` : ''}no dpdk0 counters from ${missing.join(' and ')}` };
     if (!up.every(Boolean)) r = { ...r, ok: false, reason: `${r.reason ? `${r.reason}; ` : ''}the check port of ${[a, b].filter((_, k) => !up[k]).map((n) => n.name).join(' and ')} never came up` };
@@ -257,7 +279,8 @@ async function runPair(a: Node, b: Node, i: number, j: number, argv: ReturnType<
 
 /**
  * Passes traffic (a) inside each node, vhost-user -> OVS-DPDK -> vhost-user, and (b) between every pair of
- * nodes over dpdk0, both ways at once (one pair after another); optionally (c) the same generator over a
+ * nodes over dpdk0, both ways at once (one pair after another; with exactly two nodes, (a) and (b) run
+ * together, one testpmd per node); optionally (c) the same generator over a
  * kernel path, and an OVS restart in the middle of traffic. Ports, processes and sockets are removed
  * afterwards, also on failure.
  */
@@ -268,18 +291,15 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
   const { runSeconds } = argv;
   try {
     if (!options.freshNodes) await cleanupCheck(nodes, plan);
-    options.progress?.update('vhost-user loop inside each node');
-    await Promise.all(
-      nodes.map(async (node) => {
-        const nr = await runOn(node, argv.loop, runSeconds);
-        for (const [tx, rx, label] of [[0, 1, 'a->b'], [1, 0, 'b->a']] as const) {
-          const r = withFailure(judge('vhost-user loop', `${node.name} vhost-user ${label} via OVS-DPDK`, node.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
-          if (!r.ok) r.logs = await logsOf(node, nr.output);
-          paths.push(r);
-        }
-      }),
-    );
-    for (let i = 0; i < nodes.length; i++) {
+    if (nodes.length === 2) {
+      // Two nodes: each node's loop and the pair in one testpmd per node (one EAL start-up, not two).
+      paths.push(...(await runPair(nodes[0] as Node, nodes[1] as Node, 0, 1, argv, options, true)));
+    } else {
+      options.progress?.update('vhost-user loop inside each node');
+      const loops = await Promise.all(nodes.map(async (node) => loopResults(node, await runOn(node, argv.loop, runSeconds), options)));
+      paths.push(...loops.flat());
+    }
+    for (let i = 0; nodes.length !== 2 && i < nodes.length; i++) {
       for (let j = i + 1; j < nodes.length; j++) {
         paths.push(...(await runPair(nodes[i] as Node, nodes[j] as Node, i, j, argv, options)));
       }

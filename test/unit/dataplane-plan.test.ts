@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
 import { cpuMask, dataplanePlan, DPDK_DEFAULT_HUGEPAGES_2M } from '../../src/dataplane/plan.js';
-import { checkMac, dpdk0Delta, judge } from '../../src/dataplane/check.js';
+import { checkMac, dpdk0Delta, judge, planCheck } from '../../src/dataplane/check.js';
 import type { TestpmdRun } from '../../src/dataplane/testpmd-stats.js';
 
 const host = { memAvailableMiB: 50_000 };
@@ -98,5 +98,31 @@ describe('judging a path', () => {
   it('gives each node a distinct locally administered MAC', () => {
     expect(checkMac(1)).toBe('02:dc:01:00:00:01');
     expect(checkMac(12)).toBe('02:dc:01:00:00:0c');
+  });
+});
+
+describe('the check plan', () => {
+  const plan = dataplanePlan({ cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/var/lib/vhost_sockets' });
+  const runs = (names: string[]) =>
+    planCheck(names, plan, { seconds: 3, peerRatePps: 2000, compareKernel: false, freshNodes: true })
+      .filter((a) => a.verb === 'run')
+      .map((a) => `${a.on} ${/dpdk-check\.sh (\w+)/.exec(a.what)?.[1]}`);
+
+  it('one node: its loop, then the clean-up', () => {
+    expect(runs(['node01'])).toEqual(['node01 loop', 'node01 cleanup']);
+  });
+
+  it('two nodes: one run per node carries both the loop and the pair', () => {
+    expect(runs(['node01', 'node02'])).toEqual(['node01 both', 'node02 both', 'node01 gate', 'node02 gate', 'node01 cleanup', 'node02 cleanup']);
+  });
+
+  it('three nodes: the loops on all nodes at once, then each pair in turn', () => {
+    expect(runs(['node01', 'node02', 'node03'])).toEqual([
+      'node01 loop', 'node02 loop', 'node03 loop',
+      'node01 peer', 'node02 peer', 'node01 gate', 'node02 gate',
+      'node01 peer', 'node03 peer', 'node01 gate', 'node03 gate',
+      'node02 peer', 'node03 peer', 'node02 gate', 'node03 gate',
+      'node01 cleanup', 'node02 cleanup', 'node03 cleanup',
+    ]);
   });
 });

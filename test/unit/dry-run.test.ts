@@ -116,8 +116,9 @@ describe('up --dry-run', () => {
     expect(text).toMatch(/-no-reboot -kernel \$IMAGE\/vmlinux /);
     // Both directions between the nodes at once: a run on each, then, once both ports are up, both gates.
     const lines = text.split('\n');
-    const peers = lines.filter((l) => /dpdk-check.sh (peer|gate) /.test(l)).map((l) => `${l.trim().split(/\s+/)[0]} ${/dpdk-check.sh (\w+)/.exec(l)?.[1]}`);
-    expect(peers).toEqual(['node01 peer', 'node02 peer', 'node01 gate', 'node02 gate']);
+    // With two nodes, each node's loop runs in the same testpmd as the pair ("both"), and no loop run comes first.
+    const peers = lines.filter((l) => /dpdk-check.sh (loop|peer|both|gate) /.test(l)).map((l) => `${l.trim().split(/\s+/)[0]} ${/dpdk-check.sh (\w+)/.exec(l)?.[1]}`);
+    expect(peers).toEqual(['node01 both', 'node02 both', 'node01 gate', 'node02 gate']);
     const firstGate = lines.findIndex((l) => l.includes('dpdk-check.sh gate'));
     const linkWaits = lines.map((l, i) => (l.includes('dpdkci-chk-p link_state is up') ? i : -1)).filter((i) => i >= 0);
     expect(linkWaits).toHaveLength(2);
