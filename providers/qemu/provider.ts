@@ -228,12 +228,12 @@ export interface GreetOptions {
  *
  * What QEMU's user network does while a node boots (packet captures here, under TCG): before the guest's
  * address is up, a connection stalls (its SYN waits for an ARP answer, then is dropped until the SYN is
- * retried seconds later), and goes on stalling after sshd listens; once the address is up and before sshd
- * listens, the guest resets it at once; after that, sshd greets within half a second on an idle guest and
- * within seconds on a busy one (it re-executes itself for each connection). So a fresh connection every
- * second finds sshd soon after it listens, refused ones are retried straight away, and a silent one is not
- * given up early: each abandoned connection leaves the booting guest an sshd process to finish, and too
- * many make sshd drop connections (MaxStartups).
+ * retried seconds later); once the address is up and before sshd listens, the guest resets it at once;
+ * after that, sshd greets within half a second on an idle guest and within seconds on a busy one (it
+ * re-executes itself for each connection). A connection the host gives up is not given up by QEMU: its SYN
+ * is retried and it reaches sshd later, as one more process for the booting guest to start, and a burst of
+ * them goes past sshd's MaxStartups. So waitForSsh connects only once the console says sshd listens, with one
+ * connection at a time and a long attemptMs.
  */
 export function sshGreets(host: string, port: number, windowMs: number, options: GreetOptions = {}): Promise<boolean> {
   const { everyMs = 1_000, attemptMs = 5_000, maxOpen = 3 } = options;
@@ -383,10 +383,9 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
         `${node.name}: not in its kernel ${Math.round(resetAfterMs / 1000)} s after start (stuck in firmware or the boot loader); reset it once. QEMU's state before the reset: ${saved}`,
       );
     }
-    // The greeting first (sshGreets): a login attempt costs seconds under TCG, and one made before sshd
-    // listens stalls in QEMU's user network until its timeout (up to 5 s lost per boot). Connections start
-    // once the console says sshd listens (the image's ssh.service says so); until then, one every 10 s, for
-    // an image or a console that does not say it.
+    // The greeting first (sshGreets), then the login, which costs seconds under TCG. Connections start once
+    // the console says sshd listens (the image's ssh.service says so); until then, one every 10 s, for an
+    // image or a console that does not say it.
     const listening = consoleSays(np.console, SSHD_LISTENING);
     if (!listening && performance.now() - lastBlindProbe < BLIND_PROBE_EVERY_MS) {
       await new Promise((r) => setTimeout(r, 200));
