@@ -6,7 +6,8 @@
 #
 # STAGING holds:
 #   install.list   one "NAME DEST" per line: files/NAME installed as DEST, mode 0755 (a .tar.gz holds a
-#                  binary named like DEST, which is taken out of it)
+#                  binary named like DEST, which is taken out of it); a DEST ending in / is a directory the
+#                  archive is unpacked into (containerd's bin/, the CNI plugins)
 #   files/         the pinned files
 #   images/        OCI image archives, imported into containerd's k8s.io namespace (what the kubelet uses)
 #   rootfs/        files copied over / (kubelet unit and kubeadm drop-in, modules, sysctls, crictl.yaml)
@@ -33,8 +34,12 @@ while read -r name dest; do
   [ -n "$name" ] || continue
   src=$staging/files/$name
   [ -f "$src" ] || die "files/$name is missing from the staging directory"
-  case "$name" in
-    *.tar.gz | *.tgz)
+  case "$dest:$name" in
+    */:*.tar.gz | */:*.tgz)
+      mkdir -p "$dest"
+      tar -xzf "$src" -C "$dest" --no-same-owner
+      ;;
+    *:*.tar.gz | *:*.tgz)
       unpack=$(mktemp -d)
       tar -xzf "$src" -C "$unpack"
       [ -f "$unpack/$(basename "$dest")" ] || die "$name holds no $(basename "$dest")"
@@ -51,18 +56,25 @@ cp -a "$staging/rootfs/." /
 systemctl daemon-reload
 
 step containerd
-# containerd's defaults with the two settings the kubelet needs: systemd cgroups (the kubelet's
-# cgroupDriver) and the pinned pause image as the sandbox, which is in the image and never pulled; and the
-# registry hosts directory, where dpdkci-seed points registry:5000 at the cluster's registry on the host.
+# containerd 2 from the pinned static archive (in /usr/local/bin, over Debian's 1.6 in /usr/bin), with its
+# own unit from rootfs/ (upstream's containerd.service: ExecStart=/usr/local/bin/containerd,
+# containerd/containerd@db8809540e1a7a9da5d518876894933ff55692ab:containerd.service). Its configuration
+# in the version 3 format holds only what dpdkci changes; containerd's defaults fill in the rest. The keys:
+# containerd/containerd@db88095 (v2.3.4):docs/cri/config.md. systemd cgroups are the kubelet's
+# cgroupDriver; the pinned pause image is the sandbox (in the image, never pulled); the pinned runc; the
+# CNI plugins and the userspace CNI in /opt/cni/bin; registry hosts in certs.d, where dpdkci-seed points
+# registry:5000 at the cluster's registry on the host.
+[ -x /usr/local/bin/containerd ] || die "the containerd archive did not put /usr/local/bin/containerd in place"
 mkdir -p /etc/containerd
-containerd config default |
-  sed -e 's/SystemdCgroup = false/SystemdCgroup = true/' \
-    -e "s|^\([[:space:]]*sandbox_image = \).*|\1\"$pause\"|" \
-    -e 's|^\([[:space:]]*config_path = \)""|\1"/etc/containerd/certs.d"|' >/etc/containerd/config.toml.new
-grep -q 'SystemdCgroup = true' /etc/containerd/config.toml.new || die "containerd's default configuration has no SystemdCgroup setting"
-grep -q 'config_path = "/etc/containerd/certs.d"' /etc/containerd/config.toml.new || die "containerd's default configuration has no registry config_path setting"
-mv /etc/containerd/config.toml.new /etc/containerd/config.toml
+{
+  printf '# Written by dpdkci: what the Kubernetes layer changes of containerd 2 defaults.\nversion = 3\n\n'
+  printf "[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = '%s'\n\n" "$pause"
+  printf "[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n\n"
+  printf "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true\n  BinaryName = '/usr/local/sbin/runc'\n\n"
+  printf "[plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = ['/opt/cni/bin']\n  conf_dir = '/etc/cni/net.d'\n"
+} >/etc/containerd/config.toml
 # Both start at every boot of a Kubernetes node (the base image leaves containerd off).
+systemctl daemon-reload
 systemctl add-wants --no-reload multi-user.target containerd.service kubelet.service
 systemctl restart containerd
 for _ in $(seq 1 30); do
@@ -70,20 +82,33 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 ctr version >/dev/null 2>&1 || die "containerd did not answer within 30 s"
+ctr version | grep -q 'Version:[[:space:]]*v2[.]' || die "the containerd that answers is not 2.x: $(ctr version | tr '\n' ' ')"
 
 step images
 shopt -s nullglob
+# --digests also names each image by its digest (containerd/containerd@db88095:cmd/ctr/commands/images/import.go),
+# so that the add-ons' NAME:TAG@DIGEST references resolve without a pull.
 for archive in "$staging"/images/*.tar; do
-  ctr -n "$namespace" images import "$archive" >/dev/null || die "ctr could not import $(basename "$archive")"
+  ctr -n "$namespace" images import --digests "$archive" >/dev/null || die "ctr could not import $(basename "$archive")"
 done
 
 step verify
 for dest in "${installed[@]}"; do
   [ -x "$dest" ] && printf '@@ installed %s\n' "$dest"
 done
-ctr -n "$namespace" images ls -q | grep -v 'sha256:' | sed 's/^/@@ image /'
+ctr -n "$namespace" images ls -q | grep -v '@sha256:' | grep -v '^sha256:' | sed 's/^/@@ image /'
 containerd config dump | grep -q 'SystemdCgroup = true' && echo '@@ cgroup systemd'
-containerd config dump | sed -n 's/^[[:space:]]*sandbox_image = "\(.*\)"/@@ sandbox \1/p'
+containerd config dump | sed -n "s/^[[:space:]]*sandbox = [\"']\(.*\)[\"']\$/@@ sandbox \\1/p"
+
+step first-boot
+# The layer is made by booting the base image: what that boot made unique to one machine goes, so that
+# every node makes its own (the kubelet reports the machine-id; systemd-networkd's DUIDs derive from it).
+: >/etc/machine-id
+rm -f /var/lib/dbus/machine-id /var/lib/systemd/random-seed
+# A name server the nodes reach: QEMU's user network answers DNS on 10.0.2.3, whatever the build host
+# used (debootstrap copies the build host's resolv.conf, which may be a stub of 127.0.0.53).
+rm -f /etc/resolv.conf
+printf 'nameserver 10.0.2.3\n' >/etc/resolv.conf
 
 rm -rf "$staging"
 sync

@@ -8,16 +8,17 @@
 #   kubernetes.sh join-credentials                          "TOKEN sha256:HASH" for a worker to join with
 #   kubernetes.sh check|apply join                          kubeadm join (stdin: the join configuration)
 #   kubernetes.sh admin-kubeconfig                          the cluster admin's kubeconfig
-#   kubernetes.sh check|apply addons SUM                    apply /etc/dpdkci/addons/*.yaml in order, then
-#                                                           the patches and labels in the same directory
-#   kubernetes.sh smoke NAD BRIDGE TIMEOUT                  nodes Ready, CNI pods Running, and a pod on
-#                                                           the NAD gets a vhost-user port (stdin: the pod)
+#   kubernetes.sh check|apply addons SUM                    apply /etc/dpdkci/addons/ in name order (below)
+#   kubernetes.sh smoke NAD BRIDGE SOCKET_DIR TIMEOUT       nodes Ready, CNI pods Running, and a pod on the
+#                                                           NAD gets a vhost-user port whose socket is bind-
+#                                                           mounted, served and linked up (stdin: the pod)
 set -euo pipefail
 
 # Both can be pointed elsewhere, which only the unit test of the add-on parsing does.
 export KUBECONFIG=${DPDKCI_KUBECONFIG:-/etc/kubernetes/admin.conf}
 ADDONS=${DPDKCI_ADDONS_DIR:-/etc/dpdkci/addons}
 NETWORK_FILE=/etc/systemd/network/15-dpdkci-kubernetes.network
+SMOKE=$(dirname "$0")/kubernetes-smoke.sh
 
 die() {
   printf 'kubernetes: %s\n' "$*" >&2
@@ -70,9 +71,20 @@ apply_node_network() {
   die "$iface did not get $address within 30 s"
 }
 
+# A kubeadm init or join that stopped half-way leaves what kubeadm's preflight refuses (manifests, a
+# non-empty /var/lib/etcd, ca.crt, a bound port): take it all back before trying again.
+reset_partial() {
+  if [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || [ -e /etc/kubernetes/pki/ca.crt ] || [ -e /etc/kubernetes/kubelet.conf ] || [ -n "$(ls -A /var/lib/etcd 2>/dev/null)" ]; then
+    echo "changed reset what an earlier kubeadm left" >&2
+    kubeadm reset -f >/var/log/dpdkci-kubeadm-reset.log 2>&1 || die "kubeadm reset failed (log: /var/log/dpdkci-kubeadm-reset.log)"
+    rm -rf /etc/cni/net.d/* /var/lib/etcd
+  fi
+}
+
 apply_init() {
   mkdir -p /etc/dpdkci
   cat >/etc/dpdkci/kubeadm-init.yaml
+  reset_partial
   kubeadm init --config /etc/dpdkci/kubeadm-init.yaml --skip-token-print >/var/log/dpdkci-kubeadm-init.log 2>&1 || {
     tail -n 30 /var/log/dpdkci-kubeadm-init.log >&2
     die "kubeadm init failed (whole log: /var/log/dpdkci-kubeadm-init.log)"
@@ -98,9 +110,16 @@ join_credentials() {
   printf '%s sha256:%s\n' "$token" "$hash"
 }
 
+# Joined: the kubelet has its kubeconfig and runs (a join that died half-way leaves the file alone).
+joined() {
+  [ -f /etc/kubernetes/kubelet.conf ] || return 1
+  systemctl is-active --quiet kubelet
+}
+
 apply_join() {
   mkdir -p /etc/dpdkci
   cat >/etc/dpdkci/kubeadm-join.yaml
+  reset_partial
   kubeadm join --config /etc/dpdkci/kubeadm-join.yaml >/var/log/dpdkci-kubeadm-join.log 2>&1 || {
     tail -n 30 /var/log/dpdkci-kubeadm-join.log >&2
     die "kubeadm join failed (whole log: /var/log/dpdkci-kubeadm-join.log)"
@@ -109,19 +128,16 @@ apply_join() {
   echo "changed kubeadm join done"
 }
 
-# Files in $ADDONS, in name order: NN-NAME.yaml is applied; NN-patch_NAMESPACE_KIND_NAME.yaml is a
-# strategic merge patch of that object (underscores: Kubernetes names never hold one, and namespaces such as
-# kube-system hold dashes); NN-labels.txt holds "NODE KEY=VALUE..." lines.
+# Entries of $ADDONS, in name order: NN-NAME/ is a kustomization, rendered and applied by kubectl's built-in
+# kustomize (apply -k); NN-NAME.yaml is applied as it is; NN-labels.txt holds "NODE KEY=VALUE..." lines;
+# NN-established.txt names CRDs to wait for until the API serves them (a CRD created a moment ago is not
+# served yet, and what uses it would fail "no matches for kind").
 apply_addons() {
-  local sum=$1 f base ns kind name
+  local sum=$1 f base crd
   api_answers || die "the API server does not answer"
   for f in "$ADDONS"/*; do
     base=$(basename "$f")
     case "$base" in
-      [0-9][0-9]-patch_*.yaml)
-        IFS=_ read -r _ ns kind name <<<"${base%.yaml}"
-        kubectl -n "$ns" patch "$kind" "$name" --type strategic --patch-file "$f" >/dev/null || die "patching $kind $ns/$name with $base failed"
-        ;;
       [0-9][0-9]-*.yaml) kubectl apply -f "$f" >/dev/null || die "kubectl apply of $base failed" ;;
       [0-9][0-9]-labels.txt)
         while read -r node labels; do
@@ -129,31 +145,55 @@ apply_addons() {
           kubectl label node "$node" --overwrite $labels >/dev/null || die "labelling $node failed"
         done <"$f"
         ;;
+      [0-9][0-9]-established.txt)
+        while read -r crd; do
+          [ -n "$crd" ] || continue
+          kubectl wait --for=condition=Established "crd/$crd" --timeout=120s >/dev/null || die "the API does not serve crd/$crd within 120 s"
+        done <"$f"
+        ;;
       addons.sum) ;;
-      *) die "unexpected file $base in $ADDONS" ;;
+      *)
+        if [ -d "$f" ] && [ -f "$f/kustomization.yaml" ]; then
+          kubectl apply -k "$f" >/dev/null || die "kubectl apply -k $base failed"
+        else
+          die "unexpected entry $base in $ADDONS"
+        fi
+        ;;
     esac
   done
   echo "$sum" >"$ADDONS/addons.sum"
   echo "changed add-ons applied ($sum)"
 }
 
+# The smoke pod's one annotation, or nothing.
+pod_annotation() {
+  kubectl get pod dpdkci-smoke -o "jsonpath={.metadata.annotations.${1//./\\.}}"
+}
+
 smoke() {
-  local nad=$1 bridge=$2 timeout=$3 before after
+  local nad=$1 bridge=$2 socket_dir=$3 timeout=$4 before port uid mapped
   kubectl wait --for=condition=Ready node --all --timeout="${timeout}s" >/dev/null || die "not every node is Ready after ${timeout}s: $(kubectl get nodes --no-headers | tr '\n' ';')"
   for ds in calico-node kube-multus-ds; do
     kubectl -n kube-system rollout status "daemonset/$ds" --timeout="${timeout}s" >/dev/null || die "daemonset $ds is not Running on every node after ${timeout}s"
   done
   # The userspace CNI plugin is in the node image (built from the pinned source), not deployed.
   CNI_COMMAND=VERSION /opt/cni/bin/userspace </dev/null | grep -q cniVersion || die "/opt/cni/bin/userspace does not answer CNI_COMMAND=VERSION: the node image lacks the userspace CNI plugin"
-  before=$(ovs-vsctl list-ports "$bridge" | sort)
+  before=$(mktemp)
+  ovs-vsctl list-ports "$bridge" >"$before"
   kubectl delete pod dpdkci-smoke --ignore-not-found --wait >/dev/null
   kubectl apply -f - >/dev/null
   kubectl wait --for=condition=Ready pod/dpdkci-smoke --timeout="${timeout}s" >/dev/null || die "the smoke pod on $nad is not Ready after ${timeout}s: $(kubectl describe pod dpdkci-smoke | tail -n 15)"
-  kubectl get pod dpdkci-smoke -o jsonpath='{.metadata.annotations.userspace/configuration-data}' | grep -q . || die "the smoke pod has no userspace/configuration-data annotation: the userspace CNI did not attach $nad"
-  after=$(ovs-vsctl list-ports "$bridge" | sort)
-  [ "$before" != "$after" ] || die "no new port on $bridge for the smoke pod"
-  comm -13 <(echo "$before") <(echo "$after") | sed 's/^/smoke port /'
+  uid=$(kubectl get pod dpdkci-smoke -o jsonpath='{.metadata.uid}')
+  pod_annotation userspace/configuration-data | grep -q . || die "the smoke pod has no userspace/configuration-data annotation: the userspace CNI did not attach $nad (does the NAD's kubeconfig exist on the node?)"
+  mapped=$(pod_annotation userspace/mapped-dir)
+  [ "$mapped" = /var/run/vhostuser ] || die "the smoke pod's userspace/mapped-dir is \"$mapped\", not /var/run/vhostuser, where its shared-dir volume is mounted"
+  port=$("$SMOKE" port "$bridge" "$socket_dir" "$before")
+  rm -f "$before"
+  echo "smoke port $port"
+  "$SMOKE" verify "$port" "$socket_dir" "$uid"
+  "$SMOKE" serve "$port" "$socket_dir" 60
   kubectl delete pod dpdkci-smoke --wait >/dev/null
+  "$SMOKE" gone "$port" "$socket_dir" "$uid"
 }
 
 mode=${1:?usage: kubernetes.sh check|apply|join-credentials|admin-kubeconfig|smoke ...}
@@ -166,7 +206,7 @@ case "$mode" in
       apply:node-network) apply_node_network "${1:?PCI}" "${2:?ADDRESS/LEN}" ;;
       check:init) api_answers || todo ;;
       apply:init) apply_init ;;
-      check:join) [ -f /etc/kubernetes/kubelet.conf ] || todo ;;
+      check:join) joined || todo ;;
       apply:join) apply_join ;;
       check:addons) [ "$(cat "$ADDONS/addons.sum" 2>/dev/null)" = "${1:?SUM}" ] || todo ;;
       apply:addons) apply_addons "${1:?SUM}" ;;
@@ -175,6 +215,6 @@ case "$mode" in
     ;;
   join-credentials) join_credentials ;;
   admin-kubeconfig) cat "$KUBECONFIG" ;;
-  smoke) smoke "${2:?NAD}" "${3:?BRIDGE}" "${4:?TIMEOUT}" ;;
+  smoke) smoke "${2:?NAD}" "${3:?BRIDGE}" "${4:?SOCKET_DIR}" "${5:?TIMEOUT}" ;;
   *) die "unknown command $mode" ;;
 esac

@@ -5,12 +5,14 @@
 #   sync.sh image                 import the OCI/Docker image archive on stdin into containerd (k8s.io)
 #   sync.sh cni-sum NAME          sha256 of /opt/cni/bin/NAME, or nothing
 #   sync.sh cni NAME              install stdin as /opt/cni/bin/NAME, mode 0755, replaced atomically
+#   sync.sh manifests             apply the tar of a manifests directory on stdin with kubectl (a kustomization
+#                                 when it has kustomization.yaml), printing kubectl's "KIND/NAME OUTCOME" lines
 set -euo pipefail
 
 NAMESPACE=k8s.io
 CNI_DIR=/opt/cni/bin
 
-cmd=${1:?usage: sync.sh image-digest|image|cni-sum|cni ARGS...}
+cmd=${1:?usage: sync.sh image-digest|image|cni-sum|cni|manifests ARGS...}
 shift
 
 die() {
@@ -55,6 +57,17 @@ case "$cmd" in
     cat >"$tmp"
     chmod 0755 "$tmp"
     mv -f "$tmp" "$CNI_DIR/$name"
+    ;;
+  manifests)
+    [ -f /etc/kubernetes/admin.conf ] || die "this node has no /etc/kubernetes/admin.conf: Kubernetes is not up here"
+    tmp=$(mktemp -d /var/tmp/dpdkci-manifests.XXXXXX)
+    trap 'rm -rf "$tmp"' EXIT
+    tar -xf - -C "$tmp" --no-same-owner
+    if [ -f "$tmp/kustomization.yaml" ]; then
+      kubectl --kubeconfig /etc/kubernetes/admin.conf apply -k "$tmp" || die "kubectl apply -k failed"
+    else
+      kubectl --kubeconfig /etc/kubernetes/admin.conf apply -R -f "$tmp" || die "kubectl apply failed"
+    fi
     ;;
   *) die "unknown command" ;;
 esac

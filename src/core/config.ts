@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from './errors.js';
+import { checkKubernetesFits } from '../kubernetes/budget.js';
 import { DEFAULT_SOCKET_DIR, DPDK_DEFAULT_HUGEPAGES_2M, GUEST_HUGEPAGES_MIB, LONGEST_SOCKET_NAME, OVS_SOCKET_MEM_MIB, SUN_PATH_MAX } from '../dataplane/plan.js';
 
 /**
@@ -28,8 +29,13 @@ export interface ClusterOptions {
   randomPorts: boolean;
   /** An image registry per cluster on the host, which the nodes pull from as registry:5000 (on unless --no-registry). */
   registry: boolean;
-  /** A Kubernetes minor version ("1.31") or "none" for the OVS-DPDK nodes alone. */
+  /**
+   * A Kubernetes minor version ("1.36"), "none" for the OVS-DPDK nodes alone, or "auto" until `up` has
+   * found out whether the default minor's artefacts can be had (then it resolves again with one of the two).
+   */
   kubernetes: string;
+  /** What --secondary-nics asked for: NICs besides dpdkci's own (DPDK's, the Kubernetes node network). */
+  extraNics: number;
 }
 
 /** Raw values as they arrive from the command line (commander) — strings, or undefined when not given. */
@@ -48,7 +54,8 @@ export const OPTION_SPECS: Record<keyof ClusterOptions, OptionSpec> = {
   cpus: { flag: '--cpu', env: 'KUBEVIRT_NUM_VCPU', default: '2' },
   hugepages2m: { flag: '--hugepages-2m', env: 'KUBEVIRT_HUGEPAGES_2M', default: '64' },
   hugepages1g: { flag: '--hugepages-1g', env: 'KUBEVIRT_HUGEPAGES_1G', default: '0' },
-  secondaryNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '1' },
+  // As in kubevirtci: NICs besides the node's own network; dpdkci's DPDK and node-network NICs come on top.
+  secondaryNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '0' },
   kernelArgs: { flag: '--kernel-args', env: 'DPDKCI_KERNEL_ARGS', default: '' },
   qemuArgs: { flag: '--qemu-args', env: 'DPDKCI_QEMU_ARGS', default: '' },
   accel: { flag: '--accel', env: 'DPDKCI_ACCEL', default: 'auto' },
@@ -57,8 +64,16 @@ export const OPTION_SPECS: Record<keyof ClusterOptions, OptionSpec> = {
   vhostSocketDir: { flag: '--vhost-socket-dir', env: 'DPDKCI_VHOST_SOCKET_DIR', default: DEFAULT_SOCKET_DIR },
   randomPorts: { flag: '--random-ports', env: 'DPDKCI_RANDOM_PORTS', default: 'false' },
   registry: { flag: '--no-registry', env: 'DPDKCI_REGISTRY', default: 'true' },
-  kubernetes: { flag: '--kubernetes', env: 'DPDKCI_KUBERNETES', default: 'none' },
+  kubernetes: { flag: '--kubernetes', env: 'DPDKCI_KUBERNETES', default: 'auto' },
+  extraNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '0' },
 };
+
+/**
+ * Node sizes when the cluster runs Kubernetes and the user gave none: kubevirtci's own defaults
+ * (kubevirt/kubevirtci@39bd4947:cluster-up/hack/common.sh, KUBEVIRT_NUM_VCPU=6, KUBEVIRT_MEMORY_SIZE=5120M),
+ * which leave room for a DPDK pod beside the control plane, calico, multus and OVS (src/kubernetes/budget.ts).
+ */
+export const KUBERNETES_DEFAULTS = { cpus: '6', memory: '5120M' } as const;
 
 export const LIMITS = {
   maxNodes: 16,
@@ -138,9 +153,16 @@ export function resolveClusterOptions(
   const prefix = resolvePrefix(typeof flags.prefix === "string" ? flags.prefix : undefined, env);
 
   const nodes = integer(pick('nodes', flags, env), 1, LIMITS.maxNodes, `use a node count from 1 to ${LIMITS.maxNodes} (e.g. --nodes 2)`);
-  const cpus = integer(pick('cpus', flags, env), 1, LIMITS.maxCpus, `use a vCPU count from 1 to ${LIMITS.maxCpus} (e.g. --cpu 2)`);
+  const kubernetes = kubernetesOption(pick('kubernetes', flags, env));
+  const withKubernetes = kubernetes !== 'none' && kubernetes !== 'auto';
+  // With Kubernetes the defaults grow to what its pods request (kubevirtci's sizes).
+  const sized = (key: 'cpus' | 'memoryMiB', value: string): Source => {
+    const src = pick(key, flags, env);
+    return withKubernetes && src.via.endsWith('(default)') ? { value, via: `${OPTION_SPECS[key].flag} (default with --kubernetes)` } : src;
+  };
+  const cpus = integer(sized('cpus', KUBERNETES_DEFAULTS.cpus), 1, LIMITS.maxCpus, `use a vCPU count from 1 to ${LIMITS.maxCpus} (e.g. --cpu 2)`);
 
-  const memSrc = pick('memoryMiB', flags, env);
+  const memSrc = sized('memoryMiB', KUBERNETES_DEFAULTS.memory);
   const memoryMiB = parseMemoryMiB(memSrc.value);
   if (memoryMiB === undefined) {
     throw new UsageError(`${memSrc.via}: "${memSrc.value}" is not a memory size; write it like 3072M or 3G`);
@@ -190,20 +212,13 @@ export function resolveClusterOptions(
     );
   }
 
-  const kubernetes = kubernetesOption(pick('kubernetes', flags, env));
-  // Kubernetes needs a kernel-owned NIC for its node network, besides the one --dpdk hands to DPDK.
-  const nicsNeeded = kubernetes !== 'none' && dpdk ? 2 : 1;
-  const nicsPicked = pick('secondaryNics', flags, env);
-  const nicsSrc = nicsPicked.via.endsWith('(default)') ? { value: String(nicsNeeded), via: nicsPicked.via } : nicsPicked;
-  const secondaryNics = integer(nicsSrc, 1, LIMITS.maxSecondaryNics, `use 1 to ${LIMITS.maxSecondaryNics} secondary NICs (e.g. --secondary-nics 1)`);
-  if (secondaryNics < nicsNeeded) {
-    throw new UsageError(
-      `${nicsSrc.via}: ${secondaryNics} secondary NIC cannot carry both OVS-DPDK and the Kubernetes node network; use --secondary-nics ${nicsNeeded} (the first goes to DPDK, the second to Kubernetes)`,
-    );
-  }
-  if (kubernetes !== 'none' && cpus < 2) {
-    throw new UsageError(`--cpu: ${cpus} vCPU is below what kubeadm's preflight requires of a node; use --cpu 2 or more with --kubernetes ${kubernetes}`);
-  }
+  // dpdkci's own NICs on the secondary network: DPDK's first, then the Kubernetes node network; the
+  // user's come after them. A node always has one, so that nodes without either still share a network.
+  const ownNics = (dpdk ? 1 : 0) + (withKubernetes ? 1 : 0);
+  const nicsSrc = pick('secondaryNics', flags, env);
+  const maxExtra = LIMITS.maxSecondaryNics - ownNics;
+  const extraNics = integer(nicsSrc, 0, maxExtra, `use 0 to ${maxExtra} NICs besides dpdkci's own ${ownNics} (${LIMITS.maxSecondaryNics} in all; e.g. --secondary-nics 1)`);
+  const secondaryNics = Math.max(1, ownNics + extraNics);
 
   const accelSrc = pick('accel', flags, env);
   if (!['auto', 'kvm', 'tcg'].includes(accelSrc.value)) {
@@ -227,6 +242,15 @@ export function resolveClusterOptions(
     );
   }
 
+  if (withKubernetes && socketDir !== DEFAULT_SOCKET_DIR) {
+    // intel/userspace-cni-network-plugin@3e14ba36:cniovs/cniovs.go bind-mounts each pod's sockets under a
+    // fixed /var/lib/vhost_sockets/<pod uid>, whatever the cluster was told.
+    throw new UsageError(
+      `${socketSrc.via}: "${socketDir}" cannot be used with --kubernetes ${kubernetes}: the userspace CNI puts every pod's vhost-user sockets under its fixed ${DEFAULT_SOCKET_DIR}, where OVS must find them; leave --vhost-socket-dir out, or use --kubernetes none`,
+    );
+  }
+  if (withKubernetes) checkKubernetesFits({ nodes, cpus, memoryMiB, hugepages2m, hugepages1g, dpdk }, { cpu: sized('cpus', '').via, memory: memSrc.via });
+
   return {
     prefix,
     nodes,
@@ -235,6 +259,7 @@ export function resolveClusterOptions(
     hugepages2m,
     hugepages1g,
     secondaryNics,
+    extraNics,
     kernelArgs: splitArgs(kernelSrc.value),
     qemuArgs: splitArgs(pick('qemuArgs', flags, env).value),
     accel: accelSrc.value as Accel,
@@ -250,8 +275,10 @@ export function resolveClusterOptions(
 
 function kubernetesOption(src: Source): string {
   const v = src.value.trim().replace(/^v/, '');
-  if (v === 'none' || /^1\.\d{1,2}$/.test(v)) return v;
-  throw new UsageError(`${src.via}: "${src.value}" is not a Kubernetes version; give a minor version such as 1.31, or none for the OVS-DPDK nodes alone`);
+  if (v === 'none' || v === 'auto' || /^1\.\d{1,2}$/.test(v)) return v;
+  throw new UsageError(
+    `${src.via}: "${src.value}" is not a Kubernetes version; give a minor version such as 1.36, auto (the default minor when its artefacts can be had) or none for the OVS-DPDK nodes alone`,
+  );
 }
 
 /**

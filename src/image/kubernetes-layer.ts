@@ -117,6 +117,7 @@ function buildVm(base: ImageInfo, prefix: string, sshPort: number, hostKey: stri
     hugepages2m: 0,
     hugepages1g: 0,
     secondaryNics: 0,
+    extraNics: 0,
     kernelArgs: [],
     qemuArgs: [],
     accel,

@@ -24,7 +24,16 @@ export interface ManifestInput {
   nodeNetwork: string;
   bootstrapToken: string;
   caCertHash: string;
-  kubelet: { reservedSystemCpus: string; topologyManagerPolicy: 'none' | 'best-effort' | 'restricted' | 'single-numa-node' };
+  kubelet: {
+    reservedSystemCpus: string;
+    systemReservedMemoryMiB: number;
+    evictionHardMemoryMiB: number;
+    topologyManagerPolicy: 'none' | 'best-effort' | 'restricted' | 'single-numa-node';
+  };
+  /** kubeadm's waits, longer under TCG (apiserver and etcd start minutes slower); none: kubeadm's defaults. */
+  timeouts: { controlPlaneComponentHealthCheck: string; kubeletHealthCheck: string; kubernetesAPICall: string; tlsBootstrap: string; discovery: string } | null;
+  /** The 2 MiB hugepages OVS-DPDK may hold on each DPDK node (its socket limit). */
+  ovsHugepagesMiB: number;
   socketDir: string;
   bridge: string;
   pauseImage: string;
@@ -87,10 +96,10 @@ export function renderJoin(input: ManifestInput, node: KubeNode): Rendered {
 }
 
 /** What dpdkci adds to the cluster after kubeadm, besides calico's and multus' own manifests. */
-export function renderAddons(input: ManifestInput): { calicoPatch: Rendered; multusPatch: Rendered; nad: Rendered } {
+export function renderAddons(input: ManifestInput): { calicoPatch: Rendered; ovsHugepages: Rendered; nad: Rendered } {
   return {
     calicoPatch: render('calico/overrides.yaml.hbs', input),
-    multusPatch: render('multus/overrides.yaml.hbs', input),
+    ovsHugepages: render('dpdk/ovs-hugepages.yaml.hbs', input),
     nad: render('nad/userspace-ovs-net.yaml.hbs', input),
   };
 }
@@ -107,7 +116,7 @@ export function renderManifests(input: ManifestInput): Rendered[] {
     renderInit(input),
     ...input.workers.map((node) => renderJoin(input, node)),
     addons.calicoPatch,
-    addons.multusPatch,
+    addons.ovsHugepages,
     addons.nad,
     renderSmokePod(input, input.controlPlane.name),
   ];

@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
@@ -22,7 +23,7 @@ export interface SyncChange {
   node: string;
   kind: 'image' | 'cni' | 'dataplane' | 'manifests';
   name: string;
-  outcome: 'imported' | 'installed' | 'unchanged' | 'restored' | 'applied' | 'pushed';
+  outcome: 'imported' | 'installed' | 'unchanged' | 'restored' | 'applied' | 'pushed' | 'created' | 'configured' | 'serverside-applied';
 }
 
 export interface SyncFlags {
@@ -131,6 +132,25 @@ export async function pushToNodes(nodes: readonly Node[], plan: SyncPlan, onChan
       }
     }),
   );
+}
+
+/** kubectl apply's "deployment.apps/x created" lines as changes; "unchanged" is kubectl's word too. */
+export function parseApplied(stdout: string): SyncChange[] {
+  return stdout
+    .split('\n')
+    .map((l) => /^(\S+\/\S+) (created|configured|unchanged|serverside-applied)$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ node: 'cluster', kind: 'manifests' as const, name: m[1] as string, outcome: m[2] as SyncChange['outcome'] }));
+}
+
+/**
+ * --manifests DIR: the directory, as a tar, applied from node01 with the cluster's own (pinned) kubectl,
+ * as a kustomization when it holds kustomization.yaml; what kubectl changed becomes the changes.
+ */
+export async function applyManifests(node: Node, dir: string, onChange: (c: SyncChange) => void): Promise<void> {
+  const tar = await execa('tar', ['-C', dir, '-cf', '-', '.'], { encoding: 'buffer', reject: false });
+  if (tar.exitCode !== 0) throw new UsageError(`--manifests: ${dir} cannot be read: ${Buffer.from(tar.stderr).toString().trim()}`);
+  for (const c of parseApplied(await run(node, ['manifests'], Buffer.from(tar.stdout)))) onChange(c);
 }
 
 export function renderSync(changes: readonly SyncChange[]): string {

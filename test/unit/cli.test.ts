@@ -33,7 +33,7 @@ describe('dpdkci CLI', () => {
     [['up', '--boot-reset-after', '2'], /--boot-reset-after: "2" is not a number of seconds \(0 to never reset, else at least 5\); e.g. --boot-reset-after 120/],
     [['up', '--dpdk', '--check-seconds', '1'], /--check-seconds: "1" is not a traffic time from 2 to 600 seconds \(e.g. --check-seconds 10\)/],
     [['status', '-o', 'yaml'], /-o\/--output: "yaml" is not an output format/],
-    [['up', '--kubernetes', 'latest'], /--kubernetes: "latest" is not a Kubernetes version; give a minor version such as 1.31, or none/],
+    [['up', '--kubernetes', 'latest'], /--kubernetes: "latest" is not a Kubernetes version; give a minor version such as 1.36, auto .* or none/],
   ])('%j exits 2 with a message naming the option', async (args, message) => {
     const r = await run(...args);
     expect(r.stderr).toMatch(message);

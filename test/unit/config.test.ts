@@ -19,11 +19,11 @@ function usageMessage(fn: () => unknown): string {
 describe('option precedence: flag over KUBEVIRT_* variable over default', () => {
   it('uses defaults when nothing is given', () => {
     const o = resolve({});
-    expect(o).toMatchObject({ prefix: 'dpdkci', nodes: 1, memoryMiB: 3072, cpus: 2, hugepages2m: 64, hugepages1g: 0, secondaryNics: 1, accel: 'auto' });
+    expect(o).toMatchObject({ prefix: 'dpdkci', nodes: 1, memoryMiB: 3072, cpus: 2, hugepages2m: 64, hugepages1g: 0, secondaryNics: 1, extraNics: 0, accel: 'auto', kubernetes: 'auto' });
   });
   it('reads the kubevirtci variables', () => {
     const o = resolve({}, { KUBEVIRT_NUM_NODES: '2', KUBEVIRT_MEMORY_SIZE: '4G', KUBEVIRT_NUM_VCPU: '4', KUBEVIRT_HUGEPAGES_2M: '256', KUBEVIRT_HUGEPAGES_1G: '1', KUBEVIRT_NUM_SECONDARY_NICS: '2' });
-    expect(o).toMatchObject({ nodes: 2, memoryMiB: 4096, cpus: 4, hugepages2m: 256, hugepages1g: 1, secondaryNics: 2 });
+    expect(o).toMatchObject({ nodes: 2, memoryMiB: 4096, cpus: 4, hugepages2m: 256, hugepages1g: 1, secondaryNics: 2, extraNics: 2 });
   });
   it('runs a cluster registry unless --no-registry or DPDKCI_REGISTRY=false', () => {
     const r = (flags: Record<string, unknown>, env: Record<string, string> = {}) => resolveClusterOptions(flags as never, env, host).registry;
@@ -94,6 +94,7 @@ describe('bad input names the option, the value and the fix', () => {
     expect(usageMessage(() => resolve({ prefix }))).toMatch(/^--prefix: .* cannot name a cluster/);
   });
   it('--accel', () => expect(usageMessage(() => resolve({ accel: 'hvf' }))).toMatch(/--accel: "hvf" is not an accelerator; use auto, kvm or tcg/));
-  it('--secondary-nics 0', () => expect(usageMessage(() => resolve({ secondaryNics: '0' }))).toMatch(/--secondary-nics: 0 is out of range/));
+  it('--secondary-nics 4 with --dpdk: more than the 4 NICs a node has', () =>
+    expect(usageMessage(() => resolve({ secondaryNics: '4', dpdk: 'true' }))).toMatch(/--secondary-nics: 4 is out of range; use 0 to 3 NICs besides dpdkci's own 1/));
   it('--cpu 0', () => expect(usageMessage(() => resolve({ cpus: '0' }))).toMatch(/--cpu: 0 is out of range/));
 });

@@ -19,8 +19,11 @@ import { writeLock } from '../fixtures/lock.js';
 // standard input. Nothing here shows that kubeadm or the add-ons work; no live Kubernetes ran them.
 const K = '/usr/local/lib/dpdkci/kubernetes.sh';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-const CALICO = 'kind: List # calico stand-in\n';
+// Stand-ins for the upstream manifests, with the images the lock pins: what the steps do with them is tested
+// here; the real manifests are rendered with a real kustomize in addons.test.ts.
+const CALICO = 'kind: List # calico stand-in\n# image: quay.io/calico/node:v3.31.7\n';
 const MULTUS = 'kind: List # multus stand-in\n';
+const digest = (s: string) => `sha256:${sha(s)}`;
 const ADMIN = 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://192.168.66.101:6443\n  name: dpdkci\n';
 
 function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
@@ -35,9 +38,9 @@ function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
       files: [{ name: 'kubeadm', url: 'https://dl.example/kubeadm', sha256: sha('kubeadm'), install: '/usr/local/bin/kubeadm' }],
       images: [{ ref: 'registry.k8s.io/pause:3.10', digest: `sha256:${sha('pause')}` }],
       addons: {
-        calico: { version: 'v3.28.2', files: [{ name: 'calico.yaml', url: 'https://dl.example/calico.yaml', sha256: sha(CALICO) }], images: [] },
-        multus: { version: 'v4.1.4', files: [{ name: 'multus.yml', url: 'https://dl.example/multus.yml', sha256: sha(MULTUS) }], images: [] },
-        'userspace-cni': { version: 'v1.3', files: [], images: [] },
+        calico: { version: 'v3.31.7', files: [{ name: 'calico.yaml', url: 'https://dl.example/calico.yaml', sha256: sha(CALICO) }], images: [{ ref: 'quay.io/calico/node:v3.31.7', digest: digest('node') }] },
+        multus: { version: 'v4.2.2', files: [{ name: 'multus.yml', url: 'https://dl.example/multus.yml', sha256: sha(MULTUS) }], images: [{ ref: 'ghcr.io/k8snetworkplumbingwg/multus-cni:v4.2.2', digest: digest('multus') }] },
+        'userspace-cni': { version: 'v24.02', files: [], images: [] },
       },
     },
     lockFile,
@@ -88,7 +91,7 @@ describe('the Kubernetes steps of up', () => {
       'admin-kubeconfig',
       'check addons',
       'rm',
-      ...Array(6).fill('install'),
+      ...Array(9).fill('install'),
       'apply addons',
       'smoke userspace-ovs-net-1',
     ]);
@@ -100,18 +103,24 @@ describe('the Kubernetes steps of up', () => {
     expect(n2.inputs[3]).toContain('token: "abcdef.0123456789abcdef"');
     expect(n2.inputs[3]).toContain(`sha256:${'1'.repeat(64)}`);
     expect(n2.inputs[3]).toMatch(/value: "192\.168\.66\.102"/);
-    // The add-ons: calico's and multus' upstream manifests from the bundle, dpdkci's patches, the NAD, labels.
+    // The add-ons: labels, calico's and multus' upstream manifests from the bundle as kustomizations with
+    // dpdkci's patch and the pinned images, the CRD wait, OVS's hugepage share, the NAD.
     const installs = n1.calls.map((c, i) => [c, n1.inputs[i]] as const).filter(([c]) => c[0] === 'install');
     expect(installs.map(([c]) => c.at(-1))).toEqual([
-      '/etc/dpdkci/addons/10-calico.yaml',
-      '/etc/dpdkci/addons/11-patch_kube-system_daemonset_calico-node.yaml',
-      '/etc/dpdkci/addons/20-multus.yaml',
-      '/etc/dpdkci/addons/21-patch_kube-system_daemonset_kube-multus-ds.yaml',
+      '/etc/dpdkci/addons/05-labels.txt',
+      '/etc/dpdkci/addons/10-calico/kustomization.yaml',
+      '/etc/dpdkci/addons/10-calico/calico.yaml',
+      '/etc/dpdkci/addons/10-calico/calico-node.yaml',
+      '/etc/dpdkci/addons/20-multus/kustomization.yaml',
+      '/etc/dpdkci/addons/20-multus/multus.yml',
+      '/etc/dpdkci/addons/30-established.txt',
+      '/etc/dpdkci/addons/35-ovs-hugepages.yaml',
       '/etc/dpdkci/addons/40-nad.yaml',
-      '/etc/dpdkci/addons/50-labels.txt',
     ]);
-    expect(installs[0]?.[1]).toBe(CALICO);
-    expect(installs[5]?.[1]).toBe('node01 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\nnode02 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\n');
+    expect(installs[0]?.[1]).toBe('node01 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\nnode02 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\n');
+    expect(installs[2]?.[1]).toBe(CALICO);
+    expect(installs[1]?.[1]).toContain(`digest: ${digest('node')}`);
+    expect(installs[4]?.[1]).toContain(`digest: ${digest('multus')}`);
     expect(n1.inputs.at(-1)).toContain('k8s.v1.cni.cncf.io/networks: "userspace-ovs-net-1"');
     // The kubeconfig on the host points at the forwarded port, and only its owner can read it.
     expect(readFileSync(ctx.paths.kubeconfig, 'utf8')).toContain('server: https://127.0.0.1:2203');
@@ -144,17 +153,19 @@ describe('the Kubernetes steps of up', () => {
     expect(() => hostKubeconfig('apiVersion: v1\n', 1)).toThrow(/no "server: https/);
   });
 
-  it("kubernetes.sh apply addons: applies, patches (namespace, kind and name read back from the file name) and labels, in order", async () => {
+  it("kubernetes.sh apply addons: labels, kustomizations, CRD waits and plain files, in name order", async () => {
     // The real script, with a kubectl that only records its arguments: this checks the script's own parsing.
     const root = mkdtempSync(join(tmpdir(), 'dpdkci-addons-'));
     const bin = join(root, 'bin');
     const addons = join(root, 'addons');
     mkdirSync(bin);
-    mkdirSync(addons);
+    mkdirSync(join(addons, '10-calico'), { recursive: true });
     writeFileSync(join(bin, 'kubectl'), `#!/bin/sh\necho "$*" >>${join(root, 'calls')}\n`, { mode: 0o755 });
     writeFileSync(join(root, 'admin.conf'), 'apiVersion: v1\n');
-    for (const name of ['10-calico.yaml', '11-patch_kube-system_daemonset_calico-node.yaml', '40-nad.yaml']) writeFileSync(join(addons, name), 'x: 1\n');
-    writeFileSync(join(addons, '50-labels.txt'), 'node01 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\n');
+    writeFileSync(join(addons, '05-labels.txt'), 'node01 dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896\n');
+    writeFileSync(join(addons, '10-calico', 'kustomization.yaml'), 'resources: [calico.yaml]\n');
+    writeFileSync(join(addons, '30-established.txt'), 'network-attachment-definitions.k8s.cni.cncf.io\n');
+    writeFileSync(join(addons, '40-nad.yaml'), 'x: 1\n');
     const script = join(__dirname, '..', '..', 'scripts', 'node', 'kubernetes.sh');
     const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, DPDKCI_ADDONS_DIR: addons, DPDKCI_KUBECONFIG: join(root, 'admin.conf') };
     const r = await execa('bash', [script, 'apply', 'addons', 'abc123'], { env, reject: false });
@@ -162,13 +173,18 @@ describe('the Kubernetes steps of up', () => {
     expect(r.stdout).toBe('changed add-ons applied (abc123)');
     expect(readFileSync(join(root, 'calls'), 'utf8').split('\n').filter(Boolean)).toEqual([
       'get --raw /readyz',
-      `apply -f ${addons}/10-calico.yaml`,
-      `-n kube-system patch daemonset calico-node --type strategic --patch-file ${addons}/11-patch_kube-system_daemonset_calico-node.yaml`,
-      `apply -f ${addons}/40-nad.yaml`,
       'label node node01 --overwrite dpdkci.io/dpdk=true dpdkci.io/hugepages-2Mi=896',
+      `apply -k ${addons}/10-calico`,
+      'wait --for=condition=Established crd/network-attachment-definitions.k8s.cni.cncf.io --timeout=120s',
+      `apply -f ${addons}/40-nad.yaml`,
     ]);
     // The check now finds the add-ons in place, and a different set pending.
     expect((await execa('bash', [script, 'check', 'addons', 'abc123'], { env, reject: false })).exitCode).toBe(0);
     expect((await execa('bash', [script, 'check', 'addons', 'other'], { env, reject: false })).exitCode).toBe(3);
+    // A directory without a kustomization is refused, naming it.
+    mkdirSync(join(addons, '20-stray'));
+    const stray = await execa('bash', [script, 'apply', 'addons', 'abc124'], { env, reject: false });
+    expect(stray.exitCode).toBe(1);
+    expect(stray.stderr).toMatch(/unexpected entry 20-stray/);
   });
 });

@@ -24,17 +24,30 @@ const lockWith = (base: string, o: Overrides = {}) =>
 describe('versions.lock.yaml', () => {
   it('the shipped lock loads: every URL https and pinned to a release, no latest', () => {
     const lock = loadLock();
-    expect(lock.kubernetes.default).toBe('1.31');
-    const all = clusterArtefacts(lock, '1.31');
-    for (const f of all.files) {
-      expect(f.url).toMatch(/^https:\/\//);
-      expect(f.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(lock.kubernetes.default).toBe('1.36');
+    expect(Object.keys(lock.kubernetes.versions).sort()).toEqual(['1.35', '1.36']);
+    for (const [minor, release] of [['1.36', 'v1.36.4'], ['1.35', 'v1.35.8']] as const) {
+      const all = clusterArtefacts(lock, minor);
+      for (const f of all.files) {
+        expect(f.url).toMatch(/^https:\/\//);
+        expect(f.sha256).toMatch(/^[0-9a-f]{64}$/);
+      }
+      for (const m of all.images) expect(m.ref).not.toMatch(/:latest$/);
+      expect(all.files.map((f) => f.name)).toEqual(expect.arrayContaining([`kubeadm-${release}`, `kubelet-${release}`, `kubectl-${release}`, 'containerd-static-2.3.4-linux-amd64.tar.gz', 'runc.amd64']));
+      // Exactly the values no public file holds are left for versions --resolve (the README lists them).
+      expect(all.unpinned.sort()).toEqual(
+        [
+          'ghcr.io/k8snetworkplumbingwg/multus-cni:v4.2.2 (digest)',
+          'quay.io/calico/cni:v3.31.7 (digest)',
+          'quay.io/calico/kube-controllers:v3.31.7 (digest)',
+          'quay.io/calico/node:v3.31.7 (digest)',
+          'userspace-cni-network-plugin-3e14ba36.tar.gz (sha256)',
+        ].sort(),
+      );
     }
-    for (const m of all.images) expect(m.ref).not.toMatch(/:latest$/);
-    expect(all.files.map((f) => f.name)).toEqual(expect.arrayContaining(['kubeadm-v1.31.4', 'kubelet-v1.31.4', 'kubectl-v1.31.4']));
   });
   it('an unknown version names the pinned ones', () => {
-    expect(() => kubernetesVersion(loadLock(), '1.99')).toThrow(/--kubernetes: 1.99 is not a version this dpdkci pins; pinned: 1.31 \(or none\)/);
+    expect(() => kubernetesVersion(loadLock(), '1.99')).toThrow(/--kubernetes: 1.99 is not a version this dpdkci pins; pinned: 1.36, 1.35 \(or none\)/);
   });
   it.each([
     [{ fileUrl: 'http://insecure.example/kubeadm' }, /url "http:\/\/insecure.example\/kubeadm" must be an https URL/],

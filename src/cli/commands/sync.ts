@@ -3,7 +3,7 @@ import { runPipeline } from '../../core/pipeline.js';
 import { connectNodes } from '../../steps/connect-nodes/index.js';
 import { dataplaneSteps } from '../../steps/dataplane/index.js';
 import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
-import { pushToNodes, pushToRegistry, renderSync, syncPlan, type SyncChange, type SyncFlags } from '../../sync/sync.js';
+import { applyManifests, pushToNodes, pushToRegistry, renderSync, syncPlan, type SyncChange, type SyncFlags } from '../../sync/sync.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
 import { checkOutputFormat } from '../output.js';
@@ -37,6 +37,19 @@ export async function runSync(flags: SyncFlags & { prefix?: string; output?: str
       }
       const pushed = changes.filter((c) => c.outcome !== 'unchanged').length;
       step.end(pushed ? 'done' : 'skipped', pushed ? `${pushed} change(s)` : 'all already there');
+    }
+    if (plan.manifests !== undefined) {
+      const step = ctx.progress.start(`apply ${plan.manifests} with kubectl from ${nodes[0]?.name}`);
+      const before = changes.length;
+      try {
+        await applyManifests(nodes[0] as (typeof nodes)[number], plan.manifests, (c) => changes.push(c));
+      } catch (e) {
+        step.end('failed', undefined, (e as Error).message);
+        throw e;
+      }
+      const applied = changes.slice(before);
+      const changedCount = applied.filter((c) => c.outcome !== 'unchanged').length;
+      step.end(changedCount ? 'done' : 'skipped', `${applied.length} object(s), ${changedCount} changed`);
     }
     if (record.options.dpdk) {
       const changed: string[] = [];

@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
+import { clusterArtefacts, loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
 import { SUMS_FILE, verifyBundle } from '../../bundle/bundle.js';
 import { artefactSources, kubernetesSources } from '../../kubernetes/artefacts.js';
@@ -72,6 +72,7 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
   if (bundleDir !== undefined && !existsSync(join(bundleDir, 'files'))) {
     throw new UsageError(`--bundle: ${bundleDir} is not a dpdkci bundle (no files/ in it); make one with \`dpdkci bundle DIR\` on a connected machine`);
   }
+  if (bundleDir !== undefined) bundleForMinor(bundleDir, minor);
   const step = ctx.progress.start(`preflight: Kubernetes ${minor} artefacts`);
   if (bundleDir !== undefined) {
     const bad = await verifyBundle(bundleDir);
@@ -89,6 +90,21 @@ async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandCo
   }
   step.end('done', `${Object.keys(result.sources).length} artefacts available`);
   return { lock, ...(bundleDir !== undefined ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
+}
+
+/** A bundle says which Kubernetes it was made for (bundle.json); one made for another version is refused by name. */
+export function bundleForMinor(bundleDir: string, minor: string): void {
+  let made: { kubernetes?: string; release?: string } = {};
+  try {
+    made = JSON.parse(readFileSync(join(bundleDir, 'bundle.json'), 'utf8')) as typeof made;
+  } catch {
+    return; // verifyBundle names what is wrong with a bundle without its bundle.json
+  }
+  if (made.kubernetes !== undefined && made.kubernetes !== minor) {
+    throw new UsageError(
+      `--bundle: ${bundleDir} was made for Kubernetes ${made.kubernetes} (${made.release ?? 'release unknown'}), not ${minor}; make one for ${minor} with \`dpdkci bundle DIR --kubernetes ${minor}\` on a connected machine, or give --kubernetes ${made.kubernetes} if this dpdkci still pins it`,
+    );
+  }
 }
 
 /** The lock and sources for a dry run: nothing is probed. */
@@ -282,10 +298,42 @@ export function bootResetAfterS(flags: Pick<UpFlags, 'bootResetAfter'>, env: Nod
   return seconds;
 }
 
+/**
+ * --kubernetes auto: the lock's default minor when every artefact of it can be had (bundle, cache or network,
+ * the same preflight as for an explicit version), else the dataplane alone, said in one line with the way to
+ * Kubernetes. Options are then resolved again, so that Kubernetes' node sizes and checks apply.
+ */
+export async function resolveAutoKubernetes(flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>): Promise<{ options: ClusterOptions; why?: string }> {
+  const lock = loadLock(lockFile(ctx.env));
+  const minor = lock.kubernetes.default;
+  const sources = kubernetesSources(flags, ctx.env);
+  const unpinned = clusterArtefacts(lock, minor).unpinned;
+  let why: string | undefined;
+  if (unpinned.length) why = `the lock has ${unpinned.length} value(s) of Kubernetes ${minor} not recorded yet (dpdkci versions lists them)`;
+  else if (sources.bundleDir === undefined || existsSync(join(sources.bundleDir, 'files'))) {
+    const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.env), sources));
+    if (result.missing.length) why = `${result.missing.length} artefact(s) of Kubernetes ${minor} cannot be had from ${sources.bundleDir ? `the bundle ${sources.bundleDir}` : 'the cache or the network'} (first: ${result.missing[0]})`;
+  } else why = `${sources.bundleDir} is not a dpdkci bundle`;
+  if (why === undefined) return { options: resolveClusterOptions({ ...flags, kubernetes: minor }, ctx.env) };
+  return { options: resolveClusterOptions({ ...flags, kubernetes: 'none' }, ctx.env), why };
+}
+
+export function autoLeftOutLine(why: string): string {
+  return (
+    `Kubernetes left out (--kubernetes auto): ${why}; to get it, run dpdkci versions --resolve --write and up on a connected machine, ` +
+    `or dpdkci bundle DIR there and up --bundle DIR here; --kubernetes none says this on purpose`
+  );
+}
+
 async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (names: string[]) => void): Promise<number> {
   // Everything that can be wrong with the input is found here, before anything starts.
   checkOutputFormat(flags.output);
-  const options = resolveClusterOptions(flags, ctx.env);
+  let options = resolveClusterOptions(flags, ctx.env);
+  if (options.kubernetes === 'auto') {
+    const auto = await resolveAutoKubernetes(flags, ctx);
+    options = auto.options;
+    if (auto.why) ctx.progress.warn(autoLeftOutLine(auto.why));
+  }
   const bootTimeoutS = flags.bootTimeout === undefined ? 600 : Number(flags.bootTimeout);
   if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {
     throw new UsageError(`--boot-timeout: "${flags.bootTimeout}" is not a number of seconds (at least 10); e.g. --boot-timeout 300`);

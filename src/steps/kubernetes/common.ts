@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import type { Node } from '../../core/cluster.js';
+import { CommandError, DpdkciError } from '../../core/errors.js';
+import { BRIDGE } from '../../dataplane/plan.js';
+import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } from '../../kubernetes/budget.js';
+import { userspaceNetworkConfig, type ManifestInput } from '../../kubernetes/manifests.js';
+import { kubernetesVersion, pauseImage, type Lock } from '../../versions/lock.js';
+import { secondaryNicPci } from '../../../providers/qemu/qemu-args.js';
+import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { planFor } from '../dataplane/index.js';
+import { need, type UpContext } from '../context.js';
+
+/** What the Kubernetes steps share: the node script, the node network, the rendered input, check/apply. */
+export const SCRIPT = nodeScriptPath('kubernetes.sh');
+export const NODE_NETWORK = '192.168.66.0/24';
+export const NAD_NAME = 'userspace-ovs-net-1';
+
+export const enabled = (ctx: UpContext) => ctx.options.kubernetes !== 'none';
+
+/** A node's address on the Kubernetes node network: 192.168.66.101 for node01. */
+export function nodeIp(index: number): string {
+  return `192.168.66.${100 + index}`;
+}
+
+/** The kernel-owned secondary NIC that carries the node network: the one after DPDK's, or the first. */
+export function kubernetesNicPci(options: UpContext['options']): string {
+  return secondaryNicPci(options.dpdk ? 1 : 0);
+}
+
+export function lockOf(ctx: UpContext): Lock {
+  return need(ctx.kubernetes, 'Kubernetes sources').lock;
+}
+
+/** A kubeadm bootstrap token: [a-z0-9]{6}.[a-z0-9]{16}. */
+export function bootstrapToken(bytes: Buffer = randomBytes(22)): string {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
+  const chars = [...bytes].map((b) => alphabet[b % alphabet.length]).join('');
+  return `${chars.slice(0, 6)}.${chars.slice(6, 22)}`;
+}
+
+/**
+ * kubeadm's waits under TCG: its defaults (4 min for the control plane and the kubelet; the field names are
+ * kubernetes/kubernetes@v1.36.4:cmd/kubeadm/app/apis/kubeadm/v1beta4/types.go, Timeouts) are made for
+ * hardware, and an emulated apiserver and etcd can take longer to start.
+ */
+export const TCG_TIMEOUTS = { controlPlaneComponentHealthCheck: '15m0s', kubeletHealthCheck: '15m0s', kubernetesAPICall: '5m0s', tlsBootstrap: '15m0s', discovery: '15m0s' } as const;
+
+/** What the templates in manifests/ are rendered from, for this cluster. */
+export function manifestInput(ctx: UpContext, credentials: { token: string; caCertHash: string }): ManifestInput {
+  const version = kubernetesVersion(lockOf(ctx), ctx.options.kubernetes);
+  const record = need(ctx.record, 'cluster record');
+  const nodes = record.nodes.map((n) => ({ name: n.name, ip: nodeIp(n.index) }));
+  const accel = ctx.accel?.accel ?? record.accel;
+  return {
+    clusterName: ctx.options.prefix,
+    kubernetes: version,
+    controlPlane: nodes[0] as ManifestInput['controlPlane'],
+    workers: nodes.slice(1),
+    nodeNetwork: NODE_NETWORK,
+    bootstrapToken: credentials.token,
+    caCertHash: credentials.caCertHash,
+    kubelet: {
+      reservedSystemCpus: reservedCpus(ctx.options).join(','),
+      systemReservedMemoryMiB: SYSTEM_RESERVED_MEMORY_MIB,
+      evictionHardMemoryMiB: EVICTION_HARD_MEMORY_MIB,
+      topologyManagerPolicy: 'best-effort',
+    },
+    timeouts: accel === 'tcg' ? { ...TCG_TIMEOUTS } : null,
+    ovsHugepagesMiB: planFor(ctx).socketLimitMiB,
+    socketDir: ctx.options.vhostSocketDir,
+    bridge: BRIDGE,
+    pauseImage: pauseImage(version).ref,
+    nad: { name: NAD_NAME, namespace: 'default', config: userspaceNetworkConfig(NAD_NAME, BRIDGE) },
+  };
+}
+
+/** Runs a kubernetes.sh check: false when in place (exit 0), true when apply has work (exit 3). */
+export async function pending(node: Node, step: string, args: string[]): Promise<boolean> {
+  const r = await node.runner.run([SCRIPT, 'check', ...args], { check: false, timeoutMs: 120_000 });
+  if (r.exitCode === 0) return false;
+  if (r.exitCode === 3) return true;
+  throw new DpdkciError(`${node.name}: ${step}: ${(r.stderr || r.stdout).trim()}`);
+}
+
+export async function apply(node: Node, step: string, args: string[], stdin?: string, timeoutMs = 900_000): Promise<string> {
+  try {
+    return (await node.runner.run([SCRIPT, 'apply', ...args], { timeoutMs, ...(stdin !== undefined ? { stdin } : {}) })).stdout;
+  } catch (e) {
+    if (e instanceof CommandError) throw new DpdkciError(`${node.name}: ${step} failed:\n${(e.stderr || e.stdout).trim()}`, { cause: e });
+    throw e;
+  }
+}
+
+export const controlPlane = (ctx: UpContext): Node => need(ctx.nodes, 'nodes')[0] as Node;
+export const workers = (ctx: UpContext): Node[] => need(ctx.nodes, 'nodes').slice(1);
+export const plannedNames = (ctx: UpContext) => need(ctx.record, 'cluster record').nodes.map((n) => n.name);

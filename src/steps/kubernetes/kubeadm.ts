@@ -1,0 +1,130 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Node } from '../../core/cluster.js';
+import { DpdkciError } from '../../core/errors.js';
+import type { Step } from '../../core/pipeline.js';
+import { remoteCommand } from '../../exec/ssh-runner.js';
+import { renderInit, renderJoin, type ManifestInput } from '../../kubernetes/manifests.js';
+import { need, type UpContext } from '../context.js';
+import { apply, bootstrapToken, controlPlane, enabled, kubernetesNicPci, manifestInput, NODE_NETWORK, nodeIp, pending, plannedNames, SCRIPT, workers } from './common.js';
+
+/** Each node's kernel NIC for the node network gets its address (systemd-networkd, persistent). */
+export const kubernetesNodeNetwork: Step<UpContext> = (() => {
+  const todo = new WeakMap<UpContext, Node[]>();
+  const args = (ctx: UpContext, name: string) => {
+    const n = need(ctx.record, 'cluster record').nodes.find((x) => x.name === name);
+    return ['node-network', kubernetesNicPci(ctx.options), `${nodeIp(n?.index ?? 0)}/24`];
+  };
+  return {
+    name: 'Kubernetes node network',
+    enabled,
+    async isDone(ctx) {
+      const nodes = need(ctx.nodes, 'nodes');
+      const states = await Promise.all(nodes.map((n) => pending(n, 'Kubernetes node network', args(ctx, n.name))));
+      todo.set(ctx, nodes.filter((_, i) => states[i]));
+      return states.every((s) => !s);
+    },
+    async apply(ctx) {
+      const nodes = todo.get(ctx) ?? need(ctx.nodes, 'nodes');
+      await Promise.all(nodes.map((n) => apply(n, 'Kubernetes node network', args(ctx, n.name))));
+      return `${nodes.map((n) => n.name).join(', ')} on ${NODE_NETWORK}`;
+    },
+    plan(ctx) {
+      return plannedNames(ctx).flatMap((name) => [
+        { on: name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'check', ...args(ctx, name)]) },
+        { on: name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', ...args(ctx, name)])}   (only when check exits 3)` },
+      ]);
+    },
+  };
+})();
+
+/** kubeadm init on node01, with the rendered InitConfiguration, ClusterConfiguration and KubeletConfiguration. */
+export const kubeadmInit: Step<UpContext> = {
+  name: 'kubeadm init',
+  enabled,
+  async isDone(ctx) {
+    return !(await pending(controlPlane(ctx), 'kubeadm init', ['init']));
+  },
+  async apply(ctx) {
+    // The init token is only for kubeadm's own bootstrap; workers join with one minted when they join.
+    const init = renderInit(manifestInput(ctx, { token: bootstrapToken(), caCertHash: '' }));
+    await apply(controlPlane(ctx), 'kubeadm init', ['init'], init.text);
+    return `control plane on ${controlPlane(ctx).name}`;
+  },
+  plan(ctx) {
+    const node = plannedNames(ctx)[0] as string;
+    return [
+      { on: node, verb: 'run', what: remoteCommand([SCRIPT, 'check', 'init']) },
+      { on: node, verb: 'write', what: '/etc/dpdkci/kubeadm-init.yaml from manifests/kubeadm/init.yaml.hbs (with kubelet.yaml.hbs), on stdin' },
+      { on: node, verb: 'run', what: `${remoteCommand([SCRIPT, 'apply', 'init'])}   (kubeadm init --config /etc/dpdkci/kubeadm-init.yaml; only when check exits 3)` },
+    ];
+  },
+};
+
+/** kubeadm join on every worker that has not joined, in parallel, with a token minted on node01. */
+export const kubeadmJoin: Step<UpContext> = (() => {
+  const todo = new WeakMap<UpContext, Node[]>();
+  return {
+    name: 'kubeadm join',
+    enabled: (ctx) => enabled(ctx) && ctx.options.nodes > 1,
+    async isDone(ctx) {
+      const states = await Promise.all(workers(ctx).map((n) => pending(n, 'kubeadm join', ['join'])));
+      todo.set(ctx, workers(ctx).filter((_, i) => states[i]));
+      return states.every((s) => !s);
+    },
+    async apply(ctx) {
+      const r = await controlPlane(ctx).runner.run([SCRIPT, 'join-credentials'], { timeoutMs: 120_000 });
+      const [token, caCertHash] = r.stdout.trim().split(/\s+/);
+      if (!token || !caCertHash) throw new DpdkciError(`${controlPlane(ctx).name}: kubernetes.sh join-credentials printed "${r.stdout.trim()}", not "TOKEN sha256:HASH"`);
+      const input = manifestInput(ctx, { token, caCertHash });
+      const nodes = todo.get(ctx) ?? workers(ctx);
+      await Promise.all(
+        nodes.map((n) => apply(n, 'kubeadm join', ['join'], renderJoin(input, input.workers.find((w) => w.name === n.name) as ManifestInput['controlPlane']).text)),
+      );
+      return nodes.map((n) => n.name).join(', ');
+    },
+    plan(ctx) {
+      const [first, ...rest] = plannedNames(ctx);
+      return [
+        { on: first as string, verb: 'run', what: `${remoteCommand([SCRIPT, 'join-credentials'])}   (a 1 h token and the CA's public key hash)` },
+        ...rest.flatMap((name) => [
+          { on: name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'check', 'join']) },
+          { on: name, verb: 'write' as const, what: '/etc/dpdkci/kubeadm-join.yaml from manifests/kubeadm/join.yaml.hbs, on stdin' },
+          { on: name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'join'])}   (kubeadm join; workers in parallel; only when check exits 3)` },
+        ]),
+      ];
+    },
+  };
+})();
+
+/** The admin kubeconfig with the forwarded API port as its server. */
+export function hostKubeconfig(adminConf: string, apiPort: number): string {
+  if (!/^\s*server: https:\/\/[^\s]+$/m.test(adminConf)) throw new DpdkciError('the admin kubeconfig from node01 has no "server: https://..." line');
+  return adminConf.replace(/^(\s*server: )https:\/\/[^\s]+$/m, `$1https://127.0.0.1:${apiPort}`);
+}
+
+function apiPortOf(ctx: UpContext): number {
+  const port = need(ctx.record, 'cluster record').nodes[0]?.apiPort;
+  if (!port) throw new DpdkciError(`cluster "${ctx.options.prefix}" forwards no API port (it was created without Kubernetes); run dpdkci down first`);
+  return port;
+}
+
+/** kubeconfig on the host (mode 0600): `dpdkci kubeconfig` prints it, `dpdkci kubectl` uses it. */
+export const writeKubeconfig: Step<UpContext> = {
+  name: 'kubeconfig',
+  enabled,
+  async isDone(ctx) {
+    return existsSync(ctx.paths.kubeconfig) && readFileSync(ctx.paths.kubeconfig, 'utf8').includes(`server: https://127.0.0.1:${apiPortOf(ctx)}`);
+  },
+  async apply(ctx) {
+    const r = await controlPlane(ctx).runner.run([SCRIPT, 'admin-kubeconfig']);
+    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(r.stdout, apiPortOf(ctx)), { mode: 0o600 });
+    return ctx.paths.kubeconfig;
+  },
+  plan(ctx) {
+    return [
+      { on: plannedNames(ctx)[0] as string, verb: 'run', what: remoteCommand([SCRIPT, 'admin-kubeconfig']) },
+      { on: 'host', verb: 'write', what: `${ctx.paths.kubeconfig} (mode 0600), its server https://127.0.0.1:${apiPortOf(ctx)} (forwarded to node01:6443)` },
+    ];
+  },
+};
+
