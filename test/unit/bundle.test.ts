@@ -126,8 +126,8 @@ describe('bundle, then up --bundle', () => {
     expect(await verifyBundle(dir)).toEqual(['files/kubeadm-v1.31.4: checksum mismatch']);
   });
   it('refuses to bundle what the lock has not pinned', async () => {
-    await expect(makeBundle(loadLock(), '1.31', tmp('dpdkci-bundle-'), { cacheDir: tmp('dpdkci-cache-') })).rejects.toThrow(
-      /cannot bundle Kubernetes 1.31: \d+ artefact\(s\) have no checksum or digest/,
+    await expect(makeBundle(loadLock(), '1.36', tmp('dpdkci-bundle-'), { cacheDir: tmp('dpdkci-cache-') })).rejects.toThrow(
+      /cannot bundle Kubernetes 1.36: \d+ artefact\(s\) have no checksum or digest/,
     );
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { pinnedLockFile } from '../fixtures/kubernetes-context.js';
 
 /**
  * `up --dry-run` through the CLI, as a user runs it: for a 2-node --dpdk cluster its output is a golden file
@@ -14,7 +15,7 @@ const bin = join(REPO, 'bin', 'dpdkci.js');
 const GOLDEN = join(__dirname, '..', 'golden', 'up-dry-run-2-nodes-dpdk.txt');
 const GOLDEN_K8S = join(__dirname, '..', 'golden', 'up-dry-run-2-nodes-dpdk-kubernetes.txt');
 /** versions.lock.yaml with made-up values where the real one has none yet, so every step has a plan. */
-const PINNED_LOCK = join(__dirname, '..', 'fixtures', 'lock-pinned.yaml');
+const PINNED_LOCK = pinnedLockFile();
 let root: string;
 let env: NodeJS.ProcessEnv;
 
@@ -29,11 +30,13 @@ const dryRun = (...args: string[]) =>
 const dryRunPinned = (...args: string[]) =>
   execa('node', [bin, 'up', '--dry-run', '--debian-mirror', 'http://deb.debian.org/debian', ...args], { reject: false, env: { ...env, DPDKCI_LOCK_FILE: PINNED_LOCK } });
 
+/** A missing golden file fails; UPDATE_GOLDEN=1 writes it, for review. */
 function golden(file: string, text: string): void {
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
+  if (process.env.UPDATE_GOLDEN === '1') {
     mkdirSync(join(file, '..'), { recursive: true });
     writeFileSync(file, text);
   }
+  expect(existsSync(file), `${file} is missing; UPDATE_GOLDEN=1 writes it`).toBe(true);
   expect(text).toBe(readFileSync(file, 'utf8'));
 }
 
@@ -42,29 +45,29 @@ const normalise = (text: string) => text.split(REPO).join('<checkout>').split(ro
 
 describe('up --dry-run', () => {
   it('prints the plan of a 2-node --dpdk cluster, matching the golden file', async () => {
-    const r = await dryRun('--prefix', 'golden', '--nodes', '2', '--dpdk');
+    const r = await dryRun('--prefix', 'golden', '--nodes', '2', '--dpdk', '--kubernetes', 'none');
     expect(r.exitCode, r.stderr).toBe(0);
     golden(GOLDEN, normalise(r.stdout));
   });
 
   it('prints the plan of a 2-node --dpdk cluster with Kubernetes, matching its golden file', async () => {
-    const r = await dryRunPinned('--prefix', 'golden', '--nodes', '2', '--dpdk', '--kubernetes', '1.31');
+    const r = await dryRunPinned('--prefix', 'golden', '--nodes', '2', '--dpdk', '--kubernetes', '1.36');
     expect(r.exitCode, r.stderr).toBe(0);
-    const text = normalise(r.stdout).replace(/node-bookworm-k8s1\.31-[0-9a-f]{16}/g, 'node-bookworm-k8s1.31-<layer hash>');
+    const text = normalise(r.stdout).replace(/node-bookworm-k8s1\.36-[0-9a-f]{16}/g, 'node-bookworm-k8s1.36-<layer hash>');
     golden(GOLDEN_K8S, text);
     const steps = [...text.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
     // The preflight first; the layer after the accelerator (its build boots a VM); Kubernetes after the dataplane.
-    expect(steps.slice(0, 5)).toEqual(['preflight: Kubernetes 1.31 artefacts', 'provision node image', 'choose accelerator', 'provision Kubernetes layer', 'prepare cluster']);
+    expect(steps.slice(0, 5)).toEqual(['preflight: Kubernetes 1.36 artefacts', 'provision node image', 'choose accelerator', 'provision Kubernetes layer', 'prepare cluster']);
     expect(steps.slice(-7)).toEqual(['Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons', 'Kubernetes smoke check', 'check dataplane traffic']);
     // The nodes boot from the layer; node01 also forwards the API server, on 127.0.0.1 only.
     const overlays = text.split('\n').filter((l) => l.includes('qemu-img create'));
     expect(overlays).toHaveLength(2);
-    for (const l of overlays) expect(l).toContain('-b $CACHE/images/node-bookworm-k8s1.31-<layer hash>/disk.qcow2');
+    for (const l of overlays) expect(l).toContain('-b $CACHE/images/node-bookworm-k8s1.36-<layer hash>/disk.qcow2');
     const qemu = text.split('\n').filter((l) => l.includes('qemu-system-x86_64 -name'));
     expect(qemu[0]).toMatch(/hostfwd=tcp:127\.0\.0\.1:\d+-:22,hostfwd=tcp:127\.0\.0\.1:\d+-:6443/);
     expect(qemu[1]).not.toContain(':6443');
     // Without --dpdk the nodes are still connected to, and the smoke check (a vhost-user port) is left out.
-    const plain = await dryRunPinned('--prefix', 'k8s-plain', '--nodes', '2', '--kubernetes', '1.31');
+    const plain = await dryRunPinned('--prefix', 'k8s-plain', '--nodes', '2', '--kubernetes', '1.36');
     const plainSteps = [...plain.stdout.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
     expect(plainSteps.slice(-8)).toEqual(['wait for SSH', 'connect to nodes', 'push node scripts', 'Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons']);
     expect(plain.stdout).toMatch(/kubernetes.sh apply node-network 0000:00:04.0 192.168.66.101\/24/);
@@ -129,15 +132,33 @@ describe('up --dry-run', () => {
     const skip = await dryRun('--prefix', 'skip', '--dpdk', '--skip-check');
     expect(skip.stdout).not.toContain('check dataplane traffic');
     // With the project's lock, whose entries are not all recorded yet, the plan says the preflight stops up.
-    const k8s = await dryRun('--prefix', 'k8s', '--kubernetes', '1.31');
+    const k8s = await dryRun('--prefix', 'k8s', '--kubernetes', '1.36');
     expect(k8s.exitCode, k8s.stderr).toBe(0);
-    expect(k8s.stdout).toMatch(/\[1\] preflight: Kubernetes 1.31 artefacts/);
-    expect(k8s.stdout).toMatch(/nothing: the preflight stops up before this \(Kubernetes 1.31: \d+ artefact\(s\) have no checksum or digest/);
+    expect(k8s.stdout).toMatch(/\[1\] preflight: Kubernetes 1.36 artefacts/);
+    expect(k8s.stdout).toMatch(/nothing: the preflight stops up before this \(Kubernetes 1.36: \d+ artefact\(s\) have no checksum or digest/);
+    // --kubernetes auto (the default) with that lock: the dataplane alone, and one line saying why and how.
+    const auto = await dryRun('--prefix', 'auto', '--dpdk');
+    expect(auto.exitCode, auto.stderr).toBe(0);
+    expect(auto.stdout).toMatch(/Kubernetes none/);
+    expect(auto.stderr.split('\n').filter((l) => l.includes('Kubernetes left out'))).toHaveLength(1);
+    expect(auto.stderr).toMatch(/Kubernetes left out \(--kubernetes auto\): the lock has \d+ value\(s\) of Kubernetes 1.36 not recorded yet .*dpdkci bundle DIR/);
   });
 
   it('still refuses bad input, naming the option', async () => {
     const r = await dryRun('--nodes', '0');
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/--nodes: 0 is out of range/);
+  });
+
+  it.each([
+    [['--kubernetes', '1.31'], /--kubernetes: 1.31 is not a version this dpdkci pins; pinned: 1.36, 1.35 \(or none\)/],
+    [['--kubernetes', '1.36', '--dpdk', '--cpu', '2'], /--cpu: 2 vCPU is too few for Kubernetes with OVS-DPDK: .* request 1210m/],
+    [['--kubernetes', '1.36', '--dpdk', '--memory', '3072M'], /--memory: 3072 MiB is too little for Kubernetes: 1792 MiB of hugepages/],
+    [['--kubernetes', '1.36', '--vhost-socket-dir', '/run/vhu'], /--vhost-socket-dir: "\/run\/vhu" cannot be used with --kubernetes 1.36: the userspace CNI puts every pod's vhost-user sockets under its fixed \/var\/lib\/vhost_sockets/],
+  ])('Kubernetes bad input %j: exit 2, nothing started', async (args, message) => {
+    const r = await dryRunPinned('--prefix', 'bad', ...(args as string[]));
+    expect(r.exitCode, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(message as RegExp);
+    expect(existsSync(join(root, 'state', 'clusters', 'bad'))).toBe(false);
   });
 });

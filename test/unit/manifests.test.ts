@@ -7,30 +7,20 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { MANIFESTS_DIR, renderManifests, userspaceNetworkConfig, type ManifestInput } from '../../src/kubernetes/manifests.js';
 import { kubeadmSchemas } from '../fixtures/schemas/kubeadm.js';
+import { kubernetesContext } from '../fixtures/kubernetes-context.js';
+import { manifestInput } from '../../src/steps/kubernetes/index.js';
 
 /**
  * Every manifest dpdkci renders, for a 2-node --dpdk cluster: parsed back, validated against Kubernetes'
  * schemas (kubernetes-models for the built-in kinds, the NAD CRD's own schema, kubeadm's and kubelet's
- * fields), compared with golden files a reviewer can read (UPDATE_GOLDEN=1 rewrites them), and the NAD and
- * VMI references must agree with what dpdkci creates.
+ * fields), compared with golden files a reviewer can read (UPDATE_GOLDEN=1 rewrites them), and the NAD
+ * reference must agree with what dpdkci creates.
  */
 const GOLDEN = join(__dirname, '..', 'golden', 'manifests');
 const REFERENCE = join(__dirname, '..', 'fixtures', 'reference');
 
-const input: ManifestInput = {
-  clusterName: 'dpdkci',
-  kubernetes: { release: 'v1.31.4', podSubnet: '10.244.0.0/16', serviceSubnet: '10.96.0.0/12' },
-  controlPlane: { name: 'node01', ip: '192.168.66.101' },
-  workers: [{ name: 'node02', ip: '192.168.66.102' }],
-  nodeNetwork: '192.168.66.0/24',
-  bootstrapToken: 'abcdef.0123456789abcdef',
-  caCertHash: `sha256:${'0'.repeat(64)}`,
-  kubelet: { reservedSystemCpus: '0', topologyManagerPolicy: 'single-numa-node' },
-  socketDir: '/var/lib/vhost_sockets',
-  bridge: 'br-dpdk0',
-  pauseImage: 'registry.k8s.io/pause:3.10',
-  nad: { name: 'userspace-ovs-net-1', namespace: 'default', config: userspaceNetworkConfig('userspace-ovs-net-1', 'br-dpdk0') },
-};
+// The input `up` really renders from, for a 2-node --dpdk cluster with Kubernetes 1.36 (review item 22).
+const input: ManifestInput = manifestInput(kubernetesContext({ nodes: '2' }), { token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'0'.repeat(64)}` });
 const rendered = renderManifests(input);
 const byName = (name: string) => rendered.find((r) => r.name === name) as (typeof rendered)[number];
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -62,7 +52,7 @@ describe('rendered manifests', () => {
       'kubeadm/init.yaml',
       'kubeadm/join.yaml (node02)',
       'calico/overrides.yaml',
-      'multus/overrides.yaml',
+      'dpdk/ovs-hugepages.yaml',
       'nad/userspace-ovs-net.yaml',
       'smoke/vhostuser-pod.yaml',
     ]);
@@ -81,10 +71,12 @@ describe('rendered manifests', () => {
   it('match their golden files', () => {
     for (const r of rendered) {
       const file = join(GOLDEN, `${r.name.replace(/[ /()]+/g, '_').replace(/_$/, '')}`);
-      if (process.env.UPDATE_GOLDEN === '1' || !existsSync(file)) {
+      // A missing golden file fails: it is written only when asked (UPDATE_GOLDEN=1), then reviewed.
+      if (process.env.UPDATE_GOLDEN === '1') {
         mkdirSync(GOLDEN, { recursive: true });
         writeFileSync(file, r.text);
       }
+      expect(existsSync(file), `${file} is missing; UPDATE_GOLDEN=1 writes it`).toBe(true);
       expect(r.text, r.name).toBe(readFileSync(file, 'utf8'));
     }
   });
@@ -107,15 +99,29 @@ describe('rendered manifests', () => {
     expect(validate({ apiVersion: 'kubelet.config.k8s.io/v1beta1', kind: 'KubeletConfiguration', cpuMangerPolicy: 'static' })).toBe(false);
   });
 
-  it('calico and multus with dpdkci\'s patches are valid DaemonSets', () => {
+  it("the calico patch and OVS's hugepage share are valid DaemonSets; the kubelet keeps OVS's CPUs", () => {
     const calico = mergeDaemonSet(skeleton('calico-node', 'calico-node'), byName('calico/overrides.yaml').docs[0] as any);
     expect(() => new DaemonSet(calico as any).validate()).not.toThrow();
-    const multus = mergeDaemonSet(skeleton('kube-multus-ds', 'kube-multus'), byName('multus/overrides.yaml').docs[0] as any);
-    expect(() => new DaemonSet(multus as any).validate()).not.toThrow();
-    const mount = multus.spec.template.spec.containers[0].volumeMounts[0];
-    expect(mount).toEqual({ name: 'vhost-sockets', mountPath: '/var/lib/vhost_sockets', mountPropagation: 'Bidirectional' });
+    const share = byName('dpdk/ovs-hugepages.yaml').docs[0] as any;
+    expect(() => new DaemonSet(share).validate()).not.toThrow();
+    expect(share.spec.template.spec.containers[0].resources.limits['hugepages-2Mi']).toBe('768Mi');
     // And the validator does reject a broken one.
-    expect(() => new DaemonSet({ ...(multus as any), spec: { template: {} } }).validate()).toThrow();
+    expect(() => new DaemonSet({ ...share, spec: { template: {} } }).validate()).toThrow();
+    const kubelet = byName('kubeadm/init.yaml').docs.find((d) => d.kind === 'KubeletConfiguration') as any;
+    // The default 6 vCPU: CPU 0 (the system, OVS's lcore) and 5 (OVS's PMD).
+    expect(kubelet.reservedSystemCPUs).toBe('0,5');
+    expect(kubelet.systemReserved).toEqual({ memory: '768Mi' });
+  });
+
+  it('under TCG kubeadm waits longer, in its own v1beta4 field names', () => {
+    const ctx = kubernetesContext({ nodes: '2' });
+    (ctx.record as any).accel = 'tcg';
+    const tcg = renderManifests(manifestInput(ctx, { token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'0'.repeat(64)}` }));
+    const init = tcg[0]!.docs[0] as any;
+    expect(init.timeouts).toMatchObject({ controlPlaneComponentHealthCheck: '15m0s', kubeletHealthCheck: '15m0s' });
+    const validate = ajv.compile(kubeadmSchemas.InitConfiguration as object);
+    expect(validate(init), ajv.errorsText(validate.errors)).toBe(true);
+    expect((byName('kubeadm/init.yaml').docs[0] as any).timeouts).toBeUndefined();
   });
 
   it('the NAD is valid against its CRD and equals the reference network', () => {
@@ -128,21 +134,11 @@ describe('rendered manifests', () => {
     expect(JSON.parse(nad.spec.config)).toEqual(JSON.parse(reference.spec.config));
   });
 
-  it('the reference VMI asks for a vhostuser interface on exactly that network', () => {
-    const vmi = parse(readFileSync(join(REFERENCE, 'vmi-vhostuser.yaml'), 'utf8'));
-    const iface = vmi.spec.domain.devices.interfaces.find((i: { binding?: { name: string } }) => i.binding?.name === 'vhostuser');
-    const network = vmi.spec.networks.find((n: { name: string }) => n.name === iface.name);
-    expect(network.multus.networkName).toBe(input.nad.name);
-    expect(vmi.metadata.namespace).toBe(input.nad.namespace);
-    // vhost-user shares guest memory with OVS: the VM needs hugepages.
-    expect(vmi.spec.domain.memory.hugepages.pageSize).toBe('2Mi');
-  });
-
   it('a value the templates need and do not get is an error, not an empty field', () => {
     expect(() => renderManifests({ ...input, controlPlane: undefined } as unknown as ManifestInput)).toThrow(
       /kubeadm\/init.yaml: a value the template needs is missing \("name" not defined/,
     );
     const { socketDir: _dropped, ...withoutSocketDir } = input;
-    expect(() => renderManifests(withoutSocketDir as unknown as ManifestInput)).toThrow(/multus\/overrides.yaml: a value the template needs is missing/);
+    expect(() => renderManifests(withoutSocketDir as unknown as ManifestInput)).toThrow(/smoke\/vhostuser-pod.yaml: a value the template needs is missing/);
   });
 });

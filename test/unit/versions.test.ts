@@ -119,16 +119,16 @@ describe('preflight', () => {
     expect((await preflight(lock, '1.31', { cacheDir: cache(), bundleDir: bundle })).missing).toEqual([]);
   });
 
-  it('up --kubernetes 1.31 here fails in under 5 s, exit 1, with nothing started', async () => {
+  it('up --kubernetes 1.36 here fails in under 5 s, exit 1, with nothing started', async () => {
     const state = mkdtempSync(join(tmpdir(), 'dpdkci-pf-cli-'));
     const began = Date.now();
-    const r = await execa('node', [bin, 'up', '--prefix', 'pf', '--kubernetes', '1.31'], {
+    const r = await execa('node', [bin, 'up', '--prefix', 'pf', '--kubernetes', '1.36'], {
       reject: false,
       env: { ...process.env, CI: 'true', DPDKCI_STATE_DIR: join(state, 'state'), DPDKCI_CACHE_DIR: join(state, 'cache') },
     });
     expect(Date.now() - began).toBeLessThan(5_000);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/--kubernetes 1.31: .*nothing was started/);
+    expect(r.stderr).toMatch(/--kubernetes 1.36: .*nothing was started/);
     expect(r.stderr).toMatch(/--bundle DIR/);
     expect(existsSync(join(state, 'state', 'clusters', 'pf'))).toBe(false);
   });
