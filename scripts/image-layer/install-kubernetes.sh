@@ -82,7 +82,7 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 ctr version >/dev/null 2>&1 || die "containerd did not answer within 30 s"
-ctr version | grep -q 'Version:[[:space:]]*v2[.]' || die "the containerd that answers is not 2.x: $(ctr version | tr '\n' ' ')"
+ctr version | grep -q 'Version:[[:space:]]*v\{0,1\}2[.]' || die "the containerd that answers is not 2.x: $(ctr version | tr '\n' ' ')"
 
 step images
 shopt -s nullglob

@@ -59,14 +59,16 @@ case "$cmd" in
     mv -f "$tmp" "$CNI_DIR/$name"
     ;;
   manifests)
-    [ -f /etc/kubernetes/admin.conf ] || die "this node has no /etc/kubernetes/admin.conf: Kubernetes is not up here"
+    # Pointed elsewhere only by the unit test of this command.
+    admin=${DPDKCI_ADMIN_CONF:-/etc/kubernetes/admin.conf}
+    [ -f "$admin" ] || die "this node has no $admin: Kubernetes is not up here"
     tmp=$(mktemp -d /var/tmp/dpdkci-manifests.XXXXXX)
     trap 'rm -rf "$tmp"' EXIT
     tar -xf - -C "$tmp" --no-same-owner
     if [ -f "$tmp/kustomization.yaml" ]; then
-      kubectl --kubeconfig /etc/kubernetes/admin.conf apply -k "$tmp" || die "kubectl apply -k failed"
+      kubectl --kubeconfig "$admin" apply -k "$tmp" || die "kubectl apply -k failed"
     else
-      kubectl --kubeconfig /etc/kubernetes/admin.conf apply -R -f "$tmp" || die "kubectl apply failed"
+      kubectl --kubeconfig "$admin" apply -R -f "$tmp" || die "kubectl apply failed"
     fi
     ;;
   *) die "unknown command" ;;

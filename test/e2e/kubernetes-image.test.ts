@@ -13,15 +13,17 @@ import { loadLock } from '../../src/versions/lock.js';
 import { writeLock } from '../fixtures/lock.js';
 import { cniPluginMain, goToolchainArchive, pluginSourceArchive } from '../fixtures/go.js';
 import { helloElf, helloImageArchive } from '../fixtures/oci.js';
+import { cniPluginsArchive, containerdArchive, runcBinary } from '../fixtures/container-runtime.js';
 import { dpdkci, keepLogs, onNode, startRegistry } from './helpers.js';
 
 /**
  * `dpdkci bundle` then `dpdkci provision --kubernetes --bundle`, for real, with a synthetic Kubernetes: the
  * real artefacts cannot be downloaded here, so the lock this test writes pins stand-ins (static binaries
  * that print their name, a crictl tarball, two container images) served by a local file server and Debian's
- * docker-registry. What is real is everything dpdkci does with them: the bundle with its checksums, the
- * build VM booted from the base image, install-kubernetes.sh, containerd's configuration and image import,
- * the clean power-off and the cached layer.
+ * docker-registry. containerd is a real containerd 2 (Debian's 2.1, as the release archive lays it out; see
+ * test/fixtures/container-runtime.ts), runc Debian's. What is real is everything dpdkci does with them: the
+ * bundle with its checksums, the build VM booted from the base image, install-kubernetes.sh, containerd 2's
+ * version 3 configuration and image import, the clean power-off and the cached layer.
  */
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const PAUSE = 'registry.dpdkci.test/test/pause:3.10';
@@ -41,6 +43,9 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
     try {
       const served = new Map<string, Buffer>();
       for (const name of ['kubeadm', 'kubelet', 'kubectl']) served.set(`/dl.dpdkci.test/${name}`, helloElf(`${name} v1.31.4 (dpdkci test stand-in)\n`));
+      served.set('/dl.dpdkci.test/containerd.tar.gz', (await containerdArchive(work)).bytes);
+      served.set('/dl.dpdkci.test/runc', await runcBinary());
+      served.set('/dl.dpdkci.test/cni.tgz', await cniPluginsArchive(work, helloElf('a CNI plugin (dpdkci test stand-in)\n')));
       const crictlDir = join(work, 'crictl');
       mkdirSync(crictlDir);
       writeFileSync(join(crictlDir, 'crictl'), helloElf('crictl (dpdkci test stand-in)\n'));
@@ -70,6 +75,11 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
           files: [file('kubeadm', '/usr/local/bin/kubeadm'), file('kubelet', '/usr/local/bin/kubelet'), file('kubectl', '/usr/local/bin/kubectl'), file('crictl.tar.gz', '/usr/local/bin/crictl')],
           images: [PAUSE, EXTRA].map((ref) => ({ ref, digest: digests[ref] as string })),
           addons: {
+            'container-runtime': {
+              version: 'containerd-2-test',
+              files: [file('containerd.tar.gz', '/usr/local/'), file('runc', '/usr/local/sbin/runc'), file('cni.tgz', '/opt/cni/bin/')],
+              images: [],
+            },
             'userspace-cni': {
               version: 'v1.3',
               files: [file('go.tar', ''), file('userspace-cni.tar.gz', '')].map(({ install: _, ...f }) => f),
@@ -109,7 +119,7 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
     expect(r.exitCode, String(r.all)).toBe(0);
     const image = JSON.parse(String(r.stdout)) as { dir: string; disk: string; kubernetes: { installed: string[]; images: string[]; sandbox: string } };
     layerDir = image.dir;
-    expect(image.kubernetes.installed.sort()).toEqual(['/opt/cni/bin/userspace', '/usr/local/bin/crictl', '/usr/local/bin/kubeadm', '/usr/local/bin/kubectl', '/usr/local/bin/kubelet']);
+    expect(image.kubernetes.installed.sort()).toEqual(['/opt/cni/bin/', '/opt/cni/bin/userspace', '/usr/local/', '/usr/local/bin/crictl', '/usr/local/bin/kubeadm', '/usr/local/bin/kubectl', '/usr/local/bin/kubelet', '/usr/local/sbin/runc']);
     expect(image.kubernetes.images).toEqual(expect.arrayContaining([PAUSE, EXTRA]));
     expect(image.kubernetes.sandbox).toBe(PAUSE);
     expect(existsSync(image.disk)).toBe(true);
@@ -131,7 +141,7 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
 
   it('up --kubernetes --bundle boots the nodes from the layer onto the node network, and stops at kubeadm init, naming it', async () => {
     // The stand-in kubeadm exits 0 without starting a control plane: up must notice, not carry on.
-    const r = await dpdkci(['up', '--prefix', PREFIX, '--nodes', '2', '--kubernetes', '1.31', '--bundle', bundle], { env });
+    const r = await dpdkci(['up', '--prefix', PREFIX, '--nodes', '2', '--kubernetes', '1.31', '--cpu', '3', '--memory', '3072M', '--bundle', bundle], { env });
     if (r.exitCode !== 1) await keepLogs(PREFIX, 'up-kubernetes');
     expect(r.exitCode, String(r.all)).toBe(1);
     expect(String(r.stderr)).toMatch(/node01: kubeadm init failed:[\s\S]*kubeadm v1\.31\.4 \(dpdkci test stand-in\)[\s\S]*the API server does not answer/);
@@ -142,14 +152,29 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
       expect(await onNode(PREFIX, node, 'ctr -n k8s.io images ls -q | grep -v sha256: | sort')).toBe([EXTRA, PAUSE].sort().join('\n'));
       expect(await onNode(PREFIX, node, 'ctr -n k8s.io run --rm registry.dpdkci.test/test/hello:1 e2e-k8s /hello')).toBe(EXTRA);
       expect(await onNode(PREFIX, node, 'systemctl is-active containerd; systemctl is-enabled kubelet; sysctl -n net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables')).toBe('active\nenabled\n1\n1');
-      expect(await onNode(PREFIX, node, 'ls /usr/local/bin')).toBe('crictl\nkubeadm\nkubectl\nkubelet');
+      expect(await onNode(PREFIX, node, 'ls /usr/local/bin')).toBe('containerd\ncontainerd-shim-runc-v2\ncrictl\nctr\nkubeadm\nkubectl\nkubelet');
+      // containerd 2 from the archive runs, on the version 3 configuration: systemd cgroups, the pinned runc,
+      // the pause image as sandbox, the CNI directories; each image also named by its digest (--digests).
+      expect(await onNode(PREFIX, node, 'systemctl show -p ExecStart --value containerd | grep -o "path=[^ ;]*"; ctr version | grep -c "Version:[[:space:]]*v\\?2\\."')).toMatch(/^path=\/usr\/local\/bin\/containerd\n2$/);
+      const dump = await onNode(PREFIX, node, 'containerd config dump');
+      expect(dump).toMatch(/^version = 3$/m);
+      expect(dump).toMatch(/SystemdCgroup = true/);
+      expect(dump).toMatch(/BinaryName = ["']\/usr\/local\/sbin\/runc["']/);
+      expect(dump).toMatch(new RegExp(`sandbox = ["']${PAUSE.replace(/[.]/g, '\\.')}["']`));
+      expect(await onNode(PREFIX, node, 'ctr -n k8s.io images ls -q | grep -c @sha256:')).toBe('2');
+      expect(await onNode(PREFIX, node, '/opt/cni/bin/dpdkci-test-plugin')).toBe('a CNI plugin (dpdkci test stand-in)');
+      // What the build VM's boot made unique went: every node makes its own machine-id; DNS is QEMU's.
+      expect(await onNode(PREFIX, node, 'cat /etc/resolv.conf')).toBe('nameserver 10.0.2.3');
       // The userspace CNI plugin dpdkci built from the pinned source, where multus looks for it.
       expect(JSON.parse(await onNode(PREFIX, node, 'stat -c %a /opt/cni/bin/userspace >&2; CNI_COMMAND=VERSION /opt/cni/bin/userspace'))).toMatchObject({ plugin: 'userspace (dpdkci test stand-in)' });
       // The kubelet's pulls of registry:5000 go to the cluster registry: containerd reads the seed's hosts.toml.
-      expect(await onNode(PREFIX, node, 'containerd config dump | grep -c \'config_path = "/etc/containerd/certs.d"\'')).toBe('1');
+      expect(dump).toMatch(/config_path = ["']\/etc\/containerd\/certs\.d["']/);
       expect(await onNode(PREFIX, node, 'test -s /etc/containerd/certs.d/registry:5000/hosts.toml && echo yes')).toBe('yes');
     }
     expect(await onNode(PREFIX, 'node02', 'ping -c 1 -W 10 192.168.66.101 >/dev/null && ip -4 -o addr show | grep -c 192.168.66.102/24')).toBe('1');
+    const ids = await Promise.all(['node01', 'node02'].map((n) => onNode(PREFIX, n, 'cat /etc/machine-id')));
+    expect(ids[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(ids[0]).not.toBe(ids[1]);
     // node01 forwards the API server's port on 127.0.0.1; there is no kubeconfig, and kubeconfig says why.
     const port = await dpdkci(['ports', 'k8s', '--prefix', PREFIX]);
     expect(String(port.stdout).trim()).toMatch(/^\d+$/);

@@ -334,6 +334,8 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     options = auto.options;
     if (auto.why) ctx.progress.warn(autoLeftOutLine(auto.why));
   }
+  // A version the lock does not pin is bad input, named with the ones it pins, dry run or not.
+  if (options.kubernetes !== 'none') kubernetesVersion(loadLock(lockFile(ctx.env)), options.kubernetes);
   const bootTimeoutS = flags.bootTimeout === undefined ? 600 : Number(flags.bootTimeout);
   if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {
     throw new UsageError(`--boot-timeout: "${flags.bootTimeout}" is not a number of seconds (at least 10); e.g. --boot-timeout 300`);
