@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, mkdtempSync, openSync, readSync, closeSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { DpdkciError, InterruptedError } from '../core/errors.js';
 import type { PinnedBuild } from '../versions/lock.js';
@@ -10,6 +11,8 @@ import type { PinnedBuild } from '../versions/lock.js';
  * host's own Go, if any, is never used, so the result depends on the lock alone: -trimpath and a fixed
  * toolchain make the same bytes every time. Modules the source needs come through GOPROXY (Go's default,
  * or the user's), each checked against the source's go.sum; a vendor/ directory needs no network at all.
+ * The lock may overlay files of the source (the plugin's VPP engine, which cannot build from a release
+ * archive, is swapped for a stub of ours); the archive itself is never changed.
  */
 export interface GoBuildOptions {
   cacheDir: string;
@@ -37,6 +40,31 @@ function isElf(path: string): boolean {
 function archiveRoot(dir: string): string {
   const entries = readdirSync(dir, { withFileTypes: true });
   return entries.length === 1 && entries[0]?.isDirectory() ? join(dir, entries[0].name) : dir;
+}
+
+/**
+ * The file of `go build -overlay`: each replaced source file (absolute) mapped to a copy of ours, checked
+ * against the sha256 the build key holds, or to "" (left out). A path the source lacks is refused, so an
+ * upstream rename cannot quietly turn a replacement into an added file.
+ */
+function writeOverlay(build: PinnedBuild, root: string, work: string): string {
+  const replace: Record<string, string> = {};
+  mkdirSync(join(work, 'overlay'));
+  build.overlay.forEach((o, i) => {
+    if (!existsSync(join(root, o.path))) throw new DpdkciError(`building ${build.name}: the overlay replaces ${o.path}, which ${build.source.name} does not have`);
+    if (!o.replacement) {
+      replace[join(root, o.path)] = '';
+      return;
+    }
+    const bytes = readFileSync(o.replacement.file);
+    if (createHash('sha256').update(bytes).digest('hex') !== o.replacement.sha256) throw new DpdkciError(`building ${build.name}: ${o.replacement.file} changed since the lock was read`);
+    const copy = join(work, 'overlay', `${i}-${basename(o.path)}`);
+    writeFileSync(copy, bytes);
+    replace[join(root, o.path)] = copy;
+  });
+  const file = join(work, 'overlay.json');
+  writeFileSync(file, `${JSON.stringify({ Replace: replace }, null, 2)}\n`);
+  return file;
 }
 
 /** The environment of `go build`: the unpacked toolchain, caches kept with dpdkci's, no cgo, no toolchain switch. */
@@ -72,18 +100,20 @@ export async function buildGoBinary(build: PinnedBuild, sourceArchive: string, t
       const r = await execa('tar', ['-xf', archive, '-C', into], { reject: false, ...(options.signal ? { cancelSignal: options.signal } : {}) });
       if (r.exitCode !== 0) throw new DpdkciError(`building ${build.name}: ${what} ${archive} does not unpack: ${String(r.stderr).trim()}`);
     };
+    // The small source (and its overlay) first: what is wrong there shows before the toolchain's unpack.
+    options.onProgress?.(`unpacking ${build.source.name}`);
+    await unpack(sourceArchive, join(work, 'source'), 'the source');
+    const root = archiveRoot(join(work, 'source'));
+    if (!existsSync(join(root, 'go.mod'))) throw new DpdkciError(`building ${build.name}: ${build.source.name} has no go.mod at its top`);
+    const overlay = build.overlay.length > 0 ? [`-overlay=${writeOverlay(build, root, work)}`] : [];
     options.onProgress?.(`unpacking ${build.toolchain.name}`);
     await unpack(toolchainArchive, join(work, 'toolchain'), 'the Go toolchain');
     const goroot = join(work, 'toolchain', 'go');
     const go = join(goroot, 'bin', 'go');
     if (!existsSync(go)) throw new DpdkciError(`building ${build.name}: ${build.toolchain.name} holds no go/bin/go (is it a Go release archive for linux-amd64?)`);
-    options.onProgress?.(`unpacking ${build.source.name}`);
-    await unpack(sourceArchive, join(work, 'source'), 'the source');
-    const root = archiveRoot(join(work, 'source'));
-    if (!existsSync(join(root, 'go.mod'))) throw new DpdkciError(`building ${build.name}: ${build.source.name} has no go.mod at its top`);
     options.onProgress?.(`go build ${build.package}`);
     const built = join(work, build.binary);
-    const r = await execa(go, ['build', '-trimpath', '-ldflags=-s -w -buildid=', '-o', built, build.package], {
+    const r = await execa(go, ['build', '-trimpath', '-ldflags=-s -w -buildid=', ...overlay, '-o', built, build.package], {
       cwd: root,
       env: goEnv(goroot, options.cacheDir, options.env ?? process.env),
       extendEnv: false,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { DpdkciError, UsageError } from '../core/errors.js';
@@ -20,9 +20,21 @@ export interface LockedImage {
 }
 
 /**
+ * A file of the unpacked source as `go build -overlay` sees it: replaced by a file of ours, or left out.
+ * The source archive itself stays as downloaded.
+ */
+export interface OverlayFile {
+  /** Path in the source tree, relative to its top (where go.mod is). */
+  path: string;
+  /** Our file (absolute path) and its sha256 at load time; null: the build leaves the source's file out. */
+  replacement: { file: string; sha256: string } | null;
+}
+
+/**
  * A binary no release ships, built from two of the component's files: `go build` of `package` in the
  * unpacked `source` archive, with the Go of the unpacked `toolchain` archive (go/bin/go), installed on every
- * node as `install`. go.sum in the source pins every module the build fetches.
+ * node as `install`. go.sum in the source pins every module the build fetches. `overlay` (lock: a map of
+ * source path to a file of the dpdkci checkout, or "") replaces files of the source.
  */
 export interface GoBuild {
   source: string;
@@ -30,6 +42,7 @@ export interface GoBuild {
   package: string;
   binary: string;
   install: string;
+  overlay: OverlayFile[];
 }
 
 export interface Component {
@@ -88,7 +101,33 @@ function images(file: string, where: string, raw: unknown): LockedImage[] {
   });
 }
 
-function goBuild(file: string, at: string, raw: unknown, own: LockedFile[]): GoBuild {
+/** A relative path that stays inside its directory: no leading /, no "..", no empty or "." parts. */
+const INSIDE = /^(?!.*(^|\/)\.{1,2}(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+/** Replacements are files of the checkout (like images/), so a copy of the lock elsewhere (a lab's, a test's) still finds them. */
+function overlay(file: string, at: string, raw: unknown, root: string): OverlayFile[] {
+  if (raw === undefined) return [];
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(file, at, 'must map paths in the source to a file of ours, or to "" (left out)');
+  // Sorted by code point (not by locale), so the build key depends neither on the lock's order nor on the host.
+  const entries = Object.entries(raw as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return entries.map(([path, by]) => {
+    if (!INSIDE.test(path)) fail(file, `${at}."${path}"`, 'must be a path inside the source tree (relative, no "..")');
+    if (by === '') return { path, replacement: null };
+    if (typeof by !== 'string' || !INSIDE.test(by)) fail(file, `${at}."${path}"`, `"${String(by)}" must be a file relative to ${root} (no "..") or "" (left out)`);
+    const ours = join(root, by);
+    let bytes: Buffer;
+    try {
+      if (!statSync(ours).isFile()) throw new Error('not a regular file');
+      bytes = readFileSync(ours);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
+      fail(file, `${at}."${path}"`, `${ours} ${why} (a replacement is relative to the dpdkci checkout)`);
+    }
+    return { path, replacement: { file: ours, sha256: createHash('sha256').update(bytes).digest('hex') } };
+  });
+}
+
+function goBuild(file: string, at: string, raw: unknown, own: LockedFile[], root: string): GoBuild {
   const b = (raw ?? {}) as Record<string, unknown>;
   for (const key of ['source', 'toolchain'] as const) {
     if (typeof b[key] !== 'string' || !own.some((f) => f.name === b[key])) fail(file, `${at}.${key}`, `"${String(b[key])}" must name one of this add-on's files (${own.map((f) => f.name).join(', ')})`);
@@ -96,11 +135,14 @@ function goBuild(file: string, at: string, raw: unknown, own: LockedFile[]): GoB
   if (typeof b.package !== 'string' || !/^\.\/[A-Za-z0-9._/-]*$/.test(b.package)) fail(file, `${at}.package`, `"${String(b.package)}" must be a package path inside the source, such as ./userspace`);
   if (typeof b.binary !== 'string' || !FILE_NAME.test(b.binary)) fail(file, `${at}.binary`, `"${String(b.binary)}" must be a file name`);
   if (typeof b.install !== 'string' || !/^\/[A-Za-z0-9._/-]+$/.test(b.install)) fail(file, `${at}.install`, `"${String(b.install)}" must be an absolute path on the node`);
-  return { source: b.source as string, toolchain: b.toolchain as string, package: b.package, binary: b.binary, install: b.install };
+  return { source: b.source as string, toolchain: b.toolchain as string, package: b.package, binary: b.binary, install: b.install, overlay: overlay(file, `${at}.overlay`, b.overlay, root) };
 }
 
-/** Reads and checks the lock file: every URL https and pinned to a release, every checksum well-formed. */
-export function loadLock(file = lockFile()): Lock {
+/**
+ * Reads and checks the lock file: every URL https and pinned to a release, every checksum well-formed, every
+ * overlay file present in `root` (the dpdkci checkout; a test's own tree).
+ */
+export function loadLock(file = lockFile(), root = PROJECT_ROOT): Lock {
   let raw: Record<string, unknown>;
   try {
     raw = parse(readFileSync(file, 'utf8'));
@@ -128,7 +170,7 @@ export function loadLock(file = lockFile()): Lock {
   for (const [name, a] of Object.entries((raw.addons ?? {}) as Record<string, Record<string, unknown>>)) {
     if (typeof a.version !== 'string' || a.version === 'latest') fail(file, `addons.${name}`, `version "${String(a.version)}" must be a release`);
     const component: Component = { version: a.version, files: files(file, `addons.${name}`, a.files), images: images(file, `addons.${name}`, a.images ?? []) };
-    if (a.build !== undefined) component.build = goBuild(file, `addons.${name}.build`, a.build, component.files);
+    if (a.build !== undefined) component.build = goBuild(file, `addons.${name}.build`, a.build, component.files, root);
     addons[name] = component;
   }
   return { schema: 1, kubernetes: { default: k.default, versions }, addons };
@@ -153,7 +195,8 @@ export interface PinnedBuild {
   install: string;
   source: Artifact;
   toolchain: Artifact;
-  /** Names the build: its inputs' checksums and what is built from them. */
+  overlay: OverlayFile[];
+  /** Names the build: its inputs' checksums (overlay files included) and what is built from them. */
   key: string;
 }
 
@@ -176,7 +219,9 @@ export function clusterArtefacts(lock: Lock, minor: string): ClusterArtefacts {
     const source = part.files.find((f) => f.name === b?.source);
     const toolchain = part.files.find((f) => f.name === b?.toolchain);
     if (b && source?.sha256 && toolchain?.sha256) {
-      const key = createHash('sha256').update(`${source.sha256} ${toolchain.sha256} ${b.package} ${b.binary}`).digest('hex').slice(0, 16);
+      // Without an overlay the key is what it was before overlays existed, so such builds stay cached.
+      const overlaid = b.overlay.map((o) => ` ${o.path}=${o.replacement?.sha256 ?? '-'}`).join('');
+      const key = createHash('sha256').update(`${source.sha256} ${toolchain.sha256} ${b.package} ${b.binary}${overlaid}`).digest('hex').slice(0, 16);
       out.builds.push({
         name: `${name}-${part.version}-${b.binary}`,
         addon: name,
@@ -185,6 +230,7 @@ export function clusterArtefacts(lock: Lock, minor: string): ClusterArtefacts {
         install: b.install,
         source: { name: source.name, url: source.url, sha256: source.sha256 },
         toolchain: { name: toolchain.name, url: toolchain.url, sha256: toolchain.sha256 },
+        overlay: b.overlay,
         key,
       });
     }

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle } from '../../src/bundle/bundle.js';
 import { readOciArchive } from '../../src/sync/oci.js';
@@ -29,6 +30,8 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const PAUSE = 'registry.dpdkci.test/test/pause:3.10';
 const EXTRA = 'registry.dpdkci.test/test/hello:1';
 const PREFIX = 'e2e-k8s';
+/** The overlay the project's lock gives the userspace CNI's build (OVS-only), as the lock writes it. */
+const USERSPACE_OVERLAY = (parse(readFileSync(join(__dirname, '..', '..', 'versions.lock.yaml'), 'utf8')) as { addons: Record<string, { build?: { overlay?: Record<string, string> } }> }).addons['userspace-cni']?.build?.overlay;
 
 describe.sequential('the Kubernetes layer of the node image, from a bundle', () => {
   const work = mkdtempSync(join(tmpdir(), 'dpdkci-k8s-image-'));
@@ -84,7 +87,8 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
               version: 'v1.3',
               files: [file('go.tar', ''), file('userspace-cni.tar.gz', '')].map(({ install: _, ...f }) => f),
               images: [],
-              build: { source: 'userspace-cni.tar.gz-test', toolchain: 'go.tar-test', package: './userspace', binary: 'userspace', install: '/opt/cni/bin/userspace' },
+              // The stand-in tree has the real one's VPP imports: the build needs the project lock's overlay.
+              build: { source: 'userspace-cni.tar.gz-test', toolchain: 'go.tar-test', package: './userspace', binary: 'userspace', install: '/opt/cni/bin/userspace', overlay: USERSPACE_OVERLAY },
             },
           },
         },

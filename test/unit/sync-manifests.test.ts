@@ -28,7 +28,7 @@ describe('sync --manifests', () => {
     const changes: SyncChange[] = [];
     await applyManifests({ name: 'node01', role: 'control-plane', address: '', runner }, dir, (c) => changes.push(c));
     expect(runner.calls[0]?.slice(-1)).toEqual(['manifests']);
-    const listed = await execa('tar', ['-tf', '-'], { input: runner.inputs[0] as Buffer });
+    const listed = await execa('tar', ['-tf', '-'], { input: runner.inputs[0] as unknown as Buffer });
     expect(listed.stdout.split('\n')).toContain('./a.yaml');
     expect(changes).toEqual([{ node: 'cluster', kind: 'manifests', name: 'namespace/a', outcome: 'created' }]);
   });

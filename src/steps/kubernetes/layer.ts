@@ -1,4 +1,5 @@
-import { artefactCache } from '../../core/paths.js';
+import { relative } from 'node:path';
+import { artefactCache, PROJECT_ROOT } from '../../core/paths.js';
 import type { PlannedAction, Step } from '../../core/pipeline.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import {
@@ -56,7 +57,9 @@ export const provisionKubernetesImage: Step<UpContext> = {
         (b): PlannedAction => ({
           on: 'host',
           verb: 'run',
-          what: `go build -trimpath ${b.package} in ${b.source.name} with ${b.toolchain.name} (GOTOOLCHAIN=local, CGO_ENABLED=0) into $CACHE/builds/, or take ${b.name} from the bundle; installed as ${b.install}`,
+          what:
+            `go build -trimpath${b.overlay.length ? ` -overlay (${b.overlay.map((o) => (o.replacement ? `${o.path} <- ${relative(PROJECT_ROOT, o.replacement.file)}` : `${o.path} left out`)).join(', ')}: OVS-only)` : ''} ` +
+            `${b.package} in ${b.source.name} with ${b.toolchain.name} (GOTOOLCHAIN=local, CGO_ENABLED=0) into $CACHE/builds/, or take ${b.name} from the bundle; installed as ${b.install}`,
         }),
       ),
       { on: 'host', verb: 'run', what: 'boot a build VM (2 vCPU, 2048 MiB) from a new qcow2 over the base image disk, in a state directory of its own' },
