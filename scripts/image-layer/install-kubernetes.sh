@@ -5,7 +5,7 @@
 #   install-kubernetes.sh STAGING PAUSE_IMAGE
 #
 # STAGING holds:
-#   install.list   one "NAME DEST" per line: files/NAME installed as DEST, mode 0755 (a .tar.gz holds a
+#   install.list   one "NAME DEST" per line: files/NAME installed as DEST, mode 0755 (a gzip archive holds a
 #                  binary named like DEST, which is taken out of it); a DEST ending in / is a directory the
 #                  archive is unpacked into (containerd's bin/, the CNI plugins)
 #   files/         the pinned files
@@ -34,20 +34,26 @@ while read -r name dest; do
   [ -n "$name" ] || continue
   src=$staging/files/$name
   [ -f "$src" ] || die "files/$name is missing from the staging directory"
-  case "$dest:$name" in
-    */:*.tar.gz | */:*.tgz)
-      mkdir -p "$dest"
-      tar -xzf "$src" -C "$dest" --no-same-owner
-      ;;
-    *:*.tar.gz | *:*.tgz)
-      unpack=$(mktemp -d)
-      tar -xzf "$src" -C "$unpack"
-      [ -f "$unpack/$(basename "$dest")" ] || die "$name holds no $(basename "$dest")"
-      install -D -m 0755 "$unpack/$(basename "$dest")" "$dest"
-      rm -rf "$unpack"
-      ;;
-    *) install -D -m 0755 "$src" "$dest" ;;
-  esac
+  # A gzip archive (by its magic, whatever its name) is unpacked into a DEST ending in /, or gives up the
+  # binary named like DEST; anything else is the binary itself.
+  if [ "$(od -An -tx1 -N2 "$src" | tr -d ' ')" = 1f8b ]; then
+    case "$dest" in
+      */)
+        mkdir -p "$dest"
+        tar -xzf "$src" -C "$dest" --no-same-owner
+        ;;
+      *)
+        unpack=$(mktemp -d)
+        tar -xzf "$src" -C "$unpack"
+        [ -f "$unpack/$(basename "$dest")" ] || die "$name holds no $(basename "$dest")"
+        install -D -m 0755 "$unpack/$(basename "$dest")" "$dest"
+        rm -rf "$unpack"
+        ;;
+    esac
+  else
+    case "$dest" in */) die "$name is not a gzip archive, and $dest is a directory to unpack one into" ;; esac
+    install -D -m 0755 "$src" "$dest"
+  fi
   installed+=("$dest")
 done <"$staging/install.list"
 
@@ -59,7 +65,9 @@ step containerd
 # containerd 2 from the pinned static archive (in /usr/local/bin, over Debian's 1.6 in /usr/bin), with its
 # own unit from rootfs/ (upstream's containerd.service: ExecStart=/usr/local/bin/containerd,
 # containerd/containerd@db8809540e1a7a9da5d518876894933ff55692ab:containerd.service). Its configuration
-# in the version 3 format holds only what dpdkci changes; containerd's defaults fill in the rest. The keys:
+# in the version 3 format (containerd 2.0's; 2.3 reads it and migrates it to its own version 4 at start,
+# containerd/containerd@db88095:version/version.go) holds only what dpdkci changes; containerd's defaults
+# fill in the rest. The keys:
 # containerd/containerd@db88095 (v2.3.4):docs/cri/config.md. systemd cgroups are the kubelet's
 # cgroupDriver; the pinned pause image is the sandbox (in the image, never pulled); the pinned runc; the
 # CNI plugins and the userspace CNI in /opt/cni/bin; registry hosts in certs.d, where dpdkci-seed points

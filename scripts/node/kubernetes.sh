@@ -185,6 +185,8 @@ smoke() {
   kubectl wait --for=condition=Ready pod/dpdkci-smoke --timeout="${timeout}s" >/dev/null || die "the smoke pod on $nad is not Ready after ${timeout}s: $(kubectl describe pod dpdkci-smoke | tail -n 15)"
   uid=$(kubectl get pod dpdkci-smoke -o jsonpath='{.metadata.uid}')
   pod_annotation userspace/configuration-data | grep -q . || die "the smoke pod has no userspace/configuration-data annotation: the userspace CNI did not attach $nad (does the NAD's kubeconfig exist on the node?)"
+  # The plugin writes the mountPath of the container's shared-dir volume there
+  # (intel/userspace-cni-network-plugin@3e14ba36:pkg/annotations/annotations.go:115-118).
   mapped=$(pod_annotation userspace/mapped-dir)
   [ "$mapped" = /var/run/vhostuser ] || die "the smoke pod's userspace/mapped-dir is \"$mapped\", not /var/run/vhostuser, where its shared-dir volume is mounted"
   port=$("$SMOKE" port "$bridge" "$socket_dir" "$before")

@@ -17,13 +17,17 @@ export interface PodRequest {
   source: string;
 }
 
-/** kubeadm's static pods (kubernetes/kubernetes@v1.36.4, see each source). */
+/**
+ * kubeadm's static pods and CoreDNS, from the newest stored versions of kubeadm's sources (none at v1.36.4
+ * could be read; these figures have not changed for many releases). kube-proxy requests nothing
+ * (kubernetes/kubernetes@0e998fac:cmd/kubeadm/app/phases/addons/proxy/manifests.go).
+ */
 export const KUBEADM_REQUESTS: PodRequest[] = [
-  { name: 'kube-apiserver', on: 'controlPlane', replicas: 1, cpuMilli: 250, memoryMiB: 0, source: 'kubernetes/kubernetes@v1.36.4:cmd/kubeadm/app/phases/controlplane/manifests.go' },
-  { name: 'kube-controller-manager', on: 'controlPlane', replicas: 1, cpuMilli: 200, memoryMiB: 0, source: 'kubernetes/kubernetes@v1.36.4:cmd/kubeadm/app/phases/controlplane/manifests.go' },
-  { name: 'kube-scheduler', on: 'controlPlane', replicas: 1, cpuMilli: 100, memoryMiB: 0, source: 'kubernetes/kubernetes@v1.36.4:cmd/kubeadm/app/phases/controlplane/manifests.go' },
-  { name: 'etcd', on: 'controlPlane', replicas: 1, cpuMilli: 100, memoryMiB: 100, source: 'kubernetes/kubernetes@v1.36.4:cmd/kubeadm/app/phases/etcd/local.go' },
-  { name: 'coredns', on: 'anywhere', replicas: 2, cpuMilli: 100, memoryMiB: 70, source: 'kubernetes/kubernetes@v1.36.4:cmd/kubeadm/app/phases/addons/dns/manifests.go' },
+  { name: 'kube-apiserver', on: 'controlPlane', replicas: 1, cpuMilli: 250, memoryMiB: 0, source: 'kubernetes/kubernetes@ad7cb45b:cmd/kubeadm/app/phases/controlplane/manifests.go' },
+  { name: 'kube-controller-manager', on: 'controlPlane', replicas: 1, cpuMilli: 200, memoryMiB: 0, source: 'kubernetes/kubernetes@ad7cb45b:cmd/kubeadm/app/phases/controlplane/manifests.go' },
+  { name: 'kube-scheduler', on: 'controlPlane', replicas: 1, cpuMilli: 100, memoryMiB: 0, source: 'kubernetes/kubernetes@ad7cb45b:cmd/kubeadm/app/phases/controlplane/manifests.go' },
+  { name: 'etcd', on: 'controlPlane', replicas: 1, cpuMilli: 100, memoryMiB: 100, source: 'kubernetes/kubernetes@0009808f:cmd/kubeadm/app/phases/etcd/local.go' },
+  { name: 'coredns', on: 'anywhere', replicas: 2, cpuMilli: 100, memoryMiB: 70, source: 'kubernetes/kubernetes@008b3652:cmd/kubeadm/app/phases/addons/dns/manifests.go (replicas: @03f2b63a:dns.go)' },
 ];
 
 /** The add-ons as the pinned manifests request (checked against them by test/unit/budget.test.ts). */

@@ -34,9 +34,12 @@ describe('versions.lock.yaml', () => {
       }
       for (const m of all.images) expect(m.ref).not.toMatch(/:latest$/);
       expect(all.files.map((f) => f.name)).toEqual(expect.arrayContaining([`kubeadm-${release}`, `kubelet-${release}`, `kubectl-${release}`, 'containerd-static-2.3.4-linux-amd64.tar.gz', 'runc.amd64']));
-      // Exactly the values no public file holds are left for versions --resolve (the README lists them).
+      // Exactly the values no stored public file holds are left for versions --resolve (the README lists them).
+      const kubeadm = minor === '1.36' ? ['etcd:3.6.8-0', 'coredns/coredns:v1.14.2', 'pause:3.10.2'] : ['etcd:3.6.6-0'];
       expect(all.unpinned.sort()).toEqual(
         [
+          ...['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((c) => `registry.k8s.io/${c}:${release} (digest)`),
+          ...kubeadm.map((i) => `registry.k8s.io/${i} (digest)`),
           'ghcr.io/k8snetworkplumbingwg/multus-cni:v4.2.2 (digest)',
           'quay.io/calico/cni:v3.31.7 (digest)',
           'quay.io/calico/kube-controllers:v3.31.7 (digest)',
