@@ -10,6 +10,7 @@
 #                  archive is unpacked into (containerd's bin/, the CNI plugins)
 #   files/         the pinned files
 #   images/        OCI image archives, imported into containerd's k8s.io namespace (what the kubelet uses)
+#   images.list    one "ARCHIVE REF DIGEST" per line: the reference and index digest each archive must hold
 #   rootfs/        files copied over / (kubelet unit and kubeadm drop-in, modules, sysctls, crictl.yaml)
 #
 # It prints "@@ step NAME" as it goes, then what the image now holds for the host to check:
@@ -90,23 +91,33 @@ for _ in $(seq 1 30); do
   sleep 1
 done
 ctr version >/dev/null 2>&1 || die "containerd did not answer within 30 s"
-ctr version | grep -q 'Version:[[:space:]]*v\{0,1\}2[.]' || die "the containerd that answers is not 2.x: $(ctr version | tr '\n' ' ')"
+# (Read whole first: grep -q stopping early would fail the pipe under pipefail.)
+answer=$(ctr version)
+grep -q 'Version:[[:space:]]*v\{0,1\}2[.]' <<<"$answer" || die "the containerd that answers is not 2.x: $(tr '\n' ' ' <<<"$answer")"
 
 step images
 shopt -s nullglob
-# --digests also names each image by its digest (containerd/containerd@db88095:cmd/ctr/commands/images/import.go),
-# so that the add-ons' NAME:TAG@DIGEST references resolve without a pull.
-for archive in "$staging"/images/*.tar; do
-  ctr -n "$namespace" images import --digests "$archive" >/dev/null || die "ctr could not import $(basename "$archive")"
-done
+# Each archive in images.list ("ARCHIVE REF DIGEST") is imported, its index must be the digest the lock
+# pins, and it is also named REPO@DIGEST: the add-ons run NAME:TAG@DIGEST, which the CRI plugin looks up by
+# REPO@DIGEST, and `ctr images import --digests` names digests after a prefix of its own
+# (containerd/containerd@db88095:core/transfer/image/imagestore.go), not after the image's repository.
+[ -f "$staging/images.list" ] || die "$staging/images.list is missing"
+while read -r archive ref digest; do
+  [ -n "$archive" ] || continue
+  ctr -n "$namespace" images import "$staging/images/$archive" >/dev/null || die "ctr could not import $archive ($ref)"
+  got=$(ctr -n "$namespace" images ls "name==$ref" | awk 'NR > 1 {print $3}')
+  [ "$got" = "$digest" ] || die "$ref: the archive's index is ${got:-not imported}, but the lock pins $digest"
+  ctr -n "$namespace" images tag --force "$ref" "${ref%:*}@$digest" >/dev/null || die "ctr could not name $ref by its digest"
+done <"$staging/images.list"
 
 step verify
 for dest in "${installed[@]}"; do
   [ -x "$dest" ] && printf '@@ installed %s\n' "$dest"
 done
 ctr -n "$namespace" images ls -q | grep -v '@sha256:' | grep -v '^sha256:' | sed 's/^/@@ image /'
-containerd config dump | grep -q 'SystemdCgroup = true' && echo '@@ cgroup systemd'
-containerd config dump | sed -n "s/^[[:space:]]*sandbox = [\"']\(.*\)[\"']\$/@@ sandbox \\1/p"
+dump=$(containerd config dump)
+grep -q 'SystemdCgroup = true' <<<"$dump" && echo '@@ cgroup systemd'
+sed -n "s/^[[:space:]]*sandbox = [\"']\(.*\)[\"']\$/@@ sandbox \\1/p" <<<"$dump"
 
 step first-boot
 # The layer is made by booting the base image: what that boot made unique to one machine goes, so that

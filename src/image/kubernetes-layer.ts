@@ -192,6 +192,9 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
     const list = join(tmp, 'install.list');
     writeFileSync(list, installList(artefacts.files));
     await ssh.putFile(list, `${STAGING}/install.list`);
+    // Each archive with the reference and index digest the lock pins, which the node checks and names.
+    writeFileSync(list, artefacts.images.map((m, i) => `${String(i).padStart(3, '0')}.tar ${m.ref} ${m.digest}\n`).join(''));
+    await ssh.putFile(list, `${STAGING}/images.list`);
     if (options.signal?.aborted) throw new InterruptedError('image build interrupted');
     const result = await ssh.execCommand(remoteCommand(installArgv(input.pause)), {
       onStdout: (chunk) => {
