@@ -62,7 +62,7 @@ provision: build
 
 lint: build
 	npx tsc -p tsconfig.test.json
-	shellcheck -x scripts/*.sh scripts/image/*.sh scripts/node/*.sh scripts/image-layer/*.sh cluster-up/*.sh cluster-up/hack/*.sh test/e2e/fixtures/*.sh .ci/run
+	shellcheck -x scripts/*.sh scripts/image/*.sh scripts/node/*.sh scripts/image-layer/*.sh cluster-up/*.sh cluster-up/hack/*.sh cluster-up/cluster/*.sh cluster-up/cluster/*/provider.sh test/e2e/fixtures/*.sh .ci/run
 
 test-unit: build
 	@bash scripts/install-host-deps.sh --check --test || bash scripts/install-host-deps.sh --test

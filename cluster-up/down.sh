@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kubevirtci's down.sh: removes the cluster of KUBEVIRT_PROVIDER and its _ci-configs entry.
+# kubevirtci's down.sh: removes the cluster of KUBEVIRT_PROVIDER and what up.sh wrote into _ci-configs/<provider>/.
 #
 # The body runs in a subshell: KubeVirt's hack/cluster-up.sh sources these scripts, and its shell keeps
 # its own options and variables.
@@ -7,7 +7,8 @@
   set -euo pipefail
   # shellcheck source=cluster-up/hack/common.sh
   source "$(dirname "${BASH_SOURCE[0]}")/hack/common.sh"
+  # shellcheck source=cluster-up/cluster/dpdkci-provider.sh
+  source "$DPDKCI_CLUSTER_UP/cluster/$KUBEVIRT_PROVIDER/provider.sh"
 
-  dpdkci down "$@"
-  rm -f "$KUBEVIRTCI_PROVIDER_CONFIG/.kubeconfig" "$KUBEVIRTCI_PROVIDER_CONFIG/.kubectl"
+  down "$@"
 )

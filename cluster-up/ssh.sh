@@ -12,8 +12,8 @@
   shift
   [ "${1:-}" = -- ] && shift
   if [ "$#" -gt 0 ]; then
-    dpdkci ssh "$node" -- "$@"
+    _dpdkci ssh "$node" -- "$@"
   else
-    dpdkci ssh "$node"
+    _dpdkci ssh "$node"
   fi
 )

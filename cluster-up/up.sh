@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# kubevirtci's up.sh: brings up the cluster of KUBEVIRT_PROVIDER and writes its kubeconfig and kubectl
-# wrapper into _ci-configs/<provider>/. Extra arguments go to `dpdkci up`.
+# kubevirtci's up.sh: brings up the cluster of KUBEVIRT_PROVIDER and writes _ci-configs/<provider>/: its
+# kubeconfig and kubectl (with Kubernetes) and config-provider-<provider>.sh. Extra arguments go to `dpdkci up`.
 #
 # The body runs in a subshell: KubeVirt's hack/cluster-up.sh sources these scripts, and its shell keeps
 # its own options and variables.
@@ -8,17 +8,15 @@
   set -euo pipefail
   # shellcheck source=cluster-up/hack/common.sh
   source "$(dirname "${BASH_SOURCE[0]}")/hack/common.sh"
+  # shellcheck source=cluster-up/cluster/dpdkci-provider.sh
+  source "$DPDKCI_CLUSTER_UP/cluster/$KUBEVIRT_PROVIDER/provider.sh"
 
-  dpdkci up "$@"
+  up "$@"
 
-  config=$KUBEVIRTCI_PROVIDER_CONFIG
-  # The kubectl wrapper kubevirtci leaves there, as a script that asks dpdkci.
-  printf '#!/usr/bin/env bash\nexec %s kubectl --prefix %s -- "$@"\n' "$DPDKCI" "$DPDKCI_PREFIX" >"$config/.kubectl"
-  chmod 0755 "$config/.kubectl"
-  if [ "$DPDKCI_KUBERNETES" != none ]; then
-    (umask 077 && dpdkci kubeconfig >"$config/.kubeconfig")
-  else
-    rm -f "$config/.kubeconfig"
+  # As kubevirtci's up.sh does (kubevirt/kubevirtci@39bd4947:cluster-up/up.sh copy_kubeconfig_to_global).
+  if [ -n "${GLOBAL_KUBECONFIG:-}" ] && [ -f "$KUBEVIRTCI_PROVIDER_CONFIG/.kubeconfig" ]; then
+    echo "copying the kubeconfig to GLOBAL_KUBECONFIG ($GLOBAL_KUBECONFIG)" >&2
+    cp "$KUBEVIRTCI_PROVIDER_CONFIG/.kubeconfig" "$GLOBAL_KUBECONFIG"
   fi
-  echo "cluster $DPDKCI_PREFIX is up (provider $KUBEVIRT_PROVIDER); config in $config" >&2
+  echo "cluster $DPDKCI_PREFIX is up (provider $KUBEVIRT_PROVIDER); config in $KUBEVIRTCI_PROVIDER_CONFIG" >&2
 )

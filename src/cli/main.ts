@@ -7,7 +7,7 @@ import { runLogs } from './commands/logs.js';
 import { runSync } from './commands/sync.js';
 import { runVersions } from './commands/versions.js';
 import { runBundle } from './commands/bundle.js';
-import { runKubeconfig, runKubectl } from './commands/kubectl.js';
+import { runKubeconfig, runKubectlCommand } from './commands/kubectl.js';
 import { runCheckCommand } from './commands/check.js';
 import { runPorts } from './commands/ports.js';
 import { runProvision } from './commands/provision.js';
@@ -35,14 +35,14 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .description('build the node image if needed, boot the nodes and wait for SSH')
     .option('--prefix <name>', PREFIX_HELP)
     .option('--nodes <n>', 'number of nodes (KUBEVIRT_NUM_NODES, default 1)')
-    .option('--memory <size>', 'memory per node, e.g. 3072M or 3G (KUBEVIRT_MEMORY_SIZE, default 3072M)')
-    .option('--cpu <n>', 'vCPUs per node (KUBEVIRT_NUM_VCPU, default 2)')
+    .option('--memory <size>', 'memory per node, e.g. 3072M or 3G (KUBEVIRT_MEMORY_SIZE, default 3072M, 5120M with Kubernetes)')
+    .option('--cpu <n>', 'vCPUs per node (KUBEVIRT_NUM_VCPU, default 2, 6 with Kubernetes)')
     .option('--hugepages-2m <n>', '2 MiB hugepages per node (KUBEVIRT_HUGEPAGES_2M, default 64)')
     .option('--hugepages-1g <n>', '1 GiB hugepages per node (KUBEVIRT_HUGEPAGES_1G, default 0)')
-    .option('--secondary-nics <n>', 'NICs per node on the shared secondary network (KUBEVIRT_NUM_SECONDARY_NICS, default 1)')
+    .option('--secondary-nics <n>', 'NICs per node on the shared secondary network besides dpdkci\'s own (DPDK\'s, the Kubernetes node network) (KUBEVIRT_NUM_SECONDARY_NICS, default 0)')
     .option('--kernel-args <args>', 'extra kernel command line arguments (DPDKCI_KERNEL_ARGS)')
     .option('--qemu-args <args>', 'extra QEMU arguments (DPDKCI_QEMU_ARGS)')
-    .option('--kubernetes <version>', 'Kubernetes minor version on the nodes, or none for the OVS-DPDK nodes alone (DPDKCI_KUBERNETES, default none)')
+    .option('--kubernetes <version>', 'auto (1.36 when its artefacts can be had, else none), a pinned minor version (1.36, 1.35), or none for the OVS-DPDK nodes alone (DPDKCI_KUBERNETES, default auto)')
     .option('--bundle <dir>', 'take every Kubernetes artefact from this air-gapped bundle (made by dpdkci bundle) (DPDKCI_BUNDLE)')
     .option('--mirror <url>', 'fetch Kubernetes artefacts from MIRROR/host/path instead of their upstream URLs (DPDKCI_MIRROR)')
     .option('--dpdk', 'OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir (DPDKCI_DPDK)')
@@ -122,7 +122,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
   program
     .command('ports')
     .description('host ports (on 127.0.0.1) forwarded to the nodes; "ports ssh" prints one number')
-    .argument('[name]', 'ssh, k8s or registry')
+    .argument('[name]', 'ssh, ssh-worker, k8s or registry (kubevirtci\'s other names say that dpdkci does not forward them)')
     .option('--prefix <name>', PREFIX_HELP)
     .option('--node <node>', 'which node (default node01)')
     .action(async (name: string | undefined, opts) => setCode(await runPorts(name, { ...opts, prefix: prefixOf(opts) }, ctx)));
@@ -142,10 +142,14 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
 
   program
     .command('kubectl')
-    .description("kubectl against the cluster's API server (forwarded on 127.0.0.1)")
+    .description("kubectl against the cluster's API server (forwarded on 127.0.0.1); --binary: where the pinned kubectl of the cluster's version is")
     .argument('[args...]', 'kubectl arguments (after --)')
     .option('--prefix <name>', PREFIX_HELP)
-    .action(async (args: string[], opts) => setCode(await runKubectl(args, { prefix: prefixOf(opts) }, ctx)));
+    .option('--binary', "print the path of the pinned kubectl of the cluster's Kubernetes version (from the bundle or the artefact cache, else fetched into it) instead of running one")
+    .option('--bundle <dir>', 'with --binary: take it from this bundle (made by dpdkci bundle) (DPDKCI_BUNDLE)')
+    .option('--mirror <url>', 'with --binary: fetch it from MIRROR/host/path when the cache has none (DPDKCI_MIRROR)')
+    .addHelpText('after', '\nExamples:\n  dpdkci kubectl -- get nodes -o wide\n  cp "$(dpdkci kubectl --binary)" ./kubectl')
+    .action(async (args: string[], opts) => setCode(await runKubectlCommand(args, { ...opts, prefix: prefixOf(opts) }, ctx)));
 
   program
     .command('kubeconfig')

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 describe('the kubevirtci drop-in (cluster-up/)', () => {
-  it('a KubeVirt-style script brings a cluster up, reaches it, reads its ports and takes it down', async () => {
+  it('a KubeVirt-style script brings a cluster up, reaches it, reads its ports and config, and takes it down', async () => {
     const work = mkdtempSync(join(tmpdir(), 'kubevirt-checkout-'));
     const r = await execa('bash', [join(__dirname, 'fixtures', 'kubevirt-style.sh'), join(ROOT, 'cluster-up')], {
       reject: false,
@@ -31,7 +31,8 @@ describe('the kubevirtci drop-in (cluster-up/)', () => {
         ...process.env,
         ...ENV,
         CI: 'true',
-        KUBEVIRT_PROVIDER: 'k8s-1.31-dpdk',
+        // Kubernetes cannot run on this host's nodes: the k8s provider's OVS-DPDK nodes alone.
+        KUBEVIRT_PROVIDER: 'k8s-1.36-dpdk',
         DPDKCI_KUBERNETES: 'none',
         JOB_NAME: 'e2e-dropin',
         KUBEVIRT_NUM_NODES: '1',
@@ -45,20 +46,29 @@ describe('the kubevirtci drop-in (cluster-up/)', () => {
     expect(r.exitCode, String(r.all)).toBe(0);
     const out = String(r.stdout);
     expect(Number(/ssh-port=(\d+)/.exec(out)?.[1])).toBeGreaterThan(1024);
+    const registry = Number(/registry-port=(\d+)/.exec(out)?.[1]);
+    expect(registry).toBeGreaterThan(1024);
+    // kubevirtci's names that dpdkci does not forward fail, saying so.
+    expect(out).toMatch(/^uploadproxy=refused$/m);
+    expect(String(r.stderr)).toMatch(/dpdkci does not forward "uploadproxy"/);
     // KUBEVIRT_HUGEPAGES_2M reached the node's kernel command line.
     expect(out).toMatch(/hugepages=1000/);
-    expect(out).toMatch(/kubectl=yes/);
+    // Without Kubernetes there is no kubectl; config-provider-*.sh is written all the same.
+    expect(out).toMatch(/^kubectl=no$/m);
+    expect(out).toMatch(/^config-provider=yes$/m);
+    expect(out).toContain(`docker_prefix=localhost:${registry}/kubevirt manifest_docker_prefix=registry:5000/kubevirt master_ip=127.0.0.1 network_provider=calico`);
+    expect(out).toMatch(/^config-provider-after-down=no$/m);
     expect(out).toMatch(/^finished$/m);
-    // down.sh left nothing: no processes, no state, no kubectl wrapper.
+    // down.sh left nothing: no processes, no state, nothing in _ci-configs/<provider>/.
     expect(qemuPids('e2e-dropin')).toEqual([]);
     expect(existsSync(join(STATE, 'clusters', 'e2e-dropin'))).toBe(false);
-    expect(existsSync(join(work, '_ci-configs', 'k8s-1.31-dpdk', '.kubectl'))).toBe(false);
+    expect(readdirSync(join(work, '_ci-configs', 'k8s-1.36-dpdk'))).toEqual([]);
   });
 
   it('an unknown provider is refused before anything starts', async () => {
     const r = await execa('bash', [join(ROOT, 'cluster-up', 'up.sh')], { reject: false, env: { ...process.env, ...ENV, KUBEVIRT_PROVIDER: 'kind-1.30' } });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/KUBEVIRT_PROVIDER: "kind-1.30" is not a dpdkci provider/);
+    expect(r.stderr).toMatch(/KUBEVIRT_PROVIDER: "kind-1.30" is not a dpdkci provider; use one of dpdk k8s-1\.35 k8s-1\.35-dpdk k8s-1\.36 k8s-1\.36-dpdk/);
   });
 });
 

@@ -1,8 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { execa } from 'execa';
 import { clusterKubernetes, type ClusterRecord } from '../../core/cluster.js';
-import { DpdkciError, ExitCode } from '../../core/errors.js';
-import { clusterPaths } from '../../core/paths.js';
+import { DpdkciError, ExitCode, UsageError } from '../../core/errors.js';
+import { artefactCache, clusterPaths } from '../../core/paths.js';
+import { fetchArtifact } from '../../fetch/fetcher.js';
+import { kubernetesSources } from '../../kubernetes/artefacts.js';
+import { loadLock, lockFile, type LockedFile } from '../../versions/lock.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { sshClientOptions } from '../../../providers/qemu/provider.js';
 import type { CommandContext } from '../context.js';
@@ -39,6 +43,59 @@ export async function runKubectl(args: string[], flags: { prefix?: string }, ctx
   const remote = remoteCommand(['kubectl', '--kubeconfig', '/etc/kubernetes/admin.conf', ...args]);
   const ssh = [...sshClientOptions(record, node, ctx.env), '-p', String(node.sshPort), 'root@127.0.0.1', '--', remote];
   return (await execa('ssh', ssh, { stdio: 'inherit', reject: false })).exitCode ?? 255;
+}
+
+/** The lock's kubectl of the cluster's Kubernetes version: the file installed as .../kubectl on its nodes. */
+function pinnedKubectl(record: ClusterRecord, env: NodeJS.ProcessEnv): LockedFile & { sha256: string } {
+  const minor = clusterKubernetes(record);
+  if (minor === 'none') {
+    throw new DpdkciError(`cluster "${record.prefix}" has no Kubernetes (it was brought up with --kubernetes none), so there is no kubectl of its version`);
+  }
+  const file = lockFile(env);
+  const lock = loadLock(file);
+  const version = lock.kubernetes.versions[minor];
+  if (!version) {
+    throw new DpdkciError(
+      `cluster "${record.prefix}" runs Kubernetes ${minor}, which ${file} no longer pins (it pins ${Object.keys(lock.kubernetes.versions).join(', ')}); bring the cluster up again with one of those`,
+    );
+  }
+  const kubectl = version.files.find((f) => f.install !== undefined && basename(f.install) === 'kubectl');
+  if (!kubectl) throw new DpdkciError(`${file}: Kubernetes ${minor} pins no kubectl (no file installed as .../kubectl)`);
+  if (!kubectl.sha256) throw new DpdkciError(`${file}: ${kubectl.name} has no sha256 recorded yet; record it with dpdkci versions --resolve --write`);
+  return { ...kubectl, sha256: kubectl.sha256 };
+}
+
+/**
+ * `dpdkci kubectl --binary`: the path of the pinned kubectl of the cluster's Kubernetes version, the same file
+ * its nodes were given: from the bundle (--bundle, DPDKCI_BUNDLE), else the artefact cache, else fetched into
+ * it (--mirror, DPDKCI_MIRROR), its sha256 checked against the lock either way.
+ */
+export async function runKubectlBinary(flags: { prefix?: string; bundle?: string; mirror?: string }, ctx: CommandContext): Promise<number> {
+  const record = requireCluster(flags.prefix, ctx.env);
+  const kubectl = pinnedKubectl(record, ctx.env);
+  const { bundleDir, mirror } = kubernetesSources(flags, ctx.env);
+  const path = await fetchArtifact(kubectl, {
+    cacheDir: artefactCache(ctx.env),
+    ...(bundleDir !== undefined ? { bundleDir: resolve(bundleDir) } : {}),
+    ...(mirror ? { mirror } : {}),
+    signal: ctx.signal,
+  });
+  ctx.out(path);
+  return ExitCode.ok;
+}
+
+/** `dpdkci kubectl [--binary] [-- ARGS]`: --binary prints where the pinned kubectl is, else runs kubectl. */
+export async function runKubectlCommand(
+  args: string[],
+  flags: { prefix?: string; binary?: boolean; bundle?: string; mirror?: string },
+  ctx: CommandContext,
+): Promise<number> {
+  if (!flags.binary) {
+    if (flags.bundle !== undefined || flags.mirror !== undefined) throw new UsageError('kubectl: --bundle and --mirror go with --binary (where the pinned kubectl comes from)');
+    return runKubectl(args, { prefix: flags.prefix }, ctx);
+  }
+  if (args.length) throw new UsageError(`kubectl --binary: takes no kubectl arguments (got ${args.join(' ')}); run them with dpdkci kubectl -- ARGS`);
+  return runKubectlBinary(flags, ctx);
 }
 
 /** `dpdkci kubeconfig`: prints the kubeconfig (mode 0600 on disk) for tools of the user's own. */
