@@ -195,6 +195,12 @@ smoke() {
   "$SMOKE" verify "$port" "$socket_dir" "$uid"
   "$SMOKE" serve "$port" "$socket_dir" 60
   kubectl delete pod dpdkci-smoke --wait >/dev/null
+  # The kubelet runs the CNI DEL as it tears the sandbox down, which may end a moment after the pod is gone.
+  local _
+  for _ in $(seq 1 15); do
+    "$SMOKE" gone "$port" "$socket_dir" "$uid" 2>/dev/null && return 0
+    sleep 2
+  done
   "$SMOKE" gone "$port" "$socket_dir" "$uid"
 }
 
