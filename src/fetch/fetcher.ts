@@ -5,7 +5,7 @@ import { DpdkciError, UsageError } from '../core/errors.js';
 
 /** One outside artefact, as the lock file pins it. */
 export interface Artifact {
-  /** Unique and file-name safe: "kubeadm-1.31.4", "calico-manifest-3.28.2". */
+  /** Unique and file-name safe: "kubeadm-v1.36.4", "calico-v3.31.7.yaml". */
   name: string;
   url: string;
   sha256: string;

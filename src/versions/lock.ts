@@ -155,7 +155,7 @@ export function loadLock(file = lockFile(), root = PROJECT_ROOT): Lock {
   const versions: Record<string, KubernetesVersion> = {};
   for (const [minor, v] of Object.entries(k.versions)) {
     const at = `kubernetes.versions."${minor}"`;
-    if (!/^1\.\d+$/.test(minor)) fail(file, at, 'keys are minor versions such as 1.31');
+    if (!/^1\.\d+$/.test(minor)) fail(file, at, 'keys are minor versions such as 1.36');
     if (typeof v.release !== 'string' || !v.release.startsWith(`v${minor}.`)) fail(file, at, `release "${String(v.release)}" must be a v${minor}.N release`);
     versions[minor] = {
       version: v.release,
@@ -206,7 +206,7 @@ export interface ClusterArtefacts {
   /** Binaries built from pinned files (only when both inputs are pinned). */
   builds: PinnedBuild[];
   images: LockedImage[];
-  /** What has no checksum or digest recorded yet: "calico-v3.28.2.yaml (sha256)". */
+  /** What has no checksum or digest recorded yet: "userspace-cni-network-plugin-3e14ba36.tar.gz (sha256)". */
   unpinned: string[];
 }
 
