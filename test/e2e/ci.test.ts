@@ -35,6 +35,9 @@ describe('the kubevirtci drop-in (cluster-up/)', () => {
         KUBEVIRT_PROVIDER: 'k8s-1.36-dpdk',
         DPDKCI_KUBERNETES: 'none',
         JOB_NAME: 'e2e-dropin',
+        // Random ports, as a CI lane uses: a cluster of another file that is still going away does not
+        // hold the port this one would take from 2201.
+        DPDKCI_RANDOM_PORTS: 'true',
         KUBEVIRT_NUM_NODES: '1',
         KUBEVIRT_MEMORY_SIZE: '3072M',
         KUBEVIRT_NUM_VCPU: '2',
