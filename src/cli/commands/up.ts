@@ -1,9 +1,6 @@
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, writeSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { clusterArtefacts, loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
-import { preflight, preflightMessage } from '../../versions/preflight.js';
-import { SUMS_FILE, verifyBundle } from '../../bundle/bundle.js';
-import { artefactSources, kubernetesSources } from '../../kubernetes/artefacts.js';
+import { loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
 import { parseDuration, resolveClusterOptions, resolvePrefix, type ClusterOptions, type RawFlags } from '../../core/config.js';
 import { writeJunit } from '../../core/junit.js';
 import { currentOwner } from '../../core/owner.js';
@@ -11,7 +8,7 @@ import { collectLogs } from '../../logs/collect.js';
 import { clusterKubernetes, readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
 import { requireHostTools, TOOLS_FOR_UP } from '../../core/host-tools.js';
-import { artefactCache, cacheRoot, clusterPaths, PROJECT_ROOT, stateRoot, type ClusterPaths } from '../../core/paths.js';
+import { cacheRoot, clusterPaths, PROJECT_ROOT, stateRoot, type ClusterPaths } from '../../core/paths.js';
 import { planPipeline, renderPlan, runPipeline, type Step } from '../../core/pipeline.js';
 import type { Runner } from '../../exec/runner.js';
 import { timingTable } from '../../core/progress.js';
@@ -41,6 +38,7 @@ import { CHECK_STEP, UP_CHECK_SECONDS, checkCluster, checkOptions } from './chec
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 import type { Owner } from '../../core/owner.js';
 import { checkOutputFormat } from '../output.js';
+import { autoLeftOutLine, kubernetesPreflight, plannedKubernetes, resolveAutoKubernetes } from './up-kubernetes.js';
 
 export interface UpFlags extends RawFlags {
   debianMirror?: string;
@@ -57,60 +55,6 @@ export interface UpFlags extends RawFlags {
   bundle?: string;
   mirror?: string;
   dryRun?: boolean;
-}
-
-/**
- * Said before anything boots: whether every artefact of the Kubernetes version can be had (bundle, cache
- * or network, probed in parallel within seconds). A cluster that looks fine but lacks what was asked for
- * is worse than no cluster.
- */
-async function kubernetesPreflight(minor: string, flags: UpFlags, ctx: CommandContext): Promise<NonNullable<UpContext['kubernetes']>> {
-  const lock = loadLock(lockFile(ctx.env));
-  kubernetesVersion(lock, minor);
-  const sources = kubernetesSources(flags, ctx.env);
-  const { bundleDir, mirror } = sources;
-  if (bundleDir !== undefined && !existsSync(join(bundleDir, 'files'))) {
-    throw new UsageError(`--bundle: ${bundleDir} is not a dpdkci bundle (no files/ in it); make one with \`dpdkci bundle DIR\` on a connected machine`);
-  }
-  if (bundleDir !== undefined) bundleForMinor(bundleDir, minor);
-  const step = ctx.progress.start(`preflight: Kubernetes ${minor} artefacts`);
-  if (bundleDir !== undefined) {
-    const bad = await verifyBundle(bundleDir);
-    if (bad.length) {
-      const message = `--bundle: ${bundleDir} does not match its ${SUMS_FILE}; nothing was started:\n${bad.map((b) => `  ${b}`).join('\n')}\nmake the bundle again with dpdkci bundle`;
-      step.end('failed', `${bad.length} bad entr(ies)`, message);
-      throw new DpdkciError(message);
-    }
-  }
-  const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.env), sources));
-  if (result.missing.length || result.unpinned.length) {
-    const message = preflightMessage(minor, result, bundleDir);
-    step.end('failed', `${result.missing.length} unavailable, ${result.unpinned.length} not pinned`, message);
-    throw new DpdkciError(message);
-  }
-  step.end('done', `${Object.keys(result.sources).length} artefacts available`);
-  return { lock, ...(bundleDir !== undefined ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
-}
-
-/** A bundle says which Kubernetes it was made for (bundle.json); one made for another version is refused by name. */
-export function bundleForMinor(bundleDir: string, minor: string): void {
-  let made: { kubernetes?: string; release?: string } = {};
-  try {
-    made = JSON.parse(readFileSync(join(bundleDir, 'bundle.json'), 'utf8')) as typeof made;
-  } catch {
-    return; // verifyBundle names what is wrong with a bundle without its bundle.json
-  }
-  if (made.kubernetes !== undefined && made.kubernetes !== minor) {
-    throw new UsageError(
-      `--bundle: ${bundleDir} was made for Kubernetes ${made.kubernetes} (${made.release ?? 'release unknown'}), not ${minor}; make one for ${minor} with \`dpdkci bundle DIR --kubernetes ${minor}\` on a connected machine, or give --kubernetes ${made.kubernetes} if this dpdkci still pins it`,
-    );
-  }
-}
-
-/** The lock and sources for a dry run: nothing is probed. */
-function plannedKubernetes(flags: UpFlags, env: NodeJS.ProcessEnv): NonNullable<UpContext['kubernetes']> {
-  const { bundleDir, mirror } = kubernetesSources(flags, env);
-  return { lock: loadLock(lockFile(env)), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
 }
 
 /** A runner for --dry-run nodes: running anything there is a bug, and says so. */
@@ -298,44 +242,19 @@ export function bootResetAfterS(flags: Pick<UpFlags, 'bootResetAfter'>, env: Nod
   return seconds;
 }
 
-/**
- * --kubernetes auto: the lock's default minor when every artefact of it can be had (bundle, cache or network,
- * the same preflight as for an explicit version), else the dataplane alone, said in one line with the way to
- * Kubernetes. Options are then resolved again, so that Kubernetes' node sizes and checks apply.
- */
-export async function resolveAutoKubernetes(flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>): Promise<{ options: ClusterOptions; why?: string }> {
-  const lock = loadLock(lockFile(ctx.env));
-  const minor = lock.kubernetes.default;
-  const sources = kubernetesSources(flags, ctx.env);
-  const unpinned = clusterArtefacts(lock, minor).unpinned;
-  let why: string | undefined;
-  if (unpinned.length) why = `the lock has ${unpinned.length} value(s) of Kubernetes ${minor} not recorded yet (dpdkci versions lists them)`;
-  else if (sources.bundleDir === undefined || existsSync(join(sources.bundleDir, 'files'))) {
-    const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.env), sources));
-    if (result.missing.length) why = `${result.missing.length} artefact(s) of Kubernetes ${minor} cannot be had from ${sources.bundleDir ? `the bundle ${sources.bundleDir}` : 'the cache or the network'} (first: ${result.missing[0]})`;
-  } else why = `${sources.bundleDir} is not a dpdkci bundle`;
-  if (why === undefined) return { options: resolveClusterOptions({ ...flags, kubernetes: minor }, ctx.env) };
-  return { options: resolveClusterOptions({ ...flags, kubernetes: 'none' }, ctx.env), why };
-}
-
-export function autoLeftOutLine(why: string): string {
-  return (
-    `Kubernetes left out (--kubernetes auto): ${why}; to get it, run dpdkci versions --resolve --write and up on a connected machine, ` +
-    `or dpdkci bundle DIR there and up --bundle DIR here; --kubernetes none says this on purpose`
-  );
-}
-
 async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (names: string[]) => void): Promise<number> {
   // Everything that can be wrong with the input is found here, before anything starts.
   checkOutputFormat(flags.output);
   let options = resolveClusterOptions(flags, ctx.env);
-  if (options.kubernetes === 'auto') {
-    const auto = await resolveAutoKubernetes(flags, ctx);
+  // The lock is read once, and only when Kubernetes may be wanted.
+  const lock = options.kubernetes !== 'none' ? loadLock(lockFile(ctx.env)) : undefined;
+  if (lock && options.kubernetes === 'auto') {
+    const auto = await resolveAutoKubernetes(lock, flags, ctx);
     options = auto.options;
     if (auto.why) ctx.progress.warn(autoLeftOutLine(auto.why));
   }
   // A version the lock does not pin is bad input, named with the ones it pins, dry run or not.
-  if (options.kubernetes !== 'none') kubernetesVersion(loadLock(lockFile(ctx.env)), options.kubernetes);
+  if (lock && options.kubernetes !== 'none') kubernetesVersion(lock, options.kubernetes);
   const bootTimeoutS = flags.bootTimeout === undefined ? 600 : Number(flags.bootTimeout);
   if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {
     throw new UsageError(`--boot-timeout: "${flags.bootTimeout}" is not a number of seconds (at least 10); e.g. --boot-timeout 300`);
@@ -350,7 +269,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS));
     return ExitCode.ok;
   }
-  const kubernetes = options.kubernetes !== 'none' ? await kubernetesPreflight(options.kubernetes, flags, ctx) : undefined;
+  const kubernetes = lock && options.kubernetes !== 'none' ? await kubernetesPreflight(lock, options.kubernetes, flags, ctx) : undefined;
   const paths = clusterPaths(options.prefix, ctx.env);
   const existing = readClusterRecord(paths.specFile);
   requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP);
