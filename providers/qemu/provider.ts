@@ -155,8 +155,11 @@ export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv = pr
   return switchProcesses({ dir: paths.switchDir, pidFile: paths.switchPid }).length > 0;
 }
 
-/** Starts one node's QEMU (daemonized). Its overlay is created on first start and kept across restarts. */
-export async function startNode(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/**
+ * Starts one node's QEMU (daemonized). Its overlay is created on first start and kept across restarts.
+ * extraArgs come last (a restore's -incoming), and inheritFd is passed on as fd 3.
+ */
+export async function startNode(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env, extraArgs: string[] = [], inheritFd?: number): Promise<number> {
   const paths = clusterPaths(record.prefix, env);
   const np = nodePaths(paths, node.name);
   mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
@@ -170,8 +173,11 @@ export async function startNode(record: ClusterRecord, node: NodeRecord, env: No
   rmSync(np.qmp, { force: true });
   rmSync(np.pid, { force: true });
   rmSync(np.qemuLog, { force: true });
-  const [file, ...args] = qemuArgs(launchSpec(record, node, env));
-  const result = await execa(file as string, args, { reject: false });
+  const [file, ...args] = [...qemuArgs(launchSpec(record, node, env)), ...extraArgs];
+  // inheritFd becomes the QEMU's fd 3 (a restore's state file, for -incoming fd:3).
+  // (execa's types leave out a number at index 3, which it passes to Node's spawn as it is.)
+  const stdio = inheritFd !== undefined ? { stdio: ['ignore', 'pipe', 'pipe', inheritFd] as unknown as ['ignore', 'pipe', 'pipe'] } : {};
+  const result = await execa(file as string, args, { reject: false, ...stdio });
   if (result.exitCode !== 0) {
     // With -D, QEMU writes even its command-line errors to the log file.
     const said = [String(result.stderr).trim(), readQemuLog(np.qemuLog)].filter(Boolean).join('\n');

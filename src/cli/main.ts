@@ -15,6 +15,7 @@ import { runScp } from './commands/scp.js';
 import { runSsh } from './commands/ssh.js';
 import { runStatus } from './commands/status.js';
 import { runUp } from './commands/up.js';
+import { runSnapshotList, runSnapshotRm, runSnapshotSave } from './commands/snapshot.js';
 
 const PREFIX_HELP = 'cluster name; two prefixes are two independent clusters (env DPDKCI_PREFIX, default dpdkci)';
 
@@ -62,6 +63,8 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--artifacts <dir>', 'when up fails, collect the logs (dpdkci logs) into DIR/dpdkci-PREFIX before any cleanup (env ARTIFACTS)')
     .option('--timeout <duration>', 'give up when the whole up takes longer, e.g. 1800, 30m, 1h (DPDKCI_TIMEOUT; default none)')
     .option('--random-ports', 'forward from random free ports instead of from 2201 up, for parallel CI jobs on one host (DPDKCI_RANDOM_PORTS)')
+    .option('--from-snapshot <name>', 'restore this snapshot (dpdkci snapshot save) as a new cluster instead of booting; the options must be the ones it was saved with (DPDKCI_SNAPSHOT)')
+    .option('--snapshot <mode>', 'auto: restore the snapshot that matches these options and this image, else a full up that is saved as one at the end (DPDKCI_SNAPSHOT=auto)')
     .option('--no-registry', 'run no image registry for the cluster (by default one runs on the host: dpdkci ports registry; the nodes pull it as registry:5000) (DPDKCI_REGISTRY=false)')
     .addHelpText('after', '\nExamples:\n  dpdkci up --nodes 2 --memory 3G --hugepages-2m 512\n  KUBEVIRT_NUM_NODES=2 dpdkci run --prefix dpdk-a')
     .action(async (opts) => {
@@ -75,6 +78,26 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
       };
       setCode(await runUp(flags, ctx));
     });
+
+  const snapshot = program.command('snapshot').description("save a running cluster's nodes (memory, devices, disks) to restore them in seconds with up --from-snapshot");
+  snapshot
+    .command('save')
+    .description('pause every node, save it, and resume it; the cluster runs on unchanged (default name: the one up --snapshot auto restores)')
+    .argument('[name]', 'the snapshot name')
+    .option('--prefix <name>', PREFIX_HELP)
+    .option('-o, --output <format>', 'table (default) or json')
+    .action(async (name: string | undefined, opts) => setCode(await runSnapshotSave(name, { ...opts, prefix: opts.prefix ?? program.opts<{ prefix?: string }>().prefix }, ctx)));
+  snapshot
+    .command('list')
+    .alias('ls')
+    .description('the snapshots in the cache directory')
+    .option('-o, --output <format>', 'table (default) or json')
+    .action(async (opts) => setCode(await runSnapshotList(opts, ctx)));
+  snapshot
+    .command('rm')
+    .description('remove a snapshot and its files')
+    .argument('<name>')
+    .action(async (name: string) => setCode(await runSnapshotRm(name, ctx)));
 
   program
     .command('down')

@@ -35,6 +35,16 @@ export interface ClusterRecord {
   registryPort?: number;
   /** The process the cluster belongs to (its last `up`'s session); `down --all-stale` reaps it once gone. */
   owner?: Owner;
+  /** A cluster made by `up --from-snapshot`: which snapshot, and whether the restore finished. */
+  restoredFrom?: RestoredFrom;
+}
+
+export interface RestoredFrom {
+  snapshot: string;
+  savedAt: string;
+  restoredAt: string;
+  /** False until every node answers with its new keys; `up --from-snapshot` again then starts over. */
+  complete: boolean;
 }
 
 /** A node as steps see it: identity plus a way to run commands on it. */

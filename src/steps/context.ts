@@ -7,6 +7,7 @@ import type { ImageRecipe } from '../image/recipe.js';
 import type { Owner } from '../core/owner.js';
 import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
 import type { Lock } from '../versions/lock.js';
+import type { RestoreState } from './restore-snapshot/index.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */
 export interface UpContext {
@@ -43,6 +44,8 @@ export interface UpContext {
   kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string };
   /** "node01: what changed" lines from steps that converge node settings (sync reports them). */
   changes?: string[];
+  /** up --from-snapshot: the snapshot, and what its steps learn on the way. */
+  restore?: RestoreState;
 }
 
 export function need<T>(value: T | undefined, what: string): T {

@@ -17,7 +17,9 @@ export function renderStatus(record: ClusterRecord, nodes: NodeStatus[]): string
       `socket-mem ${d.socketMemMiB}/${d.socketLimitMiB} MiB, vhost-user sockets in ${d.socketDir}` +
       (record.lastCheck ? `; last check ${record.lastCheck.ok ? 'passed' : 'FAILED'} at ${record.lastCheck.at}` : '')
     : '';
-  return `cluster ${record.prefix}: accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})${dataplane}\n${table}`;
+  const r = record.restoredFrom;
+  const restored = r ? `\nsnapshot: restored from "${r.snapshot}" (saved ${r.savedAt}) at ${r.restoredAt}${r.complete ? '' : ', NOT FINISHED: dpdkci up --from-snapshot again starts over'}` : '';
+  return `cluster ${record.prefix}: accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})${dataplane}${restored}\n${table}`;
 }
 
 export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: NodeJS.ProcessEnv) {
@@ -34,6 +36,7 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
       ? { address: `127.0.0.1:${record.registryPort}`, pullAs: NODE_REGISTRY_NAME, running: registryProcesses(registryPaths(clusterPaths(record.prefix, env).dir)).length > 0 }
       : null,
     options: record.options,
+    snapshot: record.restoredFrom ?? null,
     nodes: nodes.map((n) => {
       const r = record.nodes.find((x) => x.name === n.name);
       return { ...n, ports: { ssh: n.sshPort }, secondaryMacs: r?.secondaryMacs ?? [], dataplane: record.dataplane ?? null };

@@ -38,9 +38,11 @@ import { CHECK_STEP, UP_CHECK_SECONDS, checkCluster, checkOptions } from './chec
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 import type { Owner } from '../../core/owner.js';
 import { checkOutputFormat } from '../output.js';
+import { decideSnapshot, snapshotRequest, type SnapshotFlags } from './up-snapshot.js';
+import { finishUp, restoreContext, upStepsFor } from './up-finish.js';
 import { autoLeftOutLine, kubernetesPreflight, plannedKubernetes, resolveAutoKubernetes } from './up-kubernetes.js';
 
-export interface UpFlags extends RawFlags {
+export interface UpFlags extends RawFlags, SnapshotFlags {
   debianMirror?: string;
   rebuild?: boolean;
   bootTimeout?: string;
@@ -264,14 +266,18 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   const beforeKernelResetMs = bootResetAfterS(flags, ctx.env) * 1000;
   // Checked before anything starts, although the check comes last.
   upCheckOptions(flags);
+  const request = snapshotRequest(flags, ctx.env);
   const owner = currentOwner(ctx.env);
   if (flags.dryRun) {
     ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS));
     return ExitCode.ok;
   }
-  const kubernetes = lock && options.kubernetes !== 'none' ? await kubernetesPreflight(lock, options.kubernetes, flags, ctx) : undefined;
   const paths = clusterPaths(options.prefix, ctx.env);
-  const existing = readClusterRecord(paths.specFile);
+  // A snapshot is settled first: a restore needs no Kubernetes artefacts (its image has them).
+  const decision = await decideSnapshot(request, options, readClusterRecord(paths.specFile), lock, ctx);
+  const existing = decision.existing;
+  const restoring = decision.manifest;
+  const kubernetes = lock && options.kubernetes !== 'none' && !restoring ? await kubernetesPreflight(lock, options.kubernetes, flags, ctx) : undefined;
   requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP);
   if (existing) checkCompatible(existing, options);
 
@@ -298,18 +304,21 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     bootSeconds: {},
     booted: new Set(),
     ...(kubernetes ? { kubernetes } : {}),
+    ...(restoring ? { restore: restoreContext(restoring) } : {}),
   };
   ctx.progress.info(
     `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
       (options.dpdk ? ', OVS-DPDK' : ', no dataplane (add --dpdk for OVS-DPDK)') +
-      (options.kubernetes !== 'none' ? `, Kubernetes ${options.kubernetes}` : ', no Kubernetes (--kubernetes none)'),
+      (options.kubernetes !== 'none' ? `, Kubernetes ${options.kubernetes}` : ', no Kubernetes (--kubernetes none)') +
+      (restoring ? `, restored from snapshot "${restoring.name}"` : ''),
   );
-  const steps = upSteps();
-  const checking = options.dpdk && !flags.skipCheck;
+  const steps = upStepsFor(upCtx);
+  // A restored cluster is the saved one, checked before it was saved; `dpdkci check` checks it again.
+  const checking = options.dpdk && !flags.skipCheck && !restoring;
   try {
     const result = await runPipeline(steps, upCtx, ctx.progress, signal);
     const record = upCtx.record as ClusterRecord;
-    if (options.dpdk && JSON.stringify(record.dataplane) !== JSON.stringify(planFor(upCtx))) {
+    if (!restoring && options.dpdk && JSON.stringify(record.dataplane) !== JSON.stringify(planFor(upCtx))) {
       record.dataplane = planFor(upCtx);
       writeClusterRecord(paths.specFile, record);
     }
@@ -325,10 +334,20 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
       result.applied.push(CHECK_STEP);
     }
+    // A restore is marked complete; --snapshot auto's full up is saved (after its check).
+    const finished = await finishUp(upCtx, decision, stepCtx);
     if (flags.output === 'json') {
       ctx.out(
         JSON.stringify(
-          { ...statusJson(record, listNodes(record), ctx.env), changed: result.applied.length > 0, applied: result.applied, timings: ctx.progress.timings, bootSeconds: upCtx.bootSeconds, check: check ?? null },
+          {
+            ...statusJson(record, listNodes(record), ctx.env),
+            changed: result.applied.length > 0,
+            applied: result.applied,
+            timings: ctx.progress.timings,
+            bootSeconds: upCtx.bootSeconds,
+            check: check ?? null,
+            ...finished.json,
+          },
           null,
           2,
         ),
@@ -338,6 +357,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     ctx.out(renderStatus(record, listNodes(record)));
     if (check) ctx.out(`\n${renderCheck(check)}`);
     ctx.out('\nwhere the time went:\n' + timingTable(ctx.progress.timings));
+    for (const line of finished.lines) ctx.out(`\n${line}`);
     if (result.applied.length === 0) {
       ctx.out(`\ncluster "${options.prefix}" is up and healthy; nothing changed`);
     } else {
@@ -347,7 +367,12 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   } catch (caught) {
     const ran = new Set(ctx.progress.timings.map((t) => t.name));
     setNotReached([...steps.filter((s) => !ran.has(s.name) && (!s.enabled || s.enabled(upCtx))).map((s) => s.name), ...(checking && !ran.has(CHECK_STEP) ? [CHECK_STEP] : [])]);
-    if (ctx.signal.aborted) {
+    if (ctx.signal.aborted || (restoring && caught instanceof UsageError)) {
+      if (!ctx.signal.aborted) {
+        ctx.progress.warn('the snapshot was refused: stopping the nodes that loaded it and removing the cluster');
+        await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+        throw caught;
+      }
       ctx.progress.warn('interrupted: stopping what was started and removing the cluster');
       await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
       throw new InterruptedError('up interrupted; the cluster was removed');
@@ -371,6 +396,8 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     if (flags.cleanupOnFailure || !existsSync(paths.specFile)) {
       await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
       if (flags.cleanupOnFailure) ctx.progress.warn('up failed; the cluster was removed (--cleanup-on-failure)');
+    } else if (restoring) {
+      ctx.progress.warn(`the restore failed; the cluster is left for inspection (dpdkci status --prefix ${options.prefix}); the same up removes it and restores again`);
     } else {
       ctx.progress.warn(
         `up failed; the cluster is left as it is for inspection (dpdkci status/ssh --prefix ${options.prefix}); remove it with dpdkci down --prefix ${options.prefix}`,

@@ -24,7 +24,7 @@ export function portBase(random: boolean, draw: () => number = Math.random): num
 }
 
 /** SSH ports other clusters on this host have recorded, so two clusters never pick the same one. */
-function portsOfOtherClusters(env: NodeJS.ProcessEnv, prefix: string): Set<number> {
+export function portsOfOtherClusters(env: NodeJS.ProcessEnv, prefix: string): Set<number> {
   const dir = join(stateRoot(env), 'clusters');
   const ports = new Set<number>();
   if (!existsSync(dir)) return ports;

@@ -13,7 +13,7 @@ export function nodeScriptPath(name: string): string {
   return `${NODE_SCRIPT_DIR}/${name}`;
 }
 
-function localScripts(): { name: string; content: Buffer; sha256: string }[] {
+export function localScripts(): { name: string; content: Buffer; sha256: string }[] {
   const dir = join(PROJECT_ROOT, 'scripts', 'node');
   return readdirSync(dir)
     .filter((f) => f.endsWith('.sh'))
@@ -22,6 +22,13 @@ function localScripts(): { name: string; content: Buffer; sha256: string }[] {
       const content = readFileSync(join(dir, name));
       return { name, content, sha256: createHash('sha256').update(content).digest('hex') };
     });
+}
+
+/** One hash over every node script: a saved node runs the scripts it was saved with. */
+export function nodeScriptsHash(): string {
+  const h = createHash('sha256');
+  for (const s of localScripts()) h.update(`${s.name} ${s.sha256}\n`);
+  return h.digest('hex');
 }
 
 /** Scripts whose copy on the node differs (by content hash) from scripts/node. */

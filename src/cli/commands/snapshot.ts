@@ -1,0 +1,74 @@
+import { existsSync, rmSync } from 'node:fs';
+import { readClusterRecord } from '../../core/cluster.js';
+import { resolvePrefix } from '../../core/config.js';
+import { ExitCode, UsageError } from '../../core/errors.js';
+import { clusterPaths } from '../../core/paths.js';
+import { formatTable } from '../../core/table.js';
+import { saveSnapshot } from '../../snapshot/save.js';
+import { autoName, checkSnapshotName, listSnapshotNames, matchKey, matchOf, readSnapshot, snapshotBytes, snapshotDir, snapshotsRoot } from '../../snapshot/store.js';
+import { nodeScriptsHash } from '../../steps/push-node-scripts/index.js';
+import { qemuVersion } from '../../../providers/qemu/snapshot.js';
+import type { CommandContext } from '../context.js';
+import { checkOutputFormat } from '../output.js';
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** `dpdkci snapshot save [NAME]`: without a name, the one `up --snapshot auto` looks for. */
+export async function runSnapshotSave(name: string | undefined, flags: { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
+  checkOutputFormat(flags.output);
+  if (name !== undefined) checkSnapshotName(name, 'snapshot save NAME');
+  const prefix = resolvePrefix(flags.prefix, ctx.env);
+  const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
+  if (!record) throw new UsageError(`--prefix: there is no cluster "${prefix}" to save; bring one up with \`dpdkci up --prefix ${prefix}\``);
+  const chosen = name ?? autoName(matchKey(matchOf(record.options, record.accel, record.image.hash, await qemuVersion(), nodeScriptsHash())));
+  const manifest = await saveSnapshot(record, chosen, ctx);
+  if (flags.output === 'json') {
+    ctx.out(JSON.stringify({ name: chosen, dir: snapshotDir(chosen, ctx.env), bytes: snapshotBytes(manifest), saveSeconds: manifest.saveSeconds, timings: ctx.progress.timings }, null, 2));
+  } else {
+    ctx.out(`saved cluster "${prefix}" as snapshot "${chosen}": ${mib(snapshotBytes(manifest))} in ${snapshotDir(chosen, ctx.env)}, ${manifest.saveSeconds} s; the nodes run on`);
+    ctx.out(`restore it with: dpdkci up --from-snapshot ${chosen} --prefix NEW-PREFIX (and the options it was saved with)`);
+  }
+  return ExitCode.ok;
+}
+
+export async function runSnapshotList(flags: { output?: string }, ctx: CommandContext): Promise<number> {
+  checkOutputFormat(flags.output);
+  const rows = listSnapshotNames(ctx.env).map((name) => {
+    try {
+      const m = readSnapshot(name, ctx.env);
+      const o = m.record.options;
+      return { name, createdAt: m.createdAt, from: m.sourcePrefix, nodes: m.record.nodes.length, dpdk: o.dpdk, kubernetes: o.kubernetes, accel: m.match.accel, bytes: snapshotBytes(m), problem: null as string | null };
+    } catch (e) {
+      return { name, createdAt: '', from: '', nodes: 0, dpdk: false, kubernetes: '', accel: '', bytes: 0, problem: (e as Error).message };
+    }
+  });
+  if (flags.output === 'json') {
+    ctx.out(JSON.stringify({ dir: snapshotsRoot(ctx.env), snapshots: rows }, null, 2));
+    return ExitCode.ok;
+  }
+  if (rows.length === 0) {
+    ctx.out(`no snapshots in ${snapshotsRoot(ctx.env)} (dpdkci snapshot save makes one)`);
+    return ExitCode.ok;
+  }
+  ctx.out(
+    formatTable([
+      ['NAME', 'SAVED', 'FROM', 'NODES', 'DPDK', 'KUBERNETES', 'ACCEL', 'SIZE'],
+      ...rows.map((r) => (r.problem ? [r.name, 'damaged', '-', '-', '-', '-', '-', r.problem] : [r.name, r.createdAt, r.from, String(r.nodes), r.dpdk ? 'yes' : 'no', r.kubernetes, r.accel, mib(r.bytes)])),
+    ]),
+  );
+  return ExitCode.ok;
+}
+
+export async function runSnapshotRm(name: string, ctx: CommandContext): Promise<number> {
+  checkSnapshotName(name, 'snapshot rm NAME');
+  const dir = snapshotDir(name, ctx.env);
+  if (!existsSync(dir)) {
+    const have = listSnapshotNames(ctx.env);
+    throw new UsageError(`snapshot rm: no snapshot "${name}" (${have.length ? `there are: ${have.join(', ')}` : 'there are none'}; dpdkci snapshot list)`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  ctx.out(`removed snapshot "${name}" (${dir})`);
+  return ExitCode.ok;
+}

@@ -1,0 +1,59 @@
+import { writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
+import type { Step } from '../../core/pipeline.js';
+import { saveSnapshot } from '../../snapshot/save.js';
+import { snapshotBytes, type SnapshotManifest } from '../../snapshot/store.js';
+import type { UpContext } from '../../steps/context.js';
+import { restoreSteps, type RestoreState } from '../../steps/restore-snapshot/index.js';
+import { startRegistryStep } from '../../steps/start-registry/index.js';
+import { startSwitchStep } from '../../steps/start-switch/index.js';
+import type { CommandContext } from '../context.js';
+import { autoSaveName, type SnapshotDecision } from './up-snapshot.js';
+import { upSteps } from './up.js';
+
+export function restoreContext(manifest: SnapshotManifest): RestoreState {
+  return { manifest, pids: new Map(), loadSeconds: {}, clockSkew: {} };
+}
+
+/** A restore's steps, with the host-side ones it shares with a full up; otherwise the full up's. */
+export function upStepsFor(ctx: UpContext): Step<UpContext>[] {
+  return ctx.restore ? restoreSteps([startSwitchStep, startRegistryStep]) : upSteps();
+}
+
+export interface Finished {
+  /** Added to `up -o json`. */
+  json: { restored: { snapshot: string; loadSeconds: Record<string, number>; clockSkewSeconds: Record<string, number> } | null; snapshotSaved: string | null };
+  /** Said after the timing table. */
+  lines: string[];
+}
+
+/**
+ * After the steps and the check: a restored cluster is marked complete (from now on it is a cluster like
+ * any other), and under --snapshot auto a full up's cluster is saved. A save that fails leaves the
+ * cluster up and says why: the next run then does a full up again.
+ */
+export async function finishUp(ctx: UpContext, decision: SnapshotDecision, cmd: CommandContext): Promise<Finished> {
+  const record = ctx.record as ClusterRecord;
+  const finished: Finished = { json: { restored: null, snapshotSaved: null }, lines: [] };
+  if (ctx.restore && record.restoredFrom) {
+    record.restoredFrom.complete = true;
+    writeClusterRecord(ctx.paths.specFile, record);
+    finished.json.restored = { snapshot: ctx.restore.manifest.name, loadSeconds: ctx.restore.loadSeconds, clockSkewSeconds: ctx.restore.clockSkew };
+    const saved = ctx.restore.manifest.record.lastCheck;
+    finished.lines.push(
+      `restored from snapshot "${ctx.restore.manifest.name}" (saved ${ctx.restore.manifest.createdAt} from cluster "${ctx.restore.manifest.sourcePrefix}")` +
+        (record.dataplane ? `; its dataplane passed its check at ${saved?.at ?? '?'} before the save, and \`dpdkci check --prefix ${record.prefix}\` checks it again` : ''),
+    );
+  }
+  if (decision.saveAfter) {
+    try {
+      const name = await autoSaveName(record);
+      const manifest = await saveSnapshot(record, name, { env: ctx.env, progress: ctx.progress, signal: cmd.signal });
+      finished.json.snapshotSaved = name;
+      finished.lines.push(`saved as snapshot "${name}" (${(snapshotBytes(manifest) / 2 ** 20).toFixed(0)} MiB, ${manifest.saveSeconds} s): the next up with these options restores it`);
+    } catch (e) {
+      if (cmd.signal.aborted) throw e;
+      ctx.progress.warn(`--snapshot auto: the cluster is up, but saving it failed: ${(e as Error).message}`);
+    }
+  }
+  return finished;
+}

@@ -1,0 +1,164 @@
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ClusterRecord } from '../core/cluster.js';
+import { DpdkciError, InterruptedError, UsageError } from '../core/errors.js';
+import { clusterPaths, nodePaths } from '../core/paths.js';
+import type { Progress } from '../core/progress.js';
+import { connectNodes } from '../steps/connect-nodes/index.js';
+import { nodeScriptPath, nodeScriptsHash, pushScriptsTo } from '../steps/push-node-scripts/index.js';
+import { listNodes, sshTarget } from '../../providers/qemu/provider.js';
+import { connectSsh } from '../exec/ssh-runner.js';
+import { runWithHostTime } from './clock.js';
+import { pauseNode, qemuVersion, resumeNode, saveNodeState } from '../../providers/qemu/snapshot.js';
+import {
+  FORMAT, KEY_FILE, KUBECONFIG_FILE, MANIFEST, diskFile, matchKey, matchOf, crc32File, snapshotDir, snapshotsRoot, stateFile,
+  type SnapshotFile, type SnapshotManifest,
+} from './store.js';
+
+export interface SaveContext {
+  env: NodeJS.ProcessEnv;
+  progress: Progress;
+  signal: AbortSignal;
+}
+
+/** Why a cluster cannot be saved as it is, or nothing. */
+export function saveRefusal(record: ClusterRecord, env: NodeJS.ProcessEnv): string | undefined {
+  const down = listNodes(record).filter((n) => n.state !== 'running');
+  if (down.length) return `${down.map((n) => n.name).join(', ')} of cluster "${record.prefix}" not running; run \`dpdkci up --prefix ${record.prefix}\` first`;
+  if (record.restoredFrom && !record.restoredFrom.complete) return `cluster "${record.prefix}" is a restore that did not finish; run \`dpdkci up --prefix ${record.prefix}\` first`;
+  if (record.dataplane && !record.lastCheck?.ok) return `the dataplane of cluster "${record.prefix}" has ${record.lastCheck ? 'failed' : 'not passed'} its check; run \`dpdkci check --prefix ${record.prefix}\` first`;
+  if (!existsSync(clusterPaths(record.prefix, env).privateKey)) return `cluster "${record.prefix}" has no SSH key`;
+  return undefined;
+}
+
+/**
+ * Saves a healthy cluster as snapshot `name`: every node is told to give back memory nothing uses, then
+ * all are paused together, their state and disks written, and all resumed, whatever happened. The files
+ * go to a hidden directory that becomes the snapshot only once complete, so an interrupted or failed save
+ * leaves nothing behind.
+ */
+export async function saveSnapshot(record: ClusterRecord, name: string, ctx: SaveContext): Promise<SnapshotManifest> {
+  const { env, progress, signal } = ctx;
+  const dir = snapshotDir(name, env);
+  if (existsSync(dir)) throw new UsageError(`snapshot "${name}" exists (${dir}); remove it first with \`dpdkci snapshot rm ${name}\`, or pick another name`);
+  const refusal = saveRefusal(record, env);
+  if (refusal) throw new UsageError(`snapshot save: ${refusal}`);
+  const began = performance.now();
+  const paths = clusterPaths(record.prefix, env);
+  const root = snapshotsRoot(env);
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  chmodSync(root, 0o700);
+  const tmp = join(root, `.${name}.partial-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { mode: 0o700 });
+  const paused = new Set<string>();
+  try {
+    const match = matchOf(record.options, record.accel, record.image.hash, await qemuVersion(), nodeScriptsHash());
+    let line = progress.start('prepare nodes for the save');
+    const nodes = await connectNodes({ record, env });
+    try {
+      // The scripts are part of the saved disk, so a restore finds the reseed it runs.
+      await pushScriptsTo(nodes);
+      const said = await Promise.all(nodes.map((n) => n.runner.run(['bash', nodeScriptPath('snapshot.sh'), 'prepare'])));
+      line.end('done', said.map((r, i) => `${nodes[i]?.name}: ${r.stdout.trim()}`).join(' | '));
+    } catch (e) {
+      line.end('failed', undefined, (e as Error).message);
+      throw e;
+    } finally {
+      await Promise.all(nodes.map((n) => n.runner.close()));
+    }
+    if (signal.aborted) throw new InterruptedError();
+    const files: SnapshotFile[] = [];
+    line = progress.start('pause and save nodes');
+    try {
+      // All nodes pause before any is saved: the cluster is saved at one moment, peers included.
+      for (const n of record.nodes) {
+        await pauseNode(nodePaths(paths, n.name).qmp);
+        paused.add(n.name);
+      }
+      const saved = await Promise.all(
+        record.nodes.map(async (n) => {
+          const np = nodePaths(paths, n.name);
+          const state = join(tmp, stateFile(n.name));
+          // QEMU's `cat >` keeps the mode of a file that exists.
+          writeFileSync(state, '', { mode: 0o600 });
+          const r = await saveNodeState(np.qmp, state, np.disk, join(tmp, diskFile(n.name)), signal);
+          chmodSync(join(tmp, diskFile(n.name)), 0o600);
+          return `${n.name} ${r.seconds.toFixed(1)}s ${(statSync(state).size / 2 ** 20).toFixed(0)} MiB`;
+        }),
+      );
+      line.end('done', saved.join(', '));
+    } catch (e) {
+      line.end('failed', signal.aborted ? 'interrupted' : undefined, (e as Error).message);
+      throw signal.aborted ? new InterruptedError('snapshot save interrupted; the nodes run on and no snapshot was kept') : e;
+    } finally {
+      await resumeAll(record, paused, env, progress);
+    }
+    await setClocks(record, env, progress);
+    copyFileSync(paths.privateKey, join(tmp, KEY_FILE));
+    chmodSync(join(tmp, KEY_FILE), 0o600);
+    if (existsSync(paths.kubeconfig)) {
+      copyFileSync(paths.kubeconfig, join(tmp, KUBECONFIG_FILE));
+      chmodSync(join(tmp, KUBECONFIG_FILE), 0o600);
+    }
+    line = progress.start('checksum snapshot files');
+    const names = [...record.nodes.flatMap((n) => [stateFile(n.name), diskFile(n.name)]), KEY_FILE, ...(existsSync(join(tmp, KUBECONFIG_FILE)) ? [KUBECONFIG_FILE] : [])];
+    for (const file of names) {
+      if (signal.aborted) throw new InterruptedError('snapshot save interrupted; the nodes run on and no snapshot was kept');
+      files.push({ file, bytes: statSync(join(tmp, file)).size, crc32: crc32File(join(tmp, file)) });
+    }
+    line.end('done', `${(files.reduce((s, f) => s + f.bytes, 0) / 2 ** 20).toFixed(0)} MiB`);
+    const manifest: SnapshotManifest = {
+      format: FORMAT,
+      name,
+      createdAt: new Date().toISOString(),
+      sourcePrefix: record.prefix,
+      key: matchKey(match),
+      match,
+      record,
+      files,
+      saveSeconds: Math.round((performance.now() - began) / 100) / 10,
+    };
+    writeFileSync(join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
+    if (existsSync(dir)) throw new UsageError(`snapshot "${name}" was made by someone else meanwhile (${dir})`);
+    renameSync(tmp, dir);
+    return manifest;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** The pause stopped the nodes' clocks: set them to the host's again (a node that cannot is a warning). */
+async function setClocks(record: ClusterRecord, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
+  await Promise.all(
+    record.nodes.map(async (n) => {
+      try {
+        const ssh = await connectSsh(sshTarget(record, n, env), 15_000);
+        try {
+          await runWithHostTime(ssh, ['bash', nodeScriptPath('snapshot.sh'), 'clock']);
+        } finally {
+          ssh.dispose();
+        }
+      } catch (e) {
+        progress.warn(`${n.name}: could not set its clock after the pause: ${(e as Error).message}`);
+      }
+    }),
+  );
+}
+
+/** Resumes every node this save paused; a node that will not run again is an error naming it. */
+async function resumeAll(record: ClusterRecord, paused: Set<string>, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
+  const paths = clusterPaths(record.prefix, env);
+  const failed: string[] = [];
+  for (const name of paused) {
+    try {
+      await resumeNode(nodePaths(paths, name).qmp);
+    } catch (e) {
+      failed.push(`${name}: ${(e as Error).message}`);
+    }
+  }
+  if (failed.length) {
+    progress.warn(`could not resume ${failed.join('; ')}`);
+    throw new DpdkciError(`snapshot save: nodes left paused: ${failed.join('; ')}; resume them with \`dpdkci up --prefix ${record.prefix}\` or remove the cluster`);
+  }
+}
