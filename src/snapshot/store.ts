@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { closeSync, existsSync, openSync, readSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ClusterOptions } from '../core/config.js';
 import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
 import { UsageError } from '../core/errors.js';
@@ -61,8 +61,9 @@ export function checkSnapshotName(name: string, option: string): string {
   return name;
 }
 
+/** DPDKCI_SNAPSHOT_DIR, else snapshots/ in the cache directory. */
 export function snapshotsRoot(env: NodeJS.ProcessEnv): string {
-  return join(cacheRoot(env), 'snapshots');
+  return env.DPDKCI_SNAPSHOT_DIR ? resolve(env.DPDKCI_SNAPSHOT_DIR) : join(cacheRoot(env), 'snapshots');
 }
 
 export function snapshotDir(name: string, env: NodeJS.ProcessEnv): string {

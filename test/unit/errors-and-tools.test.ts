@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CommandError, prettyCommand, exitCodeOf, UsageError, InterruptedError } from '../../src/core/errors.js';
 import { requireHostTools } from '../../src/core/host-tools.js';
 import { chooseAccelerator } from '../../providers/qemu/kvm-probe.js';
-import { checkCompatible } from '../../src/cli/commands/up.js';
+import { checkCompatible } from '../../src/cli/commands/up-guards.js';
 import { remoteCommand } from '../../src/exec/ssh-runner.js';
 import type { ClusterRecord } from '../../src/core/cluster.js';
 import { resolveClusterOptions } from '../../src/core/config.js';

@@ -98,7 +98,7 @@ describe('a snapshot on disk', () => {
     checkContents(manifest, env);
     const file = join(dir, 'node01.qcow2');
     const bytes = readFileSync(file);
-    bytes[50_000] ^= 0x40;
+    bytes.writeUInt8((bytes[50_000] ?? 0) ^ 0x40, 50_000);
     writeFileSync(file, bytes);
     checkSizes(manifest, env);
     expect(usage(() => checkContents(manifest, env))).toContain(`${file} is damaged`);

@@ -1,23 +1,9 @@
 import { writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
-import type { Step } from '../../core/pipeline.js';
 import { saveSnapshot } from '../../snapshot/save.js';
-import { snapshotBytes, type SnapshotManifest } from '../../snapshot/store.js';
+import { snapshotBytes } from '../../snapshot/store.js';
 import type { UpContext } from '../../steps/context.js';
-import { restoreSteps, type RestoreState } from '../../steps/restore-snapshot/index.js';
-import { startRegistryStep } from '../../steps/start-registry/index.js';
-import { startSwitchStep } from '../../steps/start-switch/index.js';
 import type { CommandContext } from '../context.js';
 import { autoSaveName, type SnapshotDecision } from './up-snapshot.js';
-import { upSteps } from './up.js';
-
-export function restoreContext(manifest: SnapshotManifest): RestoreState {
-  return { manifest, pids: new Map(), loadSeconds: {}, clockSkew: {} };
-}
-
-/** A restore's steps, with the host-side ones it shares with a full up; otherwise the full up's. */
-export function upStepsFor(ctx: UpContext): Step<UpContext>[] {
-  return ctx.restore ? restoreSteps([startSwitchStep, startRegistryStep]) : upSteps();
-}
 
 export interface Finished {
   /** Added to `up -o json`. */

@@ -9,7 +9,7 @@ import type { UpContext } from '../../steps/context.js';
 import { clusterArtefacts, kubernetesVersion, loadLock, lockFile, type Lock } from '../../versions/lock.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
 import type { CommandContext } from '../context.js';
-import type { UpFlags } from './up.js';
+import type { UpFlags } from './up-plan.js';
 
 /** Where up's Kubernetes comes from, before anything boots: the preflight, --kubernetes auto, the bundle's version. */
 type KubernetesFlags = Pick<UpFlags, 'bundle' | 'mirror'>;

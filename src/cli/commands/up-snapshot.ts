@@ -120,6 +120,7 @@ export async function decideSnapshot(
   existing: ClusterRecord | undefined,
   lock: Lock | undefined,
   ctx: { env: NodeJS.ProcessEnv; progress: Progress },
+  dryRun = false,
 ): Promise<SnapshotDecision> {
   if (request.kind === 'none') return { existing };
   const unfinished = existing?.restoredFrom && !existing.restoredFrom.complete;
@@ -140,8 +141,8 @@ export async function decideSnapshot(
     if (found.why) ctx.progress.info(`${request.option}: no snapshot to restore (${found.why}); a full up, saved as a snapshot at the end`);
   }
   if (unfinished && existing) {
-    ctx.progress.warn(`cluster "${options.prefix}" is a restore of "${existing.restoredFrom?.snapshot}" that did not finish; removing it to start over`);
-    await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+    ctx.progress.warn(`cluster "${options.prefix}" is a restore of "${existing.restoredFrom?.snapshot}" that did not finish; ${dryRun ? 'up would remove it' : 'removing it'} to start over`);
+    if (!dryRun) await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
   }
   return decision;
 }

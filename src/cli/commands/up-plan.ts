@@ -1,0 +1,178 @@
+import { join } from 'node:path';
+import type { ClusterOptions, RawFlags } from '../../core/config.js';
+import { readClusterRecord } from '../../core/cluster.js';
+import { DpdkciError, UsageError } from '../../core/errors.js';
+import { cacheRoot, clusterPaths, PROJECT_ROOT, stateRoot } from '../../core/paths.js';
+import { planPipeline, renderPlan, type Step } from '../../core/pipeline.js';
+import type { Runner } from '../../exec/runner.js';
+import { cachedImage, imageDir, imageInfo, nodeImageRecipe } from '../../image/provision.js';
+import { recipeHash } from '../../image/recipe.js';
+import { planCheck } from '../../dataplane/check.js';
+import { BEFORE_KERNEL_RESET_MS } from '../../../providers/qemu/provider.js';
+import { bootNodes } from '../../steps/boot-nodes/index.js';
+import { chooseAcceleratorStep } from '../../steps/choose-accelerator/index.js';
+import type { UpContext } from '../../steps/context.js';
+import { plannedRecord, prepareCluster } from '../../steps/prepare-cluster/index.js';
+import { provisionImage } from '../../steps/provision-image/index.js';
+import { startSwitchStep } from '../../steps/start-switch/index.js';
+import { startRegistryStep } from '../../steps/start-registry/index.js';
+import { waitForSshStep } from '../../steps/wait-for-ssh/index.js';
+import { connectNodesStep } from '../../steps/connect-nodes/index.js';
+import { pushNodeScripts } from '../../steps/push-node-scripts/index.js';
+import { dataplaneSteps, planFor } from '../../steps/dataplane/index.js';
+import { kubernetesSteps, provisionKubernetesImage } from '../../steps/kubernetes/index.js';
+import { restoreSteps, type RestoreState } from '../../steps/restore-snapshot/index.js';
+import { kubernetesImageDir, layerHash, layerInput } from '../../image/kubernetes-layer.js';
+import type { SnapshotManifest } from '../../snapshot/store.js';
+import type { Owner } from '../../core/owner.js';
+import type { CommandContext } from '../context.js';
+import { CHECK_STEP, UP_CHECK_SECONDS, checkOptions } from './check.js';
+import type { SnapshotFlags } from './up-snapshot.js';
+import { plannedKubernetes } from './up-kubernetes.js';
+
+/** What `up` runs, in order, and its --dry-run plan from the same steps; the flags `up` takes. */
+
+export interface UpFlags extends RawFlags, SnapshotFlags {
+  debianMirror?: string;
+  rebuild?: boolean;
+  bootTimeout?: string;
+  bootResetAfter?: string;
+  cleanupOnFailure?: boolean;
+  output?: string;
+  skipCheck?: boolean;
+  checkSeconds?: string;
+  junit?: string;
+  artifacts?: string;
+  timeout?: string;
+  bundle?: string;
+  mirror?: string;
+  dryRun?: boolean;
+}
+
+/** A runner for --dry-run nodes: running anything there is a bug, and says so. */
+function refusingRunner(host: string): Runner {
+  return {
+    host,
+    run: async (argv) => {
+      throw new DpdkciError(`internal: --dry-run tried to run ${argv.join(' ')} on ${host}`);
+    },
+    close: async () => {},
+  };
+}
+
+/**
+ * `up --dry-run`: the plan of every step for a new cluster with these options, per node and in order,
+ * from the same argv builders the steps use. Nothing is started, written or run; nothing is read from
+ * the nodes, so on an existing cluster `up` skips what its checks find done.
+ */
+export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, bootTimeoutS: number, restoring?: SnapshotManifest): string {
+  const env = ctx.env;
+  const recipe = nodeImageRecipe();
+  const root = cacheRoot(env);
+  const hash = recipeHash(recipe);
+  const dir = imageDir(root, recipe, hash);
+  // An image still to be built is shown as the build makes it from Debian's kernel: unpacked for PVH boot.
+  const image = (!flags.rebuild && cachedImage(root, recipe)) || {
+    ...imageInfo(recipe, hash, dir, { kernelRelease: '(from the build)', mirror: '', builtAt: '', buildSeconds: 0 }),
+    pvhKernel: join(dir, 'vmlinux'),
+  };
+  const paths = clusterPaths(options.prefix, env);
+  const upCtx: UpContext = {
+    options,
+    env,
+    paths,
+    cacheRoot: root,
+    recipe,
+    mirrorFlag: flags.debianMirror,
+    rebuild: Boolean(flags.rebuild),
+    bootTimeoutMs: bootTimeoutS * 1000,
+    beforeKernelResetMs: bootResetAfterS(flags, env) * 1000,
+    owner,
+    signal: new AbortController().signal,
+    progress: ctx.progress,
+    image,
+    bootSeconds: {},
+    booted: new Set(),
+    ...(options.kubernetes !== 'none' && !restoring ? { kubernetes: plannedKubernetes(flags, env) } : {}),
+    ...(restoring ? { restore: restoreContext(restoring) } : {}),
+  };
+  upCtx.record = plannedRecord(upCtx);
+  upCtx.created = new Set(upCtx.record.nodes.map((n) => n.name));
+  if (upCtx.kubernetes && !restoring) {
+    // The nodes boot from the Kubernetes layer over the base image, when the lock pins all of it.
+    try {
+      const input = layerInput(upCtx.kubernetes.lock, options.kubernetes);
+      const layer = kubernetesImageDir(root, image, options.kubernetes, layerHash(image, input));
+      upCtx.record.image = { ...upCtx.record.image, hash: layerHash(image, input), disk: join(layer, 'disk.qcow2') };
+    } catch {
+      // provisionKubernetesImage's plan says why there is no layer
+    }
+  }
+  upCtx.nodes = upCtx.record.nodes.map((n) => ({ name: n.name, role: n.role, address: `127.0.0.1:${n.sshPort}`, runner: refusingRunner(n.name) }));
+  const plan = planPipeline(upStepsFor(upCtx), upCtx);
+  if (options.dpdk && !flags.skipCheck && !restoring) {
+    plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...upCheckOptions(flags), compareKernel: false, freshNodes: true }) });
+  }
+  if (options.kubernetes !== 'none' && !restoring) {
+    plan.unshift({
+      step: `preflight: Kubernetes ${options.kubernetes} artefacts`,
+      actions: [{ on: 'host', verb: 'run', what: 'check that every artefact pinned in versions.lock.yaml can be had from --bundle, the cache or the network; else stop before anything boots' }],
+    });
+  }
+  const existing = readClusterRecord(paths.specFile) ? ` Cluster "${options.prefix}" exists: up would skip every step whose check finds it done.` : '';
+  const title =
+    `dpdkci up --dry-run: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
+    `${options.dpdk ? ', OVS-DPDK' : ''}, Kubernetes ${options.kubernetes}, accelerator ${options.accel} (shown as ${upCtx.record.accel})` +
+    `${restoring ? `, restored from snapshot "${restoring.name}"` : ''}.\n` +
+    `Nothing was started, written or run. Each step runs only when its check finds work.${existing}`;
+  return renderPlan(title, plan, [
+    [image.dir, '$IMAGE'],
+    [paths.dir, '$CLUSTER'],
+    [PROJECT_ROOT, '$DPDKCI'],
+    [stateRoot(env), '$STATE'],
+    [root, '$CACHE'],
+  ]);
+}
+
+/** The check at the end of `up --dpdk`: `check`'s thresholds, traffic for --check-seconds (default 3). */
+export function upCheckOptions(flags: Pick<UpFlags, 'checkSeconds'>) {
+  return checkOptions(flags.checkSeconds === undefined ? {} : { seconds: flags.checkSeconds }, '--check-seconds', UP_CHECK_SECONDS);
+}
+
+export function upSteps(): Step<UpContext>[] {
+  return [
+    provisionImage,
+    chooseAcceleratorStep,
+    provisionKubernetesImage,
+    prepareCluster,
+    startSwitchStep,
+    startRegistryStep,
+    bootNodes,
+    waitForSshStep,
+    connectNodesStep,
+    pushNodeScripts,
+    ...dataplaneSteps,
+    ...kubernetesSteps,
+  ];
+}
+
+/** --boot-reset-after (DPDKCI_BOOT_RESET_AFTER): seconds a booting node may spend before its kernel until it is reset, once. */
+export function bootResetAfterS(flags: Pick<UpFlags, 'bootResetAfter'>, env: NodeJS.ProcessEnv): number {
+  const [name, value] = flags.bootResetAfter !== undefined ? ['--boot-reset-after', flags.bootResetAfter] : ['DPDKCI_BOOT_RESET_AFTER', env.DPDKCI_BOOT_RESET_AFTER];
+  if (value === undefined || value === '') return BEFORE_KERNEL_RESET_MS / 1000;
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || (seconds !== 0 && seconds < 5)) {
+    throw new UsageError(`${name}: "${value}" is not a number of seconds (0 to never reset, else at least 5); e.g. ${name === '--boot-reset-after' ? '--boot-reset-after 120' : 'DPDKCI_BOOT_RESET_AFTER=120'}`);
+  }
+  return seconds;
+}
+
+
+export function restoreContext(manifest: SnapshotManifest): RestoreState {
+  return { manifest, pids: new Map(), loadSeconds: {}, clockSkew: {} };
+}
+
+/** A restore's steps, with the host-side ones it shares with a full up; otherwise the full up's. */
+export function upStepsFor(ctx: UpContext): Step<UpContext>[] {
+  return ctx.restore ? restoreSteps([startSwitchStep, startRegistryStep]) : upSteps();
+}
