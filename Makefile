@@ -12,16 +12,19 @@ UP_FLAGS = $(call flag,PREFIX,--prefix) $(call flag,KUBERNETES,--kubernetes) $(c
   $(call flag,CPU,--cpu) $(call flag,HUGEPAGES_2M,--hugepages-2m) $(call flag,HUGEPAGES_1G,--hugepages-1g) \
   $(call flag,SECONDARY_NICS,--secondary-nics) $(call flag,KERNEL_ARGS,--kernel-args) \
   $(call flag,QEMU_ARGS,--qemu-args) $(call flag,ACCEL,--accel) $(call flag,DEBIAN_MIRROR,--debian-mirror) \
-  $(if $(filter true yes 1,$(DPDK)),--dpdk) $(EXTRA_FLAGS)
+  $(if $(filter true yes 1,$(DPDK)),--dpdk) \
+  $(if $(filter auto,$(SNAPSHOT)),--snapshot auto,$(call flag,SNAPSHOT,--from-snapshot)) $(EXTRA_FLAGS)
 PREFIX_FLAG = $(call flag,PREFIX,--prefix)
 
 SYNC_FLAGS = $(foreach f,$(IMAGES),--image '$(f)') $(foreach f,$(CNI_BIN),--cni-bin '$(f)') $(call flag,MANIFESTS,--manifests) $(call flag,REGISTRY,--registry)
 
-.PHONY: help deps build cluster-up cluster-down cluster-sync cluster-ssh cluster-status provision test test-unit test-e2e lint bench clean
+.PHONY: help deps build cluster-up cluster-snapshot cluster-down cluster-sync cluster-ssh cluster-status provision test test-unit test-e2e lint bench clean
 
 help:
 	@echo "make deps                   install host packages (qemu, vde2, debootstrap, ...) as root"
 	@echo "make cluster-up [DPDK=true] [NODES=2 MEMORY=3G CPU=2 HUGEPAGES_2M=512 PREFIX=name ...]"
+	@echo "make cluster-up SNAPSHOT=auto   restore the snapshot that matches, else a full up saved as one (SNAPSHOT=name: that one)"
+	@echo "make cluster-snapshot [NAME=n]  save the running cluster (dpdkci snapshot save)"
 	@echo "make cluster-down           stop the nodes and remove everything the cluster left"
 	@echo "make cluster-sync [IMAGES='a.tar b.tar'] [CNI_BIN=dir] [MANIFESTS=dir] [REGISTRY=cluster|HOST:PORT]   push your build into the cluster"
 	@echo "make cluster-ssh NODE=node01 [CMD='...']"
@@ -44,6 +47,9 @@ deps:
 cluster-up: build
 	@bash scripts/install-host-deps.sh --check || bash scripts/install-host-deps.sh
 	$(DPDKCI) up $(UP_FLAGS)
+
+cluster-snapshot: build
+	$(DPDKCI) snapshot save $(NAME) $(PREFIX_FLAG)
 
 cluster-down: build
 	$(DPDKCI) down $(PREFIX_FLAG)

@@ -1,11 +1,14 @@
 /**
  * npm run bench: image build cold and warm, boot-to-SSH per node, `up` wall time for 1 and 2 nodes,
  * host RSS per node, `up --dpdk` for 1 and 2 nodes with packets per second on every path and the
- * vhost-user/kernel ratio, with the accelerator used. Prints a Markdown table for the README.
+ * vhost-user/kernel ratio, with the accelerator used; then the checked `up --dpdk` saved as a snapshot
+ * (time, size on disk, host RSS of a node before and after) and restored with `up --from-snapshot`, against
+ * the cold `up --dpdk` of the same run. Prints a Markdown table for the README.
  *
  *   npm run bench                # everything (the cold build takes a few minutes)
  *   npm run bench -- --skip-cold # reuse the cached image
- *   npm run bench -- --skip-dpdk # leave out `up --dpdk` and the traffic figures
+ *   npm run bench -- --skip-dpdk # leave out `up --dpdk`, the traffic figures and the snapshots
+ *   npm run bench -- --skip-plain # leave out `up` without --dpdk
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
@@ -81,11 +84,46 @@ async function dpdkUpAndMeasure(nodes: number) {
   const report = JSON.parse(check.stdout) as { paths: { name: string; kind: string; pps: number }[]; vhostToKernelRatio?: number };
   for (const p of report.paths) rows.push([`pps, ${p.name} (64 B, \`dpdkci check\`)`, p.pps.toLocaleString('en'), accel]);
   if (nodes === 1) rows.push(['vhost-user / kernel path ratio', `${report.vhostToKernelRatio ?? '-'}x`, accel]);
-  await dpdkci(['down', '--prefix', prefix]);
+  await snapshotAndRestore(prefix, nodes, up.seconds, accel);
 }
 
-await upAndMeasure(1);
-await upAndMeasure(2);
+/** Host RSS of each node of a cluster, from `status -o json`. */
+async function clusterRss(prefix: string): Promise<string> {
+  const status = JSON.parse((await dpdkci(['status', '--prefix', prefix, '-o', 'json'])).stdout) as { nodes: { name: string; pid: number }[] };
+  return status.nodes.map((n) => `${n.name} ${rssMiB(n.pid)} MiB`).join(', ');
+}
+
+/** The checked cluster saved, removed, and restored under a new prefix; the restore against the cold up. */
+async function snapshotAndRestore(prefix: string, nodes: number, coldSeconds: number, accel: string) {
+  const env = { DPDKCI_SNAPSHOT_DIR: mkdtempSync(join(tmpdir(), 'dpdkci-bench-snapshots-')) };
+  try {
+    rows.push([`host RSS per node, \`up --dpdk\`, ${nodes} node(s), after its check`, await clusterRss(prefix), accel]);
+    const save = await dpdkci(['snapshot', 'save', 'bench', '--prefix', prefix, '-o', 'json'], env);
+    const saved = JSON.parse(save.stdout) as { bytes: number; saveSeconds: number };
+    rows.push([`\`snapshot save\`, ${nodes} node(s): wall time, size on disk`, `${s(save.seconds)}, ${(saved.bytes / 2 ** 30).toFixed(2)} GiB`, accel]);
+    await dpdkci(['down', '--prefix', prefix]);
+    const restored = `${prefix}r`;
+    await dpdkci(['down', '--prefix', restored, '--force']);
+    const up = await dpdkci(['up', '--prefix', restored, '--nodes', String(nodes), '--dpdk', '--from-snapshot', 'bench', '-o', 'json'], env);
+    const result = JSON.parse(up.stdout) as { timings: { name: string; seconds: number }[]; restored: { snapshot: string } | null };
+    if (!result.restored) throw new Error(`up --from-snapshot did not restore:\n${up.stdout}`);
+    const steps = result.timings.reduce((sum, t) => sum + t.seconds, 0);
+    rows.push([`\`up --dpdk --from-snapshot\`, ${nodes} node(s), re-keyed and reachable: wall time (its steps)`, `${s(up.seconds)} (${s(steps)})`, accel]);
+    rows.push([`\`up --dpdk --from-snapshot\`, ${nodes} node(s): where the time went`, result.timings.map((t) => `${t.name} ${t.seconds.toFixed(1)} s`).join(', '), accel]);
+    rows.push([`cold \`up --dpdk\` / restored, ${nodes} node(s)`, `${(coldSeconds / up.seconds).toFixed(1)}x`, accel]);
+    rows.push([`host RSS per node, restored, ${nodes} node(s)`, await clusterRss(restored), accel]);
+    // The restored cluster must carry traffic as the saved one did.
+    await dpdkci(['check', '--prefix', restored, '--seconds', '3']);
+    await dpdkci(['down', '--prefix', restored]);
+  } finally {
+    rmSync(env.DPDKCI_SNAPSHOT_DIR, { recursive: true, force: true });
+  }
+}
+
+if (!args.has('--skip-plain')) {
+  await upAndMeasure(1);
+  await upAndMeasure(2);
+}
 if (!args.has('--skip-dpdk')) {
   await dpdkUpAndMeasure(1);
   await dpdkUpAndMeasure(2);

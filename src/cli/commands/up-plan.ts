@@ -97,6 +97,11 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
     ...(restoring ? { restore: restoreContext(restoring) } : {}),
   };
   upCtx.record = plannedRecord(upCtx);
+  if (restoring) {
+    // A restore keeps the saved nodes' names, roles and MACs (the saved state has them); ports are new.
+    const planned = upCtx.record.nodes;
+    upCtx.record.nodes = restoring.record.nodes.map((n, i) => ({ ...n, sshPort: planned[i]?.sshPort ?? n.sshPort, hostKey: 'ssh-ed25519 (generated-by-up)' }));
+  }
   upCtx.created = new Set(upCtx.record.nodes.map((n) => n.name));
   if (upCtx.kubernetes && !restoring) {
     // The nodes boot from the Kubernetes layer over the base image, when the lock pins all of it.

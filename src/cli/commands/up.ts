@@ -21,6 +21,7 @@ import { CHECK_STEP, checkCluster } from './check.js';
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 import { checkOutputFormat } from '../output.js';
 import { decideSnapshot, snapshotRequest } from './up-snapshot.js';
+import { readSnapshot } from '../../snapshot/store.js';
 import { finishUp } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
 import { bootResetAfterS, dryRunPlan, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
@@ -61,6 +62,13 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   // Everything that can be wrong with the input is found here, before anything starts.
   checkOutputFormat(flags.output);
   let options = resolveClusterOptions(flags, ctx.env);
+  const request = snapshotRequest(flags, ctx.env);
+  if (options.kubernetes === 'auto' && request.kind === 'named') {
+    // The snapshot already holds what auto would look for: Kubernetes as it was saved, or none.
+    const saved = readSnapshot(request.name, ctx.env, request.option).match.options.kubernetes;
+    options = resolveClusterOptions({ ...flags, kubernetes: saved }, ctx.env);
+    ctx.progress.info(`--kubernetes auto: ${saved === 'none' ? 'no Kubernetes' : `Kubernetes ${saved}`}, as snapshot "${request.name}" was saved`);
+  }
   // The lock is read once, and only when Kubernetes may be wanted.
   const lock = options.kubernetes !== 'none' ? loadLock(lockFile(ctx.env)) : undefined;
   if (lock && options.kubernetes === 'auto') {
@@ -79,7 +87,6 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   const beforeKernelResetMs = bootResetAfterS(flags, ctx.env) * 1000;
   // Checked before anything starts, although the check comes last.
   upCheckOptions(flags);
-  const request = snapshotRequest(flags, ctx.env);
   const owner = currentOwner(ctx.env);
   const paths = clusterPaths(options.prefix, ctx.env);
   // A snapshot is settled first: a restore needs no Kubernetes artefacts (its image has them).

@@ -6,7 +6,8 @@ import type { Step } from '../../core/pipeline.js';
 import { nodePaths } from '../../core/paths.js';
 import { connectSsh, remoteCommand } from '../../exec/ssh-runner.js';
 import { allocatePorts } from '../../../providers/qemu/ports.js';
-import { nodeHostKey, prepareClusterKeys, qemuLogTail, sshTarget, startNode, writeKnownHosts } from '../../../providers/qemu/provider.js';
+import { launchSpec, nodeHostKey, prepareClusterKeys, qemuLogTail, sshTarget, startNode, writeKnownHosts } from '../../../providers/qemu/provider.js';
+import { qemuArgs } from '../../../providers/qemu/qemu-args.js';
 import { incomingArgs, resumeNode, waitLoaded } from '../../../providers/qemu/snapshot.js';
 import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type SnapshotManifest } from '../../snapshot/store.js';
 import { connectNode } from '../connect-nodes/index.js';
@@ -143,9 +144,11 @@ export const loadNodesStep: Step<UpContext> = {
   },
   plan(ctx) {
     const dir = snapshotDir(restoreOf(ctx).manifest.name, ctx.env);
-    return restoreOf(ctx).manifest.record.nodes.flatMap((n) => [
+    const record = need(ctx.record, 'cluster record');
+    return record.nodes.flatMap((n) => [
       { on: 'host', verb: 'write' as const, what: `${nodePaths(ctx.paths, n.name).disk} (mode 0600), a copy of ${join(dir, diskFile(n.name))}` },
-      { on: 'host', verb: 'run' as const, what: `the node's QEMU command line, plus ${remoteCommand(incomingArgs())} (fd 3: ${join(dir, stateFile(n.name))}, opened read-only); wait until QEMU is paused with the state loaded` },
+      { on: 'host', verb: 'run' as const, what: `${remoteCommand([...qemuArgs(launchSpec(record, n, ctx.env)), ...incomingArgs()])} (fd 3: ${join(dir, stateFile(n.name))}, opened read-only)` },
+      { on: 'host', verb: 'wait' as const, what: `QMP query-status on ${n.name} says paused: the state is loaded` },
     ]);
   },
 };
