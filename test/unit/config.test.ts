@@ -1,20 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseMemoryMiB, resolveClusterOptions } from '../../src/core/config.js';
-import { UsageError } from '../../src/core/errors.js';
+import { usageMessage } from '../fixtures/usage-error.js';
 
 const host = { memAvailableMiB: 20_000 };
 const resolve = (flags: Record<string, string>, env: Record<string, string> = {}) => resolveClusterOptions(flags, env, host);
 
-function usageMessage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UsageError);
-    expect((e as UsageError).exitCode).toBe(2);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UsageError');
-}
 
 describe('option precedence: flag over KUBEVIRT_* variable over default', () => {
   it('uses defaults when nothing is given', () => {

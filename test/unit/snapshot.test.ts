@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
-import { UsageError } from '../../src/core/errors.js';
+import { usageMessage as usage } from '../fixtures/usage-error.js';
 import {
   autoName, checkContents, checkSizes, checkSnapshotName, crc32File, differences, matchKey, matchOf, readSnapshot, snapshotDir, type SnapshotManifest,
 } from '../../src/snapshot/store.js';
@@ -13,16 +13,6 @@ import { incomingArgs, saveUri } from '../../providers/qemu/snapshot.js';
 const host = { memAvailableMiB: 20_000 };
 const options = (flags: Record<string, string | boolean> = {}) => resolveClusterOptions({ kubernetes: 'none', ...flags }, {}, host);
 
-function usage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UsageError);
-    expect((e as UsageError).exitCode).toBe(2);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UsageError');
-}
 
 /** A snapshot directory on disk with two files whose sizes and CRCs the manifest records. */
 function savedSnapshot(name = 'one'): { env: NodeJS.ProcessEnv; manifest: SnapshotManifest; dir: string } {
