@@ -4,12 +4,10 @@ import { readClusterRecord } from '../../src/core/cluster.js';
 import { ownerAlive } from '../../src/core/owner.js';
 import { clusterPaths, stateRoot } from '../../src/core/paths.js';
 import { findProcesses, liveHolder } from './processes.js';
-import { nodeProcesses } from './provider.js';
+import { nodeProcesses } from './names.js';
+import type { StaleCluster } from '../../src/provider/provider.js';
 
-export interface StaleCluster {
-  prefix: string;
-  reason: string;
-}
+export type { StaleCluster } from '../../src/provider/provider.js';
 
 /**
  * Clusters of this host that nobody will take down: the process that owned them (the session or

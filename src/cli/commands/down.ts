@@ -1,12 +1,14 @@
 import { resolvePrefix } from '../../core/config.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
-import { deleteCluster } from '../../../providers/qemu/provider.js';
-import { findStaleClusters } from '../../../providers/qemu/stale.js';
+import { readClusterRecord } from '../../core/cluster.js';
+import { clusterPaths } from '../../core/paths.js';
+import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 
 async function removeOne(prefix: string, force: boolean, ctx: CommandContext, why?: string): Promise<void> {
   const step = ctx.progress.start(`remove cluster ${prefix}${why ? ` (${why})` : ''}`);
-  const report = await deleteCluster(prefix, { graceful: !force, env: ctx.env });
+  const provider = providerFor(readClusterRecord(clusterPaths(prefix, ctx.env).specFile));
+  const report = await provider.deleteCluster(prefix, { graceful: !force, env: ctx.env });
   if (report.nodes.length === 0 && report.switchPids.length === 0 && report.registryPids.length === 0 && !report.removedDir) {
     step.end('skipped', 'nothing to remove');
     return;
@@ -19,7 +21,7 @@ export async function runDown(flags: { prefix?: string; force?: boolean; allStal
     if (flags.prefixGiven) {
       throw new UsageError('--all-stale: it reaps every stale cluster of this host and takes no --prefix; drop one of the two');
     }
-    const stale = findStaleClusters(ctx.env);
+    const stale = providerFor().findStale(ctx.env);
     if (stale.length === 0) ctx.progress.info('no stale clusters');
     // Stale clusters are nobody's: no ACPI power-off to wait for.
     for (const s of stale) await removeOne(s.prefix, true, ctx, s.reason);

@@ -8,7 +8,7 @@ import { fetchArtifact } from '../../fetch/fetcher.js';
 import { kubernetesSources } from '../../kubernetes/artefacts.js';
 import { loadLock, lockFile, type LockedFile } from '../../versions/lock.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
-import { sshClientOptions } from '../../../providers/qemu/provider.js';
+import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
 
@@ -41,7 +41,8 @@ export async function runKubectl(args: string[], flags: { prefix?: string }, ctx
   const node = record.nodes[0];
   if (!node) throw new DpdkciError(`cluster "${record.prefix}" records no nodes`);
   const remote = remoteCommand(['kubectl', '--kubeconfig', '/etc/kubernetes/admin.conf', ...args]);
-  const ssh = [...sshClientOptions(record, node, ctx.env), '-p', String(node.sshPort), 'root@127.0.0.1', '--', remote];
+  const client = providerFor(record).sshClient(record, node, ctx.env);
+  const ssh = [...client.options, '-p', String(client.port), client.destination, '--', remote];
   return (await execa('ssh', ssh, { stdio: 'inherit', reject: false })).exitCode ?? 255;
 }
 

@@ -1,6 +1,6 @@
 import { execa } from 'execa';
 import { UsageError } from '../../core/errors.js';
-import { sshClientOptions } from '../../../providers/qemu/provider.js';
+import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster, requireNode } from './node-access.js';
 
@@ -16,10 +16,11 @@ export async function runScp(src: string, dst: string, flags: { prefix?: string;
   const remote = (s ?? d) as RegExpExecArray;
   const record = requireCluster(flags.prefix, ctx.env);
   const node = requireNode(record, remote[1] as string, s ? 'SRC' : 'DST');
-  const spec = `root@127.0.0.1:${remote[2] || '.'}`;
+  const client = providerFor(record).sshClient(record, node, ctx.env);
+  const spec = `${client.destination}:${remote[2] || '.'}`;
   const args = [
-    ...sshClientOptions(record, node, ctx.env),
-    '-P', String(node.sshPort),
+    ...client.options,
+    '-P', String(client.port),
     ...(flags.recursive ? ['-r'] : []),
     s ? spec : src,
     d ? spec : dst,

@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { sshClientOptions } from '../../../providers/qemu/provider.js';
+import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster, requireNode } from './node-access.js';
 
@@ -11,11 +11,12 @@ export async function runSsh(node: string, command: string[], flags: { prefix?: 
   const record = requireCluster(flags.prefix, ctx.env);
   const target = requireNode(record, node);
   const interactive = command.length === 0;
+  const client = providerFor(record).sshClient(record, target, ctx.env);
   const args = [
-    ...sshClientOptions(record, target, ctx.env),
+    ...client.options,
     ...(interactive && process.stdin.isTTY ? ['-t'] : []),
-    '-p', String(target.sshPort),
-    'root@127.0.0.1',
+    '-p', String(client.port),
+    client.destination,
     ...(interactive ? [] : ['--', command.join(' ')]),
   ];
   const result = await execa('ssh', args, { stdio: 'inherit', reject: false });

@@ -4,7 +4,8 @@ import { resolvePrefix } from '../../core/config.js';
 import { ExitCode } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
 import { formatTable } from '../../core/table.js';
-import { listNodes, switchRunning, type NodeStatus } from '../../../providers/qemu/provider.js';
+import type { NodeStatus } from '../../provider/provider.js';
+import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
 
@@ -31,7 +32,7 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
     acceleratorReason: record.accelReason,
     image: record.image,
     stateDir: clusterPaths(record.prefix, env).dir,
-    secondaryNetwork: { kind: 'vde-switch', running: switchRunning(record, env) },
+    secondaryNetwork: { kind: 'vde-switch', running: providerFor(record).secondaryNetworkRunning(record, env) },
     registry: record.registryPort
       ? { address: `127.0.0.1:${record.registryPort}`, pullAs: NODE_REGISTRY_NAME, running: registryProcesses(registryPaths(clusterPaths(record.prefix, env).dir)).length > 0 }
       : null,
@@ -52,7 +53,7 @@ export async function runStatus(flags: { prefix?: string; output?: string }, ctx
     ctx.out(flags.output === 'json' ? JSON.stringify({ prefix, exists: false, nodes: [] }, null, 2) : `cluster ${prefix}: not found (dpdkci up --prefix ${prefix} creates it)`);
     return ExitCode.ok;
   }
-  const nodes = listNodes(record);
+  const nodes = providerFor(record).listNodes(record);
   ctx.out(flags.output === 'json' ? JSON.stringify(statusJson(record, nodes, ctx.env), null, 2) : renderStatus(record, nodes));
   return ExitCode.ok;
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { ClusterOptions } from '../../core/config.js';
 import type { ClusterRecord } from '../../core/cluster.js';
 import type { Progress } from '../../core/progress.js';
-import { deleteCluster } from '../../../providers/qemu/provider.js';
+import { providerFor } from '../providers.js';
 import { UsageError } from '../../core/errors.js';
 import { cacheRoot } from '../../core/paths.js';
 import { cachedImage, nodeImageRecipe } from '../../image/provision.js';
@@ -142,7 +142,7 @@ export async function decideSnapshot(
   }
   if (unfinished && existing) {
     ctx.progress.warn(`cluster "${options.prefix}" is a restore of "${existing.restoredFrom?.snapshot}" that did not finish; ${dryRun ? 'up would remove it' : 'removing it'} to start over`);
-    if (!dryRun) await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+    if (!dryRun) await providerFor(existing).deleteCluster(options.prefix, { graceful: false, env: ctx.env });
   }
   return decision;
 }

@@ -12,7 +12,7 @@ import { cacheRoot, clusterPaths } from '../../core/paths.js';
 import { runPipeline } from '../../core/pipeline.js';
 import { timingTable } from '../../core/progress.js';
 import { nodeImageRecipe } from '../../image/provision.js';
-import { deleteCluster, listNodes } from '../../../providers/qemu/provider.js';
+import { providerFor } from '../providers.js';
 import type { UpContext } from '../../steps/context.js';
 import { planFor } from '../../steps/dataplane/index.js';
 import type { CommandContext } from '../context.js';
@@ -160,7 +160,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       ctx.out(
         JSON.stringify(
           {
-            ...statusJson(record, listNodes(record), ctx.env),
+            ...statusJson(record, providerFor(record).listNodes(record), ctx.env),
             changed: result.applied.length > 0,
             applied: result.applied,
             timings: ctx.progress.timings,
@@ -174,7 +174,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       );
       return ExitCode.ok;
     }
-    ctx.out(renderStatus(record, listNodes(record)));
+    ctx.out(renderStatus(record, providerFor(record).listNodes(record)));
     if (check) ctx.out(`\n${renderCheck(check)}`);
     ctx.out('\nwhere the time went:\n' + timingTable(ctx.progress.timings));
     for (const line of finished.lines) ctx.out(`\n${line}`);
@@ -190,11 +190,11 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     if (ctx.signal.aborted || (restoring && caught instanceof UsageError)) {
       if (!ctx.signal.aborted) {
         ctx.progress.warn('the snapshot was refused: stopping the nodes that loaded it and removing the cluster');
-        await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+        await providerFor().deleteCluster(options.prefix, { graceful: false, env: ctx.env });
         throw caught;
       }
       ctx.progress.warn('interrupted: stopping what was started and removing the cluster');
-      await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      await providerFor().deleteCluster(options.prefix, { graceful: false, env: ctx.env });
       throw new InterruptedError('up interrupted; the cluster was removed');
     }
     let error = caught;
@@ -214,7 +214,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       }
     }
     if (flags.cleanupOnFailure || !existsSync(paths.specFile)) {
-      await deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      await providerFor().deleteCluster(options.prefix, { graceful: false, env: ctx.env });
       if (flags.cleanupOnFailure) ctx.progress.warn('up failed; the cluster was removed (--cleanup-on-failure)');
     } else if (restoring) {
       ctx.progress.warn(`the restore failed; the cluster is left for inspection (dpdkci status --prefix ${options.prefix}); the same up removes it and restores again`);

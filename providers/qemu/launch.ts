@@ -1,0 +1,110 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { DpdkciError } from '../../src/core/errors.js';
+import { clusterPaths, nodePaths } from '../../src/core/paths.js';
+import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
+import { qemuArgs, kernelArgs, type NodeLaunchSpec } from './qemu-args.js';
+import { readPidFile } from './processes.js';
+import { startSwitch, switchProcesses } from './switch.js';
+import { processName } from './names.js';
+
+/** Starting a node's QEMU (and the cluster's switch), and reading what QEMU and the console said. */
+
+/** A node's copy-on-write disk over the image. */
+export function overlayArgv(imageDisk: string, disk: string): string[] {
+  return ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', imageDisk, disk];
+}
+
+export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): NodeLaunchSpec {
+  const paths = clusterPaths(record.prefix, env);
+  const np = nodePaths(paths, node.name);
+  const o = record.options;
+  return {
+    processName: processName(record.prefix, node.name),
+    accel: record.accel,
+    cpus: o.cpus,
+    memoryMiB: o.memoryMiB,
+    kernel: record.image.kernel,
+    initrd: record.image.initrd,
+    disk: np.disk,
+    sshPort: node.sshPort,
+    ...(node.apiPort ? { apiPort: node.apiPort } : {}),
+    mgmtMac: node.mgmtMac,
+    secondaryNics: node.secondaryMacs.map((mac) => ({ mac, switchSocket: paths.switchDir })),
+    qmpSocket: np.qmp,
+    pidFile: np.pid,
+    consoleLog: np.console,
+    qemuLog: np.qemuLog,
+    seed: {
+      hostname: join(np.seedDir, 'hostname'),
+      ssh_host_ed25519_key: join(np.seedDir, 'ssh_host_ed25519_key'),
+      'ssh_host_ed25519_key.pub': join(np.seedDir, 'ssh_host_ed25519_key.pub'),
+      authorized_keys: join(np.seedDir, 'authorized_keys'),
+      // The cluster registry's host port: the node's containerd pulls registry:5000 from 10.0.2.2 there.
+      ...(record.registryPort ? { registry: join(np.seedDir, 'registry') } : {}),
+    },
+    kernelArgs: kernelArgs({ hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, extra: o.kernelArgs }),
+    extraQemuArgs: o.qemuArgs,
+  };
+}
+
+export async function startClusterSwitch(record: ClusterRecord, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const paths = clusterPaths(record.prefix, env);
+  return startSwitch({ dir: paths.switchDir, pidFile: paths.switchPid });
+}
+
+export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv = process.env): boolean {
+  const paths = clusterPaths(record.prefix, env);
+  return switchProcesses({ dir: paths.switchDir, pidFile: paths.switchPid }).length > 0;
+}
+
+/**
+ * Starts one node's QEMU (daemonized). Its overlay is created on first start and kept across restarts.
+ * extraArgs come last (a restore's -incoming), and inheritFd is passed on as fd 3.
+ */
+export async function startNode(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env, extraArgs: string[] = [], inheritFd?: number): Promise<number> {
+  const paths = clusterPaths(record.prefix, env);
+  const np = nodePaths(paths, node.name);
+  mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
+  if (!existsSync(np.disk)) {
+    const [cmd, ...args] = overlayArgv(record.image.disk, np.disk);
+    await execa(cmd as string, args);
+  }
+  writeFileSync(join(np.seedDir, 'hostname'), `${node.name}\n`);
+  copyFileSync(paths.publicKey, join(np.seedDir, 'authorized_keys'));
+  if (record.registryPort) writeFileSync(join(np.seedDir, 'registry'), `${record.registryPort}\n`);
+  rmSync(np.qmp, { force: true });
+  rmSync(np.pid, { force: true });
+  rmSync(np.qemuLog, { force: true });
+  const [file, ...args] = [...qemuArgs(launchSpec(record, node, env)), ...extraArgs];
+  // inheritFd becomes the QEMU's fd 3 (a restore's state file, for -incoming fd:3).
+  // (execa's types leave out a number at index 3, which it passes to Node's spawn as it is.)
+  const stdio = inheritFd !== undefined ? { stdio: ['ignore', 'pipe', 'pipe', inheritFd] as unknown as ['ignore', 'pipe', 'pipe'] } : {};
+  const result = await execa(file as string, args, { reject: false, ...stdio });
+  if (result.exitCode !== 0) {
+    // With -D, QEMU writes even its command-line errors to the log file.
+    const said = [String(result.stderr).trim(), readQemuLog(np.qemuLog)].filter(Boolean).join('\n');
+    throw new DpdkciError(`QEMU would not start ${node.name} (exit ${result.exitCode}): ${said || '(it printed nothing)'}`);
+  }
+  const pid = readPidFile(np.pid);
+  if (!pid) throw new DpdkciError(`QEMU started ${node.name} but wrote no pidfile at ${np.pid}`);
+  return pid;
+}
+
+/** A node's QEMU log (-D: its stderr once daemonized), trimmed; empty when there is none. */
+function readQemuLog(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : '';
+}
+
+/** The end of a node's QEMU log, for a message about a QEMU that exited. */
+export function qemuLogTail(file: string, lines = 10): string {
+  const text = readQemuLog(file);
+  return text ? `QEMU said:\n${text.split('\n').slice(-lines).join('\n')}\n` : `QEMU's log (${file}) is empty: it was killed by a signal, or exited without a word`;
+}
+
+export function consoleTail(record: ClusterRecord, node: string, lines = 20, env: NodeJS.ProcessEnv = process.env): string {
+  const file = nodePaths(clusterPaths(record.prefix, env), node).console;
+  if (!existsSync(file)) return '(no console output)';
+  return readFileSync(file, 'utf8').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');
+}
