@@ -93,7 +93,7 @@ export async function saveNodeState(qmp: string, stateFile: string, disk: string
 }
 
 /** Cancels a migration and waits until QEMU says it ended, so that the node can be resumed. */
-async function cancelMigration(qmp: string): Promise<void> {
+export async function cancelMigration(qmp: string): Promise<void> {
   await qmpCommand(qmp, 'migrate_cancel').catch(() => undefined);
   for (let i = 0; i < 100; i++) {
     const info = (await qmpCommand(qmp, 'query-migrate').catch(() => ({}))) as MigrateInfo;

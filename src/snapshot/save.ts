@@ -9,7 +9,7 @@ import { nodeScriptPath, nodeScriptsHash, pushScriptsTo } from '../steps/push-no
 import { listNodes, sshTarget } from '../../providers/qemu/provider.js';
 import { connectSsh } from '../exec/ssh-runner.js';
 import { runWithHostTime } from './clock.js';
-import { pauseNode, qemuVersion, resumeNode, saveNodeState } from '../../providers/qemu/snapshot.js';
+import { cancelMigration, pauseNode, qemuVersion, resumeNode, saveNodeState } from '../../providers/qemu/snapshot.js';
 import {
   FORMAT, KEY_FILE, KUBECONFIG_FILE, MANIFEST, diskFile, matchKey, matchOf, crc32File, snapshotDir, snapshotsRoot, stateFile,
   type SnapshotFile, type SnapshotManifest,
@@ -46,8 +46,9 @@ export async function saveSnapshot(record: ClusterRecord, name: string, ctx: Sav
   const began = performance.now();
   const paths = clusterPaths(record.prefix, env);
   const root = snapshotsRoot(env);
-  mkdirSync(root, { recursive: true, mode: 0o700 });
-  chmodSync(root, 0o700);
+  // Made 0700; one that exists (DPDKCI_SNAPSHOT_DIR may name any directory) keeps its mode, and each
+  // snapshot's own directory is 0700.
+  if (!existsSync(root)) mkdirSync(root, { recursive: true, mode: 0o700 });
   const tmp = join(root, `.${name}.partial-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { mode: 0o700 });
@@ -76,7 +77,7 @@ export async function saveSnapshot(record: ClusterRecord, name: string, ctx: Sav
         await pauseNode(nodePaths(paths, n.name).qmp);
         paused.add(n.name);
       }
-      const saved = await Promise.all(
+      const settled = await Promise.allSettled(
         record.nodes.map(async (n) => {
           const np = nodePaths(paths, n.name);
           const state = join(tmp, stateFile(n.name));
@@ -87,14 +88,21 @@ export async function saveSnapshot(record: ClusterRecord, name: string, ctx: Sav
           return `${n.name} ${r.seconds.toFixed(1)}s ${(statSync(state).size / 2 ** 20).toFixed(0)} MiB`;
         }),
       );
-      line.end('done', saved.join(', '));
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) {
+        // A node whose QMP failed may still be migrating: ended first, so that every node can be resumed.
+        await Promise.all(record.nodes.map((n) => cancelMigration(nodePaths(paths, n.name).qmp)));
+        throw failed.reason;
+      }
+      line.end('done', settled.map((s) => (s as PromiseFulfilledResult<string>).value).join(', '));
     } catch (e) {
       line.end('failed', signal.aborted ? 'interrupted' : undefined, (e as Error).message);
       throw signal.aborted ? new InterruptedError('snapshot save interrupted; the nodes run on and no snapshot was kept') : e;
     } finally {
       await resumeAll(record, paused, env, progress);
+      // Their clocks stood still while paused, whether the save went through or not.
+      if (paused.size) await setClocks(record, env, progress);
     }
-    await setClocks(record, env, progress);
     copyFileSync(paths.privateKey, join(tmp, KEY_FILE));
     chmodSync(join(tmp, KEY_FILE), 0o600);
     if (existsSync(paths.kubeconfig)) {

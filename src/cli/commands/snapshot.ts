@@ -10,6 +10,7 @@ import { nodeScriptsHash } from '../../steps/push-node-scripts/index.js';
 import { qemuVersion } from '../../../providers/qemu/snapshot.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
+import { takeLock } from './up-guards.js';
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
@@ -23,7 +24,14 @@ export async function runSnapshotSave(name: string | undefined, flags: { prefix?
   const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
   if (!record) throw new UsageError(`--prefix: there is no cluster "${prefix}" to save; bring one up with \`dpdkci up --prefix ${prefix}\``);
   const chosen = name ?? autoName(matchKey(matchOf(record.options, record.accel, record.image.hash, await qemuVersion(), nodeScriptsHash())));
-  const manifest = await saveSnapshot(record, chosen, ctx);
+  // One dpdkci at a time on a cluster: an up, a down or another save would meet the paused nodes.
+  const release = takeLock(clusterPaths(prefix, ctx.env));
+  let manifest;
+  try {
+    manifest = await saveSnapshot(record, chosen, ctx);
+  } finally {
+    release();
+  }
   if (flags.output === 'json') {
     ctx.out(JSON.stringify({ name: chosen, dir: snapshotDir(chosen, ctx.env), bytes: snapshotBytes(manifest), saveSeconds: manifest.saveSeconds, timings: ctx.progress.timings }, null, 2));
   } else {

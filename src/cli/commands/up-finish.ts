@@ -1,9 +1,18 @@
 import { writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
+import { InterruptedError } from '../../core/errors.js';
 import { saveSnapshot } from '../../snapshot/save.js';
-import { snapshotBytes } from '../../snapshot/store.js';
+import { rmSync } from 'node:fs';
+import { snapshotBytes, snapshotDir } from '../../snapshot/store.js';
 import type { UpContext } from '../../steps/context.js';
 import type { CommandContext } from '../context.js';
 import { autoSaveName, type SnapshotDecision } from './up-snapshot.js';
+
+/** Ctrl-C (or --timeout) while --snapshot auto saved a cluster that is up: up stops, and keeps the cluster. */
+export class SaveInterrupted extends InterruptedError {
+  constructor() {
+    super('interrupted while saving the snapshot; the cluster is up and kept, and no snapshot was saved');
+  }
+}
 
 export interface Finished {
   /** Added to `up -o json`. */
@@ -30,14 +39,22 @@ export async function finishUp(ctx: UpContext, decision: SnapshotDecision, cmd: 
         (record.dataplane ? `; its dataplane passed its check at ${saved?.at ?? '?'} before the save, and \`dpdkci check --prefix ${record.prefix}\` checks it again` : ''),
     );
   }
+  if (!ctx.restore && record.restoredFrom && !record.restoredFrom.complete) {
+    // A restore that failed and was then brought up by a plain up is a cluster like any other now.
+    record.restoredFrom.complete = true;
+    writeClusterRecord(ctx.paths.specFile, record);
+  }
   if (decision.saveAfter) {
     try {
       const name = await autoSaveName(record);
+      // auto found no usable snapshot: one of this name is damaged or short, and is replaced.
+      rmSync(snapshotDir(name, ctx.env), { recursive: true, force: true });
       const manifest = await saveSnapshot(record, name, { env: ctx.env, progress: ctx.progress, signal: cmd.signal });
       finished.json.snapshotSaved = name;
       finished.lines.push(`saved as snapshot "${name}" (${(snapshotBytes(manifest) / 2 ** 20).toFixed(0)} MiB, ${manifest.saveSeconds} s): the next up with these options restores it`);
     } catch (e) {
-      if (cmd.signal.aborted) throw e;
+      // The cluster is up and checked: an interrupted save keeps it (the nodes were resumed).
+      if (cmd.signal.aborted) throw new SaveInterrupted();
       ctx.progress.warn(`--snapshot auto: the cluster is up, but saving it failed: ${(e as Error).message}`);
     }
   }

@@ -101,6 +101,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
     // A restore keeps the saved nodes' names, roles and MACs (the saved state has them); ports are new.
     const planned = upCtx.record.nodes;
     upCtx.record.nodes = restoring.record.nodes.map((n, i) => ({ ...n, sshPort: planned[i]?.sshPort ?? n.sshPort, hostKey: 'ssh-ed25519 (generated-by-up)' }));
+    upCtx.record.accel = options.accel === 'auto' ? restoring.record.accel : options.accel;
   }
   upCtx.created = new Set(upCtx.record.nodes.map((n) => n.name));
   if (upCtx.kubernetes && !restoring) {
@@ -173,8 +174,8 @@ export function bootResetAfterS(flags: Pick<UpFlags, 'bootResetAfter'>, env: Nod
 }
 
 
-export function restoreContext(manifest: SnapshotManifest): RestoreState {
-  return { manifest, pids: new Map(), loadSeconds: {}, clockSkew: {} };
+export function restoreContext(manifest: SnapshotManifest, contentsChecked = false): RestoreState {
+  return { manifest, contentsChecked, pids: new Map(), loadSeconds: {}, clockSkew: {} };
 }
 
 /** A restore's steps, with the host-side ones it shares with a full up; otherwise the full up's. */

@@ -2,14 +2,13 @@ import { existsSync } from 'node:fs';
 import type { ClusterOptions } from '../../core/config.js';
 import type { ClusterRecord } from '../../core/cluster.js';
 import type { Progress } from '../../core/progress.js';
-import { providerFor } from '../providers.js';
 import { UsageError } from '../../core/errors.js';
 import { cacheRoot } from '../../core/paths.js';
 import { cachedImage, nodeImageRecipe } from '../../image/provision.js';
 import { layerHash, layerInput } from '../../image/kubernetes-layer.js';
 import { nodeScriptsHash } from '../../steps/push-node-scripts/index.js';
 import { qemuVersion } from '../../../providers/qemu/snapshot.js';
-import { autoName, matchKey, checkSizes, checkSnapshotName, differences, listSnapshotNames, matchOf, readSnapshot, type SnapshotManifest, type SnapshotMatch } from '../../snapshot/store.js';
+import { autoName, matchKey, checkContents, checkSizes, checkSnapshotName, differences, listSnapshotNames, matchOf, readSnapshot, type SnapshotManifest, type SnapshotMatch } from '../../snapshot/store.js';
 import type { Lock } from '../../versions/lock.js';
 
 export interface SnapshotFlags {
@@ -86,7 +85,9 @@ export async function autoSnapshot(options: ClusterOptions, env: NodeJS.ProcessE
         reasons.push(`"${name}": ${diff[0]}${diff.length > 1 ? ` (+${diff.length - 1} more)` : ''}`);
         continue;
       }
+      // A damaged snapshot is one that does not match: auto falls back rather than failing every run.
       checkSizes(manifest, env);
+      checkContents(manifest, env);
       return { manifest };
     } catch (e) {
       reasons.push((e as Error).message);
@@ -103,10 +104,14 @@ export async function autoSaveName(record: ClusterRecord): Promise<string> {
 export interface SnapshotDecision {
   /** Restore this snapshot instead of booting. */
   manifest?: SnapshotManifest;
+  /** Its files' CRC-32 were checked already (--snapshot auto checks before it chooses). */
+  contentsChecked?: boolean;
   /** --snapshot auto found none: save the cluster under this mode once up is done. */
   saveAfter?: boolean;
-  /** The cluster record to go on with (gone when an unfinished restore was removed). */
+  /** The cluster record to go on with (none when an unfinished restore is to be removed). */
   existing?: ClusterRecord;
+  /** An unfinished restore of this prefix: up removes it once it holds the cluster's lock. */
+  removeFirst?: boolean;
 }
 
 /**
@@ -137,12 +142,12 @@ export async function decideSnapshot(
   let decision: SnapshotDecision = { manifest };
   if (request.kind === 'auto') {
     const found = await autoSnapshot(options, ctx.env, lock);
-    decision = found.manifest ? { manifest: found.manifest } : { saveAfter: true };
+    decision = found.manifest ? { manifest: found.manifest, contentsChecked: true } : { saveAfter: true };
     if (found.why) ctx.progress.info(`${request.option}: no snapshot to restore (${found.why}); a full up, saved as a snapshot at the end`);
   }
   if (unfinished && existing) {
     ctx.progress.warn(`cluster "${options.prefix}" is a restore of "${existing.restoredFrom?.snapshot}" that did not finish; ${dryRun ? 'up would remove it' : 'removing it'} to start over`);
-    if (!dryRun) await providerFor(existing).deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+    decision.removeFirst = true;
   }
   return decision;
 }

@@ -22,7 +22,7 @@ import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 import { checkOutputFormat } from '../output.js';
 import { decideSnapshot, snapshotRequest } from './up-snapshot.js';
 import { readSnapshot } from '../../snapshot/store.js';
-import { finishUp } from './up-finish.js';
+import { finishUp, SaveInterrupted } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
 import { bootResetAfterS, dryRunPlan, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
 import { autoLeftOutLine, kubernetesPreflight, resolveAutoKubernetes } from './up-kubernetes.js';
@@ -101,7 +101,12 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP);
   if (existing) checkCompatible(existing, options);
 
-  const release = takeLock(paths);
+  let release = takeLock(paths);
+  if (decision.removeFirst) {
+    // Only now, holding the lock: a restore still running keeps it, and this up stopped above.
+    await providerFor().deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+    release = takeLock(paths);
+  }
   // The whole up stops on Ctrl-C or when --timeout runs out; only Ctrl-C removes the cluster.
   const timer = new AbortController();
   const timeout = timeoutS === undefined ? undefined : setTimeout(() => timer.abort(), timeoutS * 1000);
@@ -124,7 +129,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     bootSeconds: {},
     booted: new Set(),
     ...(kubernetes ? { kubernetes } : {}),
-    ...(restoring ? { restore: restoreContext(restoring) } : {}),
+    ...(restoring ? { restore: restoreContext(restoring, decision.contentsChecked) } : {}),
   };
   ctx.progress.info(
     `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
@@ -185,6 +190,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     }
     return ExitCode.ok;
   } catch (caught) {
+    if (caught instanceof SaveInterrupted) throw caught;
     const ran = new Set(ctx.progress.timings.map((t) => t.name));
     setNotReached([...steps.filter((s) => !ran.has(s.name) && (!s.enabled || s.enabled(upCtx))).map((s) => s.name), ...(checking && !ran.has(CHECK_STEP) ? [CHECK_STEP] : [])]);
     if (ctx.signal.aborted || (restoring && caught instanceof UsageError)) {

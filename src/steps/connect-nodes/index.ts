@@ -14,7 +14,16 @@ export async function connectNode(record: ClusterRecord, n: NodeRecord, env: Nod
 /** Opens one SSH connection per node for the steps that run commands on nodes. */
 export async function connectNodes(ctx: Pick<UpContext, 'record' | 'env'>): Promise<Node[]> {
   const record = need(ctx.record, 'cluster record');
-  return Promise.all(record.nodes.map((n) => connectNode(record, n, ctx.env)));
+  return allOrClose(record.nodes.map((n) => connectNode(record, n, ctx.env)));
+}
+
+/** Every node's connection, or none: when one fails, those that connected are closed (an open one keeps the CLI from exiting). */
+export async function allOrClose(connecting: Promise<Node>[]): Promise<Node[]> {
+  const settled = await Promise.allSettled(connecting);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<Node>).value);
+  await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.runner.close() : undefined)));
+  throw failed.reason;
 }
 
 export const connectNodesStep: Step<UpContext> = {

@@ -10,7 +10,7 @@ import { launchSpec, nodeHostKey, prepareClusterKeys, qemuLogTail, sshTarget, st
 import { qemuArgs } from '../../../providers/qemu/qemu-args.js';
 import { incomingArgs, resumeNode, waitLoaded } from '../../../providers/qemu/snapshot.js';
 import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type SnapshotManifest } from '../../snapshot/store.js';
-import { connectNode } from '../connect-nodes/index.js';
+import { allOrClose, connectNode } from '../connect-nodes/index.js';
 import { runWithHostTime } from '../../snapshot/clock.js';
 import { hostKubeconfig } from '../kubernetes/kubeadm.js';
 import { portBase, portsOfOtherClusters } from '../prepare-cluster/index.js';
@@ -23,6 +23,8 @@ export const MAX_CLOCK_SKEW_S = 1;
 /** What a restore carries between its steps. */
 export interface RestoreState {
   manifest: SnapshotManifest;
+  /** The CRC-32 of every file were checked when the snapshot was chosen. */
+  contentsChecked?: boolean;
   /** Per node: QEMU's pid while it loads. */
   pids: Map<string, number>;
   /** Per node: seconds QEMU took to load its state. */
@@ -43,7 +45,7 @@ export const checkSnapshotStep: Step<UpContext> = {
   async apply(ctx) {
     const r = restoreOf(ctx);
     checkSizes(r.manifest, ctx.env);
-    checkContents(r.manifest, ctx.env);
+    if (!r.contentsChecked) checkContents(r.manifest, ctx.env);
     return `"${r.manifest.name}": ${r.manifest.files.length} files, sizes and CRC-32 as saved`;
   },
   plan(ctx) {
@@ -189,7 +191,7 @@ export const rekeyNodesStep: Step<UpContext> = {
     const record = need(ctx.record, 'cluster record');
     const r = restoreOf(ctx);
     const oldKey = readFileSync(join(snapshotDir(r.manifest.name, ctx.env), KEY_FILE), 'utf8');
-    const nodes: Node[] = await Promise.all(
+    const nodes: Node[] = await allOrClose(
       record.nodes.map(async (node) => {
         const saved = r.manifest.record.nodes.find((n) => n.name === node.name) as NodeRecord;
         try {
