@@ -12,13 +12,23 @@ import { runWithHostTime } from './clock.js';
 import { cancelMigration, pauseNode, qemuVersion, resumeNode, saveNodeState } from '../../providers/qemu/snapshot.js';
 import {
   FORMAT, KEY_FILE, KUBECONFIG_FILE, MANIFEST, diskFile, matchKey, matchOf, crc32File, snapshotDir, snapshotsRoot, stateFile,
-  type SnapshotFile, type SnapshotManifest,
+  autoName, type SnapshotFile, type SnapshotManifest, type SnapshotMatch,
 } from './store.js';
 
 export interface SaveContext {
   env: NodeJS.ProcessEnv;
   progress: Progress;
   signal: AbortSignal;
+}
+
+/** What a restore of this cluster's snapshot must match: its options, accelerator and image, this QEMU, these node scripts. */
+export async function recordMatch(record: ClusterRecord): Promise<SnapshotMatch> {
+  return matchOf(record.options, record.accel, record.image.hash, await qemuVersion(), nodeScriptsHash());
+}
+
+/** The name a save without one gives, and the one `--snapshot auto` restores. */
+export async function autoSaveName(record: ClusterRecord): Promise<string> {
+  return autoName(matchKey(await recordMatch(record)));
 }
 
 /** Why a cluster cannot be saved as it is, or nothing. */
@@ -54,7 +64,7 @@ export async function saveSnapshot(record: ClusterRecord, name: string, ctx: Sav
   mkdirSync(tmp, { mode: 0o700 });
   const paused = new Set<string>();
   try {
-    const match = matchOf(record.options, record.accel, record.image.hash, await qemuVersion(), nodeScriptsHash());
+    const match = await recordMatch(record);
     let line = progress.start('prepare nodes for the save');
     const nodes = await connectNodes({ record, env });
     try {

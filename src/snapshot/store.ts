@@ -3,7 +3,7 @@ import { crc32 } from 'node:zlib';
 import { closeSync, existsSync, openSync, readSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ClusterOptions } from '../core/config.js';
-import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
+import type { ClusterRecord } from '../core/cluster.js';
 import { UsageError } from '../core/errors.js';
 import { cacheRoot } from '../core/paths.js';
 
@@ -175,11 +175,6 @@ export function checkContents(manifest: SnapshotManifest, env: NodeJS.ProcessEnv
       throw new UsageError(`snapshot "${manifest.name}": ${join(dir, f.file)} is damaged (its CRC-32 is ${crc.toString(16)}, saved ${f.crc32.toString(16)}); remove the snapshot with \`dpdkci snapshot rm ${manifest.name}\` and save it again`);
     }
   }
-}
-
-/** The nodes of a snapshot as they were saved (host keys, MACs, roles). */
-export function savedNodes(manifest: SnapshotManifest): NodeRecord[] {
-  return manifest.record.nodes;
 }
 
 export function snapshotBytes(manifest: SnapshotManifest): number {

@@ -4,10 +4,8 @@ import { resolvePrefix } from '../../core/config.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
 import { formatTable } from '../../core/table.js';
-import { saveSnapshot } from '../../snapshot/save.js';
-import { autoName, checkSnapshotName, listSnapshotNames, matchKey, matchOf, readSnapshot, snapshotBytes, snapshotDir, snapshotsRoot } from '../../snapshot/store.js';
-import { nodeScriptsHash } from '../../steps/push-node-scripts/index.js';
-import { qemuVersion } from '../../../providers/qemu/snapshot.js';
+import { autoSaveName, saveSnapshot } from '../../snapshot/save.js';
+import { checkSnapshotName, listSnapshotNames, readSnapshot, snapshotBytes, snapshotDir, snapshotsRoot } from '../../snapshot/store.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
 import { takeLock } from './up-guards.js';
@@ -23,7 +21,7 @@ export async function runSnapshotSave(name: string | undefined, flags: { prefix?
   const prefix = resolvePrefix(flags.prefix, ctx.env);
   const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
   if (!record) throw new UsageError(`--prefix: there is no cluster "${prefix}" to save; bring one up with \`dpdkci up --prefix ${prefix}\``);
-  const chosen = name ?? autoName(matchKey(matchOf(record.options, record.accel, record.image.hash, await qemuVersion(), nodeScriptsHash())));
+  const chosen = name ?? (await autoSaveName(record));
   // One dpdkci at a time on a cluster: an up, a down or another save would meet the paused nodes.
   const release = takeLock(clusterPaths(prefix, ctx.env));
   let manifest;

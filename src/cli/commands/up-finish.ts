@@ -1,11 +1,11 @@
 import { writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { InterruptedError } from '../../core/errors.js';
-import { saveSnapshot } from '../../snapshot/save.js';
+import { autoSaveName, saveSnapshot } from '../../snapshot/save.js';
 import { rmSync } from 'node:fs';
 import { snapshotBytes, snapshotDir } from '../../snapshot/store.js';
 import type { UpContext } from '../../steps/context.js';
 import type { CommandContext } from '../context.js';
-import { autoSaveName, type SnapshotDecision } from './up-snapshot.js';
+import type { SnapshotDecision } from './up-snapshot.js';
 
 /** Ctrl-C (or --timeout) while --snapshot auto saved a cluster that is up: up stops, and keeps the cluster. */
 export class SaveInterrupted extends InterruptedError {

@@ -175,7 +175,7 @@ export function bootResetAfterS(flags: Pick<UpFlags, 'bootResetAfter'>, env: Nod
 
 
 export function restoreContext(manifest: SnapshotManifest, contentsChecked = false): RestoreState {
-  return { manifest, contentsChecked, pids: new Map(), loadSeconds: {}, clockSkew: {} };
+  return { manifest, contentsChecked, loadSeconds: {}, clockSkew: {} };
 }
 
 /** A restore's steps, with the host-side ones it shares with a full up; otherwise the full up's. */

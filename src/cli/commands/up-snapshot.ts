@@ -8,7 +8,7 @@ import { cachedImage, nodeImageRecipe } from '../../image/provision.js';
 import { layerHash, layerInput } from '../../image/kubernetes-layer.js';
 import { nodeScriptsHash } from '../../steps/push-node-scripts/index.js';
 import { qemuVersion } from '../../../providers/qemu/snapshot.js';
-import { autoName, matchKey, checkContents, checkSizes, checkSnapshotName, differences, listSnapshotNames, matchOf, readSnapshot, type SnapshotManifest, type SnapshotMatch } from '../../snapshot/store.js';
+import { checkContents, checkSizes, checkSnapshotName, differences, listSnapshotNames, matchOf, readSnapshot, type SnapshotManifest, type SnapshotMatch } from '../../snapshot/store.js';
 import type { Lock } from '../../versions/lock.js';
 
 export interface SnapshotFlags {
@@ -94,11 +94,6 @@ export async function autoSnapshot(options: ClusterOptions, env: NodeJS.ProcessE
     }
   }
   return { why: `none of ${names.length} matches: ${reasons.slice(0, 3).join('; ')}` };
-}
-
-/** The name `--snapshot auto` saves a full up's cluster as. */
-export async function autoSaveName(record: ClusterRecord): Promise<string> {
-  return autoName(matchKey(matchOf(record.options, record.accel, record.image.hash, await qemuVersion(), nodeScriptsHash())));
 }
 
 export interface SnapshotDecision {

@@ -25,8 +25,6 @@ export interface RestoreState {
   manifest: SnapshotManifest;
   /** The CRC-32 of every file were checked when the snapshot was chosen. */
   contentsChecked?: boolean;
-  /** Per node: QEMU's pid while it loads. */
-  pids: Map<string, number>;
   /** Per node: seconds QEMU took to load its state. */
   loadSeconds: Record<string, number>;
   clockSkew: Record<string, number>;
@@ -134,7 +132,6 @@ export const loadNodesStep: Step<UpContext> = {
           } finally {
             closeSync(fd);
           }
-          r.pids.set(node.name, pid);
           ctx.booted.add(node.name);
           r.loadSeconds[node.name] = Math.round((await waitLoaded(np.qmp, pid, ctx.bootTimeoutMs, () => qemuLogTail(np.qemuLog), ctx.signal)) * 10) / 10;
         } catch (e) {
