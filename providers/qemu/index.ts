@@ -1,13 +1,17 @@
 import type { Provider } from '../../src/provider/provider.js';
-import { deleteCluster, listNodes, sshClientOptions, switchRunning } from './provider.js';
+import { deleteCluster, listNodes, sshClientOptions, sshTarget, switchRunning } from './provider.js';
+import { qemuHostSideLogs } from './logs.js';
 import { findStaleClusters } from './stale.js';
 
 /** The QEMU provider behind the Provider seam: nodes are QEMU processes, reached on 127.0.0.1. */
 export const qemuProvider: Provider = {
   name: 'qemu',
-  listNodes,
+  listNodes: async (record) => listNodes(record),
+  endpoint: (_record, node) => ({ user: 'root', host: '127.0.0.1', port: node.sshPort }),
+  sshTarget,
   sshClient: (record, node, env) => ({ destination: 'root@127.0.0.1', port: node.sshPort, options: sshClientOptions(record, node, env) }),
-  secondaryNetworkRunning: (record, env) => switchRunning(record, env),
+  secondaryNetwork: (record, env) => ({ kind: 'vde-switch', running: switchRunning(record, env) }),
+  hostSideLogs: qemuHostSideLogs,
   deleteCluster,
   findStale: (env) => findStaleClusters(env),
 };

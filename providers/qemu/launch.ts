@@ -7,7 +7,7 @@ import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
 import { qemuArgs, kernelArgs, type NodeLaunchSpec } from './qemu-args.js';
 import { readPidFile } from './processes.js';
 import { startSwitch, switchProcesses } from './switch.js';
-import { processName } from './names.js';
+import { processName, qemuAccel } from './names.js';
 
 /** Starting a node's QEMU (and the cluster's switch), and reading what QEMU and the console said. */
 
@@ -22,7 +22,7 @@ export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.
   const o = record.options;
   return {
     processName: processName(record.prefix, node.name),
-    accel: record.accel,
+    accel: qemuAccel(record),
     cpus: o.cpus,
     memoryMiB: o.memoryMiB,
     kernel: record.image.kernel,

@@ -1,3 +1,4 @@
+import type { ClusterRecord } from '../../src/core/cluster.js';
 import { findProcesses } from './processes.js';
 
 /** How a cluster's QEMU processes are named, and found again by that name in the process table. */
@@ -20,4 +21,10 @@ export function nodeProcesses(prefix: string): Map<string, number> {
     if (m?.[1]) out.set(m[1], p.pid);
   }
   return out;
+}
+
+/** The accelerator of a QEMU cluster's record; a record of machines dpdkci did not boot has none. */
+export function qemuAccel(record: Pick<ClusterRecord, 'accel' | 'prefix'>): 'kvm' | 'tcg' {
+  if (record.accel === 'none') throw new Error(`internal: cluster "${record.prefix}" has no QEMU nodes`);
+  return record.accel;
 }

@@ -20,7 +20,7 @@ export function listNodes(record: ClusterRecord): NodeStatus[] {
   const running = nodeProcesses(record.prefix);
   return record.nodes.map((n) => {
     const pid = running.get(n.name);
-    return { name: n.name, role: n.role, state: pid ? 'running' : 'down', pid: pid ?? null, sshPort: n.sshPort };
+    return { name: n.name, role: n.role, state: pid ? 'running' : 'down', pid: pid ?? null, sshPort: n.sshPort, address: `127.0.0.1:${n.sshPort}` };
   });
 }
 

@@ -46,6 +46,8 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--kubernetes <version>', 'auto (1.36 when its artefacts can be had, else none), a pinned minor version (1.36, 1.35), or none for the OVS-DPDK nodes alone (DPDKCI_KUBERNETES, default auto)')
     .option('--bundle <dir>', 'take every Kubernetes artefact from this air-gapped bundle (made by dpdkci bundle) (DPDKCI_BUNDLE)')
     .option('--mirror <url>', 'fetch Kubernetes artefacts from MIRROR/host/path instead of their upstream URLs (DPDKCI_MIRROR)')
+    .option('--provider <name>', 'qemu (nodes dpdkci boots, the default) or hosts (machines of --inventory) (DPDKCI_PROVIDER)')
+    .option('--inventory <file>', 'with --provider hosts: the YAML list of machines (README, "Your own machines") (DPDKCI_INVENTORY)')
     .option('--dpdk', 'OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir (DPDKCI_DPDK)')
     .option('--skip-check', 'with --dpdk: do not pass traffic through the dataplane at the end')
     .option('--check-seconds <n>', 'with --dpdk: seconds of traffic per path in the closing check (default 3; `dpdkci check` measures, 6 by default)')
@@ -106,6 +108,8 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--prefix <name>', PREFIX_HELP)
     .option('--force', 'kill the nodes at once instead of an ACPI power-off first')
     .option('--all-stale', "every cluster of this host whose owner (the session or DPDKCI_OWNER_PID of its up) is gone, none of whose nodes runs, or whose state was removed under its processes")
+    .option('--provider <name>', 'qemu or hosts: must be the cluster\'s own (it is read from its record; this only guards against the wrong prefix)')
+    .option('--purge-packages', 'hosts: also remove the packages dpdkci installed (by default they stay, and down names them)')
     .action(async (opts) =>
       setCode(await runDown({ ...opts, prefix: prefixOf(opts), prefixGiven: prefixOf(opts) !== undefined }, ctx)),
     );

@@ -1,14 +1,10 @@
-import type { ClusterRecord } from '../core/cluster.js';
-import type { Provider } from '../provider/provider.js';
+import { registerProvider, providerOf } from '../provider/registry.js';
 import { qemuProvider } from '../../providers/qemu/index.js';
+import { hostsProvider } from '../../providers/hosts/index.js';
 
-/**
- * The one place a provider is chosen: by the cluster's record, or QEMU for a prefix without one (`down` of
- * a cluster whose record is gone).
- */
-export function providerFor(record?: Pick<ClusterRecord, 'provider'>): Provider {
-  switch (record?.provider ?? 'qemu') {
-    case 'qemu':
-      return qemuProvider;
-  }
-}
+/** The one place providers are known: each is registered here, and chosen by a cluster's record. */
+registerProvider(qemuProvider);
+registerProvider(hostsProvider);
+
+export const providerFor = providerOf;
+export const PROVIDER_NAMES = ['qemu', 'hosts'] as const;

@@ -16,13 +16,30 @@ export interface NodeRecord {
   secondaryMacs: string[];
   /** "ssh-ed25519 AAAA..." — pinned before the node first boots. */
   hostKey: string;
+  /** A machine dpdkci did not boot (provider hosts): how it is reached, its DPDK NIC, what it offers. */
+  host?: HostNode;
+}
+
+export interface HostNode {
+  address: string;
+  user: string;
+  /** The inventory's private key (absolute path); dpdkci makes no key of its own for a host. */
+  keyFile: string;
+  /** Every pinned host key ("TYPE BASE64"): the inventory's hostKey, or its known_hosts file's keys. */
+  hostKeys: string[];
+  /** The DPDK NIC as the inventory names it. */
+  nic: { pci: string } | { iface: string };
+  /** Learned by the `check hosts` step: the NIC's PCI address and the host's CPU count. */
+  pci?: string;
+  cpus?: number;
 }
 
 export interface ClusterRecord {
   prefix: string;
-  provider: 'qemu';
+  provider: 'qemu' | 'hosts';
   options: ClusterOptions;
-  accel: 'kvm' | 'tcg';
+  /** QEMU's accelerator; none on machines dpdkci did not boot. */
+  accel: 'kvm' | 'tcg' | 'none';
   accelReason: string;
   image: { hash: string; disk: string; kernel: string; initrd: string; kernelRelease: string };
   createdAt: string;

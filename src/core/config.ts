@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from 'node:path';
 import { UsageError } from './errors.js';
 import { boolean, integer, kubernetesOption, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts, type Source } from './option-values.js';
 import { checkKubernetesFits } from '../kubernetes/budget.js';
@@ -38,7 +39,16 @@ export interface ClusterOptions {
   kubernetes: string;
   /** What --secondary-nics asked for: NICs besides dpdkci's own (DPDK's, the Kubernetes node network). */
   extraNics: number;
+  /** Who runs the nodes: QEMU VMs dpdkci boots, or machines of an inventory (hosts). */
+  provider: ProviderName;
+  /** hosts: the inventory file (absolute); '' with QEMU. */
+  inventory: string;
 }
+
+export type ProviderName = 'qemu' | 'hosts';
+
+/** Options that shape QEMU nodes; the hosts provider takes machines as they are and refuses them. */
+const QEMU_ONLY: (keyof ClusterOptions)[] = ['nodes', 'memoryMiB', 'cpus', 'accel', 'kernelArgs', 'qemuArgs', 'secondaryNics', 'randomPorts'];
 
 /** Raw values as they arrive from the command line (commander) — strings, or undefined when not given. */
 export type RawFlags = Partial<Record<keyof ClusterOptions, string | boolean | undefined>>;
@@ -68,6 +78,8 @@ export const OPTION_SPECS: Record<keyof ClusterOptions, OptionSpec> = {
   registry: { flag: '--no-registry', env: 'DPDKCI_REGISTRY', default: 'true' },
   kubernetes: { flag: '--kubernetes', env: 'DPDKCI_KUBERNETES', default: 'auto' },
   extraNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '0' },
+  provider: { flag: '--provider', env: 'DPDKCI_PROVIDER', default: 'qemu' },
+  inventory: { flag: '--inventory', env: 'DPDKCI_INVENTORY', default: '' },
 };
 
 /**
@@ -104,9 +116,18 @@ export function resolveClusterOptions(
   host: HostFacts = readHostFacts(),
 ): ClusterOptions {
   const prefix = resolvePrefix(typeof flags.prefix === "string" ? flags.prefix : undefined, env);
+  const { provider, inventory } = resolveProvider(flags, env);
+  const hosts = provider === 'hosts';
 
   const nodes = integer(pick('nodes', flags, env), 1, LIMITS.maxNodes, `use a node count from 1 to ${LIMITS.maxNodes} (e.g. --nodes 2)`);
-  const kubernetes = kubernetesOption(pick('kubernetes', flags, env));
+  const kubernetesSrc = pick('kubernetes', flags, env);
+  if (hosts && kubernetesSrc.value !== 'none' && kubernetesSrc.value !== 'auto') {
+    throw new UsageError(
+      `${kubernetesSrc.via}: "${kubernetesSrc.value}" with --provider hosts: dpdkci does not yet install Kubernetes on machines it did not boot (its Kubernetes comes in the QEMU node image's layer); use --kubernetes none, or QEMU nodes`,
+    );
+  }
+  // On hosts, auto finds no Kubernetes layer to use: the dataplane alone.
+  const kubernetes = hosts ? 'none' : kubernetesOption(kubernetesSrc);
   const withKubernetes = kubernetes !== 'none' && kubernetes !== 'auto';
   // With Kubernetes the defaults grow to what its pods request (kubevirtci's sizes).
   const sized = (key: 'cpus' | 'memoryMiB', value: string): Source => {
@@ -128,6 +149,9 @@ export function resolveClusterOptions(
   }
 
   const dpdk = boolean(pick('dpdk', flags, env));
+  if (hosts && !dpdk) {
+    throw new UsageError('--provider hosts: dpdkci converges OVS-DPDK on the machines of the inventory and nothing else yet; add --dpdk (DPDKCI_DPDK=true)');
+  }
   const hp2Picked = pick('hugepages2m', flags, env);
   // --dpdk raises the default: OVS and at least one guest need hugepages.
   const hp2Src = dpdk && hp2Picked.via.endsWith('(default)') ? { value: String(DPDK_DEFAULT_HUGEPAGES_2M), via: '--hugepages-2m (default with --dpdk)' } : hp2Picked;
@@ -135,7 +159,7 @@ export function resolveClusterOptions(
   const hp1Src = pick('hugepages1g', flags, env);
   const hugepages1g = integer(hp1Src, 0, 1024, 'give a count of 1 GiB pages (e.g. --hugepages-1g 1)');
   const hugeMiB = hugepages2m * 2 + hugepages1g * 1024;
-  if (hugeMiB + LIMITS.osReserveMiB > memoryMiB) {
+  if (!hosts && hugeMiB + LIMITS.osReserveMiB > memoryMiB) {
     const via = hugepages1g > 0 && hugepages2m * 2 < memoryMiB - LIMITS.osReserveMiB ? hp1Src.via : hp2Src.via;
     const maxPages = Math.max(0, Math.floor((memoryMiB - LIMITS.osReserveMiB - hugepages1g * 1024) / 2));
     throw new UsageError(
@@ -158,7 +182,7 @@ export function resolveClusterOptions(
   }
 
   const total = nodes * memoryMiB;
-  if (total > host.memAvailableMiB) {
+  if (!hosts && total > host.memAvailableMiB) {
     throw new UsageError(
       `--memory/--nodes: ${nodes} node(s) x ${memoryMiB} MiB = ${total} MiB, but this host has only ${host.memAvailableMiB} MiB available; ` +
         `lower --memory or --nodes, or free memory on the host`,
@@ -221,9 +245,35 @@ export function resolveClusterOptions(
     vhostSocketDir: socketDir,
     randomPorts: boolean(pick('randomPorts', flags, env)),
     // commander gives registry=false for --no-registry and true when it was not given.
-    registry: flags.registry === false ? false : boolean(pick('registry', { ...flags, registry: undefined }, env)),
+    // The registry reaches QEMU nodes through their user network's forwarding; hosts have none.
+    registry: hosts || flags.registry === false ? false : boolean(pick('registry', { ...flags, registry: undefined }, env)),
     kubernetes,
+    provider,
+    inventory,
   };
+}
+
+/** --provider and --inventory, and the QEMU-only options a hosts cluster refuses. */
+function resolveProvider(flags: RawFlags, env: NodeJS.ProcessEnv): { provider: ProviderName; inventory: string } {
+  const providerSrc = pick('provider', flags, env);
+  if (providerSrc.value !== 'qemu' && providerSrc.value !== 'hosts') {
+    throw new UsageError(`${providerSrc.via}: "${providerSrc.value}" is not a provider; use qemu (nodes dpdkci boots) or hosts (machines of an --inventory)`);
+  }
+  const inventorySrc = pick('inventory', flags, env);
+  if (providerSrc.value === 'qemu') {
+    if (inventorySrc.value) throw new UsageError(`${inventorySrc.via}: an inventory is for --provider hosts; add --provider hosts, or leave ${inventorySrc.via} out`);
+    return { provider: 'qemu', inventory: '' };
+  }
+  if (!inventorySrc.value) {
+    throw new UsageError(`--inventory: --provider hosts needs the inventory of machines to use (--inventory FILE or DPDKCI_INVENTORY=FILE); its format is in the README, "Your own machines"`);
+  }
+  for (const key of QEMU_ONLY) {
+    const src = pick(key, flags, env);
+    if (!src.via.endsWith('(default)')) {
+      throw new UsageError(`${src.via}: "${src.value}" sizes QEMU nodes; --provider hosts uses the machines of the inventory as they are: leave ${src.via} out`);
+    }
+  }
+  return { provider: 'hosts', inventory: resolvePath(inventorySrc.value) };
 }
 
 /** The prefix alone, for commands that act on an existing cluster (down, status, ssh...). */

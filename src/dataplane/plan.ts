@@ -1,5 +1,3 @@
-import { secondaryNicPci } from '../../providers/qemu/qemu-args.js';
-
 /**
  * What OVS-DPDK gets on a node, derived from the node's shape. Pure: unit-tested.
  *
@@ -42,10 +40,11 @@ export function cpuMask(cpus: number[]): string {
   return `0x${cpus.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16)}`;
 }
 
-export function dataplanePlan(opts: { cpus: number; hugepages2m: number; hugepages1g: number; socketDir: string }): DataplanePlan {
+/** `pci`: the node's DPDK NIC, which its provider knows (QEMU: the first secondary NIC's slot). */
+export function dataplanePlan(opts: { pci: string; cpus: number; hugepages2m: number; hugepages1g: number; socketDir: string }): DataplanePlan {
   const hugeMiB = opts.hugepages2m * 2 + opts.hugepages1g * 1024;
   return {
-    pci: secondaryNicPci(0),
+    pci: opts.pci,
     pmdMaxSleepUs: PMD_MAX_SLEEP_US,
     socketMemMiB: OVS_SOCKET_MEM_MIB,
     socketLimitMiB: Math.min(OVS_SOCKET_LIMIT_MIB, hugeMiB - GUEST_HUGEPAGES_MIB),

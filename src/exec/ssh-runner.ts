@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
 import { quote } from 'zx';
-import { CommandError, DpdkciError } from '../core/errors.js';
+import { createHash } from 'node:crypto';
+import { CommandError, DpdkciError, UsageError } from '../core/errors.js';
 import type { Runner, RunOptions, RunResult } from './runner.js';
 
 export interface SshTarget {
@@ -13,6 +14,22 @@ export interface SshTarget {
   privateKey: string;
   /** The node's pinned host key, as in a known_hosts line: "ssh-ed25519 AAAA...". */
   hostKey: string;
+  /** Further keys pinned for it (a known_hosts file may hold several types). */
+  moreHostKeys?: string[];
+  /** How to pin a key it offers that is not pinned (the hosts provider: the inventory's hostKey field). */
+  pinHint?: string;
+  /** Commands run through `sudo -n` (a machine reached as a user other than root). */
+  sudo?: boolean;
+}
+
+/** Host key algorithms ssh2 may negotiate for a pinned key's type (RSA keys sign with SHA-2 too). */
+function algorithmsFor(type: string): string[] {
+  return type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type];
+}
+
+/** OpenSSH's fingerprint of a key blob: SHA256:base64 without padding. */
+export function keyFingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 /** The raw key blob of an OpenSSH public key line, for comparing with what the server offers. */
@@ -28,17 +45,38 @@ export function remoteCommand(argv: readonly string[]): string {
 }
 
 export async function connectSsh(target: SshTarget, readyTimeoutMs = 10_000): Promise<NodeSSH> {
-  const pinned = hostKeyBlob(target.hostKey);
+  const lines = [target.hostKey, ...(target.moreHostKeys ?? [])];
+  const pinned = lines.map(hostKeyBlob);
+  const types = [...new Set(lines.map((l) => l.trim().split(/\s+/)[0] as string))];
+  let offered: Buffer | undefined;
   const ssh = new NodeSSH();
-  await ssh.connect({
-    host: target.host,
-    port: target.port,
-    username: target.user,
-    privateKey: target.privateKey,
-    readyTimeout: readyTimeoutMs,
-    keepaliveInterval: 5_000,
-    hostVerifier: (key: Buffer | string) => Buffer.isBuffer(key) && key.equals(pinned),
-  });
+  try {
+    await ssh.connect({
+      host: target.host,
+      port: target.port,
+      username: target.user,
+      privateKey: target.privateKey,
+      readyTimeout: readyTimeoutMs,
+      keepaliveInterval: 5_000,
+      // Only the pinned keys' types are negotiated, so the key offered is one that can be compared.
+      algorithms: { serverHostKey: types.flatMap(algorithmsFor) as never },
+      hostVerifier: (key: Buffer | string) => {
+        if (!Buffer.isBuffer(key)) return false;
+        offered = key;
+        return pinned.some((p) => key.equals(p));
+      },
+    });
+  } catch (e) {
+    if (offered && !pinned.some((p) => p.equals(offered as Buffer))) {
+      const type = offered.subarray(4, 4 + offered.readUInt32BE(0)).toString();
+      throw new UsageError(
+        `${target.name} (${target.host}:${target.port}) offered the host key ${type} ${keyFingerprint(offered)}, which is not pinned for it; dpdkci does not trust a host key on first use. ` +
+          `Compare it with \`ssh-keygen -lf /etc/ssh/ssh_host_${type.replace(/^ssh-|-sha2-nistp\d+$/g, '')}_key.pub\` run on the machine itself, then pin it` +
+          `${target.pinHint ? `: ${target.pinHint} "${type} ${offered.toString('base64')}"` : ''}`,
+      );
+    }
+    throw e;
+  }
   return ssh;
 }
 
@@ -46,7 +84,7 @@ export function createSshRunner(target: SshTarget, ssh: NodeSSH): Runner {
   return {
     host: target.name,
     async run(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-      const command = remoteCommand(argv);
+      const command = remoteCommand(target.sudo ? ['sudo', '-n', '--', ...argv] : argv);
       // Bytes go as a stream: a string would be re-encoded as UTF-8 and break binaries and archives.
       const stdin = options.stdin === undefined ? undefined : typeof options.stdin === 'string' ? options.stdin : Readable.from([options.stdin]);
       const exec = ssh.execCommand(command, stdin === undefined ? {} : { stdin });

@@ -118,6 +118,8 @@ function buildVm(base: ImageInfo, prefix: string, sshPort: number, hostKey: stri
     hugepages1g: 0,
     secondaryNics: 0,
     extraNics: 0,
+    provider: 'qemu',
+    inventory: '',
     kernelArgs: [],
     qemuArgs: [],
     accel,

@@ -1,10 +1,8 @@
-import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { ClusterRecord, Node, NodeRecord } from '../core/cluster.js';
-import { clusterPaths, nodePaths } from '../core/paths.js';
-import { nodeProcesses, qemuState } from '../../providers/qemu/provider.js';
-import { readArgv } from '../../providers/qemu/processes.js';
+import { providerOf } from '../provider/registry.js';
 import { connectNode } from '../steps/connect-nodes/index.js';
 import { nodeScriptPath, pushScriptsTo } from '../steps/push-node-scripts/index.js';
 
@@ -18,45 +16,24 @@ export interface NodeLogs {
 }
 
 /**
- * Gathers a cluster's logs into dir/<node>/: from the host the serial console and QEMU's command line, from
+ * Gathers a cluster's logs into dir/<node>/: the provider's host side (QEMU: console, command line), from
  * the node (over SSH, when it answers) its journal, dmesg, the OVS logs, `ovs-vsctl show`, DPDK's lines and,
  * with Kubernetes, kubelet's logs and `kubectl get -A`. A node that does not answer still gets its console.
  */
 export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<NodeLogs[]> {
-  const paths = clusterPaths(record.prefix, env);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The record without anything secret in it (host keys are public; the cluster key is not in it).
   writeFileSync(join(dir, 'cluster.json'), JSON.stringify(record, null, 2) + '\n');
-  const running = nodeProcesses(record.prefix);
+  const provider = providerOf(record);
   return Promise.all(
     record.nodes.map(async (node): Promise<NodeLogs> => {
       const nodeDir = join(dir, node.name);
       mkdirSync(nodeDir, { recursive: true });
-      const files: string[] = [];
-      const np = nodePaths(paths, node.name);
-      if (existsSync(np.console)) {
-        cpSync(np.console, join(nodeDir, 'console.log'));
-        files.push('console.log');
-      }
-      // QEMU's own log (its stderr); and, left by waitForSsh, its state before it reset a node stuck before its
-      // kernel and when a node never answered.
-      for (const f of ['qemu.log', 'qemu-state-before-reset.txt', 'qemu-state-at-timeout.txt']) {
-        if (!existsSync(join(np.dir, f))) continue;
-        cpSync(join(np.dir, f), join(nodeDir, f));
-        files.push(f);
-      }
-      const pid = running.get(node.name);
-      if (pid) {
-        writeFileSync(join(nodeDir, 'qemu-cmdline.txt'), `${(readArgv(pid) ?? []).join(' ')}\n`);
-        files.push('qemu-cmdline.txt');
-      }
-      const missing = pid ? await fromNode(record, node, nodeDir, files, env) : 'its QEMU is not running';
+      const host = await provider.hostSideLogs(record, node, nodeDir, env);
+      const files = [...host.files];
+      const missing = host.unreachable ?? (await fromNode(record, node, nodeDir, files, env));
       if (missing) writeFileSync(join(nodeDir, 'MISSING.txt'), `node logs not collected: ${missing}\n`);
-      if (pid && missing) {
-        // A node that runs but does not answer: what its virtual CPUs are doing, seen from QEMU.
-        writeFileSync(join(nodeDir, 'qemu-state.txt'), await qemuState(np.qmp));
-        files.push('qemu-state.txt');
-      }
+      if (!host.unreachable && missing && host.whenSilent) files.push(...(await host.whenSilent()));
       return { node: node.name, dir: nodeDir, files: files.sort(), ...(missing ? { missing } : {}) };
     }),
   );
@@ -68,7 +45,7 @@ async function fromNode(record: ClusterRecord, nodeRecord: NodeRecord, nodeDir: 
   try {
     node = await connectNode(record, nodeRecord, env, 10_000);
   } catch (e) {
-    return `no SSH answer on 127.0.0.1:${nodeRecord.sshPort} (${(e as Error).message})`;
+    return `no SSH answer from ${nodeRecord.host ? `${nodeRecord.host.address}:${nodeRecord.sshPort}` : `127.0.0.1:${nodeRecord.sshPort}`} (${(e as Error).message})`;
   }
   try {
     await pushScriptsTo([node]);

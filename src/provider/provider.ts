@@ -1,16 +1,21 @@
 import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
+import type { SshTarget } from '../exec/ssh-runner.js';
 
 /**
- * What the commands need of whatever runs a cluster's nodes, after kind's providers/provider.go: list and
- * reach the nodes, delete a cluster, find stale ones. The QEMU provider (providers/qemu/index.ts) is the one
- * there is; commands get it from src/cli/providers.ts, never by importing it.
+ * What the commands and steps need of whatever runs a cluster's nodes, after kind's providers/provider.go:
+ * list and reach the nodes, their host-side logs, delete a cluster, find stale ones. The QEMU provider
+ * (providers/qemu) boots nodes; the hosts provider (providers/hosts) uses machines that exist. Code gets a
+ * provider from src/provider/registry.ts, never by importing one.
  */
 export interface NodeStatus {
   name: string;
   role: NodeRecord['role'];
+  /** QEMU: its process runs; hosts: its SSH port answers. */
   state: 'running' | 'down';
   pid: number | null;
   sshPort: number;
+  /** Where SSH reaches it, for people: 127.0.0.1:2201, root@192.0.2.10:22. */
+  address: string;
 }
 
 /** How the system ssh and scp reach a node: `ssh OPTIONS -p PORT DESTINATION` (scp: -P). */
@@ -20,10 +25,19 @@ export interface SshClient {
   options: string[];
 }
 
+/** What `down` did on one machine dpdkci did not boot: each thing put back, and what it left. */
+export interface HostUndo {
+  name: string;
+  restored: string[];
+  kept: string[];
+  error?: string;
+}
+
 export interface DeleteReport {
   nodes: { name: string; pid: number; how: 'powered-off' | 'killed' }[];
   switchPids: number[];
   registryPids: number[];
+  hosts?: HostUndo[];
   removedDir: boolean;
 }
 
@@ -32,14 +46,46 @@ export interface StaleCluster {
   reason: string;
 }
 
+/** The host side of `dpdkci logs` for one node: files written into its directory, and whether to ask the node. */
+export interface HostSideLogs {
+  files: string[];
+  /** Why the node itself is not asked (QEMU: its process is not running). */
+  unreachable?: string;
+  /** Written when the node runs but does not answer (QEMU: its vCPUs' state over QMP). */
+  whenSilent?: () => Promise<string[]>;
+}
+
+export interface NodeOffer {
+  nic: string;
+  driver: string;
+  numaNode: number;
+  hugepagesFree: string;
+  cpus: number;
+  os: string;
+}
+
+export interface DeleteOptions {
+  graceful: boolean;
+  env: NodeJS.ProcessEnv;
+  /** hosts: remove the packages dpdkci installed too. */
+  purgePackages?: boolean;
+}
+
 export interface Provider {
   readonly name: ClusterRecord['provider'];
   /** Each recorded node and whether it runs, from the provider's own view (the process table for QEMU). */
-  listNodes(record: ClusterRecord): NodeStatus[];
+  listNodes(record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<NodeStatus[]>;
+  /** Where SSH reaches a node, read from the record alone (for plans and messages). */
+  endpoint(record: ClusterRecord, node: NodeRecord): { user: string; host: string; port: number };
+  /** How dpdkci's own SSH client reaches a node, its host key pinned. */
+  sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): SshTarget;
   sshClient(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): SshClient;
-  /** Whether the network between the nodes (QEMU: the cluster's VDE switch) is up. */
-  secondaryNetworkRunning(record: ClusterRecord, env: NodeJS.ProcessEnv): boolean;
+  /** The network between the nodes' DPDK NICs: QEMU's VDE switch, or the lab's own (not seen from here). */
+  secondaryNetwork(record: ClusterRecord, env: NodeJS.ProcessEnv): { kind: string; running: boolean | null };
+  /** What each node offers beyond what the record says (hosts: NIC, driver, NUMA node, free hugepages), for `status`. */
+  offers?(record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<Record<string, NodeOffer | { error: string }>>;
+  hostSideLogs(record: ClusterRecord, node: NodeRecord, dir: string, env: NodeJS.ProcessEnv): Promise<HostSideLogs>;
   /** Everything `down` does; safe to repeat, and on a cluster whose record is gone. */
-  deleteCluster(prefix: string, options: { graceful: boolean; env: NodeJS.ProcessEnv }): Promise<DeleteReport>;
+  deleteCluster(prefix: string, options: DeleteOptions): Promise<DeleteReport>;
   findStale(env: NodeJS.ProcessEnv): StaleCluster[];
 }

@@ -8,6 +8,7 @@ import type { Owner } from '../core/owner.js';
 import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
 import type { Lock } from '../versions/lock.js';
 import type { RestoreState } from './restore-snapshot/index.js';
+import type { Inventory } from '../../providers/hosts/inventory.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */
 export interface UpContext {
@@ -44,6 +45,8 @@ export interface UpContext {
   kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string };
   /** "node01: what changed" lines from steps that converge node settings (sync reports them). */
   changes?: string[];
+  /** --provider hosts: the inventory, read and validated at the CLI. */
+  inventory?: Inventory;
   /** up --from-snapshot: the snapshot, and what its steps learn on the way. */
   restore?: RestoreState;
 }

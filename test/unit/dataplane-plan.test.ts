@@ -17,13 +17,13 @@ describe('dataplane plan', () => {
   ])('cpuMask(%j) = %s', (cpus, mask) => expect(cpuMask(cpus)).toBe(mask));
 
   it('gives OVS lcore 0 and the PMD the last vCPU', () => {
-    expect(dataplanePlan({ cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' })).toMatchObject({ lcoreMask: '0x1', pmdMask: '0x2', pci: '0000:00:04.0', bridge: 'br-dpdk0' });
-    expect(dataplanePlan({ cpus: 4, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' }).pmdMask).toBe('0x8');
+    expect(dataplanePlan({ pci: '0000:00:04.0', cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' })).toMatchObject({ lcoreMask: '0x1', pmdMask: '0x2', pci: '0000:00:04.0', bridge: 'br-dpdk0' });
+    expect(dataplanePlan({ pci: '0000:00:04.0', cpus: 4, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' }).pmdMask).toBe('0x8');
   });
   it('preallocates 512 MiB for OVS and caps its growth so a guest keeps 512 MiB', () => {
-    expect(dataplanePlan({ cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' })).toMatchObject({ socketMemMiB: 512, socketLimitMiB: 768 });
-    expect(dataplanePlan({ cpus: 2, hugepages2m: 512, hugepages1g: 0, socketDir: '/s' }).socketLimitMiB).toBe(512);
-    expect(dataplanePlan({ cpus: 2, hugepages2m: 0, hugepages1g: 2, socketDir: '/s' }).socketLimitMiB).toBe(768);
+    expect(dataplanePlan({ pci: '0000:00:04.0', cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/s' })).toMatchObject({ socketMemMiB: 512, socketLimitMiB: 768 });
+    expect(dataplanePlan({ pci: '0000:00:04.0', cpus: 2, hugepages2m: 512, hugepages1g: 0, socketDir: '/s' }).socketLimitMiB).toBe(512);
+    expect(dataplanePlan({ pci: '0000:00:04.0', cpus: 2, hugepages2m: 0, hugepages1g: 2, socketDir: '/s' }).socketLimitMiB).toBe(768);
   });
 });
 
@@ -102,7 +102,7 @@ describe('judging a path', () => {
 });
 
 describe('the check plan', () => {
-  const plan = dataplanePlan({ cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/var/lib/vhost_sockets' });
+  const plan = dataplanePlan({ pci: '0000:00:04.0', cpus: 2, hugepages2m: 896, hugepages1g: 0, socketDir: '/var/lib/vhost_sockets' });
   const runs = (names: string[]) =>
     planCheck(names, plan, { seconds: 3, peerRatePps: 2000, compareKernel: false, freshNodes: true })
       .filter((a) => a.verb === 'run')

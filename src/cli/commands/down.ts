@@ -1,14 +1,34 @@
 import { resolvePrefix } from '../../core/config.js';
-import { ExitCode, UsageError } from '../../core/errors.js';
+import { DpdkciError, ExitCode, UsageError } from '../../core/errors.js';
 import { readClusterRecord } from '../../core/cluster.js';
 import { clusterPaths } from '../../core/paths.js';
 import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 
-async function removeOne(prefix: string, force: boolean, ctx: CommandContext, why?: string): Promise<void> {
+async function removeOne(prefix: string, force: boolean, ctx: CommandContext, why?: string, purgePackages = false): Promise<void> {
   const step = ctx.progress.start(`remove cluster ${prefix}${why ? ` (${why})` : ''}`);
-  const provider = providerFor(readClusterRecord(clusterPaths(prefix, ctx.env).specFile));
-  const report = await provider.deleteCluster(prefix, { graceful: !force, env: ctx.env });
+  const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
+  if (purgePackages && record?.provider !== 'hosts') {
+    step.end('failed', 'refused');
+    throw new UsageError(`--purge-packages: cluster "${prefix}" is not on machines of an inventory (provider ${record?.provider ?? 'none'}); its nodes are removed whole: leave --purge-packages out`);
+  }
+  const provider = providerFor(record);
+  const report = await provider.deleteCluster(prefix, { graceful: !force, env: ctx.env, purgePackages });
+  if (report.hosts) {
+    // A hosts cluster: what was put back on each machine, which keeps running.
+    const failed = report.hosts.filter((h) => h.error);
+    step.end(failed.length ? 'failed' : 'done', report.hosts.map((h) => `${h.name}: ${h.error ? 'FAILED' : `${h.restored.length} thing(s) put back`}`).join(', '));
+    for (const h of report.hosts) {
+      for (const r of h.restored) ctx.progress.info(`${h.name}: restored ${r}`);
+      for (const k of h.kept) ctx.progress.info(`${h.name}: kept ${k}`);
+    }
+    if (failed.length) {
+      throw new DpdkciError(
+        `down: ${failed.map((h) => `${h.name}: ${h.error}`).join('; ')}\nthe cluster's record is kept so that the same down can be run again once the host answers`,
+      );
+    }
+    return;
+  }
   if (report.nodes.length === 0 && report.switchPids.length === 0 && report.registryPids.length === 0 && !report.removedDir) {
     step.end('skipped', 'nothing to remove');
     return;
@@ -16,7 +36,7 @@ async function removeOne(prefix: string, force: boolean, ctx: CommandContext, wh
   step.end('done', [...report.nodes.map((n) => `${n.name} ${n.how}`), report.registryPids.length ? 'registry stopped' : '', report.removedDir ? 'state removed' : ''].filter(Boolean).join(', '));
 }
 
-export async function runDown(flags: { prefix?: string; force?: boolean; allStale?: boolean; prefixGiven?: boolean }, ctx: CommandContext): Promise<number> {
+export async function runDown(flags: { prefix?: string; force?: boolean; allStale?: boolean; prefixGiven?: boolean; purgePackages?: boolean; provider?: string }, ctx: CommandContext): Promise<number> {
   if (flags.allStale) {
     if (flags.prefixGiven) {
       throw new UsageError('--all-stale: it reaps every stale cluster of this host and takes no --prefix; drop one of the two');
@@ -27,6 +47,14 @@ export async function runDown(flags: { prefix?: string; force?: boolean; allStal
     for (const s of stale) await removeOne(s.prefix, true, ctx, s.reason);
     return ExitCode.ok;
   }
-  await removeOne(resolvePrefix(flags.prefix, ctx.env), Boolean(flags.force), ctx);
+  const prefix = resolvePrefix(flags.prefix, ctx.env);
+  if (flags.provider !== undefined) {
+    const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
+    if (flags.provider !== 'qemu' && flags.provider !== 'hosts') throw new UsageError(`--provider: "${flags.provider}" is not a provider; use qemu or hosts`);
+    if (record && record.provider !== flags.provider) {
+      throw new UsageError(`--provider ${flags.provider}: cluster "${prefix}" is a ${record.provider} cluster; leave --provider out (down reads it from the cluster's record), or check --prefix`);
+    }
+  }
+  await removeOne(prefix, Boolean(flags.force), ctx, undefined, Boolean(flags.purgePackages));
   return ExitCode.ok;
 }

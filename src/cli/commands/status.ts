@@ -4,26 +4,39 @@ import { resolvePrefix } from '../../core/config.js';
 import { ExitCode } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
 import { formatTable } from '../../core/table.js';
-import type { NodeStatus } from '../../provider/provider.js';
+import type { NodeStatus, Provider } from '../../provider/provider.js';
 import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
 
-export function renderStatus(record: ClusterRecord, nodes: NodeStatus[]): string {
-  const rows = [['NODE', 'ROLE', 'STATE', 'PID', 'SSH'], ...nodes.map((n) => [n.name, n.role, n.state, n.pid ? String(n.pid) : '-', `127.0.0.1:${n.sshPort}`])];
+type Offers = Awaited<ReturnType<NonNullable<Provider['offers']>>>;
+
+export function renderStatus(record: ClusterRecord, nodes: NodeStatus[], offers?: Offers): string {
+  const offerCells = (name: string): string[] => {
+    const o = offers?.[name];
+    if (!o) return [];
+    return 'error' in o ? ['?', '?', '?', '?', '?'] : [o.nic, o.driver, String(o.numaNode), o.hugepagesFree, String(o.cpus)];
+  };
+  const head = ['NODE', 'ROLE', 'STATE', 'PID', 'SSH', ...(offers ? ['NIC', 'DRIVER', 'NUMA', 'HUGEPAGES FREE', 'CPUS'] : [])];
+  const rows = [head, ...nodes.map((n) => [n.name, n.role, n.state, n.pid ? String(n.pid) : '-', n.address, ...offerCells(n.name)])];
   const table = formatTable(rows);
+  const unreadable = Object.entries(offers ?? {}).flatMap(([name, o]) => ('error' in o ? [`\n${name}: could not be read: ${o.error}`] : []));
   const d = record.dataplane;
   const dataplane = d
-    ? `\ndataplane: OVS-DPDK, bridge ${d.bridge}, NIC ${d.pci} on vfio-pci, lcore mask ${d.lcoreMask}, PMD mask ${d.pmdMask}, ` +
+    ? `\ndataplane: OVS-DPDK, bridge ${d.bridge}, NIC ${record.provider === 'hosts' ? "each host's (below)" : d.pci} on vfio-pci, lcore mask ${d.lcoreMask}, PMD mask ${d.pmdMask}, ` +
       `socket-mem ${d.socketMemMiB}/${d.socketLimitMiB} MiB, vhost-user sockets in ${d.socketDir}` +
       (record.lastCheck ? `; last check ${record.lastCheck.ok ? 'passed' : 'FAILED'} at ${record.lastCheck.at}` : '')
     : '';
   const r = record.restoredFrom;
   const restored = r ? `\nsnapshot: restored from "${r.snapshot}" (saved ${r.savedAt}) at ${r.restoredAt}${r.complete ? '' : ', NOT FINISHED: dpdkci up --from-snapshot again starts over'}` : '';
-  return `cluster ${record.prefix}: accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})${dataplane}${restored}\n${table}`;
+  const head1 =
+    record.provider === 'hosts'
+      ? `cluster ${record.prefix}: provider hosts (machines from ${record.options.inventory})`
+      : `cluster ${record.prefix}: provider qemu, accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})`;
+  return `${head1}${dataplane}${restored}\n${table}${unreadable.join('')}`;
 }
 
-export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: NodeJS.ProcessEnv) {
+export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: NodeJS.ProcessEnv, offers?: Offers) {
   return {
     prefix: record.prefix,
     exists: true,
@@ -32,7 +45,7 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
     acceleratorReason: record.accelReason,
     image: record.image,
     stateDir: clusterPaths(record.prefix, env).dir,
-    secondaryNetwork: { kind: 'vde-switch', running: providerFor(record).secondaryNetworkRunning(record, env) },
+    secondaryNetwork: providerFor(record).secondaryNetwork(record, env),
     registry: record.registryPort
       ? { address: `127.0.0.1:${record.registryPort}`, pullAs: NODE_REGISTRY_NAME, running: registryProcesses(registryPaths(clusterPaths(record.prefix, env).dir)).length > 0 }
       : null,
@@ -40,7 +53,13 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
     snapshot: record.restoredFrom ?? null,
     nodes: nodes.map((n) => {
       const r = record.nodes.find((x) => x.name === n.name);
-      return { ...n, ports: { ssh: n.sshPort }, secondaryMacs: r?.secondaryMacs ?? [], dataplane: record.dataplane ?? null };
+      return {
+        ...n,
+        ports: { ssh: n.sshPort },
+        secondaryMacs: r?.secondaryMacs ?? [],
+        dataplane: record.dataplane ? { ...record.dataplane, pci: r?.host?.pci ?? record.dataplane.pci } : null,
+        ...(offers ? { offers: offers[n.name] ?? null } : {}),
+      };
     }),
   };
 }
@@ -53,7 +72,8 @@ export async function runStatus(flags: { prefix?: string; output?: string }, ctx
     ctx.out(flags.output === 'json' ? JSON.stringify({ prefix, exists: false, nodes: [] }, null, 2) : `cluster ${prefix}: not found (dpdkci up --prefix ${prefix} creates it)`);
     return ExitCode.ok;
   }
-  const nodes = providerFor(record).listNodes(record);
-  ctx.out(flags.output === 'json' ? JSON.stringify(statusJson(record, nodes, ctx.env), null, 2) : renderStatus(record, nodes));
+  const provider = providerFor(record);
+  const [nodes, offers] = await Promise.all([provider.listNodes(record, ctx.env), provider.offers?.(record, ctx.env)]);
+  ctx.out(flags.output === 'json' ? JSON.stringify(statusJson(record, nodes, ctx.env, offers), null, 2) : renderStatus(record, nodes, offers));
   return ExitCode.ok;
 }

@@ -53,7 +53,7 @@ export async function runSync(flags: SyncFlags & { prefix?: string; output?: str
     }
     if (record.options.dpdk) {
       const changed: string[] = [];
-      await runPipeline(dataplaneSteps, { options: record.options, nodes, changes: changed }, ctx.progress, ctx.signal);
+      await runPipeline(dataplaneSteps, { options: record.options, nodes, changes: changed, record }, ctx.progress, ctx.signal);
       for (const line of changed) {
         const [node, ...rest] = line.split(': ');
         changes.push({ node: node as string, kind: 'dataplane', name: rest.join(': '), outcome: 'restored' });

@@ -22,6 +22,8 @@ import { pushNodeScripts } from '../../steps/push-node-scripts/index.js';
 import { dataplaneSteps, planFor } from '../../steps/dataplane/index.js';
 import { kubernetesSteps, provisionKubernetesImage } from '../../steps/kubernetes/index.js';
 import { restoreSteps, type RestoreState } from '../../steps/restore-snapshot/index.js';
+import { checkHosts, hostsRecord, installHostPackages, recordHostState, recordHostsCluster, reserveHugepages } from '../../steps/hosts/index.js';
+import type { Inventory } from '../../../providers/hosts/inventory.js';
 import { kubernetesImageDir, layerHash, layerInput } from '../../image/kubernetes-layer.js';
 import type { SnapshotManifest } from '../../snapshot/store.js';
 import type { Owner } from '../../core/owner.js';
@@ -65,8 +67,9 @@ function refusingRunner(host: string): Runner {
  * from the same argv builders the steps use. Nothing is started, written or run; nothing is read from
  * the nodes, so on an existing cluster `up` skips what its checks find done.
  */
-export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, bootTimeoutS: number, restoring?: SnapshotManifest): string {
+export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, bootTimeoutS: number, restoring?: SnapshotManifest, inventory?: Inventory): string {
   const env = ctx.env;
+  if (inventory) return hostsDryRun(options, flags, ctx, owner, inventory);
   const recipe = nodeImageRecipe();
   const root = cacheRoot(env);
   const hash = recipeHash(recipe);
@@ -140,6 +143,42 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
   ]);
 }
 
+/** `up --provider hosts --dry-run`: the same steps' plans, on the inventory's hosts; nothing is connected to. */
+function hostsDryRun(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, inventory: Inventory): string {
+  const env = ctx.env;
+  const paths = clusterPaths(options.prefix, env);
+  const upCtx: UpContext = {
+    options,
+    env,
+    paths,
+    cacheRoot: cacheRoot(env),
+    recipe: nodeImageRecipe(),
+    mirrorFlag: undefined,
+    rebuild: false,
+    bootTimeoutMs: 0,
+    beforeKernelResetMs: 0,
+    owner,
+    signal: new AbortController().signal,
+    progress: ctx.progress,
+    bootSeconds: {},
+    booted: new Set(),
+    inventory,
+  };
+  upCtx.record = hostsRecord(upCtx, inventory, '(at up)');
+  upCtx.nodes = upCtx.record.nodes.map((n) => ({ name: n.name, role: n.role, address: `${n.host?.address}:${n.sshPort}`, runner: refusingRunner(n.name) }));
+  const plan = planPipeline(hostsUpSteps(), upCtx);
+  if (!flags.skipCheck) plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...upCheckOptions(flags), compareKernel: false, freshNodes: false }) });
+  const existing = readClusterRecord(paths.specFile) ? ` Cluster "${options.prefix}" exists: up would skip every step whose check finds it done.` : '';
+  const title =
+    `dpdkci up --dry-run: cluster "${options.prefix}" on ${inventory.hosts.length} host(s) of ${inventory.file} (provider hosts), hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G, OVS-DPDK.\n` +
+    `Nothing was connected to, started, written or run. Each step runs only when its check finds work.${existing}`;
+  return renderPlan(title, plan, [
+    [paths.dir, '$CLUSTER'],
+    [PROJECT_ROOT, '$DPDKCI'],
+    [stateRoot(env), '$STATE'],
+  ]);
+}
+
 /** The check at the end of `up --dpdk`: `check`'s thresholds, traffic for --check-seconds (default 3). */
 export function upCheckOptions(flags: Pick<UpFlags, 'checkSeconds'>) {
   return checkOptions(flags.checkSeconds === undefined ? {} : { seconds: flags.checkSeconds }, '--check-seconds', UP_CHECK_SECONDS);
@@ -178,7 +217,16 @@ export function restoreContext(manifest: SnapshotManifest, contentsChecked = fal
   return { manifest, contentsChecked, loadSeconds: {}, clockSkew: {} };
 }
 
-/** A restore's steps, with the host-side ones it shares with a full up; otherwise the full up's. */
+/**
+ * `up --provider hosts`: the machines of the inventory, checked before any is changed, then the same node
+ * steps as QEMU nodes get (scripts, the dataplane's parts).
+ */
+export function hostsUpSteps(): Step<UpContext>[] {
+  return [recordHostsCluster, connectNodesStep, checkHosts, recordHostState, pushNodeScripts, installHostPackages, reserveHugepages, ...dataplaneSteps];
+}
+
+/** A restore's steps, with the host-side ones it shares with a full up; a hosts cluster's; otherwise the full up's. */
 export function upStepsFor(ctx: UpContext): Step<UpContext>[] {
+  if (ctx.options.provider === 'hosts') return hostsUpSteps();
   return ctx.restore ? restoreSteps([startSwitchStep, startRegistryStep]) : upSteps();
 }

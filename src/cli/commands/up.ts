@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { loadInventory } from '../../../providers/hosts/inventory.js';
 import { resolve } from 'node:path';
 import { loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
 import { parseDuration, resolveClusterOptions, resolvePrefix } from '../../core/config.js';
@@ -63,6 +65,12 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   checkOutputFormat(flags.output);
   let options = resolveClusterOptions(flags, ctx.env);
   const request = snapshotRequest(flags, ctx.env);
+  // The inventory is read and validated here, once; a hosts cluster has as many nodes as it has hosts.
+  const inventory = options.provider === 'hosts' ? loadInventory(options.inventory, homedir()) : undefined;
+  if (inventory) {
+    if (request.kind !== 'none') throw new UsageError(`${request.option}: snapshots are of QEMU nodes; a hosts cluster cannot be saved or restored: leave ${request.option} out`);
+    options = { ...options, nodes: inventory.hosts.length };
+  }
   if (options.kubernetes === 'auto' && request.kind === 'named') {
     // The snapshot already holds what auto would look for: Kubernetes as it was saved, or none.
     const saved = readSnapshot(request.name, ctx.env, request.option).match.options.kubernetes;
@@ -92,19 +100,20 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   // A snapshot is settled first: a restore needs no Kubernetes artefacts (its image has them).
   const decision = await decideSnapshot(request, options, readClusterRecord(paths.specFile), lock, ctx, flags.dryRun);
   if (flags.dryRun) {
-    ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS, decision.manifest));
+    ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS, decision.manifest, inventory));
     return ExitCode.ok;
   }
   const existing = decision.existing;
   const restoring = decision.manifest;
   const kubernetes = lock && options.kubernetes !== 'none' && !restoring ? await kubernetesPreflight(lock, options.kubernetes, flags, ctx) : undefined;
-  requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP);
+  if (!inventory) requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP);
   if (existing) checkCompatible(existing, options);
+  const provider = providerFor({ provider: options.provider });
 
   let release = takeLock(paths);
   if (decision.removeFirst) {
     // Only now, holding the lock: a restore still running keeps it, and this up stopped above.
-    await providerFor().deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+    await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
     release = takeLock(paths);
   }
   // The whole up stops on Ctrl-C or when --timeout runs out; only Ctrl-C removes the cluster.
@@ -130,9 +139,12 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     booted: new Set(),
     ...(kubernetes ? { kubernetes } : {}),
     ...(restoring ? { restore: restoreContext(restoring, decision.contentsChecked) } : {}),
+    ...(inventory ? { inventory } : {}),
   };
   ctx.progress.info(
-    `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
+    (inventory
+      ? `dpdkci up: cluster "${options.prefix}" on ${inventory.hosts.length} host(s) of ${inventory.file}, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G`
+      : `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G`) +
       (options.dpdk ? ', OVS-DPDK' : ', no dataplane (add --dpdk for OVS-DPDK)') +
       (options.kubernetes !== 'none' ? `, Kubernetes ${options.kubernetes}` : ', no Kubernetes (--kubernetes none)') +
       (restoring ? `, restored from snapshot "${restoring.name}"` : ''),
@@ -165,7 +177,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       ctx.out(
         JSON.stringify(
           {
-            ...statusJson(record, providerFor(record).listNodes(record), ctx.env),
+            ...statusJson(record, await providerFor(record).listNodes(record, ctx.env), ctx.env),
             changed: result.applied.length > 0,
             applied: result.applied,
             timings: ctx.progress.timings,
@@ -179,7 +191,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       );
       return ExitCode.ok;
     }
-    ctx.out(renderStatus(record, providerFor(record).listNodes(record)));
+    ctx.out(renderStatus(record, await providerFor(record).listNodes(record, ctx.env)));
     if (check) ctx.out(`\n${renderCheck(check)}`);
     ctx.out('\nwhere the time went:\n' + timingTable(ctx.progress.timings));
     for (const line of finished.lines) ctx.out(`\n${line}`);
@@ -193,14 +205,19 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     if (caught instanceof SaveInterrupted) throw caught;
     const ran = new Set(ctx.progress.timings.map((t) => t.name));
     setNotReached([...steps.filter((s) => !ran.has(s.name) && (!s.enabled || s.enabled(upCtx))).map((s) => s.name), ...(checking && !ran.has(CHECK_STEP) ? [CHECK_STEP] : [])]);
+    if (inventory && !existing && caught instanceof UsageError && !ctx.signal.aborted) {
+      // A host was refused before any changed: the new cluster's record goes, the hosts are as they were.
+      await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      throw caught;
+    }
     if (ctx.signal.aborted || (restoring && caught instanceof UsageError)) {
       if (!ctx.signal.aborted) {
         ctx.progress.warn('the snapshot was refused: stopping the nodes that loaded it and removing the cluster');
-        await providerFor().deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+        await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
         throw caught;
       }
-      ctx.progress.warn('interrupted: stopping what was started and removing the cluster');
-      await providerFor().deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      ctx.progress.warn(inventory ? 'interrupted: undoing on each host what was changed, as down does' : 'interrupted: stopping what was started and removing the cluster');
+      await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
       throw new InterruptedError('up interrupted; the cluster was removed');
     }
     let error = caught;
@@ -220,7 +237,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       }
     }
     if (flags.cleanupOnFailure || !existsSync(paths.specFile)) {
-      await providerFor().deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
       if (flags.cleanupOnFailure) ctx.progress.warn('up failed; the cluster was removed (--cleanup-on-failure)');
     } else if (restoring) {
       ctx.progress.warn(`the restore failed; the cluster is left for inspection (dpdkci status --prefix ${options.prefix}); the same up removes it and restores again`);

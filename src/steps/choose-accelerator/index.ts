@@ -1,4 +1,5 @@
 import type { Step } from '../../core/pipeline.js';
+import { qemuAccel } from '../../../providers/qemu/names.js';
 import { cachedProbeKvm, chooseAccelerator, kvmProbeArgv } from '../../../providers/qemu/kvm-probe.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
@@ -10,7 +11,7 @@ export const chooseAcceleratorStep: Step<UpContext> = {
   async isDone(ctx) {
     // A cluster that exists keeps the accelerator it was created with.
     if (ctx.record) {
-      ctx.accel = { accel: ctx.record.accel };
+      ctx.accel = { accel: qemuAccel(ctx.record) };
       return true;
     }
     return false;

@@ -1,14 +1,14 @@
 import type { ClusterRecord, Node, NodeRecord } from '../../core/cluster.js';
 import type { Step } from '../../core/pipeline.js';
 import { connectSsh, createSshRunner } from '../../exec/ssh-runner.js';
-import { sshTarget } from '../../../providers/qemu/provider.js';
+import { providerOf } from '../../provider/registry.js';
 import { need, type UpContext } from '../context.js';
 
 /** One node over SSH, its host key pinned. */
 export async function connectNode(record: ClusterRecord, n: NodeRecord, env: NodeJS.ProcessEnv, timeoutMs = 15_000): Promise<Node> {
-  const target = sshTarget(record, n, env);
+  const target = providerOf(record).sshTarget(record, n, env);
   const ssh = await connectSsh(target, timeoutMs);
-  return { name: n.name, role: n.role, address: `127.0.0.1:${n.sshPort}`, runner: createSshRunner(target, ssh) };
+  return { name: n.name, role: n.role, address: `${target.host}:${target.port}`, runner: createSshRunner(target, ssh) };
 }
 
 /** Opens one SSH connection per node for the steps that run commands on nodes. */
@@ -40,6 +40,10 @@ export const connectNodesStep: Step<UpContext> = {
     ctx.signal.addEventListener('abort', () => void Promise.all(nodes.map((n) => n.runner.close())), { once: true });
   },
   plan(ctx) {
-    return need(ctx.record, 'cluster record').nodes.map((n) => ({ on: n.name, verb: 'use' as const, what: `one SSH connection (root@127.0.0.1:${n.sshPort}) for the steps below` }));
+    const record = need(ctx.record, 'cluster record');
+    return record.nodes.map((n) => {
+      const t = providerOf(record).endpoint(record, n);
+      return { on: n.name, verb: 'use' as const, what: `one SSH connection (${t.user}@${t.host}:${t.port}) for the steps below` };
+    });
   },
 };

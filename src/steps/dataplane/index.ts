@@ -2,6 +2,7 @@ import type { Node } from '../../core/cluster.js';
 import { DpdkciError, CommandError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import { dataplanePlan, type DataplanePlan } from '../../dataplane/plan.js';
+import { secondaryNicPci } from '../../../providers/qemu/qemu-args.js';
 import { nodeScriptPath } from '../push-node-scripts/index.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
@@ -9,19 +10,36 @@ import { need, type UpContext } from '../context.js';
 const SETUP = nodeScriptPath('dpdk-setup.sh');
 
 /** What the dataplane steps use of `up`'s context: `sync` runs them on a cluster that is already up. */
-export type DataplaneContext = Pick<UpContext, 'options' | 'nodes' | 'changes' | 'created'>;
+export type DataplaneContext = Pick<UpContext, 'options' | 'nodes' | 'changes' | 'created' | 'record'>;
 
+/** The cluster's plan: what every QEMU node gets; on hosts, what they share (the NIC and PMD core are each host's). */
 export function planFor(ctx: Pick<UpContext, 'options'>): DataplanePlan {
   const o = ctx.options;
-  return dataplanePlan({ cpus: o.cpus, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, socketDir: o.vhostSocketDir });
+  return dataplanePlan({ pci: o.provider === 'hosts' ? '' : secondaryNicPci(0), cpus: o.cpus, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, socketDir: o.vhostSocketDir });
+}
+
+/** One node's plan: a host's own DPDK NIC and last CPU for the PMD, as `check hosts` found them. */
+export function nodePlan(ctx: Pick<UpContext, 'options' | 'record'>, name: string): DataplanePlan {
+  const host = ctx.record?.nodes.find((n) => n.name === name)?.host;
+  if (!host) return planFor(ctx);
+  const o = ctx.options;
+  if (!host.pci || !host.cpus) throw new Error(`internal: host ${name} was not checked yet (step order)`);
+  return dataplanePlan({ pci: host.pci, cpus: host.cpus, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, socketDir: o.vhostSocketDir });
 }
 
 /** Pending on a node? `dpdk-setup.sh check` exits 0 when converged and 3 when apply has work. */
-async function pending(node: Node, name: string, part: string, args: string[]): Promise<boolean> {
-  const r = await node.runner.run([SETUP, 'check', part, ...args], { check: false, timeoutMs: 120_000 });
+async function pending(node: Node, script: string, name: string, part: string, args: string[]): Promise<boolean> {
+  const r = await node.runner.run([script, 'check', part, ...args], { check: false, timeoutMs: 120_000 });
   if (r.exitCode === 0) return false;
   if (r.exitCode === 3) return true;
-  throw failure(node, name, new CommandError(node.name, [SETUP, 'check', part, ...args], r.exitCode, r.stderr, r.stdout));
+  throw failure(node, name, new CommandError(node.name, [script, 'check', part, ...args], r.exitCode, r.stderr, r.stdout));
+}
+
+/** A node's plan for --dry-run: a host not checked yet shows its NIC as the inventory gives it. */
+function plannedNode(ctx: DataplaneContext, name: string): DataplanePlan {
+  const host = ctx.record?.nodes.find((n) => n.name === name)?.host;
+  if (host && !host.pci) return { ...planFor(ctx), pci: 'pci' in host.nic ? host.nic.pci : `(the PCI address of ${host.nic.iface})`, pmdMask: '(its last CPU)' };
+  return nodePlan(ctx, name);
 }
 
 /** What the user sees when a part fails on a node: the node, the step, and the script's own words. */
@@ -33,28 +51,26 @@ function failure(node: Node, name: string, error: CommandError): DpdkciError {
  * A dataplane step: one part of scripts/node/dpdk-setup.sh, converged on every node in parallel.
  * A failure names the node and carries the script's explanation (and OVS log lines).
  */
-export function dataplaneStep(name: string, part: string, args: (plan: DataplanePlan, ctx: DataplaneContext) => string[]): Step<DataplaneContext> {
+export function dataplaneStep(name: string, part: string, args: (plan: DataplanePlan, ctx: DataplaneContext) => string[], script = SETUP): Step<DataplaneContext> {
   // The nodes isDone found with work to do; apply touches only those.
   const pendingNodes = new WeakMap<DataplaneContext, Node[]>();
   return {
     name,
     enabled: (ctx) => ctx.options.dpdk,
     async isDone(ctx) {
-      const a = args(planFor(ctx), ctx);
       const nodes = need(ctx.nodes, 'nodes');
       // A node this run created has everything still to do: one SSH round trip (a few hundred ms under TCG)
       // saved per part and node.
-      const states = await Promise.all(nodes.map((n) => (ctx.created?.has(n.name) ? true : pending(n, name, part, a))));
+      const states = await Promise.all(nodes.map((n) => (ctx.created?.has(n.name) ? true : pending(n, script, name, part, args(nodePlan(ctx, n.name), ctx)))));
       pendingNodes.set(ctx, nodes.filter((_, i) => states[i]));
       return states.every((p) => !p);
     },
     async apply(ctx, progress) {
-      const a = args(planFor(ctx), ctx);
       const changes: string[] = [];
       await Promise.all(
         (pendingNodes.get(ctx) ?? need(ctx.nodes, 'nodes')).map(async (node) => {
           try {
-            const r = await node.runner.run([SETUP, 'apply', part, ...a], { timeoutMs: 300_000 });
+            const r = await node.runner.run([script, 'apply', part, ...args(nodePlan(ctx, node.name), ctx)], { timeoutMs: 600_000 });
             for (const line of r.stdout.split('\n')) {
               if (line.startsWith('changed ')) {
                 changes.push(`${node.name}: ${line.slice(8)}`);
@@ -70,16 +86,16 @@ export function dataplaneStep(name: string, part: string, args: (plan: Dataplane
       return changes.length ? `${changes.length} change(s)` : 'already converged';
     },
     plan(ctx) {
-      const a = args(planFor(ctx), ctx);
       const names = ctx.nodes?.map((n) => n.name) ?? [];
-      return names.flatMap((name) =>
-        ctx.created?.has(name)
-          ? [{ on: name, verb: 'run' as const, what: `${remoteCommand([SETUP, 'apply', part, ...a])}   (a node this up creates: no check first)` }]
+      return names.flatMap((name) => {
+        const a = args(plannedNode(ctx, name), ctx);
+        return ctx.created?.has(name)
+          ? [{ on: name, verb: 'run' as const, what: `${remoteCommand([script, 'apply', part, ...a])}   (a node this up creates: no check first)` }]
           : [
-              { on: name, verb: 'run' as const, what: remoteCommand([SETUP, 'check', part, ...a]) },
-              { on: name, verb: 'run' as const, what: `${remoteCommand([SETUP, 'apply', part, ...a])}   (only when check exits 3: work to do)` },
-            ],
-      );
+              { on: name, verb: 'run' as const, what: remoteCommand([script, 'check', part, ...a]) },
+              { on: name, verb: 'run' as const, what: `${remoteCommand([script, 'apply', part, ...a])}   (only when check exits 3: work to do)` },
+            ];
+      });
     },
   };
 }

@@ -1,0 +1,54 @@
+import { existsSync, rmSync } from 'node:fs';
+import { readClusterRecord, type ClusterRecord, type NodeRecord } from '../../src/core/cluster.js';
+import { clusterPaths } from '../../src/core/paths.js';
+import { connectSsh, createSshRunner } from '../../src/exec/ssh-runner.js';
+import type { DeleteOptions, DeleteReport, HostUndo } from '../../src/provider/provider.js';
+import { hostSshTarget } from './access.js';
+import { runScript } from './remote.js';
+
+/** The argv of `host-state.sh undo` (run from standard input: its own copy on the host is removed by it). */
+export function undoArgs(prefix: string, purgePackages: boolean): string[] {
+  return ['undo', prefix, purgePackages ? '1' : '0'];
+}
+
+/** "restored X" and "kept X" lines of host-state.sh undo. */
+export function parseUndo(stdout: string): Pick<HostUndo, 'restored' | 'kept'> {
+  const restored: string[] = [];
+  const kept: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('restored ')) restored.push(line.slice(9));
+    else if (line.startsWith('kept ')) kept.push(line.slice(5));
+  }
+  return { restored, kept };
+}
+
+async function undoOn(record: ClusterRecord, node: NodeRecord, purge: boolean): Promise<HostUndo> {
+  const target = hostSshTarget(record, node);
+  let ssh;
+  try {
+    ssh = await connectSsh(target, 15_000);
+  } catch (e) {
+    return { name: node.name, restored: [], kept: [], error: `no SSH answer from ${target.host}:${target.port}: ${(e as Error).message}` };
+  }
+  const runner = createSshRunner(target, ssh);
+  try {
+    const r = await runScript({ name: node.name, role: node.role, address: target.host, runner }, 'host-state.sh', undoArgs(record.prefix, purge), 600_000);
+    const undo = { name: node.name, ...parseUndo(r.stdout) };
+    return r.exitCode === 0 ? undo : { ...undo, error: `host-state.sh undo exited ${r.exitCode}: ${r.stderr.trim()}` };
+  } finally {
+    await runner.close();
+  }
+}
+
+/**
+ * `down` of a hosts cluster: on every host, undo exactly what dpdkci recorded there, leaving the machine
+ * running. The cluster's record here is removed only when every host is done, so that `down` can be repeated.
+ */
+export async function deleteHostsCluster(prefix: string, options: DeleteOptions): Promise<DeleteReport> {
+  const paths = clusterPaths(prefix, options.env);
+  const record = readClusterRecord(paths.specFile);
+  const hosts = record ? await Promise.all(record.nodes.map((n) => undoOn(record, n, Boolean(options.purgePackages)))) : [];
+  const removedDir = existsSync(paths.dir) && hosts.every((h) => !h.error);
+  if (removedDir) rmSync(paths.dir, { recursive: true, force: true });
+  return { nodes: [], switchPids: [], registryPids: [], hosts, removedDir };
+}

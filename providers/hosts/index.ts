@@ -1,0 +1,63 @@
+import { connect } from 'node:net';
+import { clusterPaths } from '../../src/core/paths.js';
+import type { Provider } from '../../src/provider/provider.js';
+import { hostKeyAlias, hostOf, hostSshTarget } from './access.js';
+import { deleteHostsCluster } from './delete.js';
+import { hostOffers } from './offers.js';
+
+/**
+ * The hosts provider: machines dpdkci did not boot, from an inventory (providers/hosts/inventory.ts), reached
+ * over SSH with the inventory's key and pinned host keys. Nothing runs on this machine for them.
+ */
+
+/** Whether a TCP port answers within the time: a host is "running" when its SSH port does. */
+export function portAnswers(host: string, port: number, timeoutMs = 3_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+export const hostsProvider: Provider = {
+  name: 'hosts',
+  async listNodes(record) {
+    return Promise.all(
+      record.nodes.map(async (n) => {
+        const h = hostOf(n);
+        return { name: n.name, role: n.role, state: (await portAnswers(h.address, n.sshPort)) ? 'running' : 'down', pid: null, sshPort: n.sshPort, address: `${h.user}@${h.address}:${n.sshPort}` } as const;
+      }),
+    );
+  },
+  endpoint: (_record, node) => ({ user: hostOf(node).user, host: hostOf(node).address, port: node.sshPort }),
+  sshTarget: (record, node) => hostSshTarget(record, node),
+  sshClient(record, node, env) {
+    const h = hostOf(node);
+    const paths = clusterPaths(record.prefix, env);
+    return {
+      destination: `${h.user}@${h.address}`,
+      port: node.sshPort,
+      options: [
+        '-i', h.keyFile,
+        '-o', 'IdentitiesOnly=yes',
+        '-o', `UserKnownHostsFile=${paths.knownHosts}`,
+        '-o', 'GlobalKnownHostsFile=/dev/null',
+        '-o', 'StrictHostKeyChecking=yes',
+        '-o', `HostKeyAlias=${hostKeyAlias(record.prefix, node.name)}`,
+        '-o', 'LogLevel=ERROR',
+      ],
+    };
+  },
+  // The lab's own network joins the NICs; dpdkci sees it only through the traffic check.
+  secondaryNetwork: () => ({ kind: 'hosts-network', running: null }),
+  hostSideLogs: async () => ({ files: [] }),
+  offers: hostOffers,
+  deleteCluster: deleteHostsCluster,
+  // A hosts cluster holds no process here: it is never stale, only removed by its own down.
+  findStale: () => [],
+};

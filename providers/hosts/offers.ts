@@ -1,0 +1,36 @@
+import type { ClusterRecord } from '../../src/core/cluster.js';
+import { connectSsh, createSshRunner } from '../../src/exec/ssh-runner.js';
+import type { NodeOffer } from '../../src/provider/provider.js';
+import { BRIDGE } from '../../src/dataplane/plan.js';
+import { hostOf, hostSshTarget } from './access.js';
+import { hostOffer, parseHostFacts } from './facts.js';
+import { runScript } from './remote.js';
+
+/** The NIC spec host-facts.sh takes: the PCI address the check found, else the inventory's own words. */
+export function nicArg(host: NonNullable<ClusterRecord['nodes'][number]['host']>): string {
+  return host.pci ?? ('pci' in host.nic ? host.nic.pci : host.nic.iface);
+}
+
+/** What each host offers now, read over SSH with host-facts.sh (which changes nothing). */
+export async function hostOffers(record: ClusterRecord): Promise<Record<string, NodeOffer | { error: string }>> {
+  const socketDir = record.options.vhostSocketDir;
+  const entries = await Promise.all(
+    record.nodes.map(async (node) => {
+      const target = hostSshTarget(record, node);
+      try {
+        const ssh = await connectSsh(target, 10_000);
+        const runner = createSshRunner(target, ssh);
+        try {
+          const r = await runScript({ name: node.name, role: node.role, address: target.host, runner }, 'host-facts.sh', [nicArg(hostOf(node)), BRIDGE, socketDir], 60_000);
+          if (r.exitCode !== 0) return [node.name, { error: `host-facts.sh exited ${r.exitCode}: ${r.stderr.trim()}` }] as const;
+          return [node.name, hostOffer(parseHostFacts(r.stdout))] as const;
+        } finally {
+          await runner.close();
+        }
+      } catch (e) {
+        return [node.name, { error: (e as Error).message }] as const;
+      }
+    }),
+  );
+  return Object.fromEntries(entries);
+}

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readClusterRecord, type ClusterRecord } from '../../src/core/cluster.js';
+import { clusterPaths } from '../../src/core/paths.js';
+import { dpdkci, failureSummary, keepLogs, KEEP, onNode, stateExists } from './helpers.js';
+
+/**
+ * The hosts provider on real machines: two VMs of dpdkci's image without --dpdk, started by this test as a
+ * plain QEMU cluster (MACHINES), used only as machines reachable over SSH. dpdkci then turns them into the
+ * nodes of a hosts cluster (HOSTS) from an inventory, checks traffic between them, and undoes it all.
+ */
+const MACHINES = 'e2e-hostvm';
+const HOSTS = 'e2e-hosts';
+const DIR = mkdtempSync(join(tmpdir(), 'dpdkci-e2e-hosts-'));
+
+interface Machine {
+  name: string;
+  port: number;
+  hostKey: string;
+}
+
+function inventory(file: string, hosts: { m: Machine; nic: string; hostKey?: string }[], keyFile: string): string {
+  const path = join(DIR, file);
+  const lines = ['hosts:'];
+  for (const h of hosts) {
+    lines.push(`  - name: ${h.m.name}`, '    address: 127.0.0.1', `    port: ${h.m.port}`, `    keyFile: ${keyFile}`, `    hostKey: "${h.hostKey ?? h.m.hostKey}"`, `    nic: "${h.nic}"`);
+  }
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+const up = (inv: string, extra: string[] = []) => dpdkci(['up', '--provider', 'hosts', '--inventory', inv, '--prefix', HOSTS, '--dpdk', ...extra], { timeoutMs: 20 * 60_000 });
+
+describe('up --provider hosts on two machines it did not boot', () => {
+  let m1: Machine;
+  let m2: Machine;
+  let key: string;
+  let good: string;
+
+  beforeAll(async () => {
+    await dpdkci(['down', '--prefix', HOSTS, '--force']);
+    // The machines: dpdkci's own image, no dataplane, a second NIC each on one switch, SSH on 127.0.0.1.
+    const r = await dpdkci(['up', '--prefix', MACHINES, '--nodes', '2', '--memory', '3584M', '--kubernetes', 'none', '--random-ports', '--no-registry'], { timeoutMs: 15 * 60_000 });
+    if (r.exitCode !== 0) throw new Error(`the machines did not come up:\n${failureSummary(String(r.stderr))}`);
+    const record = readClusterRecord(clusterPaths(MACHINES).specFile) as ClusterRecord;
+    key = clusterPaths(MACHINES).privateKey;
+    [m1, m2] = record.nodes.map((n, i) => ({ name: `lab${i + 1}`, port: n.sshPort, hostKey: n.hostKey })) as [Machine, Machine];
+    // One host names its DPDK NIC by PCI address, the other by interface name, as the kernel calls it.
+    const iface = await onNode(MACHINES, 'node02', 'ls /sys/bus/pci/devices/0000:00:04.0/net');
+    good = inventory('good.yaml', [{ m: m1, nic: '0000:00:04.0' }, { m: m2, nic: iface }], key);
+  }, 20 * 60_000);
+
+  afterAll(async () => {
+    if (KEEP) return;
+    await dpdkci(['down', '--prefix', HOSTS]);
+    await dpdkci(['down', '--prefix', MACHINES, '--force']);
+  }, 10 * 60_000);
+
+  it('refuses the NIC that carries SSH and the default route, and changes nothing', async () => {
+    const r = await up(inventory('ssh-nic.yaml', [{ m: m1, nic: '0000:00:02.0' }, { m: m2, nic: '0000:00:04.0' }], key));
+    expect(r.exitCode, String(r.all)).toBe(2);
+    expect(String(r.stderr)).toMatch(/host "lab1": NIC 0000:00:02.0 \(\S+\) carries the host's default route/);
+    expect(String(r.stderr)).toMatch(/host "lab1": NIC 0000:00:02.0 \(\S+\) carries an SSH connection/);
+    expect(stateExists(HOSTS)).toBe(false);
+    expect(await onNode(MACHINES, 'node01', 'test -e /var/lib/dpdkci && echo there || echo none')).toBe('none');
+    expect(await onNode(MACHINES, 'node01', 'readlink /sys/bus/pci/devices/0000:00:04.0/driver | xargs basename')).toBe('virtio-pci');
+  }, 5 * 60_000);
+
+  it('refuses a host whose key is not the pinned one, printing the key it offered', async () => {
+    const r = await up(inventory('wrong-key.yaml', [{ m: m1, nic: '0000:00:04.0', hostKey: m2.hostKey }], key));
+    expect(r.exitCode, String(r.all)).toBe(2);
+    expect(String(r.stderr)).toMatch(/lab1 \(127\.0\.0\.1:\d+\) offered the host key ssh-ed25519 SHA256:[A-Za-z0-9+/]{43}, which is not pinned/);
+    expect(String(r.stderr)).toContain(`set hostKey in the inventory for host "lab1" to "${m1.hostKey.split(/\s+/).slice(0, 2).join(' ')}"`);
+    expect(stateExists(HOSTS)).toBe(false);
+  }, 5 * 60_000);
+
+  it('converges both hosts, and the traffic check passes between them', async () => {
+    const r = await up(good);
+    if (r.exitCode !== 0) await keepLogs(HOSTS, 'hosts-up');
+    expect(r.exitCode, failureSummary(String(r.stderr))).toBe(0);
+    expect(String(r.stderr)).toMatch(/reserve hugepages/);
+    expect(String(r.stdout)).toMatch(/paths ok|PASS|ok/);
+    for (const node of ['node01', 'node02']) {
+      expect(await onNode(MACHINES, node, 'readlink /sys/bus/pci/devices/0000:00:04.0/driver | xargs basename')).toBe('vfio-pci');
+      expect(await onNode(MACHINES, node, 'ovs-vsctl get Interface dpdk0 link_state')).toBe('up');
+      expect(await onNode(MACHINES, node, 'stat -c "%U:%G %a" /var/lib/vhost_sockets')).toBe('root:hugetlbfs 2775');
+      expect(Number(await onNode(MACHINES, node, 'cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages'))).toBeGreaterThanOrEqual(896);
+    }
+    const status = JSON.parse(String((await dpdkci(['status', '--prefix', HOSTS, '-o', 'json'])).stdout));
+    expect(status.provider).toBe('hosts');
+    expect(status.nodes.map((n: { offers: { nic: string; driver: string } }) => [n.offers.nic.split(' ')[0], n.offers.driver])).toEqual([
+      ['0000:00:04.0', 'vfio-pci'],
+      ['0000:00:04.0', 'vfio-pci'],
+    ]);
+    const text = String((await dpdkci(['status', '--prefix', HOSTS])).stdout);
+    expect(text).toMatch(/provider hosts/);
+    expect(text).toMatch(/HUGEPAGES FREE/);
+  }, 20 * 60_000);
+
+  it('a second up applies nothing, and dpdkci check passes', async () => {
+    const again = await up(good);
+    expect(again.exitCode, failureSummary(String(again.stderr))).toBe(0);
+    expect(String(again.stdout)).toContain('nothing changed');
+    const check = await dpdkci(['check', '--prefix', HOSTS, '--seconds', '3'], { timeoutMs: 10 * 60_000 });
+    expect(check.exitCode, failureSummary(String(check.stderr))).toBe(0);
+    const ssh = await dpdkci(['ssh', '--prefix', HOSTS, 'lab2', '--', 'ovs-vsctl br-exists br-dpdk0 && echo yes']);
+    expect(String(ssh.stdout).trim()).toBe('yes');
+  }, 15 * 60_000);
+
+  it('down puts each NIC back on virtio-pci, removes br-dpdk0 and the socket directory, and the machines keep answering', async () => {
+    const r = await dpdkci(['down', '--prefix', HOSTS, '--provider', 'hosts'], { timeoutMs: 10 * 60_000 });
+    expect(r.exitCode, String(r.all)).toBe(0);
+    expect(String(r.stderr)).toMatch(/lab1: restored 0000:00:04.0 on virtio-pci/);
+    expect(stateExists(HOSTS)).toBe(false);
+    for (const node of ['node01', 'node02']) {
+      expect(await onNode(MACHINES, node, 'readlink /sys/bus/pci/devices/0000:00:04.0/driver | xargs basename')).toBe('virtio-pci');
+      expect(await onNode(MACHINES, node, 'driverctl list-overrides | grep -c . || true')).toBe('0');
+      expect(await onNode(MACHINES, node, 'systemctl start ovsdb-server; ovs-vsctl br-exists br-dpdk0 && echo bridge || echo none')).toBe('none');
+      expect(await onNode(MACHINES, node, 'test -e /var/lib/vhost_sockets && echo there || echo none')).toBe('none');
+      expect(await onNode(MACHINES, node, 'test -e /var/lib/dpdkci -o -e /usr/local/lib/dpdkci && echo there || echo none')).toBe('none');
+      expect(await onNode(MACHINES, node, 'systemctl is-active ovs-vswitchd || true')).not.toBe('active');
+      expect(await onNode(MACHINES, node, 'cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages')).toBe('64');
+    }
+  }, 10 * 60_000);
+});
