@@ -23,12 +23,14 @@ export function parseUndo(stdout: string): Pick<HostUndo, 'restored' | 'kept'> {
 }
 
 async function undoOn(record: ClusterRecord, node: NodeRecord, purge: boolean): Promise<HostUndo> {
-  const target = hostSshTarget(record, node);
+  let target;
   let ssh;
   try {
+    target = hostSshTarget(record, node);
     ssh = await connectSsh(target, 15_000);
   } catch (e) {
-    return { name: node.name, restored: [], kept: [], error: `no SSH answer from ${target.host}:${target.port}: ${(e as Error).message}` };
+    const where = target ? `${target.host}:${target.port}` : node.host?.address ?? node.name;
+    return { name: node.name, restored: [], kept: [], error: `not reached at ${where}: ${(e as Error).message}` };
   }
   const runner = createSshRunner(target, ssh);
   try {
@@ -42,13 +44,15 @@ async function undoOn(record: ClusterRecord, node: NodeRecord, purge: boolean): 
 
 /**
  * `down` of a hosts cluster: on every host, undo exactly what dpdkci recorded there, leaving the machine
- * running. The cluster's record here is removed only when every host is done, so that `down` can be repeated.
+ * running. The cluster's record here is removed only when every host is done, so that `down` can be repeated,
+ * unless the caller forgets the hosts that were not reached.
  */
 export async function deleteHostsCluster(prefix: string, options: DeleteOptions): Promise<DeleteReport> {
   const paths = clusterPaths(prefix, options.env);
   const record = readClusterRecord(paths.specFile);
   const hosts = record ? await Promise.all(record.nodes.map((n) => undoOn(record, n, Boolean(options.purgePackages)))) : [];
-  const removedDir = existsSync(paths.dir) && hosts.every((h) => !h.error);
+  // With forget (down --force) the record goes even when a host was not reached; its own record stays there.
+  const removedDir = existsSync(paths.dir) && (Boolean(options.forget) || hosts.every((h) => !h.error));
   if (removedDir) rmSync(paths.dir, { recursive: true, force: true });
   return { nodes: [], switchPids: [], registryPids: [], hosts, removedDir };
 }

@@ -41,7 +41,7 @@ export function writeKnownHosts(paths: ClusterPaths, record: ClusterRecord): voi
   writeFileSync(paths.knownHosts, lines.join('\n') + '\n', { mode: 0o600 });
 }
 
-export function sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): SshTarget {
+export function sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): SshTarget {
   const paths = clusterPaths(record.prefix, env);
   return {
     name: node.name,
@@ -54,7 +54,7 @@ export function sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.P
 }
 
 /** Options for the system ssh/scp clients: the cluster key, pinned host keys, no prompts. */
-export function sshClientOptions(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): string[] {
+export function sshClientOptions(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): string[] {
   const paths = clusterPaths(record.prefix, env);
   return [
     '-i', paths.privateKey,

@@ -16,7 +16,7 @@ export function overlayArgv(imageDisk: string, disk: string): string[] {
   return ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', imageDisk, disk];
 }
 
-export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env): NodeLaunchSpec {
+export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): NodeLaunchSpec {
   const paths = clusterPaths(record.prefix, env);
   const np = nodePaths(paths, node.name);
   const o = record.options;
@@ -49,12 +49,12 @@ export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.
   };
 }
 
-export async function startClusterSwitch(record: ClusterRecord, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function startClusterSwitch(record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<number> {
   const paths = clusterPaths(record.prefix, env);
   return startSwitch({ dir: paths.switchDir, pidFile: paths.switchPid });
 }
 
-export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv = process.env): boolean {
+export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv): boolean {
   const paths = clusterPaths(record.prefix, env);
   return switchProcesses({ dir: paths.switchDir, pidFile: paths.switchPid }).length > 0;
 }
@@ -63,7 +63,7 @@ export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv = pr
  * Starts one node's QEMU (daemonized). Its overlay is created on first start and kept across restarts.
  * extraArgs come last (a restore's -incoming), and inheritFd is passed on as fd 3.
  */
-export async function startNode(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv = process.env, extraArgs: string[] = [], inheritFd?: number): Promise<number> {
+export async function startNode(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv, extraArgs: string[] = [], inheritFd?: number): Promise<number> {
   const paths = clusterPaths(record.prefix, env);
   const np = nodePaths(paths, node.name);
   mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
@@ -103,7 +103,7 @@ export function qemuLogTail(file: string, lines = 10): string {
   return text ? `QEMU said:\n${text.split('\n').slice(-lines).join('\n')}\n` : `QEMU's log (${file}) is empty: it was killed by a signal, or exited without a word`;
 }
 
-export function consoleTail(record: ClusterRecord, node: string, lines = 20, env: NodeJS.ProcessEnv = process.env): string {
+export function consoleTail(record: ClusterRecord, node: string, lines = 20, env: NodeJS.ProcessEnv): string {
   const file = nodePaths(clusterPaths(record.prefix, env), node).console;
   if (!existsSync(file)) return '(no console output)';
   return readFileSync(file, 'utf8').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');

@@ -45,7 +45,7 @@ export async function stopNode(pid: number, qmpSocket: string, graceful: boolean
 }
 
 /** Everything `down` does: stop every node and the switch of the prefix, then remove its state. */
-export async function deleteCluster(prefix: string, options: { graceful: boolean; env?: NodeJS.ProcessEnv }): Promise<DeleteReport> {
+export async function deleteCluster(prefix: string, options: { graceful: boolean; env: NodeJS.ProcessEnv }): Promise<DeleteReport> {
   const paths = clusterPaths(prefix, options.env);
   const running = nodeProcesses(prefix);
   // Nodes recorded only by pidfile (process renamed?) are still ours when their argv names the node.
@@ -72,7 +72,7 @@ export async function deleteCluster(prefix: string, options: { graceful: boolean
 }
 
 /** Copies what the host holds about each node (console logs) into dir. */
-export function collectHostLogs(prefix: string, dir: string, env: NodeJS.ProcessEnv = process.env): string[] {
+export function collectHostLogs(prefix: string, dir: string, env: NodeJS.ProcessEnv): string[] {
   const paths = clusterPaths(prefix, env);
   const copied: string[] = [];
   if (!existsSync(paths.nodesDir)) return copied;

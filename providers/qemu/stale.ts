@@ -15,7 +15,7 @@ export type { StaleCluster } from '../../src/provider/provider.js';
  * a record. Processes left behind by a removed state directory (QEMU, vde_switch) count as stale too. A
  * cluster that an `up` is working on right now never is.
  */
-export function findStaleClusters(env: NodeJS.ProcessEnv = process.env): StaleCluster[] {
+export function findStaleClusters(env: NodeJS.ProcessEnv): StaleCluster[] {
   const root = join(stateRoot(env), 'clusters');
   const stale = new Map<string, string>();
   const prefixes = existsSync(root) ? readdirSync(root) : [];

@@ -155,7 +155,7 @@ export const BEFORE_KERNEL_RESET_MS = 60_000;
 export interface WaitForSshOptions {
   timeoutMs: number;
   signal?: AbortSignal;
-  env?: NodeJS.ProcessEnv;
+  env: NodeJS.ProcessEnv;
   /** Reset a node whose first vCPU has not reached its kernel after this long (0: never). */
   beforeKernelResetMs?: number;
   /** Told when a node was reset, with why and where QEMU's state before the reset was saved. */

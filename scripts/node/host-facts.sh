@@ -12,11 +12,29 @@ state=/var/lib/dpdkci/host-state
 
 fact() { printf '%s=%s\n' "$1" "$2"; }
 
-# The PCI address behind a network interface, or nothing for a virtual one.
+PCI_RE='^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]$'
+
+# The PCI address behind a network interface, or nothing for a virtual one. A virtio NIC's device is
+# virtioN, a child of the PCI function, so walk up until a PCI address.
 pci_of_dev() {
   local link
   link=$(readlink -f "/sys/class/net/$1/device" 2>/dev/null) || return 0
-  [[ $(basename "$link") =~ ^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]$ ]] && basename "$link"
+  while [ -n "$link" ] && [ "$link" != / ]; do
+    if [[ $(basename "$link") =~ $PCI_RE ]]; then
+      basename "$link"
+      return 0
+    fi
+    link=$(dirname "$link")
+  done
+  return 0
+}
+
+# The interfaces a PCI function carries (its own net/ or, for virtio, its virtioN child's).
+ifaces_of_pci() {
+  local dev
+  for dev in /sys/class/net/*; do
+    [ "$(pci_of_dev "$(basename "$dev")")" = "$1" ] && printf '%s ' "$(basename "$dev")"
+  done
   return 0
 }
 
@@ -48,7 +66,7 @@ fi
 
 # The NIC, resolved to its PCI address and described.
 pci=''
-if [[ $nic =~ ^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]$ ]]; then
+if [[ $nic =~ $PCI_RE ]]; then
   [ -e "/sys/bus/pci/devices/$nic" ] && pci=$nic
 elif [ -e "/sys/class/net/$nic" ]; then
   pci=$(pci_of_dev "$nic")
@@ -61,7 +79,7 @@ if [ -n "$pci" ]; then
   [ -e "$dev/driver" ] && driver=$(basename "$(readlink "$dev/driver")")
   fact nic_driver "$driver"
   fact nic_numa "$(cat "$dev/numa_node" 2>/dev/null || echo -1)"
-  fact nic_ifaces "$(find "$dev/net" -mindepth 1 -maxdepth 1 -printf '%f ' 2>/dev/null || true)"
+  fact nic_ifaces "$(ifaces_of_pci "$pci")"
   fact nic_vendor_device "$(cat "$dev/vendor"):$(cat "$dev/device")"
   if command -v driverctl >/dev/null; then
     fact nic_override "$(driverctl list-overrides 2>/dev/null | awk -v p="$pci" '$1 == p { print $2 }')"

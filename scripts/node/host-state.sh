@@ -96,7 +96,7 @@ part_packages() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null || die "apt-get update failed: check the host's apt sources"
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
-  put packages_installed "$(get packages_installed) ${missing[*]}"
+  put packages_installed "${missing[*]}"
 }
 
 # reserve SIZE_DIR WANT LABEL ARGS: hugepages at run time, or the kernel arguments that would give them.
@@ -194,6 +194,23 @@ undo_nic() {
   said restored "$pci on ${driver:-no driver}, no driverctl override"
 }
 
+# What `dpdkci sync` recorded of its CNI pushes (sync.sh record_cni): added binaries go, replaced ones come back.
+undo_cni() {
+  local name cni=/opt/cni/bin backup=$dir/cni-backup
+  while read -r name; do
+    rm -f -- "${cni:?}/$name"
+    said restored "no $cni/$name (pushed by dpdkci sync)"
+  done < <(awk -F= '$1 == "cni_added" { print $2 }' "$state")
+  while read -r name; do
+    mv -f -- "$backup/$name" "$cni/$name"
+    said restored "$cni/$name as it was before dpdkci sync replaced it"
+  done < <(awk -F= '$1 == "cni_replaced" { print $2 }' "$state")
+  rm -rf -- "$backup"
+  for name in $(get cni_dirs_created); do
+    if rmdir -- "$name" 2>/dev/null; then said restored "no $name"; fi
+  done
+}
+
 undo() {
   local prefix=$1 purge=$2 dir_ packages
   if [ ! -r "$state" ]; then
@@ -219,7 +236,8 @@ undo() {
   get hp2m >$HP/hugepages-2048kB/nr_hugepages
   if [ -d $HP/hugepages-1048576kB ]; then get hp1g >$HP/hugepages-1048576kB/nr_hugepages; fi
   said restored "hugepages 2M=$(get hp2m) 1G=$(get hp1g), as recorded"
-  read -r -a packages <<<"$(get packages_installed)"
+  # One packages_installed line per up that installed some.
+  read -r -a packages <<<"$(awk -F= '$1 == "packages_installed" { printf "%s ", $2 }' "$state")"
   if [ "${#packages[@]}" -gt 0 ]; then
     if [ "$purge" = 1 ]; then
       DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "${packages[@]}" >/dev/null
@@ -228,6 +246,7 @@ undo() {
       said kept "packages dpdkci installed: ${packages[*]} (--purge-packages removes them)"
     fi
   fi
+  undo_cni
   if [ "$(get scripts_existed)" = 0 ]; then
     rm -rf -- "$scripts"
     said restored "no $scripts"

@@ -20,6 +20,26 @@ die() {
   exit 1
 }
 
+# On a machine dpdkci did not boot (provider hosts), what a CNI push changes is recorded, so that `dpdkci
+# down` removes the binaries it added and puts back the ones it replaced (host-state.sh undo).
+record_cni() {
+  local state=/var/lib/dpdkci/host-state backup=/var/lib/dpdkci/cni-backup
+  [ -f "$state" ] || return 0
+  grep -qxF -e "cni_added=$1" -e "cni_replaced=$1" "$state" && return 0
+  if ! grep -q '^cni_dirs_created=' "$state"; then
+    local d created=''
+    for d in "$CNI_DIR" "$(dirname "$CNI_DIR")"; do [ -d "$d" ] || created+="$d "; done
+    printf 'cni_dirs_created=%s\n' "$created" >>"$state"
+  fi
+  if [ -e "$CNI_DIR/$1" ]; then
+    install -d -m 0700 "$backup"
+    cp -a -- "$CNI_DIR/$1" "$backup/$1"
+    printf 'cni_replaced=%s\n' "$1" >>"$state"
+  else
+    printf 'cni_added=%s\n' "$1" >>"$state"
+  fi
+}
+
 # containerd is started by whatever needs it (Kubernetes, or this) rather than at every boot.
 ensure_containerd() {
   systemctl is-active --quiet containerd || systemctl start containerd
@@ -51,6 +71,7 @@ case "$cmd" in
   cni)
     name=${1:?binary name}
     case "$name" in */* | .* | '') die "\"$name\" is not a file name" ;; esac
+    record_cni "$name"
     mkdir -p "$CNI_DIR"
     tmp=$(mktemp "$CNI_DIR/.dpdkci-$name.XXXXXX")
     trap 'rm -f "$tmp"' EXIT

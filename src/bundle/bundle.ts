@@ -13,8 +13,8 @@ export interface BundleOptions {
   cacheDir: string;
   mirror?: string;
   endpoint?: PullOptions['endpoint'];
-  /** The environment of builds (GOPROXY and the like); default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** The environment of builds (GOPROXY and the like). */
+  env: NodeJS.ProcessEnv;
   onProgress?: (what: string) => void;
 }
 

@@ -106,7 +106,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .alias('rm')
     .description('stop every node of the cluster and remove its overlays, sockets and state (safe to repeat)')
     .option('--prefix <name>', PREFIX_HELP)
-    .option('--force', 'kill the nodes at once instead of an ACPI power-off first')
+    .option('--force', 'kill the nodes at once instead of an ACPI power-off first; hosts: remove the record even of a host that cannot be reached (what dpdkci changed there stays)')
     .option('--all-stale', "every cluster of this host whose owner (the session or DPDKCI_OWNER_PID of its up) is gone, none of whose nodes runs, or whose state was removed under its processes")
     .option('--provider <name>', 'qemu or hosts: must be the cluster\'s own (it is read from its record; this only guards against the wrong prefix)')
     .option('--purge-packages', 'hosts: also remove the packages dpdkci installed (by default they stay, and down names them)')
@@ -243,7 +243,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   const ctx: CommandContext = {
     env,
     out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
-    progress: createProgress(),
+    progress: createProgress({ ci: !['', 'false', '0'].includes((env.CI ?? '').toLowerCase()) }),
     signal: controller.signal,
   };
   let code: number = ExitCode.ok;

@@ -1,10 +1,12 @@
 import { resolve as resolvePath } from 'node:path';
 import { UsageError } from './errors.js';
 import { boolean, integer, kubernetesOption, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts, type Source } from './option-values.js';
+import { OPTION_SPECS, pick, type RawFlags } from './option-table.js';
 import { checkKubernetesFits } from '../kubernetes/budget.js';
 import { DEFAULT_SOCKET_DIR, DPDK_DEFAULT_HUGEPAGES_2M, GUEST_HUGEPAGES_MIB, LONGEST_SOCKET_NAME, OVS_SOCKET_MEM_MIB, SUN_PATH_MAX } from '../dataplane/plan.js';
 
 export { parseDuration, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts } from './option-values.js';
+export { OPTION_SPECS, type RawFlags } from './option-table.js';
 
 /**
  * Cluster options: flag over kubevirtci-style environment variable over default, validated in one place.
@@ -50,38 +52,6 @@ export type ProviderName = 'qemu' | 'hosts';
 /** Options that shape QEMU nodes; the hosts provider takes machines as they are and refuses them. */
 const QEMU_ONLY: (keyof ClusterOptions)[] = ['nodes', 'memoryMiB', 'cpus', 'accel', 'kernelArgs', 'qemuArgs', 'secondaryNics', 'randomPorts'];
 
-/** Raw values as they arrive from the command line (commander) — strings, or undefined when not given. */
-export type RawFlags = Partial<Record<keyof ClusterOptions, string | boolean | undefined>>;
-
-interface OptionSpec {
-  flag: string;
-  env?: string;
-  default: string;
-}
-
-export const OPTION_SPECS: Record<keyof ClusterOptions, OptionSpec> = {
-  prefix: { flag: '--prefix', env: 'DPDKCI_PREFIX', default: 'dpdkci' },
-  nodes: { flag: '--nodes', env: 'KUBEVIRT_NUM_NODES', default: '1' },
-  memoryMiB: { flag: '--memory', env: 'KUBEVIRT_MEMORY_SIZE', default: '3072M' },
-  cpus: { flag: '--cpu', env: 'KUBEVIRT_NUM_VCPU', default: '2' },
-  hugepages2m: { flag: '--hugepages-2m', env: 'KUBEVIRT_HUGEPAGES_2M', default: '64' },
-  hugepages1g: { flag: '--hugepages-1g', env: 'KUBEVIRT_HUGEPAGES_1G', default: '0' },
-  // As in kubevirtci: NICs besides the node's own network; dpdkci's DPDK and node-network NICs come on top.
-  secondaryNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '0' },
-  kernelArgs: { flag: '--kernel-args', env: 'DPDKCI_KERNEL_ARGS', default: '' },
-  qemuArgs: { flag: '--qemu-args', env: 'DPDKCI_QEMU_ARGS', default: '' },
-  accel: { flag: '--accel', env: 'DPDKCI_ACCEL', default: 'auto' },
-  dpdk: { flag: '--dpdk', env: 'DPDKCI_DPDK', default: 'false' },
-  vfioNoiommu: { flag: '--vfio-noiommu', env: 'DPDKCI_VFIO_NOIOMMU', default: 'false' },
-  vhostSocketDir: { flag: '--vhost-socket-dir', env: 'DPDKCI_VHOST_SOCKET_DIR', default: DEFAULT_SOCKET_DIR },
-  randomPorts: { flag: '--random-ports', env: 'DPDKCI_RANDOM_PORTS', default: 'false' },
-  registry: { flag: '--no-registry', env: 'DPDKCI_REGISTRY', default: 'true' },
-  kubernetes: { flag: '--kubernetes', env: 'DPDKCI_KUBERNETES', default: 'auto' },
-  extraNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '0' },
-  provider: { flag: '--provider', env: 'DPDKCI_PROVIDER', default: 'qemu' },
-  inventory: { flag: '--inventory', env: 'DPDKCI_INVENTORY', default: '' },
-};
-
 /**
  * Node sizes when the cluster runs Kubernetes and the user gave none: kubevirtci's own defaults
  * (kubevirt/kubevirtci@39bd4947:cluster-up/hack/common.sh, KUBEVIRT_NUM_VCPU=6, KUBEVIRT_MEMORY_SIZE=5120M),
@@ -98,21 +68,11 @@ export const LIMITS = {
   maxSecondaryNics: 4,
 } as const;
 
-function pick(key: keyof ClusterOptions, flags: RawFlags, env: NodeJS.ProcessEnv): Source {
-  const spec = OPTION_SPECS[key];
-  const flagValue = flags[key];
-  if (flagValue !== undefined && flagValue !== false) return { value: String(flagValue), via: spec.flag };
-  if (spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
-    return { value: env[spec.env] as string, via: spec.env };
-  }
-  return { value: spec.default, via: `${spec.flag} (default)` };
-}
-
 export const PREFIX_PATTERN = /^[a-z0-9][a-z0-9-]{0,23}$/;
 
 export function resolveClusterOptions(
   flags: RawFlags,
-  env: NodeJS.ProcessEnv = process.env,
+  env: NodeJS.ProcessEnv,
   host: HostFacts = readHostFacts(),
 ): ClusterOptions {
   const prefix = resolvePrefix(typeof flags.prefix === "string" ? flags.prefix : undefined, env);
@@ -277,7 +237,7 @@ function resolveProvider(flags: RawFlags, env: NodeJS.ProcessEnv): { provider: P
 }
 
 /** The prefix alone, for commands that act on an existing cluster (down, status, ssh...). */
-export function resolvePrefix(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+export function resolvePrefix(flag: string | undefined, env: NodeJS.ProcessEnv): string {
   const src = pick('prefix', { prefix: flag }, env);
   if (!PREFIX_PATTERN.test(src.value)) {
     throw new UsageError(

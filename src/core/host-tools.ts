@@ -17,7 +17,7 @@ export const HOST_TOOLS: Record<string, string> = {
   'docker-registry': 'docker-registry',
 };
 
-export function onPath(tool: string, path = process.env.PATH ?? ''): boolean {
+export function onPath(tool: string, path: string): boolean {
   return path.split(delimiter).some((dir) => {
     try {
       accessSync(join(dir, tool), constants.X_OK);
@@ -29,7 +29,7 @@ export function onPath(tool: string, path = process.env.PATH ?? ''): boolean {
 }
 
 /** Fails with exit 2 naming every missing tool, its package and the one command that installs them. */
-export function requireHostTools(tools: readonly string[], path = process.env.PATH ?? ''): void {
+export function requireHostTools(tools: readonly string[], path: string): void {
   const missing = tools.filter((t) => !onPath(t, path));
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((t) => HOST_TOOLS[t] ?? t))];

@@ -17,18 +17,18 @@ function findProjectRoot(start: string): string {
 
 export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
 
-export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
+export function stateRoot(env: NodeJS.ProcessEnv): string {
   if (env.DPDKCI_STATE_DIR) return resolve(env.DPDKCI_STATE_DIR);
   return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'dpdkci');
 }
 
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+export function cacheRoot(env: NodeJS.ProcessEnv): string {
   if (env.DPDKCI_CACHE_DIR) return resolve(env.DPDKCI_CACHE_DIR);
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dpdkci');
 }
 
 /** Downloaded outside artefacts (Kubernetes binaries, manifests), by checksum. */
-export function artefactCache(env: NodeJS.ProcessEnv = process.env): string {
+export function artefactCache(env: NodeJS.ProcessEnv): string {
   return join(cacheRoot(env), 'artefacts');
 }
 
@@ -48,7 +48,7 @@ export interface ClusterPaths {
   kubeconfig: string;
 }
 
-export function clusterPaths(prefix: string, env: NodeJS.ProcessEnv = process.env): ClusterPaths {
+export function clusterPaths(prefix: string, env: NodeJS.ProcessEnv): ClusterPaths {
   const dir = join(stateRoot(env), 'clusters', prefix);
   return {
     dir,

@@ -25,6 +25,8 @@ export interface ProgressStep {
 }
 
 export interface ProgressOptions {
+  /** Under CI (CI set to anything but false, 0 or empty): plain lines even on a terminal. */
+  ci?: boolean;
   stream?: NodeJS.WriteStream | { write(s: string): boolean; isTTY?: boolean };
   live?: boolean;
   now?: () => number;
@@ -37,8 +39,7 @@ function fmt(seconds: number): string {
 export function createProgress(options: ProgressOptions = {}): Progress {
   const stream = options.stream ?? process.stderr;
   // CI=true (any value but false/0/empty) means plain lines even on a terminal.
-  const ci = !['', 'false', '0'].includes((process.env.CI ?? '').toLowerCase());
-  const live = options.live ?? (Boolean(stream.isTTY) && !ci);
+  const live = options.live ?? (Boolean(stream.isTTY) && !options.ci);
   const now = options.now ?? (() => performance.now());
   const timings: StepTiming[] = [];
   const stamp = () => new Date().toISOString().slice(11, 19);

@@ -26,13 +26,6 @@ export interface FetchOptions {
 
 export class FetchError extends DpdkciError {}
 
-/** --mirror, else DPDKCI_MIRROR: the base URL artefacts are fetched from instead of their own hosts. */
-export function resolveMirror(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  const mirror = flag ?? (env.DPDKCI_MIRROR || undefined);
-  if (mirror !== undefined && !/^https?:\/\//.test(mirror)) throw new UsageError(`--mirror: "${mirror}" is not an http(s) URL`);
-  return mirror;
-}
-
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');

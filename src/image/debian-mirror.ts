@@ -49,9 +49,9 @@ export function fromOneLine(text: string): string[] {
   return out;
 }
 
-/** The mirror to build from: --debian-mirror, then DPDKCI_DEBIAN_MIRROR, then the host's apt sources. */
-export function resolveDebianMirror(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  const mirror = flag ?? env.DPDKCI_DEBIAN_MIRROR ?? hostDebianMirror();
+/** The mirror to build from: the one given (--debian-mirror, DPDKCI_DEBIAN_MIRROR), else the host's apt sources. */
+export function debianMirrorOrHost(given: string | undefined): string {
+  const mirror = given ?? hostDebianMirror();
   if (!mirror) {
     throw new UsageError(
       "--debian-mirror: no Debian mirror found in this host's apt configuration; pass --debian-mirror URL (or DPDKCI_DEBIAN_MIRROR)",

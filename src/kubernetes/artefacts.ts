@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SUMS_FILE, verifyBundle } from '../bundle/bundle.js';
 import { DpdkciError } from '../core/errors.js';
-import { fetchArtifact, resolveMirror, sha256File } from '../fetch/fetcher.js';
+import { fetchArtifact, sha256File } from '../fetch/fetcher.js';
 import { pullImage, type PullOptions } from '../fetch/registry.js';
 import { readOciArchive } from '../sync/oci.js';
 import { buildGoBinary } from './go-build.js';
@@ -18,13 +18,6 @@ export interface ArtefactSources {
   endpoint?: PullOptions['endpoint'];
   signal?: AbortSignal;
   onProgress?: (what: string) => void;
-}
-
-/** --bundle and --mirror (DPDKCI_BUNDLE, DPDKCI_MIRROR) as given: where Kubernetes' artefacts come from. */
-export function kubernetesSources(flags: { bundle?: string; mirror?: string }, env: NodeJS.ProcessEnv): { bundleDir?: string; mirror?: string } {
-  const bundleDir = flags.bundle ?? (env.DPDKCI_BUNDLE || undefined);
-  const mirror = resolveMirror(flags.mirror, env);
-  return { ...(bundleDir !== undefined ? { bundleDir } : {}), ...(mirror ? { mirror } : {}) };
 }
 
 /** The fetch options for those sources: the artefact cache, and the bundle or mirror when there is one. */

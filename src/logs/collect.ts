@@ -20,7 +20,7 @@ export interface NodeLogs {
  * the node (over SSH, when it answers) its journal, dmesg, the OVS logs, `ovs-vsctl show`, DPDK's lines and,
  * with Kubernetes, kubelet's logs and `kubectl get -A`. A node that does not answer still gets its console.
  */
-export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJS.ProcessEnv = process.env): Promise<NodeLogs[]> {
+export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJS.ProcessEnv): Promise<NodeLogs[]> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The record without anything secret in it (host keys are public; the cluster key is not in it).
   writeFileSync(join(dir, 'cluster.json'), JSON.stringify(record, null, 2) + '\n');

@@ -69,6 +69,8 @@ export interface DeleteOptions {
   env: NodeJS.ProcessEnv;
   /** hosts: remove the packages dpdkci installed too. */
   purgePackages?: boolean;
+  /** hosts: remove the cluster's record even when a host could not be reached to undo its changes. */
+  forget?: boolean;
 }
 
 export interface Provider {

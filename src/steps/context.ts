@@ -18,7 +18,8 @@ export interface UpContext {
   cacheRoot: string;
   recipe: ImageRecipe;
   /** --debian-mirror as given; resolved only when an image must be built. */
-  mirrorFlag: string | undefined;
+  /** --debian-mirror as resolved; undefined: the host's own apt sources. */
+  debianMirror: string | undefined;
   rebuild: boolean;
   bootTimeoutMs: number;
   /** A booting node whose CPU has not reached its kernel after this long is reset once (0: never). */

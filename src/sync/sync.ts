@@ -33,6 +33,17 @@ export interface SyncFlags {
   registry?: string;
 }
 
+/** sync's inputs as resolved at the CLI: the files named, else those of dir; the registry, if any. */
+export interface SyncInputs {
+  image?: string[];
+  cniBin?: string[];
+  manifests?: string;
+  /** HOST:PORT, or "cluster" for the cluster's own. */
+  registry?: string;
+  /** Where inputs are taken from when none is named (DPDKCI_SYNC_DIR): images/*.tar, cni/*, manifests/. */
+  dir: string;
+}
+
 /** Files named directly, or the files of a directory (sorted; hidden ones left out). */
 function expand(paths: readonly string[], option: string, filter: (name: string) => boolean = () => true): string[] {
   const out: string[] = [];
@@ -49,12 +60,12 @@ function expand(paths: readonly string[], option: string, filter: (name: string)
 }
 
 /**
- * The sync plan from the flags, or from DPDKCI_SYNC_DIR (default ./_out/dpdkci: images/*.tar, cni/*,
- * manifests/) when no flag names anything. Every input is checked here, before any node is touched.
+ * The sync plan from the files named, or from the sync directory's when none is. Every input is checked
+ * here, before any node is touched.
  */
-export async function syncPlan(flags: SyncFlags, record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<SyncPlan> {
+export async function syncPlan(flags: SyncInputs, record: ClusterRecord): Promise<SyncPlan> {
   const given = Boolean(flags.image?.length || flags.cniBin?.length || flags.manifests);
-  const dir = resolve(env.DPDKCI_SYNC_DIR || join('_out', 'dpdkci'));
+  const dir = flags.dir;
   const fromDir = (sub: string) => (!given && existsSync(join(dir, sub)) ? [join(dir, sub)] : []);
   const imageFiles = expand(flags.image?.length ? flags.image : fromDir('images'), '--image', (f) => f.endsWith('.tar'));
   const cniFiles = expand(flags.cniBin?.length ? flags.cniBin : fromDir('cni'), '--cni-bin');
@@ -78,7 +89,7 @@ export async function syncPlan(flags: SyncFlags, record: ClusterRecord, env: Nod
       throw new UsageError(`--manifests: cluster "${record.prefix}" has no Kubernetes to apply them to (it was brought up with --kubernetes none)`);
     }
   }
-  let registry = flags.registry ?? (env.DPDKCI_SYNC_REGISTRY || undefined);
+  let registry = flags.registry;
   // "cluster": the registry `up` runs for this cluster.
   if (registry === 'cluster') {
     if (!record.registryPort) throw new UsageError(`--registry cluster: cluster "${record.prefix}" runs no registry (it was brought up with --no-registry); give HOST:PORT of another one`);

@@ -67,7 +67,7 @@ export interface Lock {
 export const LOCK_FILE = join(PROJECT_ROOT, 'versions.lock.yaml');
 
 /** The lock file in use: DPDKCI_LOCK_FILE (a lab's own pins, or a test's), else the project's. */
-export function lockFile(env: NodeJS.ProcessEnv = process.env): string {
+export function lockFile(env: NodeJS.ProcessEnv): string {
   return env.DPDKCI_LOCK_FILE || LOCK_FILE;
 }
 
@@ -142,7 +142,7 @@ function goBuild(file: string, at: string, raw: unknown, own: LockedFile[], root
  * Reads and checks the lock file: every URL https and pinned to a release, every checksum well-formed, every
  * overlay file present in `root` (the dpdkci checkout; a test's own tree).
  */
-export function loadLock(file = lockFile(), root = PROJECT_ROOT): Lock {
+export function loadLock(file: string, root = PROJECT_ROOT): Lock {
   let raw: Record<string, unknown>;
   try {
     raw = parse(readFileSync(file, 'utf8'));

@@ -36,7 +36,7 @@ export function qemuPids(prefix: string): number[] {
 }
 
 export function stateDir(prefix: string): string {
-  return clusterPaths(prefix).dir;
+  return clusterPaths(prefix, process.env).dir;
 }
 
 export function stateExists(prefix: string): boolean {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readClusterRecord, type ClusterRecord } from '../../src/core/cluster.js';
@@ -44,11 +44,14 @@ describe('up --provider hosts on two machines it did not boot', () => {
     // The machines: dpdkci's own image, no dataplane, a second NIC each on one switch, SSH on 127.0.0.1.
     const r = await dpdkci(['up', '--prefix', MACHINES, '--nodes', '2', '--memory', '3584M', '--kubernetes', 'none', '--random-ports', '--no-registry'], { timeoutMs: 15 * 60_000 });
     if (r.exitCode !== 0) throw new Error(`the machines did not come up:\n${failureSummary(String(r.stderr))}`);
-    const record = readClusterRecord(clusterPaths(MACHINES).specFile) as ClusterRecord;
-    key = clusterPaths(MACHINES).privateKey;
+    const record = readClusterRecord(clusterPaths(MACHINES, process.env).specFile) as ClusterRecord;
+    key = clusterPaths(MACHINES, process.env).privateKey;
     [m1, m2] = record.nodes.map((n, i) => ({ name: `lab${i + 1}`, port: n.sshPort, hostKey: n.hostKey })) as [Machine, Machine];
+    // One machine lacks a node package, which up must then install from the machine's own apt sources.
+    await onNode(MACHINES, 'node02', 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q driverctl >/dev/null && echo purged');
     // One host names its DPDK NIC by PCI address, the other by interface name, as the kernel calls it.
-    const iface = await onNode(MACHINES, 'node02', 'ls /sys/bus/pci/devices/0000:00:04.0/net');
+    // A virtio NIC's interface hangs off its virtioN child, not the PCI function's own net/.
+    const iface = await onNode(MACHINES, 'node02', 'ls /sys/bus/pci/devices/0000:00:04.0/virtio*/net');
     good = inventory('good.yaml', [{ m: m1, nic: '0000:00:04.0' }, { m: m2, nic: iface }], key);
   }, 20 * 60_000);
 
@@ -81,6 +84,7 @@ describe('up --provider hosts on two machines it did not boot', () => {
     if (r.exitCode !== 0) await keepLogs(HOSTS, 'hosts-up');
     expect(r.exitCode, failureSummary(String(r.stderr))).toBe(0);
     expect(String(r.stderr)).toMatch(/reserve hugepages/);
+    expect(String(r.stderr)).toMatch(/install node packages: lab2: packages installed: driverctl/);
     expect(String(r.stdout)).toMatch(/paths ok|PASS|ok/);
     for (const node of ['node01', 'node02']) {
       expect(await onNode(MACHINES, node, 'readlink /sys/bus/pci/devices/0000:00:04.0/driver | xargs basename')).toBe('vfio-pci');
@@ -109,10 +113,36 @@ describe('up --provider hosts on two machines it did not boot', () => {
     expect(String(ssh.stdout).trim()).toBe('yes');
   }, 15 * 60_000);
 
+  it('scp, ports, logs, sync and --dry-run work on the hosts cluster as on a QEMU one', async () => {
+    const file = join(DIR, 'hello.txt');
+    writeFileSync(file, 'hello from the host\n');
+    expect((await dpdkci(['scp', '--prefix', HOSTS, file, 'lab1:/tmp/hello.txt'])).exitCode).toBe(0);
+    expect(await onNode(MACHINES, 'node01', 'cat /tmp/hello.txt')).toBe('hello from the host');
+    expect(String((await dpdkci(['ports', 'ssh', '--prefix', HOSTS, '--node', 'lab2'])).stdout).trim()).toBe(String(m2.port));
+    const logs = join(DIR, 'logs');
+    const l = await dpdkci(['logs', '--prefix', HOSTS, logs], { timeoutMs: 5 * 60_000 });
+    expect(l.exitCode, String(l.all)).toBe(0);
+    expect(readFileSync(join(logs, 'lab2', 'ovs-vsctl-show.txt'), 'utf8')).toContain('br-dpdk0');
+    // sync: a CNI binary pushed to a host is recorded there, so that down takes it away again.
+    const cni = join(DIR, 'cni');
+    mkdirSync(cni);
+    writeFileSync(join(cni, 'dpdkci-e2e-cni'), '#!/bin/sh\necho e2e\n', { mode: 0o755 });
+    await onNode(MACHINES, 'node02', 'ovs-vsctl set Open_vSwitch . other_config:pmd-cpu-mask=0x1');
+    const sync = await dpdkci(['sync', '--prefix', HOSTS, '--cni-bin', cni], { timeoutMs: 5 * 60_000 });
+    expect(sync.exitCode, String(sync.all)).toBe(0);
+    expect(String(sync.stdout)).toMatch(/lab2\s+dataplane\s+other_config:pmd-cpu-mask=0x2\s+restored/);
+    expect(await onNode(MACHINES, 'node01', '/opt/cni/bin/dpdkci-e2e-cni')).toBe('e2e');
+    const dry = await dpdkci(['up', '--provider', 'hosts', '--inventory', good, '--prefix', HOSTS, '--dpdk', '--dry-run']);
+    expect(dry.exitCode, String(dry.all)).toBe(0);
+    expect(String(dry.stdout)).toMatch(/lab2 +run +bash -s -- enp\S+ br-dpdk0 \/var\/lib\/vhost_sockets < scripts\/node\/host-facts.sh/);
+  }, 10 * 60_000);
+
   it('down puts each NIC back on virtio-pci, removes br-dpdk0 and the socket directory, and the machines keep answering', async () => {
     const r = await dpdkci(['down', '--prefix', HOSTS, '--provider', 'hosts'], { timeoutMs: 10 * 60_000 });
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(String(r.stderr)).toMatch(/lab1: restored 0000:00:04.0 on virtio-pci/);
+    expect(String(r.stderr)).toMatch(/lab2: kept packages dpdkci installed: +driverctl \(--purge-packages removes them\)/);
+    expect(await onNode(MACHINES, 'node02', "dpkg-query -W -f='${db:Status-Status}' driverctl")).toBe('installed');
     expect(stateExists(HOSTS)).toBe(false);
     for (const node of ['node01', 'node02']) {
       expect(await onNode(MACHINES, node, 'readlink /sys/bus/pci/devices/0000:00:04.0/driver | xargs basename')).toBe('virtio-pci');
@@ -122,6 +152,7 @@ describe('up --provider hosts on two machines it did not boot', () => {
       expect(await onNode(MACHINES, node, 'test -e /var/lib/dpdkci -o -e /usr/local/lib/dpdkci && echo there || echo none')).toBe('none');
       expect(await onNode(MACHINES, node, 'systemctl is-active ovs-vswitchd || true')).not.toBe('active');
       expect(await onNode(MACHINES, node, 'cat /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages')).toBe('64');
+      expect(await onNode(MACHINES, node, 'test -e /opt/cni/bin/dpdkci-e2e-cni && echo there || echo none')).toBe('none');
     }
   }, 10 * 60_000);
 });

@@ -94,7 +94,7 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
         },
         lockFile,
       );
-      await makeBundle(loadLock(lockFile), '1.31', bundle, { cacheDir: join(work, 'cache'), mirror, endpoint: () => registry.base });
+      await makeBundle(loadLock(lockFile), '1.31', bundle, { cacheDir: join(work, 'cache'), mirror, endpoint: () => registry.base, env: process.env });
     } finally {
       await registry.stop();
     }

@@ -38,7 +38,7 @@ async function status(prefix: string) {
  */
 async function clockSkew(prefix: string): Promise<number> {
   const record = readClusterRecord(join(stateDir(prefix), 'cluster.json')) as ClusterRecord;
-  const ssh = await connectSsh(sshTarget(record, record.nodes[0] as NodeRecord), 30_000);
+  const ssh = await connectSsh(sshTarget(record, record.nodes[0] as NodeRecord, process.env), 30_000);
   try {
     let best = { rtt: Infinity, skew: NaN };
     for (let i = 0; i < 3; i++) {

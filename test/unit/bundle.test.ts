@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle, verifyBundle } from '../../src/bundle/bundle.js';
 import { pullImage } from '../../src/fetch/registry.js';
 import { readOciArchive } from '../../src/sync/oci.js';
-import { loadLock } from '../../src/versions/lock.js';
+import { loadLock, lockFile as lockFileOf } from '../../src/versions/lock.js';
 import { bundleImageFile, preflight } from '../../src/versions/preflight.js';
 import { writeTestLock } from '../fixtures/lock.js';
 
@@ -114,7 +114,7 @@ describe('bundle, then up --bundle', () => {
   it('a bundle holds every file and image, checksummed, and preflight takes everything from it', async () => {
     const lock = loadLock(lockFile());
     const dir = tmp('dpdkci-bundle-');
-    expect(await makeBundle(lock, '1.31', dir, { cacheDir: tmp('dpdkci-cache-'), mirror: `${base}/mirror`, endpoint })).toEqual({ files: 1, builds: 0, images: 1 });
+    expect(await makeBundle(lock, '1.31', dir, { cacheDir: tmp('dpdkci-cache-'), mirror: `${base}/mirror`, endpoint, env: process.env })).toEqual({ files: 1, builds: 0, images: 1 });
     expect(readFileSync(join(dir, 'files', 'kubeadm-v1.31.4')).equals(FILE)).toBe(true);
     expect(existsSync(bundleImageFile(dir, 'registry.test/test/pause:3.10'))).toBe(true);
     expect(readFileSync(join(dir, 'SHA256SUMS'), 'utf8')).toMatch(/^[0-9a-f]{64} {2}files\/kubeadm-v1.31.4$/m);
@@ -126,7 +126,7 @@ describe('bundle, then up --bundle', () => {
     expect(await verifyBundle(dir)).toEqual(['files/kubeadm-v1.31.4: checksum mismatch']);
   });
   it('refuses to bundle what the lock has not pinned', async () => {
-    await expect(makeBundle(loadLock(), '1.36', tmp('dpdkci-bundle-'), { cacheDir: tmp('dpdkci-cache-') })).rejects.toThrow(
+    await expect(makeBundle(loadLock(lockFileOf(process.env)), '1.36', tmp('dpdkci-bundle-'), { cacheDir: tmp('dpdkci-cache-'), env: process.env })).rejects.toThrow(
       /cannot bundle Kubernetes 1.36: \d+ artefact\(s\) have no checksum or digest/,
     );
   });

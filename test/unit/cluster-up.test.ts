@@ -8,7 +8,7 @@ import { main } from '../../src/cli/main.js';
 import { writeClusterRecord } from '../../src/core/cluster.js';
 import { artefactCache, clusterPaths } from '../../src/core/paths.js';
 import { cachedPath } from '../../src/fetch/fetcher.js';
-import { loadLock } from '../../src/versions/lock.js';
+import { loadLock, lockFile } from '../../src/versions/lock.js';
 
 /**
  * cluster-up/ as KubeVirt's own scripts use it: sourced in a clean `bash -e` from a stand-in KubeVirt checkout
@@ -300,7 +300,7 @@ describe('cluster-up/ as KubeVirt sources it', () => {
 
 describe('the providers of cluster-up/cluster/', () => {
   it('are k8s-V and k8s-V-dpdk for each Kubernetes version the lock pins, and dpdk; the default is the lock\'s default', async () => {
-    const lock = loadLock();
+    const lock = loadLock(lockFile(process.env));
     const dirs = readdirSync(join(CLUSTER_UP, 'cluster'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
     const expected = ['dpdk', ...Object.keys(lock.kubernetes.versions).flatMap((v) => [`k8s-${v}`, `k8s-${v}-dpdk`])];
     expect(dirs.sort()).toEqual(expected.sort());

@@ -134,7 +134,7 @@ describe('the userspace CNI plugin, built from its pinned source with the pinned
     const lockFile = lockWith('plugin-v1.3.tar.gz', 'go1.19.linux-amd64.tar');
     const lock = load(lockFile);
     const bundle = join(work, 'bundle');
-    const made = await makeBundle(lock, '1.31', bundle, { cacheDir, mirror });
+    const made = await makeBundle(lock, '1.31', bundle, { cacheDir, mirror, env: process.env });
     expect(made.builds).toBe(1);
     const inBundle = join(bundle, 'files', 'userspace-cni-v1.3-userspace');
     expect(statSync(inBundle).mode & 0o777).toBe(0o755);

@@ -50,6 +50,17 @@ describe('host facts', () => {
     expect(hostRefusals(f, { ...WANT, nic: 'lo' }).join('\n')).toMatch(/no NIC "lo" on it with a PCI device behind it/);
   });
 
+  it("resolve this machine's default-route NIC to its PCI function (a virtio NIC's interface hangs off virtioN) and refuse it", async (ctx) => {
+    const dev = (await execa('bash', ['-c', "ip -o route show default | awk '{ for (i = 1; i < NF; i++) if ($i == \"dev\") print $(i + 1) }' | head -1"])).stdout.trim();
+    const link = dev ? (await execa('readlink', ['-f', `/sys/class/net/${dev}/device`], { reject: false })).stdout : '';
+    const pci = link.split('/').reverse().find((p) => /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]$/.test(p));
+    if (!pci) ctx.skip(); // a machine whose default route is not on a PCI NIC has nothing to show here
+    const r = await execa('bash', [join(PROJECT_ROOT, 'scripts', 'node', 'host-facts.sh'), dev, 'br-dpdk0', '/nonexistent-dpdkci']);
+    const f = parseHostFacts(r.stdout);
+    expect(f.nicPci).toBe(pci);
+    expect(hostRefusals(f, { ...WANT, nic: dev }).join('\n')).toContain("carries the host's default route");
+  });
+
   it('a good host is not refused, and status says what it offers', () => {
     expect(hostRefusals(facts(''), WANT)).toEqual([]);
     expect(hostOffer(facts(''))).toEqual({ nic: '0000:03:00.1 (ens1f1)', driver: 'ixgbe', numaNode: 0, hugepagesFree: '0x2M 0x1G', cpus: 8, os: 'Debian GNU/Linux 12 (bookworm)' });

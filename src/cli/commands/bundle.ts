@@ -3,15 +3,18 @@ import { makeBundle } from '../../bundle/bundle.js';
 import { ExitCode } from '../../core/errors.js';
 import { artefactCache } from '../../core/paths.js';
 import { kubernetesVersion, loadLock, lockFile } from '../../versions/lock.js';
-import { resolveMirror } from '../../fetch/fetcher.js';
+import { resolveMirror } from '../../core/run-options.js';
+import { pick } from '../../core/option-table.js';
 import type { CommandContext } from '../context.js';
 
 /** `dpdkci bundle DIR`: on a connected machine, everything a Kubernetes cluster needs, for `up --bundle DIR`. */
 export async function runBundle(dir: string, flags: { kubernetes?: string; mirror?: string }, ctx: CommandContext): Promise<number> {
   const lock = loadLock(lockFile(ctx.env));
-  const minor = flags.kubernetes ?? (ctx.env.DPDKCI_KUBERNETES && ctx.env.DPDKCI_KUBERNETES !== 'none' ? ctx.env.DPDKCI_KUBERNETES : lock.kubernetes.default);
+  // A bundle is of one version: none and auto (DPDKCI_KUBERNETES as up reads it) mean the lock's default.
+  const asked = pick('kubernetes', flags, ctx.env, lock.kubernetes.default).value;
+  const minor = asked === 'none' || asked === 'auto' ? lock.kubernetes.default : asked;
   kubernetesVersion(lock, minor);
-  const mirror = resolveMirror(flags.mirror, ctx.env);
+  const mirror = resolveMirror(flags, ctx.env);
   const target = resolve(dir);
   const step = ctx.progress.start(`bundle Kubernetes ${minor} into ${target}`);
   try {

@@ -13,7 +13,7 @@ async function removeOne(prefix: string, force: boolean, ctx: CommandContext, wh
     throw new UsageError(`--purge-packages: cluster "${prefix}" is not on machines of an inventory (provider ${record?.provider ?? 'none'}); its nodes are removed whole: leave --purge-packages out`);
   }
   const provider = providerFor(record);
-  const report = await provider.deleteCluster(prefix, { graceful: !force, env: ctx.env, purgePackages });
+  const report = await provider.deleteCluster(prefix, { graceful: !force, env: ctx.env, purgePackages, forget: force });
   if (report.hosts) {
     // A hosts cluster: what was put back on each machine, which keeps running.
     const failed = report.hosts.filter((h) => h.error);
@@ -22,9 +22,13 @@ async function removeOne(prefix: string, force: boolean, ctx: CommandContext, wh
       for (const r of h.restored) ctx.progress.info(`${h.name}: restored ${r}`);
       for (const k of h.kept) ctx.progress.info(`${h.name}: kept ${k}`);
     }
+    if (failed.length && force) {
+      for (const h of failed) ctx.progress.warn(`${h.name}: ${h.error}; forgotten (--force): what dpdkci changed there stays, listed in /var/lib/dpdkci/host-state on it`);
+      throw new DpdkciError(`down --force: ${failed.map((h) => h.name).join(', ')} not undone; the cluster's record was removed all the same`);
+    }
     if (failed.length) {
       throw new DpdkciError(
-        `down: ${failed.map((h) => `${h.name}: ${h.error}`).join('; ')}\nthe cluster's record is kept so that the same down can be run again once the host answers`,
+        `down: ${failed.map((h) => `${h.name}: ${h.error}`).join('; ')}\nthe cluster's record is kept so that the same down can be run again once the host answers (or down --force forgets it)`,
       );
     }
     return;

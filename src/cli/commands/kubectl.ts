@@ -5,7 +5,7 @@ import { clusterKubernetes, type ClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, UsageError } from '../../core/errors.js';
 import { artefactCache, clusterPaths } from '../../core/paths.js';
 import { fetchArtifact } from '../../fetch/fetcher.js';
-import { kubernetesSources } from '../../kubernetes/artefacts.js';
+import { resolveKubernetesSources } from '../../core/run-options.js';
 import { loadLock, lockFile, type LockedFile } from '../../versions/lock.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { providerFor } from '../providers.js';
@@ -74,7 +74,7 @@ function pinnedKubectl(record: ClusterRecord, env: NodeJS.ProcessEnv): LockedFil
 export async function runKubectlBinary(flags: { prefix?: string; bundle?: string; mirror?: string }, ctx: CommandContext): Promise<number> {
   const record = requireCluster(flags.prefix, ctx.env);
   const kubectl = pinnedKubectl(record, ctx.env);
-  const { bundleDir, mirror } = kubernetesSources(flags, ctx.env);
+  const { bundleDir, mirror } = resolveKubernetesSources(flags, ctx.env);
   const path = await fetchArtifact(kubectl, {
     cacheDir: artefactCache(ctx.env),
     ...(bundleDir !== undefined ? { bundleDir: resolve(bundleDir) } : {}),

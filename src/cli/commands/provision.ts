@@ -2,10 +2,12 @@ import { resolve } from 'node:path';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { requireHostTools } from '../../core/host-tools.js';
 import { artefactCache, cacheRoot } from '../../core/paths.js';
-import { resolveDebianMirror } from '../../image/debian-mirror.js';
+import { debianMirrorOrHost } from '../../image/debian-mirror.js';
+import { pick } from '../../core/option-table.js';
+import { resolveDebianMirrorOption, resolveKubernetesSources } from '../../core/run-options.js';
 import { bootKernel, buildImage, cachedImage, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
 import { ensureKubernetesImage } from '../../image/kubernetes-layer.js';
-import { artefactSources, kubernetesSources } from '../../kubernetes/artefacts.js';
+import { artefactSources } from '../../kubernetes/artefacts.js';
 import { kubernetesVersion, loadLock, lockFile } from '../../versions/lock.js';
 import { cachedProbeKvm, chooseAccelerator } from '../../../providers/qemu/kvm-probe.js';
 import type { CommandContext } from '../context.js';
@@ -22,12 +24,13 @@ export interface ProvisionFlags {
 
 /** `dpdkci provision`: the base node image, and with --kubernetes V its Kubernetes layer, into the cache. */
 export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): Promise<number> {
-  const minor = flags.kubernetes ?? (ctx.env.DPDKCI_KUBERNETES || 'none');
+  const minor = pick('kubernetes', flags, ctx.env, 'none').value;
   const lock = minor === 'none' ? undefined : loadLock(lockFile(ctx.env));
   if (lock) kubernetesVersion(lock, minor);
-  const accel = flags.accel ?? (ctx.env.DPDKCI_ACCEL || 'auto');
+  const accel = pick('accel', flags, ctx.env).value;
   if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new UsageError(`--accel: "${accel}" is not auto, kvm or tcg`);
-  const sources = kubernetesSources(flags, ctx.env);
+  const sources = resolveKubernetesSources(flags, ctx.env);
+  const debianMirror = resolveDebianMirrorOption(flags, ctx.env);
 
   const recipe = nodeImageRecipe();
   const root = cacheRoot(ctx.env);
@@ -36,9 +39,9 @@ export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): 
   if (image) {
     step.end('skipped', `cache hit ${image.hash}`);
   } else {
-    requireHostTools(['debootstrap', 'mkfs.ext4', 'qemu-img']);
+    requireHostTools(['debootstrap', 'mkfs.ext4', 'qemu-img'], ctx.env.PATH ?? '');
     try {
-      image = await buildImage(recipe, { cacheRoot: root, mirror: resolveDebianMirror(flags.debianMirror, ctx.env), progress: step, signal: ctx.signal });
+      image = await buildImage(recipe, { cacheRoot: root, mirror: debianMirrorOrHost(debianMirror), progress: step, signal: ctx.signal });
     } catch (e) {
       step.end('failed');
       throw e;

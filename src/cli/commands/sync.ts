@@ -7,6 +7,7 @@ import { applyManifests, pushToNodes, pushToRegistry, renderSync, syncPlan, type
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
 import { checkOutputFormat } from '../output.js';
+import { resolveSyncSources } from '../../core/run-options.js';
 
 /**
  * `dpdkci sync`: a developer's build into a running cluster, idempotently — OCI image archives into
@@ -16,7 +17,7 @@ import { checkOutputFormat } from '../output.js';
 export async function runSync(flags: SyncFlags & { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
   const record = requireCluster(flags.prefix, ctx.env);
-  const plan = await syncPlan(flags, record, ctx.env);
+  const plan = await syncPlan({ ...flags, ...resolveSyncSources({ syncRegistry: flags.registry }, ctx.env) }, record);
   const changes: SyncChange[] = [];
   const nodes = await connectNodes({ record, env: ctx.env });
   try {

@@ -4,7 +4,8 @@ import { SUMS_FILE, verifyBundle } from '../../bundle/bundle.js';
 import { resolveClusterOptions, type ClusterOptions } from '../../core/config.js';
 import { DpdkciError, UsageError } from '../../core/errors.js';
 import { artefactCache } from '../../core/paths.js';
-import { artefactSources, kubernetesSources } from '../../kubernetes/artefacts.js';
+import { artefactSources } from '../../kubernetes/artefacts.js';
+import { resolveKubernetesSources } from '../../core/run-options.js';
 import type { UpContext } from '../../steps/context.js';
 import { clusterArtefacts, kubernetesVersion, loadLock, lockFile, type Lock } from '../../versions/lock.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
@@ -26,7 +27,7 @@ function isBundle(dir: string): boolean {
  */
 export async function kubernetesPreflight(lock: Lock, minor: string, flags: KubernetesFlags, ctx: CommandContext): Promise<NonNullable<UpContext['kubernetes']>> {
   kubernetesVersion(lock, minor);
-  const sources = kubernetesSources(flags, ctx.env);
+  const sources = resolveKubernetesSources(flags, ctx.env);
   const { bundleDir, mirror } = sources;
   if (bundleDir !== undefined && !isBundle(bundleDir)) {
     throw new UsageError(`--bundle: ${bundleDir} is not a dpdkci bundle (no files/ in it); make one with \`dpdkci bundle DIR\` on a connected machine`);
@@ -68,7 +69,7 @@ export function bundleForMinor(bundleDir: string, minor: string): void {
 
 /** The lock and sources for a dry run: nothing is probed. */
 export function plannedKubernetes(flags: KubernetesFlags, env: NodeJS.ProcessEnv): NonNullable<UpContext['kubernetes']> {
-  const { bundleDir, mirror } = kubernetesSources(flags, env);
+  const { bundleDir, mirror } = resolveKubernetesSources(flags, env);
   return { lock: loadLock(lockFile(env)), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
 }
 
@@ -79,7 +80,7 @@ export function plannedKubernetes(flags: KubernetesFlags, env: NodeJS.ProcessEnv
  */
 export async function resolveAutoKubernetes(lock: Lock, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>): Promise<{ options: ClusterOptions; why?: string }> {
   const minor = lock.kubernetes.default;
-  const sources = kubernetesSources(flags, ctx.env);
+  const sources = resolveKubernetesSources(flags, ctx.env);
   const unpinned = clusterArtefacts(lock, minor).unpinned;
   let why: string | undefined;
   if (unpinned.length) why = `the lock has ${unpinned.length} value(s) of Kubernetes ${minor} not recorded yet (dpdkci versions lists them)`;

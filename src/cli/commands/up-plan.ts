@@ -2,13 +2,13 @@ import { join } from 'node:path';
 import type { ClusterOptions, RawFlags } from '../../core/config.js';
 import { readClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, UsageError } from '../../core/errors.js';
+import { resolveArtifacts, resolveBootResetAfterS, resolveDebianMirrorOption, resolveTimeoutS } from '../../core/run-options.js';
 import { cacheRoot, clusterPaths, PROJECT_ROOT, stateRoot } from '../../core/paths.js';
 import { planPipeline, renderPlan, type Step } from '../../core/pipeline.js';
 import type { Runner } from '../../exec/runner.js';
 import { cachedImage, imageDir, imageInfo, nodeImageRecipe } from '../../image/provision.js';
 import { recipeHash } from '../../image/recipe.js';
 import { planCheck } from '../../dataplane/check.js';
-import { BEFORE_KERNEL_RESET_MS } from '../../../providers/qemu/provider.js';
 import { bootNodes } from '../../steps/boot-nodes/index.js';
 import { chooseAcceleratorStep } from '../../steps/choose-accelerator/index.js';
 import type { UpContext } from '../../steps/context.js';
@@ -35,20 +35,42 @@ import { plannedKubernetes } from './up-kubernetes.js';
 /** What `up` runs, in order, and its --dry-run plan from the same steps; the flags `up` takes. */
 
 export interface UpFlags extends RawFlags, SnapshotFlags {
-  debianMirror?: string;
   rebuild?: boolean;
   bootTimeout?: string;
-  bootResetAfter?: string;
   cleanupOnFailure?: boolean;
   output?: string;
   skipCheck?: boolean;
   checkSeconds?: string;
   junit?: string;
-  artifacts?: string;
-  timeout?: string;
-  bundle?: string;
-  mirror?: string;
   dryRun?: boolean;
+}
+
+/** up's settings besides the cluster's options, resolved once from its flags and the environment. */
+export interface UpSettings {
+  bootTimeoutS: number;
+  beforeKernelResetMs: number;
+  /** The whole up's limit; undefined: none. */
+  timeoutS: number | undefined;
+  /** Where a failed up collects its logs; undefined: nowhere. */
+  artifacts: string | undefined;
+  /** undefined: the host's own apt sources. */
+  debianMirror: string | undefined;
+  rebuild: boolean;
+}
+
+export function resolveUpSettings(flags: UpFlags, env: NodeJS.ProcessEnv): UpSettings {
+  const bootTimeoutS = flags.bootTimeout === undefined ? 600 : Number(flags.bootTimeout);
+  if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {
+    throw new UsageError(`--boot-timeout: "${flags.bootTimeout}" is not a number of seconds (at least 10); e.g. --boot-timeout 300`);
+  }
+  return {
+    bootTimeoutS,
+    beforeKernelResetMs: resolveBootResetAfterS(flags, env) * 1000,
+    timeoutS: resolveTimeoutS(flags, env),
+    artifacts: resolveArtifacts(flags, env),
+    debianMirror: resolveDebianMirrorOption(flags, env),
+    rebuild: Boolean(flags.rebuild),
+  };
 }
 
 /** A runner for --dry-run nodes: running anything there is a bug, and says so. */
@@ -67,7 +89,7 @@ function refusingRunner(host: string): Runner {
  * from the same argv builders the steps use. Nothing is started, written or run; nothing is read from
  * the nodes, so on an existing cluster `up` skips what its checks find done.
  */
-export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, bootTimeoutS: number, restoring?: SnapshotManifest, inventory?: Inventory): string {
+export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, restoring?: SnapshotManifest, inventory?: Inventory): string {
   const env = ctx.env;
   if (inventory) return hostsDryRun(options, flags, ctx, owner, inventory);
   const recipe = nodeImageRecipe();
@@ -75,7 +97,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
   const hash = recipeHash(recipe);
   const dir = imageDir(root, recipe, hash);
   // An image still to be built is shown as the build makes it from Debian's kernel: unpacked for PVH boot.
-  const image = (!flags.rebuild && cachedImage(root, recipe)) || {
+  const image = (!settings.rebuild && cachedImage(root, recipe)) || {
     ...imageInfo(recipe, hash, dir, { kernelRelease: '(from the build)', mirror: '', builtAt: '', buildSeconds: 0 }),
     pvhKernel: join(dir, 'vmlinux'),
   };
@@ -86,10 +108,10 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, ctx: Pick<Co
     paths,
     cacheRoot: root,
     recipe,
-    mirrorFlag: flags.debianMirror,
-    rebuild: Boolean(flags.rebuild),
-    bootTimeoutMs: bootTimeoutS * 1000,
-    beforeKernelResetMs: bootResetAfterS(flags, env) * 1000,
+    debianMirror: settings.debianMirror,
+    rebuild: settings.rebuild,
+    bootTimeoutMs: settings.bootTimeoutS * 1000,
+    beforeKernelResetMs: settings.beforeKernelResetMs,
     owner,
     signal: new AbortController().signal,
     progress: ctx.progress,
@@ -153,7 +175,7 @@ function hostsDryRun(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandC
     paths,
     cacheRoot: cacheRoot(env),
     recipe: nodeImageRecipe(),
-    mirrorFlag: undefined,
+    debianMirror: undefined,
     rebuild: false,
     bootTimeoutMs: 0,
     beforeKernelResetMs: 0,
@@ -200,18 +222,6 @@ export function upSteps(): Step<UpContext>[] {
     ...kubernetesSteps,
   ];
 }
-
-/** --boot-reset-after (DPDKCI_BOOT_RESET_AFTER): seconds a booting node may spend before its kernel until it is reset, once. */
-export function bootResetAfterS(flags: Pick<UpFlags, 'bootResetAfter'>, env: NodeJS.ProcessEnv): number {
-  const [name, value] = flags.bootResetAfter !== undefined ? ['--boot-reset-after', flags.bootResetAfter] : ['DPDKCI_BOOT_RESET_AFTER', env.DPDKCI_BOOT_RESET_AFTER];
-  if (value === undefined || value === '') return BEFORE_KERNEL_RESET_MS / 1000;
-  const seconds = Number(value);
-  if (!/^\d+$/.test(value) || (seconds !== 0 && seconds < 5)) {
-    throw new UsageError(`${name}: "${value}" is not a number of seconds (0 to never reset, else at least 5); e.g. ${name === '--boot-reset-after' ? '--boot-reset-after 120' : 'DPDKCI_BOOT_RESET_AFTER=120'}`);
-  }
-  return seconds;
-}
-
 
 export function restoreContext(manifest: SnapshotManifest, contentsChecked = false): RestoreState {
   return { manifest, contentsChecked, loadSeconds: {}, clockSkew: {} };

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { ClusterOptions } from '../../core/config.js';
 import type { ClusterRecord } from '../../core/cluster.js';
 import type { Progress } from '../../core/progress.js';
+import { given } from '../../core/option-table.js';
 import { UsageError } from '../../core/errors.js';
 import { cacheRoot } from '../../core/paths.js';
 import { cachedImage, nodeImageRecipe } from '../../image/provision.js';
@@ -13,7 +14,7 @@ import type { Lock } from '../../versions/lock.js';
 
 export interface SnapshotFlags {
   fromSnapshot?: string;
-  snapshot?: string;
+  snapshot?: string | boolean;
 }
 
 /** What `up` was asked to do with snapshots: nothing, restore one by name, or auto (restore or save). */
@@ -21,18 +22,18 @@ export type SnapshotRequest = { kind: 'none' } | { kind: 'named'; name: string; 
 
 /** --from-snapshot NAME, --snapshot auto, or DPDKCI_SNAPSHOT (a name, or auto); checked before anything starts. */
 export function snapshotRequest(flags: SnapshotFlags, env: NodeJS.ProcessEnv): SnapshotRequest {
-  if (flags.fromSnapshot !== undefined && flags.snapshot !== undefined) {
-    throw new UsageError('--from-snapshot and --snapshot: give one (--from-snapshot NAME restores that snapshot; --snapshot auto restores a matching one or saves one)');
-  }
-  if (flags.snapshot !== undefined) {
-    if (flags.snapshot !== 'auto') throw new UsageError(`--snapshot: "${flags.snapshot}" is not a mode; the one mode is auto (for a snapshot by name: --from-snapshot ${flags.snapshot})`);
+  const snap = given('snapshot', flags, env);
+  if (snap?.via === '--snapshot') {
+    if (flags.fromSnapshot !== undefined) {
+      throw new UsageError('--from-snapshot and --snapshot: give one (--from-snapshot NAME restores that snapshot; --snapshot auto restores a matching one or saves one)');
+    }
+    if (snap.value !== 'auto') throw new UsageError(`--snapshot: "${snap.value}" is not a mode; the one mode is auto (for a snapshot by name: --from-snapshot ${snap.value})`);
     return { kind: 'auto', option: '--snapshot auto' };
   }
   if (flags.fromSnapshot !== undefined) return { kind: 'named', name: checkSnapshotName(flags.fromSnapshot, '--from-snapshot'), option: '--from-snapshot' };
-  const fromEnv = env.DPDKCI_SNAPSHOT;
-  if (fromEnv === undefined || fromEnv === '') return { kind: 'none' };
-  if (fromEnv === 'auto') return { kind: 'auto', option: 'DPDKCI_SNAPSHOT=auto' };
-  return { kind: 'named', name: checkSnapshotName(fromEnv, 'DPDKCI_SNAPSHOT'), option: 'DPDKCI_SNAPSHOT' };
+  if (!snap) return { kind: 'none' };
+  if (snap.value === 'auto') return { kind: 'auto', option: `${snap.via}=auto` };
+  return { kind: 'named', name: checkSnapshotName(snap.value, snap.via), option: snap.via };
 }
 
 /** The image these options boot: the cached base image, or its Kubernetes layer; "" when not built yet. */

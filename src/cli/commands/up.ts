@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { loadInventory } from '../../../providers/hosts/inventory.js';
 import { resolve } from 'node:path';
 import { loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
-import { parseDuration, resolveClusterOptions, resolvePrefix } from '../../core/config.js';
+import { resolveClusterOptions, resolvePrefix } from '../../core/config.js';
 import { writeJunit } from '../../core/junit.js';
 import { currentOwner } from '../../core/owner.js';
 import { collectLogs } from '../../logs/collect.js';
@@ -26,7 +26,8 @@ import { decideSnapshot, snapshotRequest } from './up-snapshot.js';
 import { readSnapshot } from '../../snapshot/store.js';
 import { finishUp, SaveInterrupted } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
-import { bootResetAfterS, dryRunPlan, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
+import { recordHostState } from '../../steps/hosts/index.js';
+import { dryRunPlan, resolveUpSettings, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
 import { autoLeftOutLine, kubernetesPreflight, resolveAutoKubernetes } from './up-kubernetes.js';
 
 export type { UpFlags } from './up-plan.js';
@@ -86,13 +87,8 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   }
   // A version the lock does not pin is bad input, named with the ones it pins, dry run or not.
   if (lock && options.kubernetes !== 'none') kubernetesVersion(lock, options.kubernetes);
-  const bootTimeoutS = flags.bootTimeout === undefined ? 600 : Number(flags.bootTimeout);
-  if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {
-    throw new UsageError(`--boot-timeout: "${flags.bootTimeout}" is not a number of seconds (at least 10); e.g. --boot-timeout 300`);
-  }
-  const timeoutS = parseDuration(flags.timeout ?? ctx.env.DPDKCI_TIMEOUT, flags.timeout !== undefined ? '--timeout' : 'DPDKCI_TIMEOUT');
-  const artifacts = flags.artifacts ?? (ctx.env.ARTIFACTS || undefined);
-  const beforeKernelResetMs = bootResetAfterS(flags, ctx.env) * 1000;
+  const settings = resolveUpSettings(flags, ctx.env);
+  const { timeoutS, artifacts } = settings;
   // Checked before anything starts, although the check comes last.
   upCheckOptions(flags);
   const owner = currentOwner(ctx.env);
@@ -100,13 +96,13 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   // A snapshot is settled first: a restore needs no Kubernetes artefacts (its image has them).
   const decision = await decideSnapshot(request, options, readClusterRecord(paths.specFile), lock, ctx, flags.dryRun);
   if (flags.dryRun) {
-    ctx.out(dryRunPlan(options, flags, ctx, owner, bootTimeoutS, decision.manifest, inventory));
+    ctx.out(dryRunPlan(options, flags, settings, ctx, owner, decision.manifest, inventory));
     return ExitCode.ok;
   }
   const existing = decision.existing;
   const restoring = decision.manifest;
   const kubernetes = lock && options.kubernetes !== 'none' && !restoring ? await kubernetesPreflight(lock, options.kubernetes, flags, ctx) : undefined;
-  if (!inventory) requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP);
+  if (!inventory) requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP, ctx.env.PATH ?? '');
   if (existing) checkCompatible(existing, options);
   const provider = providerFor({ provider: options.provider });
 
@@ -127,10 +123,10 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     paths,
     cacheRoot: cacheRoot(ctx.env),
     recipe: nodeImageRecipe(),
-    mirrorFlag: flags.debianMirror,
-    rebuild: Boolean(flags.rebuild),
-    bootTimeoutMs: bootTimeoutS * 1000,
-    beforeKernelResetMs,
+    debianMirror: settings.debianMirror,
+    rebuild: settings.rebuild,
+    bootTimeoutMs: settings.bootTimeoutS * 1000,
+    beforeKernelResetMs: settings.beforeKernelResetMs,
     owner,
     signal,
     progress: ctx.progress,
@@ -198,7 +194,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     if (result.applied.length === 0) {
       ctx.out(`\ncluster "${options.prefix}" is up and healthy; nothing changed`);
     } else {
-      ctx.out(`\ncluster "${options.prefix}" is up: dpdkci ssh node01 --prefix ${options.prefix}`);
+      ctx.out(`\ncluster "${options.prefix}" is up: dpdkci ssh ${record.nodes[0]?.name ?? 'node01'} --prefix ${options.prefix}`);
     }
     return ExitCode.ok;
   } catch (caught) {
@@ -206,8 +202,10 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     const ran = new Set(ctx.progress.timings.map((t) => t.name));
     setNotReached([...steps.filter((s) => !ran.has(s.name) && (!s.enabled || s.enabled(upCtx))).map((s) => s.name), ...(checking && !ran.has(CHECK_STEP) ? [CHECK_STEP] : [])]);
     if (inventory && !existing && caught instanceof UsageError && !ctx.signal.aborted) {
-      // A host was refused before any changed: the new cluster's record goes, the hosts are as they were.
-      await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      // Refused before any host recorded (and so changed) anything: only the local record goes, since a
+      // host that was refused may not even be reachable. Refused later: each host undoes what it recorded.
+      if (!ran.has(recordHostState.name)) rmSync(clusterPaths(options.prefix, ctx.env).dir, { recursive: true, force: true });
+      else await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
       throw caught;
     }
     if (ctx.signal.aborted || (restoring && caught instanceof UsageError)) {

@@ -1,5 +1,5 @@
 import { ExitCode, UsageError } from '../../core/errors.js';
-import { resolveMirror } from '../../fetch/fetcher.js';
+import { resolveMirror } from '../../core/run-options.js';
 import { resolveMissing, writeResolutions } from '../../versions/resolve.js';
 import { formatTable } from '../../core/table.js';
 import { clusterArtefacts, loadLock, lockFile, type Component } from '../../versions/lock.js';
@@ -35,7 +35,7 @@ export async function runVersions(flags: { output?: string; resolve?: boolean; w
 
 /** versions --resolve [--write]: the lock's null values looked up; exit 1 when any could not be. */
 async function resolveVersions(file: string, flags: { output?: string; write?: boolean; mirror?: string }, ctx: CommandContext): Promise<number> {
-  const mirror = resolveMirror(flags.mirror, ctx.env);
+  const mirror = resolveMirror(flags, ctx.env);
   const step = ctx.progress.start(`look up the unpinned values of ${file}`);
   const { resolved, failed } = await resolveMissing(file, { ...(mirror ? { mirror } : {}), onProgress: (what) => step.update(what) });
   step.end(failed.length ? 'failed' : 'done', `${resolved.length} found, ${failed.length} not`);

@@ -1,4 +1,4 @@
-import { resolveDebianMirror } from '../../image/debian-mirror.js';
+import { debianMirrorOrHost } from '../../image/debian-mirror.js';
 import type { Step } from '../../core/pipeline.js';
 import { buildArgv, buildImage, cachedImage, cachedImageByHash, imageDir } from '../../image/provision.js';
 import { recipeHash } from '../../image/recipe.js';
@@ -16,7 +16,7 @@ export const provisionImage: Step<UpContext> = {
     return ctx.image !== undefined;
   },
   async apply(ctx, progress) {
-    const mirror = resolveDebianMirror(ctx.mirrorFlag, ctx.env);
+    const mirror = debianMirrorOrHost(ctx.debianMirror);
     ctx.image = await buildImage(ctx.recipe, { cacheRoot: ctx.cacheRoot, mirror, progress, signal: ctx.signal });
     return `built ${ctx.image.hash} in ${ctx.image.buildSeconds}s`;
   },
@@ -24,7 +24,7 @@ export const provisionImage: Step<UpContext> = {
     const hash = recipeHash(ctx.recipe);
     const dir = imageDir(ctx.cacheRoot, ctx.recipe, hash);
     if (!ctx.rebuild && cachedImage(ctx.cacheRoot, ctx.recipe)) return [{ on: 'host', verb: 'use', what: `the cached node image ${dir}` }];
-    const mirror = resolveDebianMirror(ctx.mirrorFlag, ctx.env);
+    const mirror = debianMirrorOrHost(ctx.debianMirror);
     return [
       { on: 'host', verb: 'run', what: remoteCommand(buildArgv(ctx.recipe, mirror, `${dir}.building-PID`)) },
       { on: 'host', verb: 'write', what: `${dir}/ (disk.qcow2, vmlinuz, initrd.img, image.json, and vmlinux: the kernel unpacked for PVH boot), renamed into place once the build succeeds` },

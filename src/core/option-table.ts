@@ -1,0 +1,80 @@
+import type { ClusterOptions } from './config.js';
+import type { Source } from './option-values.js';
+import { DEFAULT_SOCKET_DIR } from '../dataplane/plan.js';
+
+/**
+ * Every option dpdkci reads, with its flag, the environment variable that stands in for it and its default:
+ * the one table the CLI boundary resolves from (flag over variable over default). Nothing below the CLI
+ * reads a flag or the environment for an option.
+ */
+export type OptionName =
+  | keyof ClusterOptions
+  | 'bundle'
+  | 'mirror'
+  | 'debianMirror'
+  | 'timeout'
+  | 'artifacts'
+  | 'bootResetAfter'
+  | 'snapshot'
+  | 'syncDir'
+  | 'syncRegistry';
+
+/** Raw values as they arrive from the command line (commander): strings, or undefined when not given. */
+export type RawFlags = Partial<Record<OptionName, string | boolean | undefined>>;
+
+export interface OptionSpec {
+  flag: string;
+  env?: string;
+  default: string;
+}
+
+export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
+  prefix: { flag: '--prefix', env: 'DPDKCI_PREFIX', default: 'dpdkci' },
+  nodes: { flag: '--nodes', env: 'KUBEVIRT_NUM_NODES', default: '1' },
+  memoryMiB: { flag: '--memory', env: 'KUBEVIRT_MEMORY_SIZE', default: '3072M' },
+  cpus: { flag: '--cpu', env: 'KUBEVIRT_NUM_VCPU', default: '2' },
+  hugepages2m: { flag: '--hugepages-2m', env: 'KUBEVIRT_HUGEPAGES_2M', default: '64' },
+  hugepages1g: { flag: '--hugepages-1g', env: 'KUBEVIRT_HUGEPAGES_1G', default: '0' },
+  // As in kubevirtci: NICs besides the node's own network; dpdkci's DPDK and node-network NICs come on top.
+  secondaryNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '0' },
+  kernelArgs: { flag: '--kernel-args', env: 'DPDKCI_KERNEL_ARGS', default: '' },
+  qemuArgs: { flag: '--qemu-args', env: 'DPDKCI_QEMU_ARGS', default: '' },
+  accel: { flag: '--accel', env: 'DPDKCI_ACCEL', default: 'auto' },
+  dpdk: { flag: '--dpdk', env: 'DPDKCI_DPDK', default: 'false' },
+  vfioNoiommu: { flag: '--vfio-noiommu', env: 'DPDKCI_VFIO_NOIOMMU', default: 'false' },
+  vhostSocketDir: { flag: '--vhost-socket-dir', env: 'DPDKCI_VHOST_SOCKET_DIR', default: DEFAULT_SOCKET_DIR },
+  randomPorts: { flag: '--random-ports', env: 'DPDKCI_RANDOM_PORTS', default: 'false' },
+  registry: { flag: '--no-registry', env: 'DPDKCI_REGISTRY', default: 'true' },
+  kubernetes: { flag: '--kubernetes', env: 'DPDKCI_KUBERNETES', default: 'auto' },
+  extraNics: { flag: '--secondary-nics', env: 'KUBEVIRT_NUM_SECONDARY_NICS', default: '0' },
+  provider: { flag: '--provider', env: 'DPDKCI_PROVIDER', default: 'qemu' },
+  inventory: { flag: '--inventory', env: 'DPDKCI_INVENTORY', default: '' },
+  bundle: { flag: '--bundle', env: 'DPDKCI_BUNDLE', default: '' },
+  mirror: { flag: '--mirror', env: 'DPDKCI_MIRROR', default: '' },
+  // '' is the host's own apt sources, found when the image is built.
+  debianMirror: { flag: '--debian-mirror', env: 'DPDKCI_DEBIAN_MIRROR', default: '' },
+  timeout: { flag: '--timeout', env: 'DPDKCI_TIMEOUT', default: '' },
+  artifacts: { flag: '--artifacts', env: 'ARTIFACTS', default: '' },
+  // The same 60 s that providers/qemu/wait-ssh.ts waits when it is not told.
+  bootResetAfter: { flag: '--boot-reset-after', env: 'DPDKCI_BOOT_RESET_AFTER', default: '60' },
+  snapshot: { flag: '--snapshot', env: 'DPDKCI_SNAPSHOT', default: '' },
+  syncDir: { flag: '--sync-dir', env: 'DPDKCI_SYNC_DIR', default: '_out/dpdkci' },
+  syncRegistry: { flag: '--registry', env: 'DPDKCI_SYNC_REGISTRY', default: '' },
+};
+
+/** The value of one option and where it came from, for messages that name the flag or the variable. */
+export function pick(key: OptionName, flags: RawFlags, env: NodeJS.ProcessEnv, fallback?: string): Source {
+  const spec = OPTION_SPECS[key];
+  const flagValue = flags[key];
+  if (flagValue !== undefined && flagValue !== false) return { value: String(flagValue), via: spec.flag };
+  if (spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
+    return { value: env[spec.env] as string, via: spec.env };
+  }
+  return { value: fallback ?? spec.default, via: `${spec.flag} (default)` };
+}
+
+/** The value given by flag or variable, or undefined when neither was. */
+export function given(key: OptionName, flags: RawFlags, env: NodeJS.ProcessEnv): Source | undefined {
+  const src = pick(key, flags, env, '');
+  return src.value === '' && src.via.endsWith('(default)') ? undefined : src;
+}
