@@ -53,6 +53,8 @@ export const hostsProvider: Provider = {
       ],
     };
   },
+  // The inventory's NIC, once `check hosts` resolved it; Kubernetes on hosts is not there yet.
+  nics: (_options, node) => ({ dpdk: node?.host?.pci ?? '', nodeNetwork: '' }),
   // The lab's own network joins the NICs; dpdkci sees it only through the traffic check.
   secondaryNetwork: () => ({ kind: 'hosts-network', running: null }),
   hostSideLogs: async () => ({ files: [] }),

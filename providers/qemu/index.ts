@@ -2,6 +2,7 @@ import type { Provider } from '../../src/provider/provider.js';
 import { deleteCluster, listNodes, sshClientOptions, sshTarget, switchRunning } from './provider.js';
 import { qemuHostSideLogs } from './logs.js';
 import { findStaleClusters } from './stale.js';
+import { secondaryNicPci } from './qemu-args.js';
 
 /** The QEMU provider behind the Provider seam: nodes are QEMU processes, reached on 127.0.0.1. */
 export const qemuProvider: Provider = {
@@ -10,6 +11,8 @@ export const qemuProvider: Provider = {
   endpoint: (_record, node) => ({ user: 'root', host: '127.0.0.1', port: node.sshPort }),
   sshTarget,
   sshClient: (record, node, env) => ({ destination: 'root@127.0.0.1', port: node.sshPort, options: sshClientOptions(record, node, env) }),
+  // dpdkci's own NICs come first on the secondary network: DPDK's, then the Kubernetes node network's.
+  nics: (options) => ({ dpdk: secondaryNicPci(0), nodeNetwork: secondaryNicPci(options.dpdk ? 1 : 0) }),
   secondaryNetwork: (record, env) => ({ kind: 'vde-switch', running: switchRunning(record, env) }),
   hostSideLogs: qemuHostSideLogs,
   deleteCluster,

@@ -45,7 +45,8 @@ async function fromNode(record: ClusterRecord, nodeRecord: NodeRecord, nodeDir: 
   try {
     node = await connectNode(record, nodeRecord, env, 10_000);
   } catch (e) {
-    return `no SSH answer from ${nodeRecord.host ? `${nodeRecord.host.address}:${nodeRecord.sshPort}` : `127.0.0.1:${nodeRecord.sshPort}`} (${(e as Error).message})`;
+    const at = providerOf(record).endpoint(record, nodeRecord);
+    return `no SSH answer from ${at.host}:${at.port} (${(e as Error).message})`;
   }
   try {
     await pushScriptsTo([node]);

@@ -82,6 +82,11 @@ export interface Provider {
   /** How dpdkci's own SSH client reaches a node, its host key pinned. */
   sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): SshTarget;
   sshClient(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): SshClient;
+  /**
+   * Which NIC of a node is DPDK's and which carries the Kubernetes node network, as PCI addresses. '' when
+   * only the node can say (a host's NIC named by interface is resolved by `check hosts`, into NodeRecord.host.pci).
+   */
+  nics(options: { dpdk: boolean }, node?: NodeRecord): { dpdk: string; nodeNetwork: string };
   /** The network between the nodes' DPDK NICs: QEMU's VDE switch, or the lab's own (not seen from here). */
   secondaryNetwork(record: ClusterRecord, env: NodeJS.ProcessEnv): { kind: string; running: boolean | null };
   /** What each node offers beyond what the record says (hosts: NIC, driver, NUMA node, free hugepages), for `status`. */

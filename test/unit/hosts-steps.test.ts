@@ -1,3 +1,5 @@
+// The CLI registers the providers the steps reach through the seam.
+import '../../src/cli/providers.js';
 import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

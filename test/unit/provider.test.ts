@@ -15,6 +15,15 @@ describe('the provider seam', () => {
     expect(client.options.join(' ')).toContain('-i /tmp/dpdkci-seam/clusters/seam/ssh/id_ed25519');
     expect(client.options).toEqual(expect.arrayContaining(['StrictHostKeyChecking=yes', 'HostKeyAlias=dpdkci-seam-node01', 'IdentitiesOnly=yes']));
   });
+  it("names each node's DPDK and node-network NICs: QEMU's own PCI slots, a host's as check hosts resolved it", () => {
+    const qemu = providerFor({ provider: 'qemu' });
+    expect(qemu.nics({ dpdk: true })).toEqual({ dpdk: '0000:00:04.0', nodeNetwork: '0000:00:05.0' });
+    expect(qemu.nics({ dpdk: false }).nodeNetwork).toBe('0000:00:04.0');
+    const hosts = providerFor({ provider: 'hosts' });
+    const host = { address: '192.0.2.7', user: 'root', keyFile: '/k', hostKeys: [], nic: { iface: 'ens1f1' } };
+    expect(hosts.nics({ dpdk: true }, { name: 'lab1', host } as unknown as ClusterRecord['nodes'][number]).dpdk).toBe('');
+    expect(hosts.nics({ dpdk: true }, { name: 'lab1', host: { ...host, pci: '0000:03:00.1' } } as unknown as ClusterRecord['nodes'][number]).dpdk).toBe('0000:03:00.1');
+  });
 });
 
 describe('connecting to every node', () => {

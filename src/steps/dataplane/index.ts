@@ -2,7 +2,7 @@ import type { Node } from '../../core/cluster.js';
 import { DpdkciError, CommandError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import { dataplanePlan, type DataplanePlan } from '../../dataplane/plan.js';
-import { secondaryNicPci } from '../../../providers/qemu/qemu-args.js';
+import { providerOf } from '../../provider/registry.js';
 import { nodeScriptPath } from '../push-node-scripts/index.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
@@ -15,7 +15,7 @@ export type DataplaneContext = Pick<UpContext, 'options' | 'nodes' | 'changes' |
 /** The cluster's plan: what every QEMU node gets; on hosts, what they share (the NIC and PMD core are each host's). */
 export function planFor(ctx: Pick<UpContext, 'options'>): DataplanePlan {
   const o = ctx.options;
-  return dataplanePlan({ pci: o.provider === 'hosts' ? '' : secondaryNicPci(0), cpus: o.cpus, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, socketDir: o.vhostSocketDir });
+  return dataplanePlan({ pci: providerOf(o).nics(o).dpdk, cpus: o.cpus, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, socketDir: o.vhostSocketDir });
 }
 
 /** One node's plan: a host's own DPDK NIC and last CPU for the PMD, as `check hosts` found them. */

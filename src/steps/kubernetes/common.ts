@@ -5,7 +5,7 @@ import { BRIDGE } from '../../dataplane/plan.js';
 import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } from '../../kubernetes/budget.js';
 import { userspaceNetworkConfig, type ManifestInput } from '../../kubernetes/manifests.js';
 import { kubernetesVersion, pauseImage, type Lock } from '../../versions/lock.js';
-import { secondaryNicPci } from '../../../providers/qemu/qemu-args.js';
+import { providerOf } from '../../provider/registry.js';
 import { nodeScriptPath } from '../push-node-scripts/index.js';
 import { planFor } from '../dataplane/index.js';
 import { need, type UpContext } from '../context.js';
@@ -24,7 +24,7 @@ export function nodeIp(index: number): string {
 
 /** The kernel-owned secondary NIC that carries the node network: the one after DPDK's, or the first. */
 export function kubernetesNicPci(options: UpContext['options']): string {
-  return secondaryNicPci(options.dpdk ? 1 : 0);
+  return providerOf(options).nics(options).nodeNetwork;
 }
 
 export function lockOf(ctx: UpContext): Lock {
