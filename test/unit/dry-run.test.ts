@@ -43,11 +43,34 @@ function golden(file: string, text: string): void {
 /** The checkout, the temporary directories and the recipe hash change from run to run; nothing else may. */
 const normalise = (text: string) => text.split(REPO).join('<checkout>').split(root).join('<tmp>').replace(/node-bookworm-[0-9a-f]{16}/g, 'node-bookworm-<recipe hash>');
 
+/** Two lab hosts for the hosts provider's plan: a real key pair (the inventory checks the key file) and its public key as the pinned host key. */
+async function labInventory(): Promise<string> {
+  const key = join(root, 'lab_key');
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'lab', '-f', key]);
+  const hostKey = readFileSync(`${key}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+  const file = join(root, 'lab.yaml');
+  writeFileSync(
+    file,
+    ['hosts:', '  - name: lab1', '    address: 192.0.2.10', `    keyFile: ${key}`, `    hostKey: "${hostKey}"`, '    nic: "0000:03:00.1"', '  - name: lab2', '    address: 192.0.2.11', '    port: 2222', `    keyFile: ${key}`, `    hostKey: "${hostKey}"`, '    nic: ens1f1', ''].join('\n'),
+  );
+  return file;
+}
+
 describe('up --dry-run', () => {
   it('prints the plan of a 2-node --dpdk cluster, matching the golden file', async () => {
     const r = await dryRun('--prefix', 'golden', '--nodes', '2', '--dpdk', '--kubernetes', 'none');
     expect(r.exitCode, r.stderr).toBe(0);
     golden(GOLDEN, normalise(r.stdout));
+  });
+
+  it('prints the plan of a hosts cluster: the hosts checked and recorded before the dataplane steps, nothing connected to', async () => {
+    const inventory = await labInventory();
+    const r = await dryRun('--prefix', 'golden-lab', '--provider', 'hosts', '--inventory', inventory, '--dpdk');
+    expect(r.exitCode, r.stderr).toBe(0);
+    golden(join(__dirname, '..', 'golden', 'up-dry-run-hosts.txt'), normalise(r.stdout));
+    const steps = [...r.stdout.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
+    expect(steps.slice(0, 4)).toEqual(['record hosts cluster', 'connect to nodes', 'check hosts', 'record what each host had']);
+    expect(existsSync(join(root, 'state', 'clusters', 'golden-lab'))).toBe(false);
   });
 
   it('prints the plan of a 2-node --dpdk cluster with Kubernetes, matching its golden file', async () => {

@@ -193,7 +193,8 @@ function hostsDryRun(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandC
   const existing = readClusterRecord(paths.specFile) ? ` Cluster "${options.prefix}" exists: up would skip every step whose check finds it done.` : '';
   const title =
     `dpdkci up --dry-run: cluster "${options.prefix}" on ${inventory.hosts.length} host(s) of ${inventory.file} (provider hosts), hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G, OVS-DPDK.\n` +
-    `Nothing was connected to, started, written or run. Each step runs only when its check finds work.${existing}`;
+    `Nothing was connected to, started, written or run. Each step runs only when its check finds work.${existing}\n` +
+    `PCI_OF_<interface> and LAST_CPU_MASK stand for what check hosts finds on each host: the NIC's PCI address, the mask of its last CPU (the PMD's).`;
   return renderPlan(title, plan, [
     [paths.dir, '$CLUSTER'],
     [PROJECT_ROOT, '$DPDKCI'],

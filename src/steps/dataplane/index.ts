@@ -38,7 +38,8 @@ async function pending(node: Node, script: string, name: string, part: string, a
 /** A node's plan for --dry-run: a host not checked yet shows its NIC as the inventory gives it. */
 function plannedNode(ctx: DataplaneContext, name: string): DataplanePlan {
   const host = ctx.record?.nodes.find((n) => n.name === name)?.host;
-  if (host && !host.pci) return { ...planFor(ctx), pci: 'pci' in host.nic ? host.nic.pci : `(the PCI address of ${host.nic.iface})`, pmdMask: '(its last CPU)' };
+  // Placeholders the dry run's header explains: what `check hosts` finds on the host.
+  if (host && !host.pci) return { ...planFor(ctx), pci: 'pci' in host.nic ? host.nic.pci : `PCI_OF_${host.nic.iface}`, pmdMask: 'LAST_CPU_MASK' };
   return nodePlan(ctx, name);
 }
 
