@@ -1,7 +1,8 @@
 // The CLI registers the providers the steps reach through the seam.
 import '../../src/cli/providers.js';
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { providerOf } from '../../src/provider/registry.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveClusterOptions } from '../../src/core/config.js';
@@ -90,5 +91,18 @@ describe('the hosts steps', () => {
     expect(error).toBeInstanceOf(UsageError);
     expect(error.message).toMatch(/nothing was changed on any host:\n {2}host "lab2": NIC 0000:00:02.0 \(eth0\) carries the host's default route/);
     for (const r of runners) expect(r.calls).toHaveLength(1);
+  });
+
+  it('down keeps the record of a cluster with a host it cannot reach, unless told to forget it (down --force)', async () => {
+    const ctx = setup([createFakeRunner('lab1'), createFakeRunner('lab2')]);
+    await runPipeline([recordHostsCluster], ctx, ctx.progress);
+    // The inventory's key file does not exist here: neither host can be reached, and nothing is run.
+    const kept = await providerOf({ provider: 'hosts' }).deleteCluster('lab', { graceful: true, env: ctx.env });
+    expect(kept.hosts?.map((h) => [h.name, h.error?.split(':')[0]])).toEqual([['lab1', 'not reached at 192.0.2.10'], ['lab2', 'not reached at 192.0.2.11']]);
+    expect(kept.removedDir).toBe(false);
+    expect(existsSync(ctx.paths.specFile)).toBe(true);
+    const forgotten = await providerOf({ provider: 'hosts' }).deleteCluster('lab', { graceful: false, env: ctx.env, forget: true });
+    expect(forgotten.removedDir).toBe(true);
+    expect(existsSync(ctx.paths.dir)).toBe(false);
   });
 });
