@@ -7,6 +7,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts'],
+          setupFiles: ['test/fixtures/register-providers.ts'],
           testTimeout: 30_000,
         },
       },
@@ -14,6 +15,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
+          setupFiles: ['test/fixtures/register-providers.ts'],
           // One shared cluster per file, checks run in order; QEMU under TCG is slow.
           testTimeout: 15 * 60_000,
           hookTimeout: 20 * 60_000,

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import type { Runner } from '../../src/exec/runner.js';
 import { clusterPaths, nodePaths, type ClusterPaths } from '../../src/core/paths.js';
 import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
 import type { SshTarget } from '../../src/exec/ssh-runner.js';
@@ -12,28 +12,25 @@ export function keygenArgv(file: string, comment: string): string[] {
   return ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file];
 }
 
-export async function generateKeyPair(file: string, comment: string): Promise<string> {
-  if (!existsSync(file)) {
-    const [cmd, ...args] = keygenArgv(file, comment);
-    await execa(cmd as string, args);
-  }
+export async function generateKeyPair(host: Runner, file: string, comment: string): Promise<string> {
+  if (!existsSync(file)) await host.run(keygenArgv(file, comment));
   chmodSync(file, 0o600);
   return readFileSync(`${file}.pub`, 'utf8').trim();
 }
 
 /** The cluster's own key pair and known_hosts; every file mode 0600 in a 0700 directory. */
-export async function prepareClusterKeys(paths: ClusterPaths, prefix: string): Promise<void> {
+export async function prepareClusterKeys(host: Runner, paths: ClusterPaths, prefix: string): Promise<void> {
   mkdirSync(paths.sshDir, { recursive: true, mode: 0o700 });
   chmodSync(paths.dir, 0o700);
   chmodSync(paths.sshDir, 0o700);
-  await generateKeyPair(paths.privateKey, `dpdkci-${prefix}`);
+  await generateKeyPair(host, paths.privateKey, `dpdkci-${prefix}`);
 }
 
 /** A node's host key, generated on the host so that it is pinned before the node first answers. */
-export async function nodeHostKey(paths: ClusterPaths, name: string, prefix: string): Promise<string> {
+export async function nodeHostKey(host: Runner, paths: ClusterPaths, name: string, prefix: string): Promise<string> {
   const np = nodePaths(paths, name);
   mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
-  return generateKeyPair(join(np.seedDir, 'ssh_host_ed25519_key'), `${name}.${prefix}`);
+  return generateKeyPair(host, join(np.seedDir, 'ssh_host_ed25519_key'), `${name}.${prefix}`);
 }
 
 export function writeKnownHosts(paths: ClusterPaths, record: ClusterRecord): void {

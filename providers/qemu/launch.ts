@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type { Runner, RunResult } from '../../src/exec/runner.js';
 import { DpdkciError } from '../../src/core/errors.js';
 import { clusterPaths, nodePaths } from '../../src/core/paths.js';
 import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
@@ -49,9 +50,9 @@ export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.
   };
 }
 
-export async function startClusterSwitch(record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<number> {
+export async function startClusterSwitch(host: Runner, record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<number> {
   const paths = clusterPaths(record.prefix, env);
-  return startSwitch({ dir: paths.switchDir, pidFile: paths.switchPid });
+  return startSwitch(host, { dir: paths.switchDir, pidFile: paths.switchPid });
 }
 
 export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv): boolean {
@@ -63,25 +64,21 @@ export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv): bo
  * Starts one node's QEMU (daemonized). Its overlay is created on first start and kept across restarts.
  * extraArgs come last (a restore's -incoming), and inheritFd is passed on as fd 3.
  */
-export async function startNode(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv, extraArgs: string[] = [], inheritFd?: number): Promise<number> {
+export async function startNode(host: Runner, record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv, extraArgs: string[] = [], inheritFd?: number): Promise<number> {
   const paths = clusterPaths(record.prefix, env);
   const np = nodePaths(paths, node.name);
   mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
-  if (!existsSync(np.disk)) {
-    const [cmd, ...args] = overlayArgv(record.image.disk, np.disk);
-    await execa(cmd as string, args);
-  }
+  if (!existsSync(np.disk)) await host.run(overlayArgv(record.image.disk, np.disk));
   writeFileSync(join(np.seedDir, 'hostname'), `${node.name}\n`);
   copyFileSync(paths.publicKey, join(np.seedDir, 'authorized_keys'));
   if (record.registryPort) writeFileSync(join(np.seedDir, 'registry'), `${record.registryPort}\n`);
   rmSync(np.qmp, { force: true });
   rmSync(np.pid, { force: true });
   rmSync(np.qemuLog, { force: true });
-  const [file, ...args] = [...qemuArgs(launchSpec(record, node, env)), ...extraArgs];
-  // inheritFd becomes the QEMU's fd 3 (a restore's state file, for -incoming fd:3).
-  // (execa's types leave out a number at index 3, which it passes to Node's spawn as it is.)
-  const stdio = inheritFd !== undefined ? { stdio: ['ignore', 'pipe', 'pipe', inheritFd] as unknown as ['ignore', 'pipe', 'pipe'] } : {};
-  const result = await execa(file as string, args, { reject: false, ...stdio });
+  const argv = [...qemuArgs(launchSpec(record, node, env)), ...extraArgs];
+  // QEMU daemonizes, so it is a command like any other; but a restore hands it an open file as its fd 3
+  // (for -incoming fd:3), which no runner passes on, so that one start spawns QEMU itself.
+  const result = inheritFd === undefined ? await host.run(argv, { check: false }) : await startWithFd3(argv, inheritFd);
   if (result.exitCode !== 0) {
     // With -D, QEMU writes even its command-line errors to the log file.
     const said = [String(result.stderr).trim(), readQemuLog(np.qemuLog)].filter(Boolean).join('\n');
@@ -90,6 +87,13 @@ export async function startNode(record: ClusterRecord, node: NodeRecord, env: No
   const pid = readPidFile(np.pid);
   if (!pid) throw new DpdkciError(`QEMU started ${node.name} but wrote no pidfile at ${np.pid}`);
   return pid;
+}
+
+async function startWithFd3(argv: string[], fd: number): Promise<RunResult> {
+  const [file, ...args] = argv;
+  // (execa's types leave out a number at index 3, which it passes to Node's spawn as it is.)
+  const r = await execa(file as string, args, { reject: false, stdio: ['ignore', 'pipe', 'pipe', fd] as unknown as ['ignore', 'pipe', 'pipe'] });
+  return { stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? ''), exitCode: r.exitCode ?? 127 };
 }
 
 /** A node's QEMU log (-D: its stderr once daemonized), trimmed; empty when there is none. */

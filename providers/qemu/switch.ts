@@ -1,6 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import type { Runner } from '../../src/exec/runner.js';
 import { DpdkciError } from '../../src/core/errors.js';
 import { findProcesses, liveHolder, terminate } from './processes.js';
 
@@ -26,13 +26,12 @@ export function switchArgv(paths: SwitchPaths): string[] {
   return ['vde_switch', '-s', paths.dir, '-m', '0700', '-p', paths.pidFile, '-d'];
 }
 
-export async function startSwitch(paths: SwitchPaths): Promise<number> {
+export async function startSwitch(host: Runner, paths: SwitchPaths): Promise<number> {
   const running = switchProcesses(paths);
   if (running[0] !== undefined) return running[0];
   rmSync(paths.dir, { recursive: true, force: true });
   rmSync(paths.pidFile, { force: true });
-  const [file, ...args] = switchArgv(paths);
-  const result = await execa(file as string, args, { reject: false });
+  const result = await host.run(switchArgv(paths), { check: false });
   if (result.exitCode !== 0) {
     throw new DpdkciError(`vde_switch would not start for ${paths.dir}: ${result.stderr || result.stdout}`);
   }

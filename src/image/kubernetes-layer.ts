@@ -1,3 +1,4 @@
+import { createLocalRunner } from '../exec/local-runner.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -158,16 +159,17 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
   const env = { ...options.env, DPDKCI_STATE_DIR: stateDir };
   const prefix = `imagebuild-${hash.slice(0, 8)}`;
   const paths = clusterPaths(prefix, env);
+  const host = createLocalRunner();
   let ssh: NodeSSH | undefined;
   try {
     options.progress?.update('booting the build VM');
-    await prepareClusterKeys(paths, prefix);
+    await prepareClusterKeys(host, paths, prefix);
     const [port] = await allocatePorts(1, 33_000 + Math.floor(Math.random() * 2_000), new Set());
-    const { record, node } = buildVm(base, prefix, port as number, await nodeHostKey(paths, 'node01', prefix), options.accel);
+    const { record, node } = buildVm(base, prefix, port as number, await nodeHostKey(host, paths, 'node01', prefix), options.accel);
     const [qemuImg, ...overlay] = overlayArgv(base.disk, join(tmp, 'disk.qcow2'));
     await execa(qemuImg as string, overlay);
     symlinkSync(join(tmp, 'disk.qcow2'), nodePaths(paths, 'node01').disk);
-    await startNode(record, node, env);
+    await startNode(host, record, node, env);
     await waitForSsh(record, node, {
       timeoutMs: options.bootTimeoutMs ?? 600_000,
       env,

@@ -7,6 +7,7 @@ import type { ImageRecipe } from '../image/recipe.js';
 import type { Owner } from '../core/owner.js';
 import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
 import type { Lock } from '../versions/lock.js';
+import type { Runner } from '../exec/runner.js';
 import type { RestoreState } from './restore-snapshot/index.js';
 import type { Inventory } from '../../providers/hosts/inventory.js';
 
@@ -14,10 +15,11 @@ import type { Inventory } from '../../providers/hosts/inventory.js';
 export interface UpContext {
   options: ClusterOptions;
   env: NodeJS.ProcessEnv;
+  /** The host's own commands (keys, overlays, QEMU, the switch): a local runner, or a recording one in tests. */
+  host: Runner;
   paths: ClusterPaths;
   cacheRoot: string;
   recipe: ImageRecipe;
-  /** --debian-mirror as given; resolved only when an image must be built. */
   /** --debian-mirror as resolved; undefined: the host's own apt sources. */
   debianMirror: string | undefined;
   rebuild: boolean;

@@ -1,3 +1,4 @@
+import { createLocalRunner } from '../../src/exec/local-runner.js';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,8 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAlive, readPidFile } from '../../providers/qemu/processes.js';
 import { startSwitch, stopSwitch, switchProcesses, type SwitchPaths } from '../../providers/qemu/switch.js';
+
+const host = createLocalRunner();
 
 /**
  * The real vde_switch, no QEMU. vde_switch binds its control socket before it forks and the child writes
@@ -28,7 +31,7 @@ describe('the secondary network switch', () => {
   it('many switches started at once each come back with the live pid their pid file names', async () => {
     for (let round = 0; round < 5; round++) {
       const all = Array.from({ length: 8 }, (_, i) => paths(`r${round}-${i}`));
-      const pids = await Promise.all(all.map((p) => startSwitch(p)));
+      const pids = await Promise.all(all.map((p) => startSwitch(host, p)));
       all.forEach((p, i) => {
         expect(readPidFile(p.pidFile)).toBe(pids[i]);
         expect(isAlive(pids[i] as number)).toBe(true);
@@ -46,12 +49,12 @@ describe('the secondary network switch', () => {
     const dead = child.pid as number;
     await child;
     writeFileSync(p.pidFile, `${dead}\n`);
-    const pid = await startSwitch(p);
+    const pid = await startSwitch(host, p);
     expect(pid).not.toBe(dead);
     expect(readPidFile(p.pidFile)).toBe(pid);
     expect(switchProcesses(p)).toEqual([pid]);
     // A second start finds it running and starts nothing new.
-    expect(await startSwitch(p)).toBe(pid);
+    expect(await startSwitch(host, p)).toBe(pid);
     expect(await stopSwitch(p)).toEqual([pid]);
     expect(existsSync(p.pidFile)).toBe(false);
   });

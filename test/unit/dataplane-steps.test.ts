@@ -1,5 +1,3 @@
-// The CLI registers the providers the steps reach through the seam.
-import '../../src/cli/providers.js';
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
 import { runPipeline } from '../../src/core/pipeline.js';

@@ -1,5 +1,3 @@
-// The CLI registers the providers the steps reach through the seam.
-import '../../src/cli/providers.js';
 import { describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { providerOf } from '../../src/provider/registry.js';

@@ -1,5 +1,3 @@
-// The CLI registers the providers the steps reach through the seam.
-import '../../src/cli/providers.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -105,6 +105,8 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: Up
   const upCtx: UpContext = {
     options,
     env,
+    // The dry run's host is a runner that refuses: nothing is run here either.
+    host: refusingRunner('host'),
     paths,
     cacheRoot: root,
     recipe,
@@ -172,6 +174,8 @@ function hostsDryRun(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandC
   const upCtx: UpContext = {
     options,
     env,
+    // The dry run's host is a runner that refuses: nothing is run here either.
+    host: refusingRunner('host'),
     paths,
     cacheRoot: cacheRoot(env),
     recipe: nodeImageRecipe(),

@@ -27,6 +27,7 @@ import { readSnapshot } from '../../snapshot/store.js';
 import { finishUp, SaveInterrupted } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
 import { recordHostState } from '../../steps/hosts/index.js';
+import { createLocalRunner } from '../../exec/local-runner.js';
 import { dryRunPlan, resolveUpSettings, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
 import { autoLeftOutLine, kubernetesPreflight, resolveAutoKubernetes } from './up-kubernetes.js';
 
@@ -120,6 +121,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   const upCtx: UpContext = {
     options,
     env: ctx.env,
+    host: createLocalRunner(),
     paths,
     cacheRoot: cacheRoot(ctx.env),
     recipe: nodeImageRecipe(),

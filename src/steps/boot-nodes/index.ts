@@ -19,7 +19,7 @@ export const bootNodes: Step<UpContext> = {
       down.map(async (n) => {
         const node = record.nodes.find((r) => r.name === n.name);
         if (node) {
-          await startNode(record, node, ctx.env);
+          await startNode(ctx.host, record, node, ctx.env);
           ctx.booted.add(node.name);
         }
       }),

@@ -104,7 +104,7 @@ export const prepareCluster: Step<UpContext> = {
   async apply(ctx) {
     const { options, paths } = ctx;
     mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-    await prepareClusterKeys(paths, options.prefix);
+    await prepareClusterKeys(ctx.host, paths, options.prefix);
     const existing = ctx.record?.nodes ?? [];
     const reserved = portsOfOtherClusters(ctx.env, options.prefix);
     existing.forEach((n) => reserved.add(n.sshPort));
@@ -118,7 +118,7 @@ export const prepareCluster: Step<UpContext> = {
     const nodes: NodeRecord[] = [...existing];
     for (let i = existing.length + 1; i <= options.nodes; i++) {
       const apiPort = needApi && i === 1 ? ports[newCount] : undefined;
-      nodes.push(nodeRecord(options, i, ports[i - existing.length - 1] as number, await nodeHostKey(paths, nodeName(i), options.prefix), apiPort));
+      nodes.push(nodeRecord(options, i, ports[i - existing.length - 1] as number, await nodeHostKey(ctx.host, paths, nodeName(i), options.prefix), apiPort));
     }
     const accel = need(ctx.accel, 'accelerator');
     const registryPort = needRegistry ? ports[newCount + (needApi ? 1 : 0)] : ctx.record?.registryPort;

@@ -63,7 +63,7 @@ export const prepareRestoredCluster: Step<UpContext> = {
     const { manifest } = restoreOf(ctx);
     const saved = manifest.record;
     mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-    await prepareClusterKeys(paths, options.prefix);
+    await prepareClusterKeys(ctx.host, paths, options.prefix);
     const withApi = saved.nodes.some((n) => n.apiPort);
     const count = saved.nodes.length + (withApi ? 1 : 0) + (saved.registryPort ? 1 : 0);
     const ports = await allocatePorts(count, portBase(options.randomPorts), portsOfOtherClusters(ctx.env, options.prefix));
@@ -74,7 +74,7 @@ export const prepareRestoredCluster: Step<UpContext> = {
         ...n,
         sshPort: ports[i] as number,
         ...(n.apiPort ? { apiPort: ports[next++] as number } : {}),
-        hostKey: await nodeHostKey(paths, n.name, options.prefix),
+        hostKey: await nodeHostKey(ctx.host, paths, n.name, options.prefix),
       });
     }
     const now = new Date().toISOString();
@@ -128,7 +128,7 @@ export const loadNodesStep: Step<UpContext> = {
           const fd = openSync(join(dir, stateFile(node.name)), 'r');
           let pid: number;
           try {
-            pid = await startNode(record, node, ctx.env, incomingArgs(), fd);
+            pid = await startNode(ctx.host, record, node, ctx.env, incomingArgs(), fd);
           } finally {
             closeSync(fd);
           }

@@ -11,7 +11,7 @@ export const startSwitchStep: Step<UpContext> = {
     return switchRunning(need(ctx.record, 'cluster record'), ctx.env);
   },
   async apply(ctx) {
-    const pid = await startClusterSwitch(need(ctx.record, 'cluster record'), ctx.env);
+    const pid = await startClusterSwitch(ctx.host, need(ctx.record, 'cluster record'), ctx.env);
     return `vde_switch pid ${pid}`;
   },
   plan(ctx) {
