@@ -163,8 +163,9 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--cni-bin <file|dir>', 'a CNI plugin binary, or a directory of them; repeatable', collect)
     .option('--manifests <dir>', 'apply these manifests with kubectl (clusters with Kubernetes)')
     .option('--registry <host:port>', "push the images to this registry instead of into each node's containerd; cluster: the cluster's own, on 127.0.0.1:$(dpdkci ports registry) (DPDKCI_SYNC_REGISTRY)")
+    .option('--dir <dir>', 'without --image/--cni-bin/--manifests: take images/*.tar, cni/* and manifests/ from DIR (DPDKCI_SYNC_DIR, default ./_out/dpdkci)')
     .option('-o, --output <format>', 'table (default) or json')
-    .addHelpText('after', '\nWithout --image/--cni-bin/--manifests, sync takes DPDKCI_SYNC_DIR (default ./_out/dpdkci): images/*.tar, cni/*, manifests/.')
+    .addHelpText('after', '\nWithout --image/--cni-bin/--manifests, sync takes --dir (DPDKCI_SYNC_DIR, default ./_out/dpdkci): images/*.tar, cni/*, manifests/.')
     .action(async (opts) => setCode(await runSync({ ...opts, prefix: prefixOf(opts) }, ctx)));
 
   program

@@ -58,7 +58,7 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   // The same 60 s that providers/qemu/wait-ssh.ts waits when it is not told.
   bootResetAfter: { flag: '--boot-reset-after', env: 'DPDKCI_BOOT_RESET_AFTER', default: '60' },
   snapshot: { flag: '--snapshot', env: 'DPDKCI_SNAPSHOT', default: '' },
-  syncDir: { flag: '--sync-dir', env: 'DPDKCI_SYNC_DIR', default: '_out/dpdkci' },
+  syncDir: { flag: '--dir', env: 'DPDKCI_SYNC_DIR', default: '_out/dpdkci' },
   syncRegistry: { flag: '--registry', env: 'DPDKCI_SYNC_REGISTRY', default: '' },
 };
 

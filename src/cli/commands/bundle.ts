@@ -10,9 +10,10 @@ import type { CommandContext } from '../context.js';
 /** `dpdkci bundle DIR`: on a connected machine, everything a Kubernetes cluster needs, for `up --bundle DIR`. */
 export async function runBundle(dir: string, flags: { kubernetes?: string; mirror?: string }, ctx: CommandContext): Promise<number> {
   const lock = loadLock(lockFile(ctx.env));
-  // A bundle is of one version: none and auto (DPDKCI_KUBERNETES as up reads it) mean the lock's default.
-  const asked = pick('kubernetes', flags, ctx.env, lock.kubernetes.default).value;
-  const minor = asked === 'none' || asked === 'auto' ? lock.kubernetes.default : asked;
+  // A bundle is of one version: DPDKCI_KUBERNETES=none or auto (as up reads it) means the lock's default;
+  // the flag is taken as given (the lock names the versions it pins when it is not one of them).
+  const asked = pick('kubernetes', flags, ctx.env, lock.kubernetes.default);
+  const minor = asked.via !== '--kubernetes' && (asked.value === 'none' || asked.value === 'auto') ? lock.kubernetes.default : asked.value;
   kubernetesVersion(lock, minor);
   const mirror = resolveMirror(flags, ctx.env);
   const target = resolve(dir);

@@ -14,10 +14,10 @@ import { resolveSyncSources } from '../../core/run-options.js';
  * containerd and CNI binaries into /opt/cni/bin on every node (skipped where the content is already there),
  * then the node convergence steps again, so that drifted OVS-DPDK settings are put back. Prints what changed.
  */
-export async function runSync(flags: SyncFlags & { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
+export async function runSync(flags: SyncFlags & { prefix?: string; output?: string; dir?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
   const record = requireCluster(flags.prefix, ctx.env);
-  const plan = await syncPlan({ ...flags, ...resolveSyncSources({ syncRegistry: flags.registry }, ctx.env) }, record);
+  const plan = await syncPlan({ ...flags, ...resolveSyncSources({ syncRegistry: flags.registry, syncDir: flags.dir }, ctx.env) }, record);
   const changes: SyncChange[] = [];
   const nodes = await connectNodes({ record, env: ctx.env });
   try {
