@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { clusterPaths, nodePaths } from '../../src/core/paths.js';
-import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
+import type { ClusterRecord } from '../../src/core/cluster.js';
 import { isAlive, liveHolder, readArgv, waitForExit } from './processes.js';
 import { qmpCommand } from './qmp.js';
 import { nodeProcesses, processName } from './names.js';

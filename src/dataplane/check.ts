@@ -1,11 +1,10 @@
 import type { Node } from '../core/cluster.js';
-import type { ProgressStep } from '../core/progress.js';
-import { judge, dpdk0Delta, checkMac, type CheckOptions, type CheckReport, type PathResult, type PathKind } from './check-report.js';
+import { judge, dpdk0Delta, checkMac, type CheckOptions, type CheckReport, type PathResult } from './check-report.js';
 import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
 import type { DataplanePlan } from './plan.js';
 import type { PlannedAction } from '../core/pipeline.js';
 import { remoteCommand } from '../exec/ssh-runner.js';
-import { longestGapSeconds, parseTestpmd, steadyRxPps, type TestpmdRun } from './testpmd-stats.js';
+import { longestGapSeconds, parseTestpmd, type TestpmdRun } from './testpmd-stats.js';
 
 const CHECK = nodeScriptPath('dpdk-check.sh');
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { DpdkciError, UsageError } from '../core/errors.js';
+import { DpdkciError } from '../core/errors.js';
 
 /** One outside artefact, as the lock file pins it. */
 export interface Artifact {

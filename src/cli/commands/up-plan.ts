@@ -73,6 +73,30 @@ export function resolveUpSettings(flags: UpFlags, env: NodeJS.ProcessEnv): UpSet
   };
 }
 
+/** What only some runs of `up` have: the host's runner and the stop signal always, the rest when known. */
+export type UpParts = { host: Runner; signal: AbortSignal } & Partial<Pick<UpContext, 'record' | 'image' | 'kubernetes' | 'restore' | 'inventory'>>;
+
+/** The one way `up` and both its dry runs make the steps' context: the same fields from the same settings. */
+export function newUpContext(options: ClusterOptions, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, parts: UpParts): UpContext {
+  const env = ctx.env;
+  return {
+    ...parts,
+    options,
+    env,
+    paths: clusterPaths(options.prefix, env),
+    cacheRoot: cacheRoot(env),
+    recipe: nodeImageRecipe(),
+    debianMirror: settings.debianMirror,
+    rebuild: settings.rebuild,
+    bootTimeoutMs: settings.bootTimeoutS * 1000,
+    beforeKernelResetMs: settings.beforeKernelResetMs,
+    owner,
+    progress: ctx.progress,
+    bootSeconds: {},
+    booted: new Set(),
+  };
+}
+
 /** A runner for --dry-run nodes: running anything there is a bug, and says so. */
 function refusingRunner(host: string): Runner {
   return {
@@ -91,7 +115,7 @@ function refusingRunner(host: string): Runner {
  */
 export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, restoring?: SnapshotManifest, inventory?: Inventory): string {
   const env = ctx.env;
-  if (inventory) return hostsDryRun(options, flags, ctx, owner, inventory);
+  if (inventory) return hostsDryRun(options, flags, settings, ctx, owner, inventory);
   const recipe = nodeImageRecipe();
   const root = cacheRoot(env);
   const hash = recipeHash(recipe);
@@ -102,27 +126,14 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: Up
     pvhKernel: join(dir, 'vmlinux'),
   };
   const paths = clusterPaths(options.prefix, env);
-  const upCtx: UpContext = {
-    options,
-    env,
-    // The dry run's host is a runner that refuses: nothing is run here either.
+  // The dry run's host is a runner that refuses, as its nodes' are: nothing is run here either.
+  const upCtx = newUpContext(options, settings, ctx, owner, {
     host: refusingRunner('host'),
-    paths,
-    cacheRoot: root,
-    recipe,
-    debianMirror: settings.debianMirror,
-    rebuild: settings.rebuild,
-    bootTimeoutMs: settings.bootTimeoutS * 1000,
-    beforeKernelResetMs: settings.beforeKernelResetMs,
-    owner,
     signal: new AbortController().signal,
-    progress: ctx.progress,
     image,
-    bootSeconds: {},
-    booted: new Set(),
     ...(options.kubernetes !== 'none' && !restoring ? { kubernetes: plannedKubernetes(flags, env) } : {}),
     ...(restoring ? { restore: restoreContext(restoring) } : {}),
-  };
+  });
   upCtx.record = plannedRecord(upCtx);
   if (restoring) {
     // A restore keeps the saved nodes' names, roles and MACs (the saved state has them); ports are new.
@@ -168,28 +179,10 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: Up
 }
 
 /** `up --provider hosts --dry-run`: the same steps' plans, on the inventory's hosts; nothing is connected to. */
-function hostsDryRun(options: ClusterOptions, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, inventory: Inventory): string {
+function hostsDryRun(options: ClusterOptions, flags: UpFlags, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, inventory: Inventory): string {
   const env = ctx.env;
   const paths = clusterPaths(options.prefix, env);
-  const upCtx: UpContext = {
-    options,
-    env,
-    // The dry run's host is a runner that refuses: nothing is run here either.
-    host: refusingRunner('host'),
-    paths,
-    cacheRoot: cacheRoot(env),
-    recipe: nodeImageRecipe(),
-    debianMirror: undefined,
-    rebuild: false,
-    bootTimeoutMs: 0,
-    beforeKernelResetMs: 0,
-    owner,
-    signal: new AbortController().signal,
-    progress: ctx.progress,
-    bootSeconds: {},
-    booted: new Set(),
-    inventory,
-  };
+  const upCtx = newUpContext(options, settings, ctx, owner, { host: refusingRunner('host'), signal: new AbortController().signal, inventory });
   upCtx.record = hostsRecord(upCtx, inventory, '(at up)');
   upCtx.nodes = upCtx.record.nodes.map((n) => ({ name: n.name, role: n.role, address: `${n.host?.address}:${n.sshPort}`, runner: refusingRunner(n.name) }));
   const plan = planPipeline(hostsUpSteps(), upCtx);

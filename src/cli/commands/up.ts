@@ -10,10 +10,9 @@ import { collectLogs } from '../../logs/collect.js';
 import { readClusterRecord, writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
 import { requireHostTools, TOOLS_FOR_UP } from '../../core/host-tools.js';
-import { cacheRoot, clusterPaths } from '../../core/paths.js';
+import { clusterPaths } from '../../core/paths.js';
 import { runPipeline } from '../../core/pipeline.js';
 import { timingTable } from '../../core/progress.js';
-import { nodeImageRecipe } from '../../image/provision.js';
 import { providerFor } from '../providers.js';
 import type { UpContext } from '../../steps/context.js';
 import { planFor } from '../../steps/dataplane/index.js';
@@ -28,7 +27,7 @@ import { finishUp, SaveInterrupted } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
 import { recordHostState } from '../../steps/hosts/index.js';
 import { createLocalRunner } from '../../exec/local-runner.js';
-import { dryRunPlan, resolveUpSettings, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
+import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
 import { autoLeftOutLine, kubernetesPreflight, resolveAutoKubernetes } from './up-kubernetes.js';
 
 export type { UpFlags } from './up-plan.js';
@@ -118,27 +117,14 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   const timeout = timeoutS === undefined ? undefined : setTimeout(() => timer.abort(), timeoutS * 1000);
   const signal = AbortSignal.any([ctx.signal, timer.signal]);
   const stepCtx: CommandContext = { ...ctx, signal };
-  const upCtx: UpContext = {
-    options,
-    env: ctx.env,
+  const upCtx: UpContext = newUpContext(options, settings, ctx, owner, {
     host: createLocalRunner(),
-    paths,
-    cacheRoot: cacheRoot(ctx.env),
-    recipe: nodeImageRecipe(),
-    debianMirror: settings.debianMirror,
-    rebuild: settings.rebuild,
-    bootTimeoutMs: settings.bootTimeoutS * 1000,
-    beforeKernelResetMs: settings.beforeKernelResetMs,
-    owner,
     signal,
-    progress: ctx.progress,
-    record: existing,
-    bootSeconds: {},
-    booted: new Set(),
+    ...(existing ? { record: existing } : {}),
     ...(kubernetes ? { kubernetes } : {}),
     ...(restoring ? { restore: restoreContext(restoring, decision.contentsChecked) } : {}),
     ...(inventory ? { inventory } : {}),
-  };
+  });
   ctx.progress.info(
     (inventory
       ? `dpdkci up: cluster "${options.prefix}" on ${inventory.hosts.length} host(s) of ${inventory.file}, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G`
