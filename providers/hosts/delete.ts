@@ -33,9 +33,15 @@ async function undoOn(record: ClusterRecord, node: NodeRecord, purge: boolean): 
     return { name: node.name, restored: [], kept: [], error: `not reached at ${where}: ${(e as Error).message}` };
   }
   const runner = createSshRunner(target, ssh);
+  const on = { name: node.name, role: node.role, address: target.host, runner };
   try {
-    const r = await runScript({ name: node.name, role: node.role, address: target.host, runner }, 'host-state.sh', undoArgs(record.prefix, purge), 600_000);
-    const undo = { name: node.name, ...parseUndo(r.stdout) };
+    // Kubernetes first (kubeadm reset, containerd stopped), while the dataplane it ran on is still there.
+    const k = await runScript(on, 'host-kubernetes.sh', ['undo', record.prefix], 600_000);
+    const k8s = parseUndo(k.stdout);
+    if (k.exitCode !== 0) return { name: node.name, ...k8s, error: `host-kubernetes.sh undo exited ${k.exitCode}: ${k.stderr.trim()}` };
+    const r = await runScript(on, 'host-state.sh', undoArgs(record.prefix, purge), 600_000);
+    const rest = parseUndo(r.stdout);
+    const undo = { name: node.name, restored: [...k8s.restored, ...rest.restored], kept: [...k8s.kept, ...rest.kept] };
     return r.exitCode === 0 ? undo : { ...undo, error: `host-state.sh undo exited ${r.exitCode}: ${r.stderr.trim()}` };
   } finally {
     await runner.close();

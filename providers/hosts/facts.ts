@@ -33,6 +33,9 @@ export interface HostFacts {
   bridgeExists: boolean;
   ovsClaims: { port: string; bridge: string }[];
   socketDirExists: boolean;
+  memTotalKiB: number;
+  /** What of a container runtime or Kubernetes the host has already (paths, "service NAME"). */
+  kubernetesFound: string[];
 }
 
 export function parseHostFacts(text: string): HostFacts {
@@ -80,6 +83,8 @@ export function parseHostFacts(text: string): HostFacts {
     bridgeExists: str('bridge_exists') === '1',
     ovsClaims: pairs('ovs_claim').map((p) => ({ port: p.dev, bridge: p.pci })),
     socketDirExists: str('socket_dir_exists') === '1',
+    memTotalKiB: num('mem_total_kib'),
+    kubernetesFound: many.get('k8s_found') ?? [],
   };
 }
 
@@ -92,6 +97,8 @@ export interface HostWants {
   hugepages2m: number;
   hugepages1g: number;
   vfioNoiommu: boolean;
+  /** With --kubernetes: the host's role, and how many hosts the cluster has. */
+  kubernetes?: { role: 'control-plane' | 'worker'; nodes: number };
 }
 
 /** The operating systems dpdkci converges: its node image's (Debian 12), whose package names it installs. */

@@ -4,6 +4,7 @@ import type { Provider } from '../../src/provider/provider.js';
 import { hostKeyAlias, hostOf, hostSshTarget } from './access.js';
 import { deleteHostsCluster } from './delete.js';
 import { hostOffers } from './offers.js';
+import { hostsKubernetesNetwork } from './kubernetes.js';
 
 /**
  * The hosts provider: machines dpdkci did not boot, from an inventory (providers/hosts/inventory.ts), reached
@@ -53,8 +54,9 @@ export const hostsProvider: Provider = {
       ],
     };
   },
-  // The inventory's NIC, once `check hosts` resolved it; Kubernetes on hosts is not there yet.
+  // The inventory's NIC, once `check hosts` resolved it; the node network is the lab's, on the host's own NICs.
   nics: (_options, node) => ({ dpdk: node?.host?.pci ?? '', nodeNetwork: '' }),
+  kubernetesNetwork: hostsKubernetesNetwork,
   // The lab's own network joins the NICs; dpdkci sees it only through the traffic check.
   secondaryNetwork: () => ({ kind: 'hosts-network', running: null }),
   hostSideLogs: async () => ({ files: [] }),

@@ -21,6 +21,8 @@ export interface InventoryHost {
   hostKeys: string[];
   role: 'control-plane' | 'worker';
   nic: { pci: string } | { iface: string };
+  /** The host's IPv4 address on the network the hosts share: the kubelet's node IP (with --kubernetes). */
+  nodeIp?: string;
 }
 
 export interface Inventory {
@@ -29,7 +31,7 @@ export interface Inventory {
   hosts: InventoryHost[];
 }
 
-const FIELDS = ['name', 'address', 'port', 'user', 'keyFile', 'hostKey', 'knownHostsFile', 'role', 'nic'] as const;
+const FIELDS = ['name', 'address', 'port', 'user', 'keyFile', 'hostKey', 'knownHostsFile', 'role', 'nic', 'nodeIp'] as const;
 const ROLES = ['control-plane', 'worker'] as const;
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const USER = /^[a-z_][a-z0-9_-]*$/;
@@ -191,7 +193,37 @@ function readHost(raw: unknown, index: number, dir: string, home: string, proble
   else if (nic !== undefined && IFACE.test(nic)) d.nic = { iface: nic };
   else if (nic !== undefined && (PCI.test(nic.toLowerCase()) || PCI_SHORT.test(nic.toLowerCase()))) bad('nic', `${show(nic)} has uppercase hex; write the PCI address in lowercase, as \`lspci -D\` prints it`);
   else if (nic !== undefined) bad('nic', `${show(nic)} is neither a PCI address (0000:03:00.0) nor an interface name; give the DPDK NIC as one of them`);
+
+  const nodeIp = text('nodeIp', false);
+  if (nodeIp !== undefined && isIP(nodeIp) === 4 && !unusableNodeIp(nodeIp)) d.nodeIp = nodeIp;
+  else if (nodeIp !== undefined) {
+    bad('nodeIp', `${show(nodeIp)} is ${isIP(nodeIp) === 4 ? unusableNodeIp(nodeIp) : 'not an IPv4 address'}; give the host's IPv4 address on the network the hosts share (ip -br -4 addr)`);
+  } else if (d.address && isIP(d.address) === 4 && !unusableNodeIp(d.address)) d.nodeIp = d.address;
   return d;
+}
+
+/** Why an IPv4 address cannot be a node's address for the other nodes, or undefined. */
+function unusableNodeIp(ip: string): string | undefined {
+  if (ip.startsWith('127.')) return 'a loopback address, which no other host reaches';
+  if (ip === '0.0.0.0' || ip === '255.255.255.255') return 'not a host address';
+  return undefined;
+}
+
+/**
+ * With --kubernetes every host needs a node IP: its nodeIp, or its address when that is one. Said at `up`,
+ * since the inventory itself does not know whether Kubernetes is wanted.
+ */
+export function requireNodeIps(inventory: Inventory, via: string): void {
+  const problems = inventory.hosts.flatMap((h, i) => {
+    if (h.nodeIp) return [];
+    const why = isIP(h.address) === 4 ? unusableNodeIp(h.address) : isIP(h.address) === 6 ? 'an IPv6 address (dpdkci\'s Kubernetes is IPv4)' : 'a DNS name';
+    return [`  host "${h.name}" (hosts[${i}]), field nodeIp: missing, and its address ${show(h.address)} is ${why}; give nodeIp, the host's IPv4 address on the network the hosts share, for ${via}`];
+  });
+  inventory.hosts.forEach((h, i) => {
+    const twin = inventory.hosts.slice(0, i).find((o) => o.nodeIp && o.nodeIp === h.nodeIp);
+    if (twin) problems.push(`  host "${h.name}" (hosts[${i}]), field nodeIp: ${show(h.nodeIp)} is also the node IP of host "${twin.name}"; give each host its own nodeIp (${via})`);
+  });
+  if (problems.length) fail(inventory.file, problems);
 }
 
 /** Names, address:port pairs and roles are checked across hosts, hosts with other problems included. */
@@ -241,7 +273,7 @@ export function parseInventory(text: string, file: string, home: string): Invent
   const drafts = top.hosts.map((raw, i) => readHost(raw, i, dirname(abs), home, problems));
   crossCheck(drafts, problems);
   if (problems.length > 0) fail(abs, problems);
-  return { file: abs, hosts: drafts.map((d) => ({ name: d.name!, address: d.address!, port: d.port!, user: d.user!, keyFile: d.keyFile!, hostKeys: d.hostKeys!, role: d.role!, nic: d.nic! })) };
+  return { file: abs, hosts: drafts.map((d) => ({ name: d.name!, address: d.address!, port: d.port!, user: d.user!, keyFile: d.keyFile!, hostKeys: d.hostKeys!, role: d.role!, nic: d.nic!, ...(d.nodeIp ? { nodeIp: d.nodeIp } : {}) })) };
 }
 
 /** Reads and parses the inventory file; one that cannot be read is a usage error naming it. */

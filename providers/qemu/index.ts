@@ -3,6 +3,7 @@ import { deleteCluster, listNodes, sshClientOptions, sshTarget, switchRunning } 
 import { qemuHostSideLogs } from './logs.js';
 import { findStaleClusters } from './stale.js';
 import { secondaryNicPci } from './qemu-args.js';
+import { qemuKubernetesNetwork } from './node-network.js';
 
 /** The QEMU provider behind the Provider seam: nodes are QEMU processes, reached on 127.0.0.1. */
 export const qemuProvider: Provider = {
@@ -13,6 +14,7 @@ export const qemuProvider: Provider = {
   sshClient: (record, node, env) => ({ destination: 'root@127.0.0.1', port: node.sshPort, options: sshClientOptions(record, node, env) }),
   // dpdkci's own NICs come first on the secondary network: DPDK's, then the Kubernetes node network's.
   nics: (options) => ({ dpdk: secondaryNicPci(0), nodeNetwork: secondaryNicPci(options.dpdk ? 1 : 0) }),
+  kubernetesNetwork: qemuKubernetesNetwork,
   secondaryNetwork: (record, env) => ({ kind: 'vde-switch', running: switchRunning(record, env) }),
   hostSideLogs: qemuHostSideLogs,
   deleteCluster,

@@ -1,8 +1,10 @@
 #!/bin/bash
 # On the image build VM (a node booted from the base image): turns it into a Kubernetes node image, from a
 # staging directory the host has filled with artefacts it already verified against versions.lock.yaml.
+# With TARGET "host", on a machine dpdkci did not boot (provider hosts): the same install, then the kernel
+# settings applied now (such a machine does not boot again first), and nothing of its identity touched.
 #
-#   install-kubernetes.sh STAGING PAUSE_IMAGE
+#   install-kubernetes.sh STAGING PAUSE_IMAGE [image|host]
 #
 # STAGING holds:
 #   install.list   one "NAME DEST" per line: files/NAME installed as DEST, mode 0755 (a gzip archive holds a
@@ -19,6 +21,8 @@ set -euo pipefail
 
 staging=${1:?usage: install-kubernetes.sh STAGING PAUSE_IMAGE}
 pause=${2:?usage: install-kubernetes.sh STAGING PAUSE_IMAGE}
+target=${3:-image}
+case "$target" in image | host) ;; *) printf 'install-kubernetes: TARGET is image or host, not %s\n' "$target" >&2; exit 2 ;; esac
 namespace=k8s.io
 
 die() {
@@ -61,6 +65,14 @@ done <"$staging/install.list"
 step system
 cp -a "$staging/rootfs/." /
 systemctl daemon-reload
+if [ "$target" = host ]; then
+  # What kubeadm's preflight checks (br_netfilter, ip_forward), now rather than at a boot.
+  while read -r module; do
+    case "$module" in '' | '#'*) continue ;; esac
+    modprobe "$module" || die "modprobe $module failed"
+  done </etc/modules-load.d/kubernetes.conf
+  sysctl -q -p /etc/sysctl.d/90-kubernetes.conf >/dev/null || die "sysctl -p /etc/sysctl.d/90-kubernetes.conf failed"
+fi
 
 step containerd
 # containerd 2 from the pinned static archive (in /usr/local/bin, over Debian's 1.6 in /usr/bin), with its
@@ -118,6 +130,11 @@ ctr -n "$namespace" images ls -q | grep -v '@sha256:' | grep -v '^sha256:' | sed
 dump=$(containerd config dump)
 grep -q 'SystemdCgroup = true' <<<"$dump" && echo '@@ cgroup systemd'
 sed -n "s/^[[:space:]]*sandbox = [\"']\(.*\)[\"']\$/@@ sandbox \\1/p" <<<"$dump"
+
+if [ "$target" = host ]; then
+  rm -rf "$staging"
+  exit 0
+fi
 
 step first-boot
 # The layer is made by booting the base image: what that boot made unique to one machine goes, so that

@@ -123,4 +123,17 @@ else
   fact ovs_running 0
 fi
 [ -e "$socket_dir" ] && fact socket_dir_exists 1
+
+# A container runtime or Kubernetes of the host's own, which dpdkci's pinned containerd 2 and kubelet
+# would replace (and its down would remove): reported, and refused with --kubernetes.
+fact mem_total_kib "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+for path in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/containerd /var/lib/containerd \
+  /usr/local/bin/containerd /usr/local/bin/kubelet /usr/local/bin/kubeadm /usr/local/sbin/runc \
+  /etc/systemd/system/containerd.service /etc/systemd/system/kubelet.service; do
+  if [ -e "$path" ]; then fact k8s_found "$path"; fi
+done
+if [ -n "$(ls -A /etc/cni/net.d 2>/dev/null)" ]; then fact k8s_found "/etc/cni/net.d (not empty)"; fi
+for unit in containerd docker crio kubelet; do
+  if systemctl is-active --quiet "$unit" 2>/dev/null; then fact k8s_found "service $unit"; fi
+done
 true

@@ -202,6 +202,8 @@ undo_cni() {
     said restored "no $cni/$name (pushed by dpdkci sync)"
   done < <(awk -F= '$1 == "cni_added" { print $2 }' "$state")
   while read -r name; do
+    # (Gone with the whole directory when dpdkci's Kubernetes made it.)
+    [ -d "$cni" ] || continue
     mv -f -- "$backup/$name" "$cni/$name"
     said restored "$cni/$name as it was before dpdkci sync replaced it"
   done < <(awk -F= '$1 == "cni_replaced" { print $2 }' "$state")
@@ -241,7 +243,7 @@ undo() {
   if [ "${#packages[@]}" -gt 0 ]; then
     if [ "$purge" = 1 ]; then
       DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "${packages[@]}" >/dev/null
-      said restored "packages purged: ${packages[*]}"
+      said restored "the packages as they were: purged ${packages[*]}"
     else
       said kept "packages dpdkci installed: ${packages[*]} (--purge-packages removes them)"
     fi

@@ -29,6 +29,8 @@ export interface HostNode {
   hostKeys: string[];
   /** The DPDK NIC as the inventory names it. */
   nic: { pci: string } | { iface: string };
+  /** The host's IPv4 address on the lab's network, for Kubernetes (the inventory's nodeIp, or its address). */
+  nodeIp?: string;
   /** Learned by the `check hosts` step: the NIC's PCI address and the host's CPU count. */
   pci?: string;
   cpus?: number;

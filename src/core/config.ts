@@ -81,13 +81,9 @@ export function resolveClusterOptions(
 
   const nodes = integer(pick('nodes', flags, env), 1, LIMITS.maxNodes, `use a node count from 1 to ${LIMITS.maxNodes} (e.g. --nodes 2)`);
   const kubernetesSrc = pick('kubernetes', flags, env);
-  if (hosts && kubernetesSrc.value !== 'none' && kubernetesSrc.value !== 'auto') {
-    throw new UsageError(
-      `${kubernetesSrc.via}: "${kubernetesSrc.value}" with --provider hosts: dpdkci does not yet install Kubernetes on machines it did not boot (its Kubernetes comes in the QEMU node image's layer); use --kubernetes none, or QEMU nodes`,
-    );
-  }
-  // On hosts, auto finds no Kubernetes layer to use: the dataplane alone.
-  const kubernetes = hosts ? 'none' : kubernetesOption(kubernetesSrc);
+  // On hosts Kubernetes is installed only when asked for by version: auto would install it on a lab's
+  // machines whenever its artefacts happen to be at hand.
+  const kubernetes = hosts && kubernetesSrc.value === 'auto' ? 'none' : kubernetesOption(kubernetesSrc);
   const withKubernetes = kubernetes !== 'none' && kubernetes !== 'auto';
   // With Kubernetes the defaults grow to what its pods request (kubevirtci's sizes).
   const sized = (key: 'cpus' | 'memoryMiB', value: string): Source => {
@@ -186,7 +182,8 @@ export function resolveClusterOptions(
       `${socketSrc.via}: "${socketDir}" cannot be used with --kubernetes ${kubernetes}: the userspace CNI puts every pod's vhost-user sockets under its fixed ${DEFAULT_SOCKET_DIR}, where OVS must find them; leave --vhost-socket-dir out, or use --kubernetes none`,
     );
   }
-  if (withKubernetes) checkKubernetesFits({ nodes, cpus, memoryMiB, hugepages2m, hugepages1g, dpdk }, { cpu: sized('cpus', '').via, memory: memSrc.via });
+  // A host's CPUs and memory are known once `check hosts` has read them; it makes the same check there.
+  if (withKubernetes && !hosts) checkKubernetesFits({ nodes, cpus, memoryMiB, hugepages2m, hugepages1g, dpdk }, { cpu: sized('cpus', '').via, memory: memSrc.via });
 
   return {
     prefix,

@@ -27,7 +27,7 @@ import { walk } from './recipe.js';
  */
 export const KUBERNETES_RECIPE_DIR = join(PROJECT_ROOT, 'images', 'kubernetes');
 export const INSTALL_SCRIPT = join(PROJECT_ROOT, 'scripts', 'image-layer', 'install-kubernetes.sh');
-const STAGING = '/var/tmp/dpdkci-kubernetes';
+export const STAGING = '/var/tmp/dpdkci-kubernetes';
 
 export interface KubernetesImageInfo extends ImageInfo {
   base: { hash: string; builtAt: string };
@@ -45,8 +45,13 @@ export interface LayerInput {
 
 /** The layer's cache key: the base image (and its build), every pinned input, the recipe files and the script. */
 export function layerHash(base: ImageInfo, input: LayerInput): string {
+  return installHash(input, `base=${base.hash}@${base.builtAt}\n`);
+}
+
+/** The hash of what an install puts in place (the layer's, or a host's with `for` "host"), 16 hex digits. */
+export function installHash(input: LayerInput, onto: string): string {
   const h = createHash('sha256');
-  h.update(`base=${base.hash}@${base.builtAt}\nkubernetes=${input.minor} ${input.release}\npause=${input.pause}\n`);
+  h.update(`${onto}kubernetes=${input.minor} ${input.release}\npause=${input.pause}\n`);
   for (const f of input.files.filter((f) => f.install).sort((a, b) => a.name.localeCompare(b.name))) h.update(`file=${f.name} ${f.sha256} ${f.install}\n`);
   for (const m of [...input.images].sort((a, b) => a.ref.localeCompare(b.ref))) h.update(`image=${m.ref} ${m.digest}\n`);
   for (const file of [...walk(KUBERNETES_RECIPE_DIR), INSTALL_SCRIPT]) {
@@ -73,6 +78,45 @@ export function cachedKubernetesImageByHash(cacheRoot: string, base: ImageInfo, 
   return [info.disk, info.kernel, info.initrd, ...(info.pvhKernel ? [info.pvhKernel] : [])].every((f) => existsSync(f)) ? info : undefined;
 }
 
+/** How files reach the staging directory of a build VM or a host. */
+export interface Stager {
+  run(argv: string[]): Promise<unknown>;
+  /** Copies a local file to the remote path. */
+  put(local: string, remote: string): Promise<void>;
+  /** Writes text to the remote path. */
+  write(text: string, remote: string): Promise<void>;
+  progress?: ProgressStep;
+}
+
+/**
+ * Fills STAGING as install-kubernetes.sh reads it: the files, the image archives with the reference and
+ * index digest the lock pins for each (which the node checks and names), the recipe's rootfs and the script.
+ */
+export async function stageArtefacts(artefacts: LocalArtefacts, to: Stager): Promise<void> {
+  await to.run(['mkdir', '-p', `${STAGING}/files`, `${STAGING}/images`, `${STAGING}/rootfs`]);
+  for (const f of artefacts.files.filter((f) => f.install)) {
+    to.progress?.update(`copying ${f.name}`);
+    await to.put(f.path, `${STAGING}/files/${f.name}`);
+  }
+  for (const [i, m] of artefacts.images.entries()) {
+    to.progress?.update(`copying ${m.ref}`);
+    await to.put(m.path, `${STAGING}/images/${String(i).padStart(3, '0')}.tar`);
+  }
+  for (const file of walk(join(KUBERNETES_RECIPE_DIR, 'files'))) {
+    const remote = `${STAGING}/rootfs/${relative(join(KUBERNETES_RECIPE_DIR, 'files'), file)}`;
+    await to.run(['mkdir', '-p', remote.slice(0, remote.lastIndexOf('/'))]);
+    await to.put(file, remote);
+  }
+  await to.put(INSTALL_SCRIPT, `${STAGING}/install-kubernetes.sh`);
+  await to.write(installList(artefacts.files), `${STAGING}/install.list`);
+  await to.write(artefacts.images.map((m, i) => `${String(i).padStart(3, '0')}.tar ${m.ref} ${m.digest}\n`).join(''), `${STAGING}/images.list`);
+}
+
+/** Where install-kubernetes.sh puts the recipe's rootfs (/etc/...): what a host's record keeps a copy of. */
+export function rootfsTargets(): string[] {
+  return walk(join(KUBERNETES_RECIPE_DIR, 'files')).map((f) => `/${relative(join(KUBERNETES_RECIPE_DIR, 'files'), f)}`);
+}
+
 /** The `install.list` of the staging directory: each installable file and where it goes. */
 export function installList(files: LocalArtefacts['files']): string {
   return files.filter((f) => f.install).map((f) => `${f.name} ${f.install}\n`).join('');
@@ -87,9 +131,9 @@ export interface LayerBuildOptions {
   bootTimeoutMs?: number;
 }
 
-/** The build VM's command on the staging directory. */
-export function installArgv(pause: string): string[] {
-  return ['bash', `${STAGING}/install-kubernetes.sh`, STAGING, pause];
+/** The install's command on the staging directory: in the build VM, or on a host. */
+export function installArgv(pause: string, target: 'image' | 'host' = 'image'): string[] {
+  return ['bash', `${STAGING}/install-kubernetes.sh`, STAGING, pause, ...(target === 'host' ? ['host'] : [])];
 }
 
 /** What install-kubernetes.sh reported ("@@ installed DEST", "@@ image REF", ...), checked against what was asked. */
@@ -182,23 +226,15 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
       if (r.code !== 0) throw new DpdkciError(`build VM: ${argv.join(' ')} exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
       return r.stdout;
     };
-    await run(['mkdir', '-p', `${STAGING}/files`, `${STAGING}/images`, `${STAGING}/rootfs`]);
-    for (const f of artefacts.files.filter((f) => f.install)) {
-      options.progress?.update(`copying ${f.name}`);
-      await ssh.putFile(f.path, `${STAGING}/files/${f.name}`);
-    }
-    for (const [i, m] of artefacts.images.entries()) {
-      options.progress?.update(`copying ${m.ref}`);
-      await ssh.putFile(m.path, `${STAGING}/images/${String(i).padStart(3, '0')}.tar`);
-    }
-    await ssh.putDirectory(join(KUBERNETES_RECIPE_DIR, 'files'), `${STAGING}/rootfs`, { recursive: true });
-    await ssh.putFile(INSTALL_SCRIPT, `${STAGING}/install-kubernetes.sh`);
-    const list = join(tmp, 'install.list');
-    writeFileSync(list, installList(artefacts.files));
-    await ssh.putFile(list, `${STAGING}/install.list`);
-    // Each archive with the reference and index digest the lock pins, which the node checks and names.
-    writeFileSync(list, artefacts.images.map((m, i) => `${String(i).padStart(3, '0')}.tar ${m.ref} ${m.digest}\n`).join(''));
-    await ssh.putFile(list, `${STAGING}/images.list`);
+    await stageArtefacts(artefacts, {
+      run,
+      put: (local, remote) => ssh!.putFile(local, remote),
+      write: async (text, remote) => {
+        writeFileSync(join(tmp, 'staged.list'), text);
+        await ssh!.putFile(join(tmp, 'staged.list'), remote);
+      },
+      ...(options.progress ? { progress: options.progress } : {}),
+    });
     if (options.signal?.aborted) throw new InterruptedError('image build interrupted');
     const result = await ssh.execCommand(remoteCommand(installArgv(input.pause)), {
       onStdout: (chunk) => {
@@ -236,7 +272,7 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
       kubernetes,
     };
     writeFileSync(join(tmp, 'image.json'), JSON.stringify(info, null, 2) + '\n');
-    rmSync(join(tmp, 'install.list'), { force: true });
+    rmSync(join(tmp, 'staged.list'), { force: true });
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
     return info;

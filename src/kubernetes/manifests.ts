@@ -20,8 +20,8 @@ export interface ManifestInput {
   kubernetes: Pick<KubernetesVersion, 'release' | 'podSubnet' | 'serviceSubnet'>;
   controlPlane: KubeNode;
   workers: KubeNode[];
-  /** The node network (the kernel-owned secondary NIC), e.g. 192.168.66.0/24. */
-  nodeNetwork: string;
+  /** How calico finds a node's address: cidr=192.168.66.0/24 on QEMU's node network, kubernetes-internal-ip on a lab's. */
+  ipAutodetection: string;
   bootstrapToken: string;
   caCertHash: string;
   kubelet: {
@@ -30,6 +30,12 @@ export interface ManifestInput {
     evictionHardMemoryMiB: number;
     topologyManagerPolicy: 'none' | 'best-effort' | 'restricted' | 'single-numa-node';
   };
+  /**
+   * Hosts differ in their CPUs, so each gets its reservedSystemCPUs from a kubeadm patch in this directory
+   * (v1beta4 InitConfiguration/JoinConfiguration `patches.directory`, target kubeletconfiguration:
+   * kubernetes/kubernetes@94341df3:cmd/kubeadm/app/util/patches/patches.go); null on QEMU nodes, all alike.
+   */
+  kubeletPatchesDir: string | null;
   /** kubeadm's waits, longer under TCG (apiserver and etcd start minutes slower); none: kubeadm's defaults. */
   timeouts: { controlPlaneComponentHealthCheck: string; kubeletHealthCheck: string; kubernetesAPICall: string; tlsBootstrap: string; discovery: string } | null;
   /** The 2 MiB hugepages OVS-DPDK may hold on each DPDK node (its socket limit). */

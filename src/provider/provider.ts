@@ -64,6 +64,16 @@ export interface NodeOffer {
   os: string;
 }
 
+/** Where Kubernetes finds the nodes, and where this machine finds its API server. */
+export interface KubernetesNetwork {
+  /** Each node's IP on the node network (the kubelet's node-ip, the API server's advertise address). */
+  nodeIps: Record<string, string>;
+  /** The node network's CIDR when the provider made that network; absent on a lab's own network. */
+  cidr?: string;
+  /** The API server as this machine reaches it; absent for a cluster made without Kubernetes. */
+  api?: { host: string; port: number; via: string };
+}
+
 export interface DeleteOptions {
   graceful: boolean;
   env: NodeJS.ProcessEnv;
@@ -87,6 +97,7 @@ export interface Provider {
    * only the node can say (a host's NIC named by interface is resolved by `check hosts`, into NodeRecord.host.pci).
    */
   nics(options: { dpdk: boolean }, node?: NodeRecord): { dpdk: string; nodeNetwork: string };
+  kubernetesNetwork(record: ClusterRecord): KubernetesNetwork;
   /** The network between the nodes' DPDK NICs: QEMU's VDE switch, or the lab's own (not seen from here). */
   secondaryNetwork(record: ClusterRecord, env: NodeJS.ProcessEnv): { kind: string; running: boolean | null };
   /** What each node offers beyond what the record says (hosts: NIC, driver, NUMA node, free hugepages), for `status`. */

@@ -46,9 +46,10 @@ const normalise = (text: string) => text.split(REPO).join('<checkout>').split(ro
 /** Two lab hosts for the hosts provider's plan: a real key pair (the inventory checks the key file) and its public key as the pinned host key. */
 async function labInventory(): Promise<string> {
   const key = join(root, 'lab_key');
+  const file = join(root, 'lab.yaml');
+  if (existsSync(file)) return file;
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'lab', '-f', key]);
   const hostKey = readFileSync(`${key}.pub`, 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
-  const file = join(root, 'lab.yaml');
   writeFileSync(
     file,
     ['hosts:', '  - name: lab1', '    address: 192.0.2.10', `    keyFile: ${key}`, `    hostKey: "${hostKey}"`, '    nic: "0000:03:00.1"', '  - name: lab2', '    address: 192.0.2.11', '    port: 2222', `    keyFile: ${key}`, `    hostKey: "${hostKey}"`, '    nic: ens1f1', ''].join('\n'),
@@ -71,6 +72,22 @@ describe('up --dry-run', () => {
     const steps = [...r.stdout.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
     expect(steps.slice(0, 4)).toEqual(['record hosts cluster', 'connect to nodes', 'check hosts', 'record what each host had']);
     expect(existsSync(join(root, 'state', 'clusters', 'golden-lab'))).toBe(false);
+  });
+
+  it('prints the plan of a hosts cluster with Kubernetes: installed on each host after the dataplane, the API on the control plane\'s node IP', async () => {
+    const inventory = await labInventory();
+    const r = await dryRunPinned('--prefix', 'lab-k8s', '--provider', 'hosts', '--inventory', inventory, '--dpdk', '--kubernetes', '1.36');
+    expect(r.exitCode, r.stderr).toBe(0);
+    const steps = [...r.stdout.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
+    expect(steps[0]).toBe('preflight: Kubernetes 1.36 artefacts');
+    // No node network of dpdkci's making: the hosts are on their lab's.
+    expect(steps.slice(steps.indexOf('install Kubernetes'))).toEqual(['install Kubernetes', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons', 'Kubernetes smoke check', 'check dataplane traffic']);
+    expect(steps.indexOf('install Kubernetes')).toBeGreaterThan(steps.indexOf('reserve hugepages'));
+    expect(r.stdout).toMatch(/lab2 +run +\/usr\/local\/lib\/dpdkci\/host-kubernetes.sh apply record lab-k8s \/etc\/crictl.yaml /);
+    expect(r.stdout).toMatch(/lab1 +run +bash \/var\/tmp\/dpdkci-kubernetes\/install-kubernetes.sh \/var\/tmp\/dpdkci-kubernetes registry.k8s.io\/pause:\S+ host/);
+    expect(r.stdout).toMatch(/its server https:\/\/192\.0\.2\.10:6443 \(lab1's node IP\)/);
+    expect(r.stdout).toMatch(/lab2 +run +\/usr\/local\/lib\/dpdkci\/host-state.sh check packages .*\brunc\b.*\bsocat\b/);
+    expect(existsSync(join(root, 'state', 'clusters', 'lab-k8s'))).toBe(false);
   });
 
   it('prints the plan of a 2-node --dpdk cluster with Kubernetes, matching its golden file', async () => {

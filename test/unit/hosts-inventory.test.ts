@@ -4,7 +4,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { loadInventory, parseInventory } from '../../providers/hosts/inventory.js';
+import { loadInventory, parseInventory, requireNodeIps } from '../../providers/hosts/inventory.js';
 import { UsageError } from '../../src/core/errors.js';
 
 // Real files in a temp dir: keys made by ssh-keygen, a known_hosts hashed by ssh-keygen -H, a fake home for ~.
@@ -67,11 +67,11 @@ describe('the hosts inventory', () => {
     expect(parseInventory(text, inventoryFile, home)).toEqual({
       file: inventoryFile,
       hosts: [
-        { name: 'lab1', address: '192.0.2.10', port: 22, user: 'root', keyFile: join(home, '.ssh', 'id_ed25519'), hostKeys: [hostKey], role: 'control-plane', nic: { pci: '0000:03:00.0' } },
+        { name: 'lab1', address: '192.0.2.10', port: 22, user: 'root', keyFile: join(home, '.ssh', 'id_ed25519'), hostKeys: [hostKey], role: 'control-plane', nic: { pci: '0000:03:00.0' }, nodeIp: '192.0.2.10' },
         // The hashed known_hosts has two keys for [lab2.example.org]:2222, and one for port 22 that does not apply.
         { name: 'lab2', address: 'lab2.example.org', port: 2222, user: 'debian', keyFile: join(dir, 'lab', 'keys', 'id'), hostKeys: [otherHostKey, hostKey], role: 'worker', nic: { pci: '0000:04:00.1' } },
         { name: 'lab3', address: '2001:db8::5', port: 22, user: 'root', keyFile: join(home, '.ssh', 'id_ed25519'), hostKeys: [hostKey], role: 'worker', nic: { iface: 'enp3s0f1' } },
-        { name: 'lab4', address: '192.0.2.10', port: 2200, user: 'root', keyFile: join(home, '.ssh', 'id_ed25519'), hostKeys: [hostKey], role: 'worker', nic: { pci: '0000:03:00.0' } },
+        { name: 'lab4', address: '192.0.2.10', port: 2200, user: 'root', keyFile: join(home, '.ssh', 'id_ed25519'), hostKeys: [hostKey], role: 'worker', nic: { pci: '0000:03:00.0' }, nodeIp: '192.0.2.10' },
       ],
     });
   });
@@ -96,8 +96,8 @@ describe('the hosts inventory', () => {
     ['no hosts list', () => 'host:\n  - name: lab1\n', [/field host: unknown field at the top level; the inventory has only hosts:/, /field hosts: missing; list the machines/]],
     ['hosts not a list', () => 'hosts: lab1\n', [/field hosts: "lab1", not a list; list the machines/]],
     ['an empty hosts list', () => 'hosts: []\n', [/field hosts: an empty list; list the machines/]],
-    ['a host that is not a map', () => doc([GOOD1(), 'lab2']), [/^ {2}hosts\[1\]: is "lab2", not a map; give each host as a map of name, address, port, user, keyFile, hostKey, knownHostsFile, role, nic$/]],
-    ['a typo in a field name', () => doc([{ ...without(GOOD1(), 'keyFile'), keyfile: '~/.ssh/id_ed25519' }]), [/host "lab1" \(hosts\[0\]\), field keyfile: unknown field \(did you mean keyFile\?\); the fields of a host are name, address, port, user, keyFile, hostKey, knownHostsFile, role, nic/, /field keyFile: missing; give the private key/]],
+    ['a host that is not a map', () => doc([GOOD1(), 'lab2']), [/^ {2}hosts\[1\]: is "lab2", not a map; give each host as a map of name, address, port, user, keyFile, hostKey, knownHostsFile, role, nic, nodeIp$/]],
+    ['a typo in a field name', () => doc([{ ...without(GOOD1(), 'keyFile'), keyfile: '~/.ssh/id_ed25519' }]), [/host "lab1" \(hosts\[0\]\), field keyfile: unknown field \(did you mean keyFile\?\); the fields of a host are name, address, port, user, keyFile, hostKey, knownHostsFile, role, nic, nodeIp/, /field keyFile: missing; give the private key/]],
     ['an unknown field', () => doc([{ ...GOOD1(), password: 'x' }]), [/field password: unknown field; the fields of a host are/]],
     ['no name', () => doc([without(GOOD1(), 'name')]), [/^ {2}hosts\[0\], field name: missing; give the node name, e.g. lab1$/]],
     ['no address', () => doc([without(GOOD1(), 'address')]), [/host "lab1" \(hosts\[0\]\), field address: missing; give the address ssh reaches the host at/]],
@@ -136,12 +136,33 @@ describe('the hosts inventory', () => {
     ['a PCI device number past 1f', () => doc([{ ...GOOD1(), nic: '0000:03:20.0' }]), [/field nic: "0000:03:20.0" is neither a PCI address/]],
     ['an interface name too long', () => doc([{ ...GOOD1(), nic: 'enp3s0f1np1vf123' }]), [/field nic: "enp3s0f1np1vf123" is neither/]],
     ['a NIC as a number', () => doc([{ ...GOOD1(), nic: 3 }]), [/field nic: 3 is not a string; quote it/]],
+    ['a nodeIp that is not IPv4', () => doc([{ ...GOOD1(), nodeIp: '2001:db8::1' }]), [/host "lab1" \(hosts\[0\]\), field nodeIp: "2001:db8::1" is not an IPv4 address; give the host's IPv4 address on the network the hosts share/]],
+    ['a loopback nodeIp', () => doc([{ ...GOOD1(), nodeIp: '127.0.0.1' }]), [/field nodeIp: "127.0.0.1" is a loopback address, which no other host reaches; give/]],
   ];
   it.each(bad)('refuses %s, naming the host, field, value and fix', (_what, text, expected) => {
     const lines = problemsOf(text());
     const want = typeof expected === 'function' ? expected() : expected;
     expect(lines).toHaveLength(want.length);
     want.forEach((re, i) => expect(lines[i]).toMatch(re));
+  });
+
+  it('with --kubernetes every host needs a node IP of its own: its nodeIp, or an IPv4 address it is reached at', () => {
+    const inv = parseInventory(
+      doc([{ ...GOOD1(), address: '127.0.0.1' }, { ...GOOD2(), address: 'lab2.example.org' }, { ...GOOD2(), name: 'lab3', address: '192.0.2.20', nodeIp: '10.0.0.3' }, { ...GOOD2(), name: 'lab4', address: '192.0.2.21', nodeIp: '10.0.0.3' }]),
+      inventoryFile,
+      home,
+    );
+    expect(inv.hosts.map((h) => h.nodeIp)).toEqual([undefined, undefined, '10.0.0.3', '10.0.0.3']);
+    expect(() => requireNodeIps(inv, '--kubernetes 1.36')).toThrow(
+      new UsageError(
+        `--inventory ${inventoryFile}: 3 problem(s):\n` +
+          `  host "lab1" (hosts[0]), field nodeIp: missing, and its address "127.0.0.1" is a loopback address, which no other host reaches; give nodeIp, the host's IPv4 address on the network the hosts share, for --kubernetes 1.36\n` +
+          `  host "lab2" (hosts[1]), field nodeIp: missing, and its address "lab2.example.org" is a DNS name; give nodeIp, the host's IPv4 address on the network the hosts share, for --kubernetes 1.36\n` +
+          `  host "lab4" (hosts[3]), field nodeIp: "10.0.0.3" is also the node IP of host "lab3"; give each host its own nodeIp (--kubernetes 1.36)`,
+      ),
+    );
+    // Without Kubernetes nothing needs one.
+    expect(parseInventory(doc([{ ...GOOD1(), address: '127.0.0.1' }]), inventoryFile, home).hosts[0]?.nodeIp).toBeUndefined();
   });
 
   it('reports every problem of every host at once, a host without a valid name by its index', () => {

@@ -4,7 +4,7 @@ import { readClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, UsageError } from '../../core/errors.js';
 import { resolveArtifacts, resolveBootResetAfterS, resolveDebianMirrorOption, resolveTimeoutS } from '../../core/run-options.js';
 import { cacheRoot, clusterPaths, PROJECT_ROOT, stateRoot } from '../../core/paths.js';
-import { planPipeline, renderPlan, type Step } from '../../core/pipeline.js';
+import { planPipeline, renderPlan, type PlannedStep, type Step } from '../../core/pipeline.js';
 import type { Runner } from '../../exec/runner.js';
 import { cachedImage, imageDir, imageInfo, nodeImageRecipe } from '../../image/provision.js';
 import { recipeHash } from '../../image/recipe.js';
@@ -22,6 +22,7 @@ import { pushNodeScripts } from '../../steps/push-node-scripts/index.js';
 import { dataplaneSteps, planFor } from '../../steps/dataplane/index.js';
 import { kubernetesSteps, provisionKubernetesImage } from '../../steps/kubernetes/index.js';
 import { restoreSteps, type RestoreState } from '../../steps/restore-snapshot/index.js';
+import { installHostKubernetes } from '../../steps/hosts/kubernetes.js';
 import { checkHosts, hostsRecord, installHostPackages, recordHostState, recordHostsCluster, reserveHugepages } from '../../steps/hosts/index.js';
 import type { Inventory } from '../../../providers/hosts/inventory.js';
 import { kubernetesImageDir, layerHash, layerInput } from '../../image/kubernetes-layer.js';
@@ -157,12 +158,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: Up
   if (options.dpdk && !flags.skipCheck && !restoring) {
     plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...upCheckOptions(flags), compareKernel: false, freshNodes: true }) });
   }
-  if (options.kubernetes !== 'none' && !restoring) {
-    plan.unshift({
-      step: `preflight: Kubernetes ${options.kubernetes} artefacts`,
-      actions: [{ on: 'host', verb: 'run', what: 'check that every artefact pinned in versions.lock.yaml can be had from --bundle, the cache or the network; else stop before anything boots' }],
-    });
-  }
+  if (options.kubernetes !== 'none' && !restoring) plan.unshift(preflightPlan(options.kubernetes));
   const existing = readClusterRecord(paths.specFile) ? ` Cluster "${options.prefix}" exists: up would skip every step whose check finds it done.` : '';
   const title =
     `dpdkci up --dry-run: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
@@ -178,18 +174,32 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: Up
   ]);
 }
 
+function preflightPlan(minor: string): PlannedStep {
+  return {
+    step: `preflight: Kubernetes ${minor} artefacts`,
+    actions: [{ on: 'host', verb: 'run', what: 'check that every artefact pinned in versions.lock.yaml can be had from --bundle, the cache or the network; else stop before anything boots' }],
+  };
+}
+
 /** `up --provider hosts --dry-run`: the same steps' plans, on the inventory's hosts; nothing is connected to. */
 function hostsDryRun(options: ClusterOptions, flags: UpFlags, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, inventory: Inventory): string {
   const env = ctx.env;
   const paths = clusterPaths(options.prefix, env);
-  const upCtx = newUpContext(options, settings, ctx, owner, { host: refusingRunner('host'), signal: new AbortController().signal, inventory });
+  const upCtx = newUpContext(options, settings, ctx, owner, {
+    host: refusingRunner('host'),
+    signal: new AbortController().signal,
+    inventory,
+    ...(options.kubernetes !== 'none' ? { kubernetes: plannedKubernetes(flags, env) } : {}),
+  });
   upCtx.record = hostsRecord(upCtx, inventory, '(at up)');
   upCtx.nodes = upCtx.record.nodes.map((n) => ({ name: n.name, role: n.role, address: `${n.host?.address}:${n.sshPort}`, runner: refusingRunner(n.name) }));
   const plan = planPipeline(hostsUpSteps(), upCtx);
   if (!flags.skipCheck) plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...upCheckOptions(flags), compareKernel: false, freshNodes: false }) });
+  if (options.kubernetes !== 'none') plan.unshift(preflightPlan(options.kubernetes));
   const existing = readClusterRecord(paths.specFile) ? ` Cluster "${options.prefix}" exists: up would skip every step whose check finds it done.` : '';
   const title =
-    `dpdkci up --dry-run: cluster "${options.prefix}" on ${inventory.hosts.length} host(s) of ${inventory.file} (provider hosts), hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G, OVS-DPDK.\n` +
+    `dpdkci up --dry-run: cluster "${options.prefix}" on ${inventory.hosts.length} host(s) of ${inventory.file} (provider hosts), hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G, OVS-DPDK` +
+    `${options.kubernetes !== 'none' ? `, Kubernetes ${options.kubernetes}` : ''}.\n` +
     `Nothing was connected to, started, written or run. Each step runs only when its check finds work.${existing}\n` +
     `PCI_OF_<interface> and LAST_CPU_MASK stand for what check hosts finds on each host: the NIC's PCI address, the mask of its last CPU (the PMD's).`;
   return renderPlan(title, plan, [
@@ -227,10 +237,11 @@ export function restoreContext(manifest: SnapshotManifest, contentsChecked = fal
 
 /**
  * `up --provider hosts`: the machines of the inventory, checked before any is changed, then the same node
- * steps as QEMU nodes get (scripts, the dataplane's parts).
+ * steps as QEMU nodes get (scripts, the dataplane's parts), and with --kubernetes what the QEMU image's
+ * layer holds, installed on each host, then the same Kubernetes steps.
  */
 export function hostsUpSteps(): Step<UpContext>[] {
-  return [recordHostsCluster, connectNodesStep, checkHosts, recordHostState, pushNodeScripts, installHostPackages, reserveHugepages, ...dataplaneSteps];
+  return [recordHostsCluster, connectNodesStep, checkHosts, recordHostState, pushNodeScripts, installHostPackages, reserveHugepages, ...dataplaneSteps, installHostKubernetes, ...kubernetesSteps];
 }
 
 /** A restore's steps, with the host-side ones it shares with a full up; a hosts cluster's; otherwise the full up's. */

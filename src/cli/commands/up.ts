@@ -1,6 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { loadInventory } from '../../../providers/hosts/inventory.js';
+import { loadInventory, requireNodeIps } from '../../../providers/hosts/inventory.js';
 import { resolve } from 'node:path';
 import { loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
 import { resolveClusterOptions, resolvePrefix } from '../../core/config.js';
@@ -71,6 +71,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   if (inventory) {
     if (request.kind !== 'none') throw new UsageError(`${request.option}: snapshots are of QEMU nodes; a hosts cluster cannot be saved or restored: leave ${request.option} out`);
     options = { ...options, nodes: inventory.hosts.length };
+    if (options.kubernetes !== 'none') requireNodeIps(inventory, `--kubernetes ${options.kubernetes}`);
   }
   if (options.kubernetes === 'auto' && request.kind === 'named') {
     // The snapshot already holds what auto would look for: Kubernetes as it was saved, or none.

@@ -8,6 +8,7 @@ import type { Inventory } from '../../../providers/hosts/inventory.js';
 import { hostKeyAlias, hostOf } from '../../../providers/hosts/access.js';
 import { hostRefusals, parseHostFacts, type HostFacts } from '../../../providers/hosts/facts.js';
 import { nicArg } from '../../../providers/hosts/offers.js';
+import { hostKubernetesRefusals } from '../../../providers/hosts/kubernetes.js';
 import { runScript, stdinScriptArgv } from '../../../providers/hosts/remote.js';
 import { dataplaneStep } from '../dataplane/index.js';
 import { nodeScriptPath } from '../push-node-scripts/index.js';
@@ -20,9 +21,13 @@ import { hostPackages } from './packages.js';
  * hugepages. Nothing on a host changes before every host has passed the check.
  */
 
-/** The nodes of a hosts cluster, as the inventory gives them (what `check hosts` learns comes later). */
+/**
+ * The nodes of a hosts cluster, as the inventory gives them (what `check hosts` learns comes later); the
+ * control plane first, since the Kubernetes steps take the first node as the one kubeadm init runs on.
+ */
 export function hostNodes(inventory: Inventory): NodeRecord[] {
-  return inventory.hosts.map((h, i) => ({
+  const hosts = [...inventory.hosts].sort((a, b) => Number(b.role === 'control-plane') - Number(a.role === 'control-plane'));
+  return hosts.map((h, i) => ({
     name: h.name,
     index: i + 1,
     role: h.role,
@@ -30,13 +35,13 @@ export function hostNodes(inventory: Inventory): NodeRecord[] {
     mgmtMac: '',
     secondaryMacs: [],
     hostKey: h.hostKeys[0] as string,
-    host: { address: h.address, user: h.user, keyFile: h.keyFile, hostKeys: h.hostKeys, nic: h.nic },
+    host: { address: h.address, user: h.user, keyFile: h.keyFile, hostKeys: h.hostKeys, nic: h.nic, ...(h.nodeIp ? { nodeIp: h.nodeIp } : {}) },
   }));
 }
 
 /** What must match between an existing hosts cluster and the inventory given again. */
 function identity(nodes: NodeRecord[]): string {
-  return JSON.stringify(nodes.map((n) => [n.name, n.role, n.sshPort, n.host?.address, n.host?.user, n.host?.keyFile, n.host?.hostKeys, n.host?.nic]));
+  return JSON.stringify(nodes.map((n) => [n.name, n.role, n.sshPort, n.host?.address, n.host?.user, n.host?.keyFile, n.host?.hostKeys, n.host?.nic, n.host?.nodeIp]));
 }
 
 export function hostsRecord(ctx: Pick<UpContext, 'options' | 'owner'>, inventory: Inventory, createdAt = new Date().toISOString()): ClusterRecord {
@@ -109,7 +114,9 @@ export const checkHosts: Step<UpContext> = {
     const refusals = found.flatMap(([node, facts]) => {
       const h = hostOf(recordOf(record, node));
       const o = ctx.options;
-      return hostRefusals(facts, { name: node.name, nic: nicArg(h), prefix: o.prefix, bridge: BRIDGE, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, vfioNoiommu: o.vfioNoiommu });
+      const want = { name: node.name, nic: nicArg(h), prefix: o.prefix, bridge: BRIDGE, hugepages2m: o.hugepages2m, hugepages1g: o.hugepages1g, vfioNoiommu: o.vfioNoiommu };
+      const k8s = o.kubernetes === 'none' ? [] : hostKubernetesRefusals(facts, { ...want, kubernetes: { role: recordOf(record, node).role, nodes: record.nodes.length } }, facts.statePrefix === o.prefix);
+      return [...hostRefusals(facts, want), ...k8s];
     });
     if (refusals.length) throw new UsageError(`nothing was changed on any host:\n${refusals.map((r) => `  ${r}`).join('\n')}`);
     for (const [node, facts] of found) {

@@ -22,6 +22,9 @@ export function hostPackages(options: { kubernetes: boolean }, text = readFileSy
     }
     if (/^boot\b/.test(section)) continue;
     if (!options.kubernetes && (/^containers\b/.test(section) || /kubeadm|kubelet/.test(section))) continue;
+    // Debian's containerd 1.x would start a daemon of its own at install; the pinned containerd 2 is
+    // installed with Kubernetes (images/node has it only to be shadowed by the layer's).
+    if (line === 'containerd') continue;
     out.push(line);
   }
   return out;

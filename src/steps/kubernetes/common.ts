@@ -12,14 +12,24 @@ import { need, type UpContext } from '../context.js';
 
 /** What the Kubernetes steps share: the node script, the node network, the rendered input, check/apply. */
 export const SCRIPT = nodeScriptPath('kubernetes.sh');
-export const NODE_NETWORK = '192.168.66.0/24';
 export const NAD_NAME = 'userspace-ovs-net-1';
+/** Where a host's own kubelet settings wait for kubeadm init or join (a kubeletconfiguration merge patch). */
+export const KUBELET_PATCHES_DIR = '/etc/dpdkci/kubeadm-patches';
+export const KUBELET_PATCH_FILE = `${KUBELET_PATCHES_DIR}/kubeletconfiguration+merge.yaml`;
 
 export const enabled = (ctx: UpContext) => ctx.options.kubernetes !== 'none';
 
-/** A node's address on the Kubernetes node network: 192.168.66.101 for node01. */
-export function nodeIp(index: number): string {
-  return `192.168.66.${100 + index}`;
+/** The node IPs, the node network and the API server as the cluster's provider has them. */
+export function kubernetesNetwork(ctx: Pick<UpContext, 'record'>) {
+  const record = need(ctx.record, 'cluster record');
+  return providerOf(record).kubernetesNetwork(record);
+}
+
+/** A node's IP on the Kubernetes node network. */
+export function nodeIpOf(ctx: Pick<UpContext, 'record'>, name: string): string {
+  const ip = kubernetesNetwork(ctx).nodeIps[name];
+  if (!ip) throw new DpdkciError(`internal: node ${name} has no IP on the Kubernetes node network`);
+  return ip;
 }
 
 /** The kernel-owned secondary NIC that carries the node network: the one after DPDK's, or the first. */
@@ -49,23 +59,27 @@ export const TCG_TIMEOUTS = { controlPlaneComponentHealthCheck: '15m0s', kubelet
 export function manifestInput(ctx: UpContext, credentials: { token: string; caCertHash: string }): ManifestInput {
   const version = kubernetesVersion(lockOf(ctx), ctx.options.kubernetes);
   const record = need(ctx.record, 'cluster record');
-  const nodes = record.nodes.map((n) => ({ name: n.name, ip: nodeIp(n.index) }));
+  const network = kubernetesNetwork(ctx);
+  const nodes = record.nodes.map((n) => ({ name: n.name, ip: nodeIpOf(ctx, n.name) }));
   const accel = ctx.accel?.accel ?? record.accel;
   return {
     clusterName: ctx.options.prefix,
     kubernetes: version,
     controlPlane: nodes[0] as ManifestInput['controlPlane'],
     workers: nodes.slice(1),
-    nodeNetwork: NODE_NETWORK,
+    // calico finds each node's address in the node network's CIDR, or, on a lab's own network, as its Node's InternalIP (the kubelet's node-ip).
+    ipAutodetection: network.cidr ? `cidr=${network.cidr}` : 'kubernetes-internal-ip',
     bootstrapToken: credentials.token,
     caCertHash: credentials.caCertHash,
     kubelet: {
-      reservedSystemCpus: reservedCpus(ctx.options).join(','),
+      // On hosts each one's own comes in its kubeadm patch; the cluster's is the control plane's.
+      reservedSystemCpus: reservedCpus(record.provider === 'hosts' ? { cpus: record.nodes[0]?.host?.cpus ?? 2, dpdk: true } : ctx.options).join(','),
       systemReservedMemoryMiB: SYSTEM_RESERVED_MEMORY_MIB,
       evictionHardMemoryMiB: EVICTION_HARD_MEMORY_MIB,
       topologyManagerPolicy: 'best-effort',
     },
     timeouts: accel === 'tcg' ? { ...TCG_TIMEOUTS } : null,
+    kubeletPatchesDir: record.provider === 'hosts' ? KUBELET_PATCHES_DIR : null,
     ovsHugepagesMiB: planFor(ctx).socketLimitMiB,
     socketDir: ctx.options.vhostSocketDir,
     bridge: BRIDGE,

@@ -8,6 +8,6 @@ export { provisionKubernetesImage } from './layer.js';
 export { kubeadmInit, kubeadmJoin, kubernetesNodeNetwork, writeKubeconfig, hostKubeconfig } from './kubeadm.js';
 export { kubernetesAddons, clusterAddonFiles, addonsSum, nodeLabels } from './addons.js';
 export { kubernetesSmoke } from './smoke.js';
-export { bootstrapToken, kubernetesNicPci, manifestInput, NAD_NAME, NODE_NETWORK, nodeIp, TCG_TIMEOUTS } from './common.js';
+export { bootstrapToken, KUBELET_PATCHES_DIR, kubernetesNetwork, kubernetesNicPci, manifestInput, NAD_NAME, nodeIpOf, TCG_TIMEOUTS } from './common.js';
 
 export const kubernetesSteps: Step<UpContext>[] = [kubernetesNodeNetwork, kubeadmInit, kubeadmJoin, writeKubeconfig, kubernetesAddons, kubernetesSmoke];

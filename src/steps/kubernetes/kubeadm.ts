@@ -5,18 +5,18 @@ import type { Step } from '../../core/pipeline.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { renderInit, renderJoin, type ManifestInput } from '../../kubernetes/manifests.js';
 import { need, type UpContext } from '../context.js';
-import { apply, bootstrapToken, controlPlane, enabled, kubernetesNicPci, manifestInput, NODE_NETWORK, nodeIp, pending, plannedNames, SCRIPT, workers } from './common.js';
+import { apply, bootstrapToken, controlPlane, enabled, kubernetesNetwork, kubernetesNicPci, manifestInput, nodeIpOf, pending, plannedNames, SCRIPT, workers } from './common.js';
 
-/** Each node's kernel NIC for the node network gets its address (systemd-networkd, persistent). */
+/**
+ * Each node's kernel NIC for the node network gets its address (systemd-networkd, persistent), on a node
+ * network the provider makes (QEMU's); hosts are on their lab's network already.
+ */
 export const kubernetesNodeNetwork: Step<UpContext> = (() => {
   const todo = new WeakMap<UpContext, Node[]>();
-  const args = (ctx: UpContext, name: string) => {
-    const n = need(ctx.record, 'cluster record').nodes.find((x) => x.name === name);
-    return ['node-network', kubernetesNicPci(ctx.options), `${nodeIp(n?.index ?? 0)}/24`];
-  };
+  const args = (ctx: UpContext, name: string) => ['node-network', kubernetesNicPci(ctx.options), `${nodeIpOf(ctx, name)}/${kubernetesNetwork(ctx).cidr?.split('/')[1]}`];
   return {
     name: 'Kubernetes node network',
-    enabled,
+    enabled: (ctx) => enabled(ctx) && kubernetesNetwork(ctx).cidr !== undefined,
     async isDone(ctx) {
       const nodes = need(ctx.nodes, 'nodes');
       const states = await Promise.all(nodes.map((n) => pending(n, 'Kubernetes node network', args(ctx, n.name))));
@@ -26,7 +26,7 @@ export const kubernetesNodeNetwork: Step<UpContext> = (() => {
     async apply(ctx) {
       const nodes = todo.get(ctx) ?? need(ctx.nodes, 'nodes');
       await Promise.all(nodes.map((n) => apply(n, 'Kubernetes node network', args(ctx, n.name))));
-      return `${nodes.map((n) => n.name).join(', ')} on ${NODE_NETWORK}`;
+      return `${nodes.map((n) => n.name).join(', ')} on ${kubernetesNetwork(ctx).cidr}`;
     },
     plan(ctx) {
       return plannedNames(ctx).flatMap((name) => [
@@ -96,16 +96,17 @@ export const kubeadmJoin: Step<UpContext> = (() => {
   };
 })();
 
-/** The admin kubeconfig with the forwarded API port as its server. */
-export function hostKubeconfig(adminConf: string, apiPort: number): string {
+/** The admin kubeconfig with the API server as this machine reaches it (QEMU: the forwarded port on 127.0.0.1). */
+export function hostKubeconfig(adminConf: string, server: string | number): string {
   if (!/^\s*server: https:\/\/[^\s]+$/m.test(adminConf)) throw new DpdkciError('the admin kubeconfig from node01 has no "server: https://..." line');
-  return adminConf.replace(/^(\s*server: )https:\/\/[^\s]+$/m, `$1https://127.0.0.1:${apiPort}`);
+  const address = typeof server === 'number' ? `127.0.0.1:${server}` : server;
+  return adminConf.replace(/^(\s*server: )https:\/\/[^\s]+$/m, `$1https://${address}`);
 }
 
-function apiPortOf(ctx: UpContext): number {
-  const port = need(ctx.record, 'cluster record').nodes[0]?.apiPort;
-  if (!port) throw new DpdkciError(`cluster "${ctx.options.prefix}" forwards no API port (it was created without Kubernetes); run dpdkci down first`);
-  return port;
+function apiOf(ctx: UpContext): { server: string; via: string } {
+  const api = kubernetesNetwork(ctx).api;
+  if (!api) throw new DpdkciError(`cluster "${ctx.options.prefix}" has no API server address (it was created without Kubernetes); run dpdkci down first`);
+  return { server: `${api.host}:${api.port}`, via: api.via };
 }
 
 /** kubeconfig on the host (mode 0600): `dpdkci kubeconfig` prints it, `dpdkci kubectl` uses it. */
@@ -113,17 +114,17 @@ export const writeKubeconfig: Step<UpContext> = {
   name: 'kubeconfig',
   enabled,
   async isDone(ctx) {
-    return existsSync(ctx.paths.kubeconfig) && readFileSync(ctx.paths.kubeconfig, 'utf8').includes(`server: https://127.0.0.1:${apiPortOf(ctx)}`);
+    return existsSync(ctx.paths.kubeconfig) && readFileSync(ctx.paths.kubeconfig, 'utf8').includes(`server: https://${apiOf(ctx).server}`);
   },
   async apply(ctx) {
     const r = await controlPlane(ctx).runner.run([SCRIPT, 'admin-kubeconfig']);
-    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(r.stdout, apiPortOf(ctx)), { mode: 0o600 });
+    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(r.stdout, apiOf(ctx).server), { mode: 0o600 });
     return ctx.paths.kubeconfig;
   },
   plan(ctx) {
     return [
       { on: plannedNames(ctx)[0] as string, verb: 'run', what: remoteCommand([SCRIPT, 'admin-kubeconfig']) },
-      { on: 'host', verb: 'write', what: `${ctx.paths.kubeconfig} (mode 0600), its server https://127.0.0.1:${apiPortOf(ctx)} (forwarded to node01:6443)` },
+      { on: 'host', verb: 'write', what: `${ctx.paths.kubeconfig} (mode 0600), its server https://${apiOf(ctx).server} (${apiOf(ctx).via})` },
     ];
   },
 };
