@@ -1,5 +1,6 @@
 import { constants, copyFileSync, rmSync } from 'node:fs';
-import { execa } from 'execa';
+import { createLocalRunner } from '../../src/exec/local-runner.js';
+import type { Runner } from '../../src/exec/runner.js';
 import { DpdkciError, InterruptedError } from '../../src/core/errors.js';
 import { isAlive } from './processes.js';
 import { qmpCommand } from './qmp.js';
@@ -36,9 +37,9 @@ export function incomingArgs(): string[] {
 }
 
 /** "QEMU emulator version 7.2.19 (Debian 1:7.2+dfsg-7+deb12u18)": a state loads in the QEMU that saved it. */
-export async function qemuVersion(binary = 'qemu-system-x86_64'): Promise<string> {
-  const r = await execa(binary, ['--version']);
-  return String(r.stdout).split('\n')[0]?.trim() ?? '';
+export async function qemuVersion(host: Runner = createLocalRunner(), binary = 'qemu-system-x86_64'): Promise<string> {
+  const r = await host.run([binary, '--version']);
+  return r.stdout.split('\n')[0]?.trim() ?? '';
 }
 
 interface MigrateInfo {

@@ -125,9 +125,10 @@ fi
 [ -e "$socket_dir" ] && fact socket_dir_exists 1
 
 # A container runtime or Kubernetes of the host's own, which dpdkci's pinned containerd 2 and kubelet
-# would replace (and its down would remove): reported, and refused with --kubernetes.
+# would replace (and its down would remove): reported, and refused with --kubernetes. An installed but
+# unused containerd package is not one: its /etc/containerd/config.toml is kept and put back at down.
 fact mem_total_kib "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
-for path in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/containerd /var/lib/containerd \
+for path in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/containerd \
   /usr/local/bin/containerd /usr/local/bin/kubelet /usr/local/bin/kubeadm /usr/local/sbin/runc \
   /etc/systemd/system/containerd.service /etc/systemd/system/kubelet.service; do
   if [ -e "$path" ]; then fact k8s_found "$path"; fi

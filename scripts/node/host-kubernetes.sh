@@ -5,7 +5,7 @@
 #
 #   host-kubernetes.sh check|apply record PREFIX FILE...   (FILE: what the install copies over /)
 #   host-kubernetes.sh check installed KEY                  (exit 0 when the install KEY is in place)
-#   host-kubernetes.sh apply installed KEY PATH...          (after the install: the binaries it put in place)
+#   host-kubernetes.sh apply installed KEY < FILES          (after the install: each file it put in place)
 #   host-kubernetes.sh undo PREFIX                          (prints "restored <what>" and "kept <what>" lines)
 #
 # check exits 0 when there is nothing to do and 3 (printing "pending <what>") when apply has work.
@@ -23,6 +23,7 @@ PLACES=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/containerd /var/lib/
   /var/log/containers /etc/dpdkci)
 SYSCTLS=(net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv4.ip_forward)
 MODULES=(overlay br_netfilter)
+WANTS=/etc/systemd/system/multi-user.target.wants
 
 die() {
   printf 'host-kubernetes: %s\n' "$*" >&2
@@ -80,6 +81,10 @@ part_record() {
   for name in "${MODULES[@]}"; do
     if [ -d "/sys/module/$name" ]; then put module_had "$name"; fi
   done
+  # The install makes both start at boot; a containerd package may have done so already.
+  for name in containerd.service kubelet.service; do
+    if [ -e "$WANTS/$name" ]; then put wants_had "$name"; fi
+  done
   mv "$state" "${state%.partial}"
 }
 
@@ -89,8 +94,10 @@ part_installed() {
   [ -r "$state" ] && [ "$(get key)" = "$key" ] && return 0
   [ -r "$state" ] || [ "$mode" = check ] || die "no record of this host's Kubernetes places yet (the record comes first)"
   want "Kubernetes install $key"
-  [ "$mode" = apply ] || return 0
-  for path in "$@"; do put file "$path"; done
+  # Files only, absolute: a directory is never removed on their account.
+  while read -r path; do
+    case "$path" in /*/ | '' | /) continue ;; /*) put file "$path" ;; esac
+  done
   put key "$key"
 }
 
@@ -119,7 +126,9 @@ undo() {
     fi
   fi
   systemctl stop kubelet.service containerd.service 2>/dev/null || true
-  rm -f /etc/systemd/system/multi-user.target.wants/kubelet.service /etc/systemd/system/multi-user.target.wants/containerd.service
+  for name in containerd.service kubelet.service; do
+    all wants_had | grep -qxF "$name" || rm -f "${WANTS:?}/$name"
+  done
   # Container mounts left behind would keep the directories from going.
   while read -r place; do
     umount -l "$place" 2>/dev/null || true
@@ -129,8 +138,7 @@ undo() {
   done
   undo_firewall
   while read -r file; do
-    [ -n "$file" ] || continue
-    rm -rf -- "$file"
+    if [ -f "$file" ] || [ -L "$file" ]; then rm -f -- "$file"; fi
   done < <(all file)
   for place in "${PLACES[@]}"; do
     if ! all had | grep -qxF "$place" && [ -e "$place" ]; then

@@ -2,7 +2,7 @@ import { resolve as resolvePath } from 'node:path';
 import { UsageError } from './errors.js';
 import { boolean, integer, kubernetesOption, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts, type Source } from './option-values.js';
 import { OPTION_SPECS, pick, type RawFlags } from './option-table.js';
-import { checkKubernetesFits } from '../kubernetes/budget.js';
+import { checkKubernetesFits, checkPodHugepages } from '../kubernetes/budget.js';
 import { DEFAULT_SOCKET_DIR, DPDK_DEFAULT_HUGEPAGES_2M, GUEST_HUGEPAGES_MIB, LONGEST_SOCKET_NAME, OVS_SOCKET_MEM_MIB, SUN_PATH_MAX } from '../dataplane/plan.js';
 
 export { parseDuration, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts } from './option-values.js';
@@ -183,6 +183,7 @@ export function resolveClusterOptions(
     );
   }
   // A host's CPUs and memory are known once `check hosts` has read them; it makes the same check there.
+  if (withKubernetes && hosts) checkPodHugepages({ hugepages2m, dpdk });
   if (withKubernetes && !hosts) checkKubernetesFits({ nodes, cpus, memoryMiB, hugepages2m, hugepages1g, dpdk }, { cpu: sized('cpus', '').via, memory: memSrc.via });
 
   return {

@@ -2,7 +2,6 @@ import { createLocalRunner } from '../exec/local-runner.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { execa } from 'execa';
 import { join, relative } from 'node:path';
 import { NodeSSH } from 'node-ssh';
 import type { ClusterOptions } from '../core/config.js';
@@ -210,8 +209,7 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
     await prepareClusterKeys(host, paths, prefix);
     const [port] = await allocatePorts(1, 33_000 + Math.floor(Math.random() * 2_000), new Set());
     const { record, node } = buildVm(base, prefix, port as number, await nodeHostKey(host, paths, 'node01', prefix), options.accel);
-    const [qemuImg, ...overlay] = overlayArgv(base.disk, join(tmp, 'disk.qcow2'));
-    await execa(qemuImg as string, overlay);
+    await host.run(overlayArgv(base.disk, join(tmp, 'disk.qcow2')));
     symlinkSync(join(tmp, 'disk.qcow2'), nodePaths(paths, 'node01').disk);
     await startNode(host, record, node, env);
     await waitForSsh(record, node, {

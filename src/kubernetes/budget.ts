@@ -113,6 +113,16 @@ export function budget(shape: NodeShape): Budget {
   return { perNode, allocatable: allocatable(shape) };
 }
 
+/** With OVS-DPDK, the 2 MiB pages left for pods once OVS holds its share must hold one guest (QEMU nodes and hosts alike). */
+export function checkPodHugepages(shape: Pick<NodeShape, 'hugepages2m' | 'dpdk'>): void {
+  const left = allocatable({ nodes: 1, cpus: 1, memoryMiB: 0, hugepages1g: 0, ...shape }).hugepages2mMiB;
+  if (shape.dpdk && left < GUEST_HUGEPAGES_MIB) {
+    throw new UsageError(
+      `--hugepages-2m: ${shape.hugepages2m} x 2M leave ${left} MiB for pods once OVS holds its ${OVS_SOCKET_LIMIT_MIB} MiB; give at least ${(OVS_SOCKET_LIMIT_MIB + GUEST_HUGEPAGES_MIB) / 2}`,
+    );
+  }
+}
+
 /** Refuses, before anything boots, node sizes whose pods would stay Pending, with the arithmetic. */
 export function checkKubernetesFits(shape: NodeShape, via: { cpu: string; memory: string }): void {
   const b = budget(shape);
@@ -135,9 +145,5 @@ export function checkKubernetesFits(shape: NodeShape, via: { cpu: string; memory
         `use --memory ${Math.ceil(need / 1024) * 1024}M or more (kubevirtci uses 5120M)`,
     );
   }
-  if (shape.dpdk && b.allocatable.hugepages2mMiB < GUEST_HUGEPAGES_MIB) {
-    throw new UsageError(
-      `--hugepages-2m: ${shape.hugepages2m} x 2M leave ${b.allocatable.hugepages2mMiB} MiB for pods once OVS holds its ${OVS_SOCKET_LIMIT_MIB} MiB; give at least ${(OVS_SOCKET_LIMIT_MIB + GUEST_HUGEPAGES_MIB) / 2}`,
-    );
-  }
+  checkPodHugepages(shape);
 }

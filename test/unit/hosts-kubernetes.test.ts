@@ -41,6 +41,8 @@ describe('Kubernetes on hosts', () => {
   it('is installed only when asked for by version: --kubernetes 1.36 is taken, auto is the dataplane alone', () => {
     expect(resolveClusterOptions({ ...OPTS, kubernetes: '1.36' }, {}).kubernetes).toBe('1.36');
     expect(resolveClusterOptions({ ...OPTS, kubernetes: 'auto' }, {}).kubernetes).toBe('none');
+    // What the options alone decide is checked as for QEMU nodes: hugepages left for pods beside OVS's.
+    expect(() => resolveClusterOptions({ ...OPTS, kubernetes: '1.36', hugepages2m: '600' }, {})).toThrow(/^--hugepages-2m: 600 x 2M leave \d+ MiB for pods once OVS holds its 768 MiB; give at least \d+$/);
   });
 
   it("refuses a host with a runtime or Kubernetes of its own, or too small for the pods, unless it is this cluster's", () => {

@@ -2,6 +2,7 @@ import { clusterKubernetes } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, UsageError } from '../../core/errors.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster, requireNode } from './node-access.js';
+import { providerOf } from '../../provider/registry.js';
 
 /**
  * The port names kubevirtci's gocli answers to in `cli.sh ports NAME`, with what each stands for there
@@ -38,7 +39,10 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
     }
     throw new UsageError(`ports: "${name}" is not a forwarded port; known: ${PORT_NAMES.join(', ')}`);
   }
-  const apiPort = record.nodes[0]?.apiPort;
+  const provider = providerOf(record);
+  // QEMU forwards the API server to 127.0.0.1; on hosts it is the control plane's own address.
+  const api = provider.kubernetesNetwork(record).api;
+  const apiPort = api?.port;
   if (name === 'k8s' && !apiPort) {
     // Say so rather than print a port nothing serves.
     throw new DpdkciError(
@@ -65,8 +69,8 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   if (name) {
     ctx.out(String((nodes[0] ?? record.nodes[0])!.sshPort));
   } else {
-    for (const n of nodes) ctx.out(`${n.name} ssh 127.0.0.1:${n.sshPort}`);
-    if (apiPort && !flags.node) ctx.out(`${record.nodes[0]?.name} k8s 127.0.0.1:${apiPort}`);
+    for (const n of nodes) ctx.out(`${n.name} ssh ${provider.endpoint(record, n).host}:${n.sshPort}`);
+    if (api && !flags.node) ctx.out(`${record.nodes[0]?.name} k8s ${api.host}:${api.port}`);
     if (record.registryPort && !flags.node) ctx.out(`cluster registry 127.0.0.1:${record.registryPort} (the nodes pull it as registry:5000)`);
   }
   return ExitCode.ok;

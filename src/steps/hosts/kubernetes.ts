@@ -20,6 +20,11 @@ import { need, type UpContext } from '../context.js';
 const SCRIPT = nodeScriptPath('host-kubernetes.sh');
 const enabled = (ctx: UpContext) => ctx.options.kubernetes !== 'none';
 
+/** What the install writes over files a host may have: the recipe's rootfs, and containerd's configuration (a Debian package's). */
+export function replacedFiles(): string[] {
+  return [...rootfsTargets(), '/etc/containerd/config.toml'];
+}
+
 /** The install's key on a host: every pinned input, the recipe and the script (the layer's hash, onto a host). */
 function installKey(ctx: UpContext): string {
   return installHash(layerInput(lockOf(ctx), ctx.options.kubernetes), 'onto=host\n');
@@ -40,13 +45,16 @@ async function pendingOn(node: Node, args: string[]): Promise<boolean> {
 async function installOn(ctx: UpContext, node: Node, stage: (node: Node) => Promise<void>): Promise<string> {
   const run = (argv: string[], stdin?: Buffer | string, timeoutMs = 600_000) => node.runner.run(argv, { timeoutMs, ...(stdin !== undefined ? { stdin } : {}) });
   try {
-    await run([SCRIPT, 'apply', 'record', ctx.options.prefix, ...rootfsTargets()]);
+    await run([SCRIPT, 'apply', 'record', ctx.options.prefix, ...replacedFiles()]);
     await stage(node);
     const input = layerInput(lockOf(ctx), ctx.options.kubernetes);
-    const report = checkInstallReport((await run(installArgv(input.pause, 'host'), undefined, 1_800_000)).stdout, input);
+    const stdout = (await run(installArgv(input.pause, 'host'), undefined, 1_800_000)).stdout;
+    const report = checkInstallReport(stdout, input);
+    // The files themselves: a directory an archive was unpacked into (/usr/local/, /opt/cni/bin/) stays.
+    const files = [...report.installed.filter((p) => !p.endsWith('/')), ...stdout.split('\n').filter((l) => l.startsWith('@@ unpacked ')).map((l) => l.slice(12).trim())];
     const n = need(ctx.record, 'cluster record').nodes.find((x) => x.name === node.name);
     await run(['install', '-D', '-m', '0644', '/dev/stdin', KUBELET_PATCH_FILE], kubeletPatch(hostOf(need(n, `${node.name}'s record`)).cpus ?? 2));
-    await run([SCRIPT, 'apply', 'installed', installKey(ctx), ...report.installed]);
+    await run([SCRIPT, 'apply', 'installed', installKey(ctx)], files.join('\n') + '\n');
     return `${node.name}: ${report.installed.length} binaries, ${report.images.length} images, containerd 2 with systemd cgroups`;
   } catch (e) {
     if (e instanceof CommandError) throw new DpdkciError(`${node.name}: installing Kubernetes failed:\n${(e.stderr || e.stdout).trim().split('\n').slice(-20).join('\n')}`, { cause: e });
@@ -97,11 +105,11 @@ export const installHostKubernetes: Step<UpContext> = (() => {
         { on: 'host', verb: 'run', what: `fetch or take from the bundle ${counts}, each checked against the lock; build what the lock builds (as for the QEMU layer)` },
         ...need(ctx.record, 'cluster record').nodes.flatMap((n) => [
           { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'check', 'installed', key])}   (exit 0: in place, nothing below)` },
-          { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'record', ctx.options.prefix, ...rootfsTargets()])}   (what the host had where Kubernetes goes)` },
+          { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'record', ctx.options.prefix, ...replacedFiles()])}   (what the host had where Kubernetes goes)` },
           { on: n.name, verb: 'write' as const, what: `${STAGING}/ (files/, images/, rootfs/ from images/kubernetes/files, install.list, images.list, install-kubernetes.sh)` },
           { on: n.name, verb: 'run' as const, what: `${remoteCommand(installArgv(pause, 'host'))}   (then the report is checked against the lock)` },
           { on: n.name, verb: 'write' as const, what: `${KUBELET_PATCH_FILE} (reservedSystemCPUs: CPU 0 and the host's last CPU, OVS's PMD)` },
-          { on: n.name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'apply', 'installed', key, '<what the report lists>']) },
+          { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'installed', key])}   (stdin: each file the install put in place)` },
         ]),
       ];
     },

@@ -6,6 +6,9 @@ import type { Step } from '../../core/pipeline.js';
 import { PROJECT_ROOT } from '../../core/paths.js';
 import { need, type UpContext } from '../context.js';
 
+/** Scripts copied at once over one node's connection. */
+const SCRIPT_CHANNELS = 6;
+
 /** Where the shell of scripts/node lands on every node. */
 export const NODE_SCRIPT_DIR = '/usr/local/lib/dpdkci';
 
@@ -52,11 +55,16 @@ export async function pushScriptsTo(nodes: readonly Node[], known?: ReadonlyMap<
   let copied = 0;
   await Promise.all(
     nodes.map(async (node) => {
-      // All at once, each on its own channel of the node's one connection: a command costs most of a second
-      // on a node that is still finishing its boot under TCG.
-      const stale = known?.get(node) ?? (await staleScripts(node));
-      await Promise.all(stale.map((s) => node.runner.run(['install', '-D', '-m', '0755', '/dev/stdin', nodeScriptPath(s.name)], { stdin: s.content })));
-      copied += stale.length;
+      // Several at once, each on its own channel of the node's one connection (a command costs most of a
+      // second on a node still finishing its boot under TCG), but fewer than sshd's MaxSessions (10 by
+      // default, sshd_config(5)): an 11th script at once was refused here ("Channel open failure").
+      const stale = [...(known?.get(node) ?? (await staleScripts(node)))];
+      const lane = async () => {
+        for (let s = stale.shift(); s; s = stale.shift()) await node.runner.run(['install', '-D', '-m', '0755', '/dev/stdin', nodeScriptPath(s.name)], { stdin: s.content });
+      };
+      const count = stale.length;
+      await Promise.all(Array.from({ length: Math.min(SCRIPT_CHANNELS, count) }, lane));
+      copied += count;
     }),
   );
   return copied;
