@@ -15,8 +15,7 @@
 #   images.list    one "ARCHIVE REF DIGEST" per line: the reference and index digest each archive must hold
 #   rootfs/        files copied over / (kubelet unit and kubeadm drop-in, modules, sysctls, crictl.yaml)
 #
-# It prints "@@ step NAME" as it goes (and "@@ unpacked FILE" for each file an archive put in a directory),
-# then what the image now holds for the host to check:
+# It prints "@@ step NAME" as it goes, then what the image now holds for the host to check:
 #   @@ installed DEST     @@ image REF     @@ cgroup systemd     @@ sandbox REF
 set -euo pipefail
 
@@ -47,8 +46,6 @@ while read -r name dest; do
       */)
         mkdir -p "$dest"
         tar -xzf "$src" -C "$dest" --no-same-owner
-        # Each file it put there, for a host's record (down removes those, not the directory).
-        tar -tzf "$src" | sed -e 's|^\./||' -e '/\/$/d' -e '/^$/d' | while read -r entry; do printf '@@ unpacked %s%s\n' "$dest" "$entry"; done
         ;;
       *)
         unpack=$(mktemp -d)
@@ -66,7 +63,10 @@ while read -r name dest; do
 done <"$staging/install.list"
 
 step system
-cp -a "$staging/rootfs/." /
+# Files only, modes from a umask of 022: the staging directories' own modes, owners and times (a login
+# user's umask, on a host) must not land on / and /etc.
+umask 022
+cp -r --no-preserve=mode,ownership,timestamps "$staging/rootfs/." /
 systemctl daemon-reload
 if [ "$target" = host ]; then
   # What kubeadm's preflight checks (br_netfilter, ip_forward), now rather than at a boot.

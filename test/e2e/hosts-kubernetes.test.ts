@@ -26,7 +26,7 @@ const NODE_IP = '10.0.2.15';
 
 /** What down must leave as it found it: binaries, units, directories, kernel settings, firewall rules. */
 const BASELINE =
-  'ls /usr/local/bin /usr/local/sbin /etc/systemd/system/multi-user.target.wants | tr "\\n" " "; echo; md5sum /etc/containerd/config.toml 2>/dev/null || true; ' +
+  'ls /usr/local/bin /usr/local/sbin /etc/systemd/system/multi-user.target.wants | tr "\\n" " "; echo; md5sum /etc/containerd/config.toml /usr/local/bin/kubectl 2>/dev/null || true; ' +
   'for p in /etc/containerd /var/lib/containerd /etc/kubernetes /var/lib/kubelet /opt/cni/bin /etc/cni/net.d /etc/dpdkci /etc/crictl.yaml /etc/systemd/system/containerd.service /etc/systemd/system/kubelet.service; do test -e $p && echo "$p there"; done; ' +
   'sysctl -n net.ipv4.ip_forward; test -d /sys/module/br_netfilter && echo br_netfilter; iptables-save | grep -c "^-A" || true; systemctl is-active containerd kubelet || true';
 
@@ -48,6 +48,8 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
       inventory,
       ['hosts:', '  - name: lab1', '    address: 127.0.0.1', `    port: ${node.sshPort}`, `    keyFile: ${clusterPaths(MACHINE, process.env).privateKey}`, `    hostKey: "${node.hostKey}"`, '    nic: "0000:00:04.0"', `    nodeIp: ${NODE_IP}`, ''].join('\n'),
     );
+    // A kubectl of the host's own, which the install overwrites and down must put back.
+    await onNode(MACHINE, 'node01', "printf '#!/bin/sh\\necho the host kubectl\\n' > /usr/local/bin/kubectl && chmod 0755 /usr/local/bin/kubectl");
     before = await onNode(MACHINE, 'node01', BASELINE);
     machineId = await onNode(MACHINE, 'node01', 'cat /etc/machine-id');
   }, 20 * 60_000);
@@ -92,6 +94,7 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
     // Nothing of the machine's identity is touched (the image build's first-boot reset is not for hosts).
     expect(await on('cat /etc/machine-id')).toBe(machineId);
     expect(await on('grep -c ^key= /var/lib/dpdkci/kubernetes-state')).toBe('1');
+    expect(await on('/usr/local/bin/kubectl')).toBe('kubectl v1.31.4 (dpdkci test stand-in)');
   }, 20 * 60_000);
 
   it('down takes Kubernetes away again: binaries, units, directories, kernel settings and rules as they were, the machine still answering', async () => {
@@ -101,6 +104,7 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
     expect(String(r.stderr)).toMatch(/lab1: restored no \/var\/lib\/containerd/);
     expect(stateExists(HOSTS)).toBe(false);
     expect(await onNode(MACHINE, 'node01', BASELINE)).toBe(before);
+    expect(await onNode(MACHINE, 'node01', '/usr/local/bin/kubectl')).toBe('the host kubectl');
     expect(await onNode(MACHINE, 'node01', 'test -e /var/lib/dpdkci && echo there || echo none')).toBe('none');
     expect(await onNode(MACHINE, 'node01', 'readlink /sys/bus/pci/devices/0000:00:04.0/driver | xargs basename')).toBe('virtio-pci');
   }, 10 * 60_000);

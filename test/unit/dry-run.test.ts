@@ -83,7 +83,7 @@ describe('up --dry-run', () => {
     // No node network of dpdkci's making: the hosts are on their lab's.
     expect(steps.slice(steps.indexOf('install Kubernetes'))).toEqual(['install Kubernetes', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons', 'Kubernetes smoke check', 'check dataplane traffic']);
     expect(steps.indexOf('install Kubernetes')).toBeGreaterThan(steps.indexOf('reserve hugepages'));
-    expect(r.stdout).toMatch(/lab2 +run +\/usr\/local\/lib\/dpdkci\/host-kubernetes.sh apply record lab-k8s \/etc\/crictl.yaml /);
+    expect(r.stdout).toMatch(/lab2 +run +\/usr\/local\/lib\/dpdkci\/host-kubernetes.sh apply record lab-k8s +\(stdin: every file the install writes, \/etc\/crictl.yaml, /);
     expect(r.stdout).toMatch(/lab1 +run +bash \/var\/tmp\/dpdkci-kubernetes\/install-kubernetes.sh \/var\/tmp\/dpdkci-kubernetes registry.k8s.io\/pause:\S+ host/);
     expect(r.stdout).toMatch(/its server https:\/\/192\.0\.2\.10:6443 \(lab1's node IP\)/);
     expect(r.stdout).toMatch(/lab2 +run +\/usr\/local\/lib\/dpdkci\/host-state.sh check packages .*\brunc\b.*\bsocat\b/);

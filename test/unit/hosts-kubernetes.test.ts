@@ -6,7 +6,13 @@ import type { ClusterRecord } from '../../src/core/cluster.js';
 import { renderAddons, renderInit, renderJoin } from '../../src/kubernetes/manifests.js';
 import { providerOf } from '../../src/provider/registry.js';
 import { KUBELET_PATCHES_DIR, manifestInput } from '../../src/steps/kubernetes/index.js';
-import { kubeletPatch } from '../../src/steps/hosts/kubernetes.js';
+import { installTargets, kubeletPatch } from '../../src/steps/hosts/kubernetes.js';
+import { rootfsTargets } from '../../src/image/kubernetes-layer.js';
+import { createLocalRunner } from '../../src/exec/local-runner.js';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { hostKubernetesRefusals } from '../../providers/hosts/kubernetes.js';
 import { parseHostFacts } from '../../providers/hosts/facts.js';
 import { kubeadmSchemas } from '../fixtures/schemas/kubeadm.js';
@@ -38,6 +44,20 @@ const facts = (extra = '') =>
 const want = { name: 'lab2', nic: '0000:03:00.0', prefix: 'lab', bridge: 'br-dpdk0', hugepages2m: 1024, hugepages1g: 0, vfioNoiommu: false, kubernetes: { role: 'worker' as const, nodes: 2 } };
 
 describe('Kubernetes on hosts', () => {
+  it('knows every file the install writes before it runs: binaries, each member of an archive unpacked into a directory, the rootfs, containerd\'s configuration', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpdkci-targets-'));
+    mkdirSync(join(dir, 'tree', 'bin'), { recursive: true });
+    for (const f of ['containerd', 'ctr']) writeFileSync(join(dir, 'tree', 'bin', f), 'x');
+    await execa('tar', ['-czf', join(dir, 'c.tar.gz'), '-C', join(dir, 'tree'), '.']);
+    const targets = await installTargets(
+      { files: [{ name: 'c', sha256: '', path: join(dir, 'c.tar.gz'), install: '/usr/local/' }, { name: 'k', sha256: '', path: '/nonexistent', install: '/usr/local/bin/kubeadm' }, { name: 'go', sha256: '', path: '/x' }], images: [] },
+      createLocalRunner(),
+    );
+    expect([...targets].sort()).toEqual(['/usr/local/bin/containerd', '/usr/local/bin/ctr', '/usr/local/bin/kubeadm', ...rootfsTargets(), '/etc/containerd/config.toml'].sort());
+    expect(targets).toContain('/etc/systemd/system/kubelet.service.d/10-kubeadm.conf');
+    expect(targets.filter((t) => t.endsWith('/'))).toEqual([]);
+  });
+
   it('is installed only when asked for by version: --kubernetes 1.36 is taken, auto is the dataplane alone', () => {
     expect(resolveClusterOptions({ ...OPTS, kubernetes: '1.36' }, {}).kubernetes).toBe('1.36');
     expect(resolveClusterOptions({ ...OPTS, kubernetes: 'auto' }, {}).kubernetes).toBe('none');

@@ -39,9 +39,13 @@ export function hostNodes(inventory: Inventory): NodeRecord[] {
   }));
 }
 
-/** What must match between an existing hosts cluster and the inventory given again. */
-function identity(nodes: NodeRecord[]): string {
-  return JSON.stringify(nodes.map((n) => [n.name, n.role, n.sshPort, n.host?.address, n.host?.user, n.host?.keyFile, n.host?.hostKeys, n.host?.nic, n.host?.nodeIp]));
+/**
+ * What must match between an existing hosts cluster and the inventory given again, in name order; the node
+ * IP only where the record has one (records made before it existed have none).
+ */
+function identity(nodes: NodeRecord[], withIp: boolean): string {
+  const sorted = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
+  return JSON.stringify(sorted.map((n) => [n.name, n.role, n.sshPort, n.host?.address, n.host?.user, n.host?.keyFile, n.host?.hostKeys, n.host?.nic, withIp ? n.host?.nodeIp : null]));
 }
 
 export function hostsRecord(ctx: Pick<UpContext, 'options' | 'owner'>, inventory: Inventory, createdAt = new Date().toISOString()): ClusterRecord {
@@ -63,7 +67,8 @@ export const recordHostsCluster: Step<UpContext> = {
   async isDone(ctx) {
     const inventory = need(ctx.inventory, 'inventory');
     if (!ctx.record) return false;
-    if (identity(ctx.record.nodes) !== identity(hostNodes(inventory))) {
+    const withIp = ctx.record.nodes.some((n) => n.host?.nodeIp);
+    if (identity(ctx.record.nodes, withIp) !== identity(hostNodes(inventory), withIp)) {
       throw new UsageError(
         `--inventory ${inventory.file}: its hosts are not the ones cluster "${ctx.options.prefix}" was brought up on; remove the cluster first (dpdkci down --prefix ${ctx.options.prefix}), or use another --prefix`,
       );

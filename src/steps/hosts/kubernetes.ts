@@ -5,7 +5,8 @@ import { artefactCache } from '../../core/paths.js';
 import type { Step } from '../../core/pipeline.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { checkInstallReport, installArgv, installHash, layerInput, rootfsTargets, stageArtefacts, STAGING } from '../../image/kubernetes-layer.js';
-import { artefactSources, gatherArtefacts, pinnedArtefacts } from '../../kubernetes/artefacts.js';
+import { artefactSources, gatherArtefacts, pinnedArtefacts, type LocalArtefacts } from '../../kubernetes/artefacts.js';
+import type { Runner } from '../../exec/runner.js';
 import { reservedCpus } from '../../kubernetes/budget.js';
 import { hostOf } from '../../../providers/hosts/access.js';
 import { nodeScriptPath } from '../push-node-scripts/index.js';
@@ -20,10 +21,29 @@ import { need, type UpContext } from '../context.js';
 const SCRIPT = nodeScriptPath('host-kubernetes.sh');
 const enabled = (ctx: UpContext) => ctx.options.kubernetes !== 'none';
 
-/** What the install writes over files a host may have: the recipe's rootfs, and containerd's configuration (a Debian package's). */
-export function replacedFiles(): string[] {
-  return [...rootfsTargets(), '/etc/containerd/config.toml'];
+/**
+ * Every file the install writes on a host, known here before it runs: each binary, each file an archive
+ * unpacks into a directory (/usr/local/, /opt/cni/bin/), the recipe's rootfs and containerd's
+ * configuration. The host's record keeps a copy of those it has, and down removes or restores each one.
+ */
+export async function installTargets(artefacts: LocalArtefacts, host: Runner): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of artefacts.files.filter((f) => f.install)) {
+    const dest = f.install as string;
+    if (!dest.endsWith('/')) {
+      out.push(dest);
+      continue;
+    }
+    const listing = await host.run(['tar', '-tzf', f.path]);
+    for (const line of listing.stdout.split('\n')) {
+      const entry = line.replace(/^\.\//, '');
+      if (entry && !entry.endsWith('/')) out.push(`${dest}${entry}`);
+    }
+  }
+  return [...out, ...rootfsTargets(), CONTAINERD_CONFIG];
 }
+
+const CONTAINERD_CONFIG = '/etc/containerd/config.toml';
 
 /** The install's key on a host: every pinned input, the recipe and the script (the layer's hash, onto a host). */
 function installKey(ctx: UpContext): string {
@@ -42,19 +62,17 @@ async function pendingOn(node: Node, args: string[]): Promise<boolean> {
   throw new DpdkciError(`${node.name}: host-kubernetes.sh check ${args[0]}: ${(r.stderr || r.stdout).trim()}`);
 }
 
-async function installOn(ctx: UpContext, node: Node, stage: (node: Node) => Promise<void>): Promise<string> {
+async function installOn(ctx: UpContext, node: Node, targets: string[], stage: (node: Node) => Promise<void>): Promise<string> {
   const run = (argv: string[], stdin?: Buffer | string, timeoutMs = 600_000) => node.runner.run(argv, { timeoutMs, ...(stdin !== undefined ? { stdin } : {}) });
   try {
-    await run([SCRIPT, 'apply', 'record', ctx.options.prefix, ...replacedFiles()]);
+    // Recorded before anything is written, so that down also cleans up after an install that failed half-way.
+    await run([SCRIPT, 'apply', 'record', ctx.options.prefix], `${targets.join('\n')}\n`);
     await stage(node);
     const input = layerInput(lockOf(ctx), ctx.options.kubernetes);
-    const stdout = (await run(installArgv(input.pause, 'host'), undefined, 1_800_000)).stdout;
-    const report = checkInstallReport(stdout, input);
-    // The files themselves: a directory an archive was unpacked into (/usr/local/, /opt/cni/bin/) stays.
-    const files = [...report.installed.filter((p) => !p.endsWith('/')), ...stdout.split('\n').filter((l) => l.startsWith('@@ unpacked ')).map((l) => l.slice(12).trim())];
+    const report = checkInstallReport((await run(installArgv(input.pause, 'host'), undefined, 1_800_000)).stdout, input);
     const n = need(ctx.record, 'cluster record').nodes.find((x) => x.name === node.name);
     await run(['install', '-D', '-m', '0644', '/dev/stdin', KUBELET_PATCH_FILE], kubeletPatch(hostOf(need(n, `${node.name}'s record`)).cpus ?? 2));
-    await run([SCRIPT, 'apply', 'installed', installKey(ctx)], files.join('\n') + '\n');
+    await run([SCRIPT, 'apply', 'installed', installKey(ctx)]);
     return `${node.name}: ${report.installed.length} binaries, ${report.images.length} images, containerd 2 with systemd cgroups`;
   } catch (e) {
     if (e instanceof CommandError) throw new DpdkciError(`${node.name}: installing Kubernetes failed:\n${(e.stderr || e.stdout).trim().split('\n').slice(-20).join('\n')}`, { cause: e });
@@ -86,7 +104,8 @@ export const installHostKubernetes: Step<UpContext> = (() => {
           write: async (text, remote) => void (await node.runner.run(['install', '-D', '-m', '0644', '/dev/stdin', remote], { stdin: text, timeoutMs: 60_000 })),
           progress,
         });
-      const done = await Promise.all((todo.get(ctx) ?? need(ctx.nodes, 'nodes')).map((n) => installOn(ctx, n, stage)));
+      const targets = await installTargets(artefacts, ctx.host);
+      const done = await Promise.all((todo.get(ctx) ?? need(ctx.nodes, 'nodes')).map((n) => installOn(ctx, n, targets, stage)));
       return done.join('; ');
     },
     plan(ctx) {
@@ -105,11 +124,11 @@ export const installHostKubernetes: Step<UpContext> = (() => {
         { on: 'host', verb: 'run', what: `fetch or take from the bundle ${counts}, each checked against the lock; build what the lock builds (as for the QEMU layer)` },
         ...need(ctx.record, 'cluster record').nodes.flatMap((n) => [
           { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'check', 'installed', key])}   (exit 0: in place, nothing below)` },
-          { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'record', ctx.options.prefix, ...replacedFiles()])}   (what the host had where Kubernetes goes)` },
+          { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'record', ctx.options.prefix])}   (stdin: every file the install writes, ${rootfsTargets().join(', ')}, ${CONTAINERD_CONFIG} and each binary and archive member; what the host had of them and where Kubernetes goes)` },
           { on: n.name, verb: 'write' as const, what: `${STAGING}/ (files/, images/, rootfs/ from images/kubernetes/files, install.list, images.list, install-kubernetes.sh)` },
           { on: n.name, verb: 'run' as const, what: `${remoteCommand(installArgv(pause, 'host'))}   (then the report is checked against the lock)` },
           { on: n.name, verb: 'write' as const, what: `${KUBELET_PATCH_FILE} (reservedSystemCPUs: CPU 0 and the host's last CPU, OVS's PMD)` },
-          { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'installed', key])}   (stdin: each file the install put in place)` },
+          { on: n.name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'apply', 'installed', key]) },
         ]),
       ];
     },
