@@ -8,7 +8,7 @@ import type { Owner } from '../core/owner.js';
 import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
 import type { Lock } from '../versions/lock.js';
 import type { Runner } from '../exec/runner.js';
-import type { RestoreState } from './restore-snapshot/index.js';
+import type { RestoreState } from '../../providers/qemu/steps/restore-snapshot.js';
 import type { Inventory } from '../../providers/hosts/inventory.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */

@@ -7,7 +7,7 @@ import { parseDuration } from '../../src/core/config.js';
 import { renderJunit } from '../../src/core/junit.js';
 import { currentOwner, ownerAlive, startTicks } from '../../src/core/owner.js';
 import { findStaleClusters } from '../../providers/qemu/stale.js';
-import { portBase, SSH_PORT_BASE, RANDOM_PORT_RANGE } from '../../src/steps/prepare-cluster/index.js';
+import { portBase, SSH_PORT_BASE, RANDOM_PORT_RANGE } from '../../providers/qemu/steps/prepare-cluster.js';
 
 const bin = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 

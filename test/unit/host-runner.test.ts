@@ -7,7 +7,7 @@ import { CommandError } from '../../src/core/errors.js';
 import { clusterPaths } from '../../src/core/paths.js';
 import { createLocalRunner } from '../../src/exec/local-runner.js';
 import type { Runner, RunOptions } from '../../src/exec/runner.js';
-import { prepareCluster } from '../../src/steps/prepare-cluster/index.js';
+import { prepareCluster } from '../../providers/qemu/steps/prepare-cluster.js';
 import type { UpContext } from '../../src/steps/context.js';
 
 /** The host's runner, recorded: every command still runs for real, and the test sees each one. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { hostOffer, hostRefusals, parseHostFacts, type HostFacts, type HostWants } from '../../providers/hosts/facts.js';
-import { hostPackages } from '../../src/steps/hosts/packages.js';
+import { hostPackages } from '../../providers/hosts/steps/packages.js';
 import { parseUndo, undoArgs } from '../../providers/hosts/delete.js';
 import { PROJECT_ROOT } from '../../src/core/paths.js';
 

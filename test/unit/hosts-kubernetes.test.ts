@@ -6,7 +6,7 @@ import type { ClusterRecord } from '../../src/core/cluster.js';
 import { renderAddons, renderInit, renderJoin } from '../../src/kubernetes/manifests.js';
 import { providerOf } from '../../src/provider/registry.js';
 import { KUBELET_PATCHES_DIR, manifestInput } from '../../src/steps/kubernetes/index.js';
-import { installTargets, kubeletPatch } from '../../src/steps/hosts/kubernetes.js';
+import { installTargets, kubeletPatch } from '../../providers/hosts/steps/install-kubernetes.js';
 import { rootfsTargets } from '../../src/image/kubernetes-layer.js';
 import { createLocalRunner } from '../../src/exec/local-runner.js';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';

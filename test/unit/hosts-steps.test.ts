@@ -8,7 +8,7 @@ import { clusterPaths } from '../../src/core/paths.js';
 import { runPipeline } from '../../src/core/pipeline.js';
 import { createProgress } from '../../src/core/progress.js';
 import { createFakeRunner, type FakeRunner } from '../../src/exec/fake-runner.js';
-import { checkHosts, installHostPackages, recordHostState, recordHostsCluster, reserveHugepages } from '../../src/steps/hosts/index.js';
+import { checkHosts, installHostPackages, recordHostState, recordHostsCluster, reserveHugepages } from '../../providers/hosts/steps/hosts.js';
 import { dataplaneSteps } from '../../src/steps/dataplane/index.js';
 import type { UpContext } from '../../src/steps/context.js';
 import type { Inventory } from '../../providers/hosts/inventory.js';

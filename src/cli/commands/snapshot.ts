@@ -4,7 +4,7 @@ import { resolvePrefix } from '../../core/config.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
 import { formatTable } from '../../core/table.js';
-import { autoSaveName, saveSnapshot } from '../../snapshot/save.js';
+import { autoSaveName, saveSnapshot } from '../../../providers/qemu/snapshot-save.js';
 import { checkSnapshotName, listSnapshotNames, readSnapshot, snapshotBytes, snapshotDir, snapshotsRoot } from '../../snapshot/store.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';

@@ -1,6 +1,6 @@
 import { writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { InterruptedError } from '../../core/errors.js';
-import { autoSaveName, saveSnapshot } from '../../snapshot/save.js';
+import { autoSaveName, saveSnapshot } from '../../../providers/qemu/snapshot-save.js';
 import { rmSync } from 'node:fs';
 import { snapshotBytes, snapshotDir } from '../../snapshot/store.js';
 import type { UpContext } from '../../steps/context.js';

@@ -25,7 +25,7 @@ import { decideSnapshot, snapshotRequest } from './up-snapshot.js';
 import { readSnapshot } from '../../snapshot/store.js';
 import { finishUp, SaveInterrupted } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
-import { recordHostState } from '../../steps/hosts/index.js';
+import { recordHostState } from '../../../providers/hosts/steps/hosts.js';
 import { createLocalRunner } from '../../exec/local-runner.js';
 import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
 import { autoLeftOutLine, kubernetesPreflight, resolveAutoKubernetes } from './up-kubernetes.js';

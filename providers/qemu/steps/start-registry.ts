@@ -1,7 +1,7 @@
-import type { Step } from '../../core/pipeline.js';
-import { registryAnswers, registryArgv, registryPaths, startRegistry } from '../../../providers/qemu/registry.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
-import { need, type UpContext } from '../context.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { registryAnswers, registryArgv, registryPaths, startRegistry } from '../registry.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
 
 /** The cluster's image registry on the host (not with --no-registry): dpdkci ports registry. */
 export const startRegistryStep: Step<UpContext> = {

@@ -1,6 +1,6 @@
-import type { Step } from '../../core/pipeline.js';
-import { sshAnswers, sshTarget, waitForSsh } from '../../../providers/qemu/provider.js';
-import { need, type UpContext } from '../context.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { sshAnswers, sshTarget, waitForSsh } from '../provider.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
 
 /** Every node answers over SSH with its pinned host key. */
 export const waitForSshStep: Step<UpContext> = {

@@ -1,9 +1,9 @@
-import type { Step } from '../../core/pipeline.js';
-import { launchSpec, listNodes, overlayArgv, startNode } from '../../../providers/qemu/provider.js';
-import { qemuArgs } from '../../../providers/qemu/qemu-args.js';
-import { nodePaths } from '../../core/paths.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
-import { need, type UpContext } from '../context.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { launchSpec, listNodes, overlayArgv, startNode } from '../provider.js';
+import { qemuArgs } from '../qemu-args.js';
+import { nodePaths } from '../../../src/core/paths.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
 
 /** Starts the QEMU of every node that is not running (first boot, or a node that was killed). */
 export const bootNodes: Step<UpContext> = {

@@ -1,19 +1,19 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ClusterRecord } from '../core/cluster.js';
-import { DpdkciError, InterruptedError, UsageError } from '../core/errors.js';
-import { clusterPaths, nodePaths } from '../core/paths.js';
-import type { Progress } from '../core/progress.js';
-import { connectNodes } from '../steps/connect-nodes/index.js';
-import { nodeScriptPath, nodeScriptsHash, pushScriptsTo } from '../steps/push-node-scripts/index.js';
-import { listNodes, sshTarget } from '../../providers/qemu/provider.js';
-import { connectSsh } from '../exec/ssh-runner.js';
-import { runWithHostTime } from './clock.js';
-import { cancelMigration, pauseNode, qemuVersion, resumeNode, saveNodeState } from '../../providers/qemu/snapshot.js';
+import type { ClusterRecord } from '../../src/core/cluster.js';
+import { DpdkciError, InterruptedError, UsageError } from '../../src/core/errors.js';
+import { clusterPaths, nodePaths } from '../../src/core/paths.js';
+import type { Progress } from '../../src/core/progress.js';
+import { connectNodes } from '../../src/steps/connect-nodes/index.js';
+import { nodeScriptPath, nodeScriptsHash, pushScriptsTo } from '../../src/steps/push-node-scripts/index.js';
+import { listNodes, sshTarget } from './provider.js';
+import { connectSsh } from '../../src/exec/ssh-runner.js';
+import { runWithHostTime } from '../../src/snapshot/clock.js';
+import { cancelMigration, pauseNode, qemuVersion, resumeNode, saveNodeState } from './snapshot.js';
 import {
   FORMAT, KEY_FILE, KUBECONFIG_FILE, MANIFEST, diskFile, matchKey, matchOf, crc32File, snapshotDir, snapshotsRoot, stateFile,
   autoName, type SnapshotFile, type SnapshotManifest, type SnapshotMatch,
-} from './store.js';
+} from '../../src/snapshot/store.js';
 
 export interface SaveContext {
   env: NodeJS.ProcessEnv;

@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
-import type { Node } from '../../core/cluster.js';
-import { CommandError, DpdkciError } from '../../core/errors.js';
-import { artefactCache } from '../../core/paths.js';
-import type { Step } from '../../core/pipeline.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
-import { checkInstallReport, installArgv, installHash, layerInput, rootfsTargets, stageArtefacts, STAGING } from '../../image/kubernetes-layer.js';
-import { artefactSources, gatherArtefacts, pinnedArtefacts, type LocalArtefacts } from '../../kubernetes/artefacts.js';
-import type { Runner } from '../../exec/runner.js';
-import { reservedCpus } from '../../kubernetes/budget.js';
-import { hostOf } from '../../../providers/hosts/access.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
-import { KUBELET_PATCH_FILE, lockOf } from '../kubernetes/common.js';
-import { need, type UpContext } from '../context.js';
+import type { Node } from '../../../src/core/cluster.js';
+import { CommandError, DpdkciError } from '../../../src/core/errors.js';
+import { artefactCache } from '../../../src/core/paths.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
+import { checkInstallReport, installArgv, installHash, layerInput, rootfsTargets, stageArtefacts, STAGING } from '../../../src/image/kubernetes-layer.js';
+import { artefactSources, gatherArtefacts, pinnedArtefacts, type LocalArtefacts } from '../../../src/kubernetes/artefacts.js';
+import type { Runner } from '../../../src/exec/runner.js';
+import { reservedCpus } from '../../../src/kubernetes/budget.js';
+import { hostOf } from '../access.js';
+import { nodeScriptPath } from '../../../src/steps/push-node-scripts/index.js';
+import { KUBELET_PATCH_FILE, lockOf } from '../../../src/steps/kubernetes/common.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
 
 /**
  * Kubernetes on machines dpdkci did not boot: what the QEMU nodes get in their image's layer, installed on

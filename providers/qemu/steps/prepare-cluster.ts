@@ -1,17 +1,17 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { writeClusterRecord, readClusterRecord, type ClusterRecord, type NodeRecord } from '../../core/cluster.js';
-import type { Step } from '../../core/pipeline.js';
-import { nodeName, stateRoot } from '../../core/paths.js';
-import { macAddress } from '../../../providers/qemu/qemu-args.js';
-import { allocatePorts } from '../../../providers/qemu/ports.js';
-import { keygenArgv, nodeHostKey, prepareClusterKeys, writeKnownHosts } from '../../../providers/qemu/provider.js';
-import { nodePaths } from '../../core/paths.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
-import type { ClusterOptions } from '../../core/config.js';
-import { need, type UpContext } from '../context.js';
-import { bootKernel } from '../../image/provision.js';
+import { writeClusterRecord, readClusterRecord, type ClusterRecord, type NodeRecord } from '../../../src/core/cluster.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { nodeName, stateRoot } from '../../../src/core/paths.js';
+import { macAddress } from '../qemu-args.js';
+import { allocatePorts } from '../ports.js';
+import { keygenArgv, nodeHostKey, prepareClusterKeys, writeKnownHosts } from '../provider.js';
+import { nodePaths } from '../../../src/core/paths.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
+import type { ClusterOptions } from '../../../src/core/config.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
+import { bootKernel } from '../../../src/image/provision.js';
 
 export const SSH_PORT_BASE = 2201;
 /** --random-ports: a start drawn from here, far from the fixed range and below Linux's ephemeral ports. */

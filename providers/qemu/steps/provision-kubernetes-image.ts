@@ -1,7 +1,7 @@
 import { relative } from 'node:path';
-import { artefactCache, PROJECT_ROOT } from '../../core/paths.js';
-import type { PlannedAction, Step } from '../../core/pipeline.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
+import { artefactCache, PROJECT_ROOT } from '../../../src/core/paths.js';
+import type { PlannedAction, Step } from '../../../src/core/pipeline.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
 import {
   cachedKubernetesImage,
   cachedKubernetesImageByHash,
@@ -10,10 +10,10 @@ import {
   kubernetesImageDir,
   layerHash,
   layerInput,
-} from '../../image/kubernetes-layer.js';
-import { artefactSources, pinnedArtefacts } from '../../kubernetes/artefacts.js';
-import { need, type UpContext } from '../context.js';
-import { enabled, lockOf } from './common.js';
+} from '../../../src/image/kubernetes-layer.js';
+import { artefactSources, pinnedArtefacts } from '../../../src/kubernetes/artefacts.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
+import { enabled, lockOf } from '../../../src/steps/kubernetes/common.js';
 
 /** The Kubernetes layer of the node image (after the accelerator is known: the build boots a VM). */
 export const provisionKubernetesImage: Step<UpContext> = {

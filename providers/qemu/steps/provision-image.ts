@@ -1,9 +1,9 @@
-import { debianMirrorOrHost } from '../../image/debian-mirror.js';
-import type { Step } from '../../core/pipeline.js';
-import { buildArgv, buildImage, cachedImage, cachedImageByHash, imageDir } from '../../image/provision.js';
-import { recipeHash } from '../../image/recipe.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
-import type { UpContext } from '../context.js';
+import { debianMirrorOrHost } from '../../../src/image/debian-mirror.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { buildArgv, buildImage, cachedImage, cachedImageByHash, imageDir } from '../../../src/image/provision.js';
+import { recipeHash } from '../../../src/image/recipe.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
+import type { UpContext } from '../../../src/steps/context.js';
 
 /** Builds the node image unless the cache holds one for the same recipe. */
 export const provisionImage: Step<UpContext> = {

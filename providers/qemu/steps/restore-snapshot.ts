@@ -1,21 +1,21 @@
 import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../core/cluster.js';
-import { DpdkciError } from '../../core/errors.js';
-import type { Step } from '../../core/pipeline.js';
-import { nodePaths } from '../../core/paths.js';
-import { connectSsh, remoteCommand } from '../../exec/ssh-runner.js';
-import { allocatePorts } from '../../../providers/qemu/ports.js';
-import { launchSpec, nodeHostKey, prepareClusterKeys, qemuLogTail, sshTarget, startNode, writeKnownHosts } from '../../../providers/qemu/provider.js';
-import { qemuArgs } from '../../../providers/qemu/qemu-args.js';
-import { incomingArgs, resumeNode, waitLoaded } from '../../../providers/qemu/snapshot.js';
-import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type SnapshotManifest } from '../../snapshot/store.js';
-import { allOrClose, connectNode } from '../connect-nodes/index.js';
-import { runWithHostTime } from '../../snapshot/clock.js';
-import { hostKubeconfig } from '../kubernetes/kubeadm.js';
-import { portBase, portsOfOtherClusters } from '../prepare-cluster/index.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
-import { need, type UpContext } from '../context.js';
+import { writeClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../../src/core/cluster.js';
+import { DpdkciError } from '../../../src/core/errors.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { nodePaths } from '../../../src/core/paths.js';
+import { connectSsh, remoteCommand } from '../../../src/exec/ssh-runner.js';
+import { allocatePorts } from '../ports.js';
+import { launchSpec, nodeHostKey, prepareClusterKeys, qemuLogTail, sshTarget, startNode, writeKnownHosts } from '../provider.js';
+import { qemuArgs } from '../qemu-args.js';
+import { incomingArgs, resumeNode, waitLoaded } from '../snapshot.js';
+import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type SnapshotManifest } from '../../../src/snapshot/store.js';
+import { allOrClose, connectNode } from '../../../src/steps/connect-nodes/index.js';
+import { runWithHostTime } from '../../../src/snapshot/clock.js';
+import { hostKubeconfig } from '../../../src/steps/kubernetes/kubeadm.js';
+import { portBase, portsOfOtherClusters } from './prepare-cluster.js';
+import { nodeScriptPath } from '../../../src/steps/push-node-scripts/index.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
 
 /** How far a restored node's clock may be from the host's when `up` reports it ready. */
 export const MAX_CLOCK_SKEW_S = 1;

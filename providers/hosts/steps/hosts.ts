@@ -1,18 +1,18 @@
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
-import { writeClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../core/cluster.js';
-import { UsageError } from '../../core/errors.js';
-import type { Step } from '../../core/pipeline.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
-import { BRIDGE } from '../../dataplane/plan.js';
-import type { Inventory } from '../../../providers/hosts/inventory.js';
-import { hostKeyAlias, hostOf } from '../../../providers/hosts/access.js';
-import { hostRefusals, parseHostFacts, type HostFacts } from '../../../providers/hosts/facts.js';
-import { nicArg } from '../../../providers/hosts/offers.js';
-import { hostKubernetesRefusals } from '../../../providers/hosts/kubernetes.js';
-import { runScript, stdinScriptArgv } from '../../../providers/hosts/remote.js';
-import { dataplaneStep } from '../dataplane/index.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
-import { need, type UpContext } from '../context.js';
+import { writeClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../../src/core/cluster.js';
+import { UsageError } from '../../../src/core/errors.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
+import { BRIDGE } from '../../../src/dataplane/plan.js';
+import type { Inventory } from '../inventory.js';
+import { hostKeyAlias, hostOf } from '../access.js';
+import { hostRefusals, parseHostFacts, type HostFacts } from '../facts.js';
+import { nicArg } from '../offers.js';
+import { hostKubernetesRefusals } from '../kubernetes.js';
+import { runScript, stdinScriptArgv } from '../remote.js';
+import { dataplaneStep } from '../../../src/steps/dataplane/index.js';
+import { nodeScriptPath } from '../../../src/steps/push-node-scripts/index.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
 import { hostPackages } from './packages.js';
 
 /**

@@ -1,9 +1,9 @@
-import type { Step } from '../../core/pipeline.js';
-import { qemuAccel } from '../../../providers/qemu/names.js';
-import { cachedProbeKvm, chooseAccelerator, kvmProbeArgv } from '../../../providers/qemu/kvm-probe.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
-import { need, type UpContext } from '../context.js';
-import { bootKernel } from '../../image/provision.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { qemuAccel } from '../names.js';
+import { cachedProbeKvm, chooseAccelerator, kvmProbeArgv } from '../kvm-probe.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
+import { bootKernel } from '../../../src/image/provision.js';
 
 /** KVM when it really runs a guest, TCG otherwise (auto), or what the user forced. */
 export const chooseAcceleratorStep: Step<UpContext> = {

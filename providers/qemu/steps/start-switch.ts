@@ -1,8 +1,8 @@
-import type { Step } from '../../core/pipeline.js';
-import { startClusterSwitch, switchRunning } from '../../../providers/qemu/provider.js';
-import { switchArgv } from '../../../providers/qemu/switch.js';
-import { remoteCommand } from '../../exec/ssh-runner.js';
-import { need, type UpContext } from '../context.js';
+import type { Step } from '../../../src/core/pipeline.js';
+import { startClusterSwitch, switchRunning } from '../provider.js';
+import { switchArgv } from '../switch.js';
+import { remoteCommand } from '../../../src/exec/ssh-runner.js';
+import { need, type UpContext } from '../../../src/steps/context.js';
 
 /** The cluster's shared L2 switch for the secondary NICs. */
 export const startSwitchStep: Step<UpContext> = {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../core/paths.js';
+import { PROJECT_ROOT } from '../../../src/core/paths.js';
 
 /**
  * The packages a host gets: the node image's list (images/node/packages.txt), without the section that boots
