@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { UsageError } from '../../src/core/errors.js';
+import type { Inventory, InventoryHost } from '../../src/core/inventory.js';
 import { HOST_KEY_TYPES, knownHostsKeys, parsePublicKeyLine } from './host-key.js';
 
 /**
@@ -10,26 +11,7 @@ import { HOST_KEY_TYPES, knownHostsKeys, parsePublicKeyLine } from './host-key.j
  * once; every problem is collected and reported together, each naming the host, the field, the value and the fix.
  */
 
-export interface InventoryHost {
-  name: string;
-  address: string;
-  port: number;
-  user: string;
-  /** Absolute path of the private key dpdkci logs in with. */
-  keyFile: string;
-  /** Pinned host keys, "TYPE BASE64". */
-  hostKeys: string[];
-  role: 'control-plane' | 'worker';
-  nic: { pci: string } | { iface: string };
-  /** The host's IPv4 address on the network the hosts share: the kubelet's node IP (with --kubernetes). */
-  nodeIp?: string;
-}
-
-export interface Inventory {
-  /** Absolute path of the inventory file. */
-  file: string;
-  hosts: InventoryHost[];
-}
+export type { Inventory, InventoryHost } from '../../src/core/inventory.js';
 
 const FIELDS = ['name', 'address', 'port', 'user', 'keyFile', 'hostKey', 'knownHostsFile', 'role', 'nic', 'nodeIp'] as const;
 const ROLES = ['control-plane', 'worker'] as const;

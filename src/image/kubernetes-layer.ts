@@ -1,28 +1,20 @@
-import { createLocalRunner } from '../exec/local-runner.js';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { NodeSSH } from 'node-ssh';
-import type { ClusterOptions } from '../core/config.js';
-import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
-import { DpdkciError, InterruptedError } from '../core/errors.js';
-import { clusterPaths, nodePaths, PROJECT_ROOT } from '../core/paths.js';
+import { DpdkciError } from '../core/errors.js';
+import { PROJECT_ROOT } from '../core/paths.js';
 import type { ProgressStep } from '../core/progress.js';
-import { connectSsh, remoteCommand } from '../exec/ssh-runner.js';
-import { gatherArtefacts, pinnedArtefacts, type ArtefactSources, type LocalArtefacts } from '../kubernetes/artefacts.js';
+import { pinnedArtefacts, type LocalArtefacts } from '../kubernetes/artefacts.js';
 import { kubernetesVersion, pauseImage, type Lock } from '../versions/lock.js';
-import { allocatePorts } from '../../providers/qemu/ports.js';
-import { macAddress, type Accelerator } from '../../providers/qemu/qemu-args.js';
-import { deleteCluster, nodeHostKey, overlayArgv, nodeProcesses, prepareClusterKeys, sshTarget, startNode, stopNode, waitForSsh } from '../../providers/qemu/provider.js';
-import { bootKernel, type ImageInfo } from './provision.js';
+import type { ImageInfo } from './provision.js';
 import { walk } from './recipe.js';
 
 /**
  * The Kubernetes layer of the node image: a qcow2 over the base image's disk holding kubeadm, kubelet,
  * kubectl and crictl, containerd configured for the kubelet, and every pinned container image imported, so
- * that `up` needs no network. It is built by booting the base image once (the build VM), copying the
- * verified artefacts in and running scripts/node/install-kubernetes.sh, then powering off cleanly.
+ * that `up` needs no network. It is built by booting the base image once (the build VM,
+ * providers/qemu/layer-build.ts), copying
+ * the verified artefacts in and running scripts/image-layer/install-kubernetes.sh, then powering off cleanly.
  */
 export const KUBERNETES_RECIPE_DIR = join(PROJECT_ROOT, 'images', 'kubernetes');
 export const INSTALL_SCRIPT = join(PROJECT_ROOT, 'scripts', 'image-layer', 'install-kubernetes.sh');
@@ -121,15 +113,6 @@ export function installList(files: LocalArtefacts['files']): string {
   return files.filter((f) => f.install).map((f) => `${f.name} ${f.install}\n`).join('');
 }
 
-export interface LayerBuildOptions {
-  cacheRoot: string;
-  accel: Accelerator;
-  env: NodeJS.ProcessEnv;
-  progress?: ProgressStep;
-  signal?: AbortSignal;
-  bootTimeoutMs?: number;
-}
-
 /** The install's command on the staging directory: in the build VM, or on a host. */
 export function installArgv(pause: string, target: 'image' | 'host' = 'image'): string[] {
   return ['bash', `${STAGING}/install-kubernetes.sh`, STAGING, pause, ...(target === 'host' ? ['host'] : [])];
@@ -151,140 +134,6 @@ export function checkInstallReport(stdout: string, input: LayerInput): Kubernete
   return { minor: input.minor, release: input.release, installed, images, sandbox };
 }
 
-/** A one-node throwaway cluster of its own, kept inside the build directory: it never meets the user's clusters. */
-function buildVm(base: ImageInfo, prefix: string, sshPort: number, hostKey: string, accel: Accelerator): { record: ClusterRecord; node: NodeRecord } {
-  const options: ClusterOptions = {
-    prefix,
-    nodes: 1,
-    memoryMiB: 2048,
-    cpus: 2,
-    hugepages2m: 0,
-    hugepages1g: 0,
-    secondaryNics: 0,
-    extraNics: 0,
-    provider: 'qemu',
-    inventory: '',
-    kernelArgs: [],
-    qemuArgs: [],
-    accel,
-    dpdk: false,
-    vfioNoiommu: false,
-    vhostSocketDir: '/var/lib/vhost_sockets',
-    randomPorts: true,
-    registry: false,
-    kubernetes: 'none',
-  };
-  const node: NodeRecord = { name: 'node01', index: 1, role: 'control-plane', sshPort, mgmtMac: macAddress(0, 0, 0x10), secondaryMacs: [], hostKey };
-  const record: ClusterRecord = {
-    prefix,
-    provider: 'qemu',
-    options,
-    accel,
-    accelReason: 'image build',
-    image: { hash: base.hash, disk: base.disk, kernel: bootKernel(base), initrd: base.initrd, kernelRelease: base.kernelRelease },
-    createdAt: new Date().toISOString(),
-    nodes: [node],
-  };
-  return { record, node };
-}
-
-/** Builds the layer into the cache; the directory appears atomically, and nothing of the build VM is left. */
-export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, artefacts: LocalArtefacts, options: LayerBuildOptions): Promise<KubernetesImageInfo> {
-  const hash = layerHash(base, input);
-  const dir = kubernetesImageDir(options.cacheRoot, base, input.minor, hash);
-  const tmp = `${dir}.building-${process.pid}`;
-  const began = performance.now();
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  // The build VM's state lives in a directory of its own (short: QEMU's socket paths are limited to 108
-  // bytes), under a prefix no user cluster has. Its disk is created in the build directory and linked in.
-  const stateDir = mkdtempSync(join(tmpdir(), 'dpdkci-imagebuild-'));
-  const env = { ...options.env, DPDKCI_STATE_DIR: stateDir };
-  const prefix = `imagebuild-${hash.slice(0, 8)}`;
-  const paths = clusterPaths(prefix, env);
-  const host = createLocalRunner();
-  let ssh: NodeSSH | undefined;
-  try {
-    options.progress?.update('booting the build VM');
-    await prepareClusterKeys(host, paths, prefix);
-    const [port] = await allocatePorts(1, 33_000 + Math.floor(Math.random() * 2_000), new Set());
-    const { record, node } = buildVm(base, prefix, port as number, await nodeHostKey(host, paths, 'node01', prefix), options.accel);
-    await host.run(overlayArgv(base.disk, join(tmp, 'disk.qcow2')));
-    symlinkSync(join(tmp, 'disk.qcow2'), nodePaths(paths, 'node01').disk);
-    await startNode(host, record, node, env);
-    await waitForSsh(record, node, {
-      timeoutMs: options.bootTimeoutMs ?? 600_000,
-      env,
-      ...(options.signal ? { signal: options.signal } : {}),
-      onReset: (m) => options.progress?.update(m),
-    });
-    ssh = await connectSsh(sshTarget(record, node, env));
-    const run = async (argv: string[]) => {
-      const r = await ssh!.execCommand(remoteCommand(argv));
-      if (r.code !== 0) throw new DpdkciError(`build VM: ${argv.join(' ')} exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
-      return r.stdout;
-    };
-    await stageArtefacts(artefacts, {
-      run,
-      put: (local, remote) => ssh!.putFile(local, remote),
-      write: async (text, remote) => {
-        writeFileSync(join(tmp, 'staged.list'), text);
-        await ssh!.putFile(join(tmp, 'staged.list'), remote);
-      },
-      ...(options.progress ? { progress: options.progress } : {}),
-    });
-    if (options.signal?.aborted) throw new InterruptedError('image build interrupted');
-    const result = await ssh.execCommand(remoteCommand(installArgv(input.pause)), {
-      onStdout: (chunk) => {
-        for (const m of chunk.toString().matchAll(/^@@ step (\S+)/gm)) options.progress?.update(`install-kubernetes: ${m[1]}`);
-      },
-    });
-    if (result.code !== 0) {
-      throw new DpdkciError(`building the Kubernetes layer failed: install-kubernetes.sh exited ${result.code}:\n${(result.stderr || result.stdout).trim().split('\n').slice(-20).join('\n')}`);
-    }
-    const kubernetes = checkInstallReport(result.stdout, input);
-    ssh.dispose();
-    ssh = undefined;
-    options.progress?.update('powering the build VM off');
-    const pid = nodeProcesses(prefix).get('node01');
-    if (!pid) throw new DpdkciError('the build VM exited before it was powered off');
-    const np = nodePaths(paths, 'node01');
-    if ((await stopNode(pid, np.qmp, true, 120_000)) !== 'powered-off') {
-      throw new DpdkciError('the build VM did not power off within 120 s; its disk may not be consistent, so it was not kept');
-    }
-    const info: KubernetesImageInfo = {
-      name: `${base.name}-k8s`,
-      hash,
-      dir,
-      disk: join(dir, 'disk.qcow2'),
-      kernel: base.kernel,
-      ...(base.pvhKernel ? { pvhKernel: base.pvhKernel } : {}),
-      ...(base.bootNote ? { bootNote: base.bootNote } : {}),
-      initrd: base.initrd,
-      kernelRelease: base.kernelRelease,
-      suite: base.suite,
-      mirror: base.mirror,
-      builtAt: new Date().toISOString(),
-      buildSeconds: Math.round((performance.now() - began) / 100) / 10,
-      base: { hash: base.hash, builtAt: base.builtAt },
-      kubernetes,
-    };
-    writeFileSync(join(tmp, 'image.json'), JSON.stringify(info, null, 2) + '\n');
-    rmSync(join(tmp, 'staged.list'), { force: true });
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
-    return info;
-  } catch (e) {
-    if (options.signal?.aborted && !(e instanceof InterruptedError)) throw new InterruptedError('image build interrupted');
-    throw e;
-  } finally {
-    ssh?.dispose();
-    await deleteCluster(prefix, { graceful: false, env });
-    rmSync(stateDir, { recursive: true, force: true });
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
 /** The layer's inputs for a Kubernetes version of the lock (every entry must be pinned). */
 export function layerInput(lock: Lock, minor: string): LayerInput {
   const version = kubernetesVersion(lock, minor);
@@ -292,23 +141,4 @@ export function layerInput(lock: Lock, minor: string): LayerInput {
   // A built binary enters the layer's hash by its build key: the checksums of what it is built from.
   const built = wanted.builds.map((b) => ({ name: b.name, sha256: `build-${b.key}`, install: b.install }));
   return { minor, release: version.release, pause: pauseImage(version).ref, files: [...wanted.files, ...built], images: wanted.images };
-}
-
-/**
- * The Kubernetes node image for this version: from the cache, else built (artefacts gathered from the
- * sources, verified, and installed by the build VM). `built` says which.
- */
-export async function ensureKubernetesImage(
-  base: ImageInfo,
-  lock: Lock,
-  minor: string,
-  sources: ArtefactSources,
-  options: LayerBuildOptions,
-): Promise<{ image: KubernetesImageInfo; built: boolean }> {
-  const input = layerInput(lock, minor);
-  const cached = cachedKubernetesImage(options.cacheRoot, base, input);
-  if (cached) return { image: cached, built: false };
-  options.progress?.update('gathering the pinned artefacts');
-  const artefacts = await gatherArtefacts(lock, minor, { ...sources, onProgress: (what) => options.progress?.update(`artefact ${what}`) });
-  return { image: await buildKubernetesImage(base, input, artefacts, options), built: true };
 }

@@ -180,3 +180,13 @@ export function checkContents(manifest: SnapshotManifest, env: NodeJS.ProcessEnv
 export function snapshotBytes(manifest: SnapshotManifest): number {
   return manifest.files.reduce((sum, f) => sum + f.bytes, 0);
 }
+
+/** up --from-snapshot: the snapshot, and what the restore steps learn on the way. */
+export interface RestoreState {
+  manifest: SnapshotManifest;
+  /** The CRC-32 of every file were checked when the snapshot was chosen. */
+  contentsChecked?: boolean;
+  /** Per node: seconds QEMU took to load its state. */
+  loadSeconds: Record<string, number>;
+  clockSkew: Record<string, number>;
+}

@@ -5,11 +5,10 @@ import type { Progress } from '../core/progress.js';
 import type { ImageInfo } from '../image/provision.js';
 import type { ImageRecipe } from '../image/recipe.js';
 import type { Owner } from '../core/owner.js';
-import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
 import type { Lock } from '../versions/lock.js';
 import type { Runner } from '../exec/runner.js';
-import type { RestoreState } from '../../providers/qemu/steps/restore-snapshot.js';
-import type { Inventory } from '../../providers/hosts/inventory.js';
+import type { RestoreState } from '../snapshot/store.js';
+import type { Inventory } from '../core/inventory.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */
 export interface UpContext {
@@ -31,7 +30,8 @@ export interface UpContext {
   signal: AbortSignal;
   progress: Progress;
   image?: ImageInfo;
-  accel?: AccelChoice;
+  /** QEMU's accelerator, as its choose-accelerator step found it (providers/qemu/kvm-probe.ts). */
+  accel?: { accel: 'kvm' | 'tcg'; warning?: string; probe?: { reason: string } };
   record?: ClusterRecord;
   /** SSH runners, once the nodes answer (steps that run commands on nodes). */
   nodes?: Node[];

@@ -5,13 +5,13 @@ import { remoteCommand } from '../../../src/exec/ssh-runner.js';
 import {
   cachedKubernetesImage,
   cachedKubernetesImageByHash,
-  ensureKubernetesImage,
   installArgv,
   kubernetesImageDir,
   layerHash,
   layerInput,
 } from '../../../src/image/kubernetes-layer.js';
 import { artefactSources, pinnedArtefacts } from '../../../src/kubernetes/artefacts.js';
+import { ensureKubernetesImage } from '../layer-build.js';
 import { need, type UpContext } from '../../../src/steps/context.js';
 import { enabled, lockOf } from '../../../src/steps/kubernetes/common.js';
 

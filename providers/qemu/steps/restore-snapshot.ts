@@ -9,7 +9,8 @@ import { allocatePorts } from '../ports.js';
 import { launchSpec, nodeHostKey, prepareClusterKeys, qemuLogTail, sshTarget, startNode, writeKnownHosts } from '../provider.js';
 import { qemuArgs } from '../qemu-args.js';
 import { incomingArgs, resumeNode, waitLoaded } from '../snapshot.js';
-import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type SnapshotManifest } from '../../../src/snapshot/store.js';
+import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type RestoreState } from '../../../src/snapshot/store.js';
+export type { RestoreState } from '../../../src/snapshot/store.js';
 import { allOrClose, connectNode } from '../../../src/steps/connect-nodes/index.js';
 import { runWithHostTime } from '../../../src/snapshot/clock.js';
 import { hostKubeconfig } from '../../../src/steps/kubernetes/kubeadm.js';
@@ -21,15 +22,6 @@ import { need, type UpContext } from '../../../src/steps/context.js';
 export const MAX_CLOCK_SKEW_S = 1;
 
 /** What a restore carries between its steps. */
-export interface RestoreState {
-  manifest: SnapshotManifest;
-  /** The CRC-32 of every file were checked when the snapshot was chosen. */
-  contentsChecked?: boolean;
-  /** Per node: seconds QEMU took to load its state. */
-  loadSeconds: Record<string, number>;
-  clockSkew: Record<string, number>;
-}
-
 function restoreOf(ctx: UpContext): RestoreState {
   return need(ctx.restore, 'snapshot to restore');
 }

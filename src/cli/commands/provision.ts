@@ -6,7 +6,7 @@ import { debianMirrorOrHost } from '../../image/debian-mirror.js';
 import { pick } from '../../core/option-table.js';
 import { resolveDebianMirrorOption, resolveKubernetesSources } from '../../core/run-options.js';
 import { bootKernel, buildImage, cachedImage, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
-import { ensureKubernetesImage } from '../../image/kubernetes-layer.js';
+import { ensureKubernetesImage } from '../../../providers/qemu/layer-build.js';
 import { artefactSources } from '../../kubernetes/artefacts.js';
 import { kubernetesVersion, loadLock, lockFile } from '../../versions/lock.js';
 import { cachedProbeKvm, chooseAccelerator } from '../../../providers/qemu/kvm-probe.js';

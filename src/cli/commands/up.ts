@@ -13,7 +13,7 @@ import { requireHostTools, TOOLS_FOR_UP } from '../../core/host-tools.js';
 import { clusterPaths } from '../../core/paths.js';
 import { runPipeline } from '../../core/pipeline.js';
 import { timingTable } from '../../core/progress.js';
-import { providerFor } from '../providers.js';
+import { providerFor, provisionerFor } from '../providers.js';
 import type { UpContext } from '../../steps/context.js';
 import { planFor } from '../../steps/dataplane/index.js';
 import type { CommandContext } from '../context.js';
@@ -127,9 +127,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     ...(inventory ? { inventory } : {}),
   });
   ctx.progress.info(
-    (inventory
-      ? `dpdkci up: cluster "${options.prefix}" on ${inventory.hosts.length} host(s) of ${inventory.file}, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G`
-      : `dpdkci up: cluster "${options.prefix}", ${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G`) +
+    `dpdkci up: cluster "${options.prefix}", ${provisionerFor(options.provider).describe(upCtx)}, hugepages ${options.hugepages2m}x2M ${options.hugepages1g}x1G` +
       (options.dpdk ? ', OVS-DPDK' : ', no dataplane (add --dpdk for OVS-DPDK)') +
       (options.kubernetes !== 'none' ? `, Kubernetes ${options.kubernetes}` : ', no Kubernetes (--kubernetes none)') +
       (restoring ? `, restored from snapshot "${restoring.name}"` : ''),

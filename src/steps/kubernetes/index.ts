@@ -4,7 +4,6 @@ import { kubernetesAddons } from './addons.js';
 import { kubeadmInit, kubeadmJoin, kubernetesNodeNetwork, writeKubeconfig } from './kubeadm.js';
 import { kubernetesSmoke } from './smoke.js';
 
-export { provisionKubernetesImage } from '../../../providers/qemu/steps/provision-kubernetes-image.js';
 export { kubeadmInit, kubeadmJoin, kubernetesNodeNetwork, writeKubeconfig, hostKubeconfig } from './kubeadm.js';
 export { kubernetesAddons, clusterAddonFiles, addonsSum, nodeLabels } from './addons.js';
 export { kubernetesSmoke } from './smoke.js';
