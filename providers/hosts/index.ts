@@ -27,6 +27,11 @@ export function portAnswers(host: string, port: number, timeoutMs = 3_000): Prom
 
 export const hostsProvider: Provider = {
   name: 'hosts',
+  // A lab's machines pull from registries of the lab's own; dpdkci runs none for them.
+  registry: () => undefined,
+  summary: (record) => `provider hosts (machines from ${record.options.inventory})`,
+  // The control plane's CPUs for the cluster-wide value; each host's own comes in its kubeadm patch.
+  kubeletCpus: (record) => ({ cpus: record.nodes[0]?.host?.cpus ?? 2, perNode: true }),
   async listNodes(record) {
     return Promise.all(
       record.nodes.map(async (n) => {

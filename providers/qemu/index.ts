@@ -4,6 +4,7 @@ import { qemuHostSideLogs } from './logs.js';
 import { findStaleClusters } from './stale.js';
 import { secondaryNicPci } from './qemu-args.js';
 import { qemuKubernetesNetwork } from './node-network.js';
+import { qemuRegistry } from './registry.js';
 
 /** The QEMU provider behind the Provider seam: nodes are QEMU processes, reached on 127.0.0.1. */
 export const qemuProvider: Provider = {
@@ -16,6 +17,9 @@ export const qemuProvider: Provider = {
   nics: (options) => ({ dpdk: secondaryNicPci(0), nodeNetwork: secondaryNicPci(options.dpdk ? 1 : 0) }),
   kubernetesNetwork: qemuKubernetesNetwork,
   secondaryNetwork: (record, env) => ({ kind: 'vde-switch', running: switchRunning(record, env) }),
+  registry: qemuRegistry,
+  summary: (record) => `provider qemu, accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})`,
+  kubeletCpus: (_record, options) => ({ cpus: options.cpus, perNode: false }),
   hostSideLogs: qemuHostSideLogs,
   deleteCluster,
   findStale: (env) => findStaleClusters(env),

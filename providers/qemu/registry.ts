@@ -1,7 +1,10 @@
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import type { ClusterRecord } from '../../src/core/cluster.js';
 import { DpdkciError } from '../../src/core/errors.js';
+import { clusterPaths } from '../../src/core/paths.js';
+import type { ClusterRegistry } from '../../src/provider/provider.js';
 import { findProcesses, liveHolder, terminate } from './processes.js';
 
 /**
@@ -96,4 +99,11 @@ export async function stopRegistry(paths: RegistryPaths): Promise<number[]> {
   await terminate(pids);
   rmSync(paths.pidFile, { force: true });
   return pids;
+}
+
+/** The cluster's registry, forwarded to this machine's loopback; the nodes reach it by NODE_REGISTRY_NAME. */
+export function qemuRegistry(record: ClusterRecord, env: NodeJS.ProcessEnv): ClusterRegistry | undefined {
+  if (!record.registryPort) return undefined;
+  const running = registryProcesses(registryPaths(clusterPaths(record.prefix, env).dir)).length > 0;
+  return { address: `127.0.0.1:${record.registryPort}`, pullAs: NODE_REGISTRY_NAME, running };
 }

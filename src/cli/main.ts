@@ -148,7 +148,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
 
   program
     .command('ports')
-    .description('host ports (on 127.0.0.1) forwarded to the nodes; "ports ssh" prints one number')
+    .description('where the nodes\' ports are reached (QEMU: forwarded to 127.0.0.1); "ports ssh" prints one number')
     .argument('[name]', 'ssh, ssh-worker, k8s or registry (kubevirtci\'s other names say that dpdkci does not forward them)')
     .option('--prefix <name>', PREFIX_HELP)
     .option('--node <node>', 'which node (default node01)')
@@ -170,7 +170,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
 
   program
     .command('kubectl')
-    .description("kubectl against the cluster's API server (forwarded on 127.0.0.1); --binary: where the pinned kubectl of the cluster's version is")
+    .description("kubectl against the cluster's API server (QEMU: forwarded to 127.0.0.1); --binary: where the pinned kubectl of the cluster's version is")
     .argument('[args...]', 'kubectl arguments (after --)')
     .option('--prefix <name>', PREFIX_HELP)
     .option('--binary', "print the path of the pinned kubectl of the cluster's Kubernetes version (from the bundle or the artefact cache, else fetched into it) instead of running one")
@@ -181,7 +181,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
 
   program
     .command('kubeconfig')
-    .description("print the cluster's kubeconfig (API server on 127.0.0.1)")
+    .description("print the cluster's kubeconfig (its API server as this machine reaches it)")
     .option('--prefix <name>', PREFIX_HELP)
     .option('--path', 'print where the kubeconfig is instead (for KUBECONFIG=$(dpdkci kubeconfig --path))')
     .action(async (opts) => setCode(await runKubeconfig({ prefix: prefixOf(opts), path: Boolean(opts.path) }, ctx)));

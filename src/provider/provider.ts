@@ -74,6 +74,13 @@ export interface KubernetesNetwork {
   api?: { host: string; port: number; via: string };
 }
 
+/** The cluster's own registry as this machine reaches it, and the name the nodes pull it by. */
+export interface ClusterRegistry {
+  address: string;
+  pullAs: string;
+  running: boolean;
+}
+
 export interface DeleteOptions {
   graceful: boolean;
   env: NodeJS.ProcessEnv;
@@ -100,6 +107,15 @@ export interface Provider {
   kubernetesNetwork(record: ClusterRecord): KubernetesNetwork;
   /** The network between the nodes' DPDK NICs: QEMU's VDE switch, or the lab's own (not seen from here). */
   secondaryNetwork(record: ClusterRecord, env: NodeJS.ProcessEnv): { kind: string; running: boolean | null };
+  /** One line for `status`: the provider and what made the nodes ("provider qemu, accelerator tcg, image ..."). */
+  summary(record: ClusterRecord): string;
+  /**
+   * The CPUs the kubelet keeps from pods are decided from `cpus`; perNode: the nodes differ, so each gets
+   * its own through a kubeadm patch (hosts), rather than one value for the cluster (QEMU nodes are alike).
+   */
+  kubeletCpus(record: ClusterRecord, options: { cpus: number }): { cpus: number; perNode: boolean };
+  /** The registry `up` runs for the cluster (QEMU: forwarded to this machine), or undefined when it has none. */
+  registry(record: ClusterRecord, env: NodeJS.ProcessEnv): ClusterRegistry | undefined;
   /** What each node offers beyond what the record says (hosts: NIC, driver, NUMA node, free hugepages), for `status`. */
   offers?(record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<Record<string, NodeOffer | { error: string }>>;
   hostSideLogs(record: ClusterRecord, node: NodeRecord, dir: string, env: NodeJS.ProcessEnv): Promise<HostSideLogs>;

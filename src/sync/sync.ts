@@ -4,6 +4,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { clusterKubernetes, type ClusterRecord, type Node } from '../core/cluster.js';
 import { UsageError } from '../core/errors.js';
+import { providerOf } from '../provider/registry.js';
 import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
 import { readOciArchive, type OciArchive } from './oci.js';
 import { parseRegistry, pushImage } from './registry-push.js';
@@ -63,7 +64,7 @@ function expand(paths: readonly string[], option: string, filter: (name: string)
  * The sync plan from the files named, or from the sync directory's when none is. Every input is checked
  * here, before any node is touched.
  */
-export async function syncPlan(flags: SyncInputs, record: ClusterRecord): Promise<SyncPlan> {
+export async function syncPlan(flags: SyncInputs, record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<SyncPlan> {
   const given = Boolean(flags.image?.length || flags.cniBin?.length || flags.manifests);
   const dir = flags.dir;
   const fromDir = (sub: string) => (!given && existsSync(join(dir, sub)) ? [join(dir, sub)] : []);
@@ -92,8 +93,9 @@ export async function syncPlan(flags: SyncInputs, record: ClusterRecord): Promis
   let registry = flags.registry;
   // "cluster": the registry `up` runs for this cluster.
   if (registry === 'cluster') {
-    if (!record.registryPort) throw new UsageError(`--registry cluster: cluster "${record.prefix}" runs no registry (it was brought up with --no-registry); give HOST:PORT of another one`);
-    registry = `127.0.0.1:${record.registryPort}`;
+    const own = providerOf(record).registry(record, env);
+    if (!own) throw new UsageError(`--registry cluster: cluster "${record.prefix}" runs no registry (it was brought up with --no-registry, or on hosts); give HOST:PORT of another one`);
+    registry = own.address;
   }
   return { images, cniBins, ...(manifests !== undefined ? { manifests } : {}), ...(registry !== undefined ? { registry: parseRegistry(registry) } : {}) };
 }

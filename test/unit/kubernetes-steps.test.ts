@@ -130,7 +130,7 @@ describe('the Kubernetes steps of up', () => {
   it('on a converged cluster: checks only, then the smoke check', async () => {
     const { ctx, runners } = setup();
     const [n1, n2] = runners as [FakeRunner, FakeRunner];
-    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(ADMIN, 2203), { mode: 0o600 });
+    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(ADMIN, '127.0.0.1:2203'), { mode: 0o600 });
     const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
     expect(result.applied).toEqual([]);
     expect(verbs(n1)).toEqual(['check node-network', 'check init', 'check addons', 'smoke userspace-ovs-net-1']);
@@ -149,8 +149,8 @@ describe('the Kubernetes steps of up', () => {
   it('bootstrap tokens have kubeadm\'s form; the kubeconfig server is rewritten to the forwarded port', () => {
     expect(bootstrapToken()).toMatch(/^[a-z0-9]{6}\.[a-z0-9]{16}$/);
     expect(bootstrapToken()).not.toBe(bootstrapToken());
-    expect(hostKubeconfig(ADMIN, 40000)).toBe(ADMIN.replace('https://192.168.66.101:6443', 'https://127.0.0.1:40000'));
-    expect(() => hostKubeconfig('apiVersion: v1\n', 1)).toThrow(/no "server: https/);
+    expect(hostKubeconfig(ADMIN, '127.0.0.1:40000')).toBe(ADMIN.replace('https://192.168.66.101:6443', 'https://127.0.0.1:40000'));
+    expect(() => hostKubeconfig('apiVersion: v1\n', '127.0.0.1:1')).toThrow(/no "server: https/);
   });
 
   it("kubernetes.sh apply addons: labels, kustomizations, CRD waits and plain files, in name order", async () => {

@@ -8,6 +8,7 @@ import { connectSsh, remoteCommand } from '../../../src/exec/ssh-runner.js';
 import { allocatePorts } from '../ports.js';
 import { launchSpec, nodeHostKey, prepareClusterKeys, qemuLogTail, sshTarget, startNode, writeKnownHosts } from '../provider.js';
 import { qemuArgs } from '../qemu-args.js';
+import { qemuKubernetesNetwork } from '../node-network.js';
 import { incomingArgs, resumeNode, waitLoaded } from '../snapshot.js';
 import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type RestoreState } from '../../../src/snapshot/store.js';
 export type { RestoreState } from '../../../src/snapshot/store.js';
@@ -85,8 +86,8 @@ export const prepareRestoredCluster: Step<UpContext> = {
     writeClusterRecord(paths.specFile, record);
     writeKnownHosts(paths, record);
     const kubeconfig = join(snapshotDir(manifest.name, ctx.env), KUBECONFIG_FILE);
-    const api = nodes[0]?.apiPort;
-    if (existsSync(kubeconfig) && api) writeFileSync(paths.kubeconfig, hostKubeconfig(readFileSync(kubeconfig, 'utf8'), api), { mode: 0o600 });
+    const api = qemuKubernetesNetwork(record).api;
+    if (existsSync(kubeconfig) && api) writeFileSync(paths.kubeconfig, hostKubeconfig(readFileSync(kubeconfig, 'utf8'), `${api.host}:${api.port}`), { mode: 0o600 });
     ctx.record = record;
     ctx.created = new Set();
     return `${nodes.length} node(s), new keys, ssh ports ${nodes.map((n) => n.sshPort).join(',')}`;

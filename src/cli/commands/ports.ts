@@ -71,7 +71,8 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   } else {
     for (const n of nodes) ctx.out(`${n.name} ssh ${provider.endpoint(record, n).host}:${n.sshPort}`);
     if (api && !flags.node) ctx.out(`${record.nodes[0]?.name} k8s ${api.host}:${api.port}`);
-    if (record.registryPort && !flags.node) ctx.out(`cluster registry 127.0.0.1:${record.registryPort} (the nodes pull it as registry:5000)`);
+    const registry = provider.registry(record, ctx.env);
+    if (registry && !flags.node) ctx.out(`cluster registry ${registry.address} (the nodes pull it as ${registry.pullAs})`);
   }
   return ExitCode.ok;
 }

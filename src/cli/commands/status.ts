@@ -1,5 +1,4 @@
 import { readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
-import { NODE_REGISTRY_NAME, registryPaths, registryProcesses } from '../../../providers/qemu/registry.js';
 import { resolvePrefix } from '../../core/config.js';
 import { ExitCode } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
@@ -21,19 +20,16 @@ export function renderStatus(record: ClusterRecord, nodes: NodeStatus[], offers?
   const rows = [head, ...nodes.map((n) => [n.name, n.role, n.state, n.pid ? String(n.pid) : '-', n.address, ...offerCells(n.name)])];
   const table = formatTable(rows);
   const unreadable = Object.entries(offers ?? {}).flatMap(([name, o]) => ('error' in o ? [`\n${name}: could not be read: ${o.error}`] : []));
+  const provider = providerFor(record);
   const d = record.dataplane;
   const dataplane = d
-    ? `\ndataplane: OVS-DPDK, bridge ${d.bridge}, NIC ${record.provider === 'hosts' ? "each host's (below)" : d.pci} on vfio-pci, lcore mask ${d.lcoreMask}, PMD mask ${d.pmdMask}, ` +
+    ? `\ndataplane: OVS-DPDK, bridge ${d.bridge}, NIC ${provider.nics(record.options).dpdk || "each host's (below)"} on vfio-pci, lcore mask ${d.lcoreMask}, PMD mask ${d.pmdMask}, ` +
       `socket-mem ${d.socketMemMiB}/${d.socketLimitMiB} MiB, vhost-user sockets in ${d.socketDir}` +
       (record.lastCheck ? `; last check ${record.lastCheck.ok ? 'passed' : 'FAILED'} at ${record.lastCheck.at}` : '')
     : '';
   const r = record.restoredFrom;
   const restored = r ? `\nsnapshot: restored from "${r.snapshot}" (saved ${r.savedAt}) at ${r.restoredAt}${r.complete ? '' : ', NOT FINISHED: dpdkci up --from-snapshot again starts over'}` : '';
-  const head1 =
-    record.provider === 'hosts'
-      ? `cluster ${record.prefix}: provider hosts (machines from ${record.options.inventory})`
-      : `cluster ${record.prefix}: provider qemu, accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})`;
-  return `${head1}${dataplane}${restored}\n${table}${unreadable.join('')}`;
+  return `cluster ${record.prefix}: ${provider.summary(record)}${dataplane}${restored}\n${table}${unreadable.join('')}`;
 }
 
 export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: NodeJS.ProcessEnv, offers?: Offers) {
@@ -46,9 +42,7 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
     image: record.image,
     stateDir: clusterPaths(record.prefix, env).dir,
     secondaryNetwork: providerFor(record).secondaryNetwork(record, env),
-    registry: record.registryPort
-      ? { address: `127.0.0.1:${record.registryPort}`, pullAs: NODE_REGISTRY_NAME, running: registryProcesses(registryPaths(clusterPaths(record.prefix, env).dir)).length > 0 }
-      : null,
+    registry: providerFor(record).registry(record, env) ?? null,
     options: record.options,
     snapshot: record.restoredFrom ?? null,
     nodes: nodes.map((n) => {

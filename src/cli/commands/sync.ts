@@ -17,7 +17,7 @@ import { resolveSyncSources } from '../../core/run-options.js';
 export async function runSync(flags: SyncFlags & { prefix?: string; output?: string; dir?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
   const record = requireCluster(flags.prefix, ctx.env);
-  const plan = await syncPlan({ ...flags, ...resolveSyncSources({ syncRegistry: flags.registry, syncDir: flags.dir }, ctx.env) }, record);
+  const plan = await syncPlan({ ...flags, ...resolveSyncSources({ syncRegistry: flags.registry, syncDir: flags.dir }, ctx.env) }, record, ctx.env);
   const changes: SyncChange[] = [];
   const nodes = await connectNodes({ record, env: ctx.env });
   try {

@@ -62,6 +62,7 @@ export function manifestInput(ctx: UpContext, credentials: { token: string; caCe
   const network = kubernetesNetwork(ctx);
   const nodes = record.nodes.map((n) => ({ name: n.name, ip: nodeIpOf(ctx, n.name) }));
   const accel = ctx.accel?.accel ?? record.accel;
+  const cpus = providerOf(record).kubeletCpus(record, ctx.options);
   return {
     clusterName: ctx.options.prefix,
     kubernetes: version,
@@ -72,14 +73,13 @@ export function manifestInput(ctx: UpContext, credentials: { token: string; caCe
     bootstrapToken: credentials.token,
     caCertHash: credentials.caCertHash,
     kubelet: {
-      // On hosts each one's own comes in its kubeadm patch; the cluster's is the control plane's.
-      reservedSystemCpus: reservedCpus(record.provider === 'hosts' ? { cpus: record.nodes[0]?.host?.cpus ?? 2, dpdk: true } : ctx.options).join(','),
+      reservedSystemCpus: reservedCpus({ cpus: cpus.cpus, dpdk: ctx.options.dpdk }).join(','),
       systemReservedMemoryMiB: SYSTEM_RESERVED_MEMORY_MIB,
       evictionHardMemoryMiB: EVICTION_HARD_MEMORY_MIB,
       topologyManagerPolicy: 'best-effort',
     },
     timeouts: accel === 'tcg' ? { ...TCG_TIMEOUTS } : null,
-    kubeletPatchesDir: record.provider === 'hosts' ? KUBELET_PATCHES_DIR : null,
+    kubeletPatchesDir: cpus.perNode ? KUBELET_PATCHES_DIR : null,
     ovsHugepagesMiB: planFor(ctx).socketLimitMiB,
     socketDir: ctx.options.vhostSocketDir,
     bridge: BRIDGE,

@@ -96,11 +96,10 @@ export const kubeadmJoin: Step<UpContext> = (() => {
   };
 })();
 
-/** The admin kubeconfig with the API server as this machine reaches it (QEMU: the forwarded port on 127.0.0.1). */
-export function hostKubeconfig(adminConf: string, server: string | number): string {
+/** The admin kubeconfig with the API server as this machine reaches it (HOST:PORT, from the provider). */
+export function hostKubeconfig(adminConf: string, server: string): string {
   if (!/^\s*server: https:\/\/[^\s]+$/m.test(adminConf)) throw new DpdkciError('the admin kubeconfig from node01 has no "server: https://..." line');
-  const address = typeof server === 'number' ? `127.0.0.1:${server}` : server;
-  return adminConf.replace(/^(\s*server: )https:\/\/[^\s]+$/m, `$1https://${address}`);
+  return adminConf.replace(/^(\s*server: )https:\/\/[^\s]+$/m, `$1https://${server}`);
 }
 
 function apiOf(ctx: UpContext): { server: string; via: string } {
