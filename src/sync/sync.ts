@@ -4,7 +4,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { clusterKubernetes, type ClusterRecord, type Node } from '../core/cluster.js';
 import { UsageError } from '../core/errors.js';
-import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
+import { nodeScriptPath } from '../node-scripts/scripts.js';
 import { readOciArchive, type OciArchive } from './oci.js';
 import { parseRegistry, pushImage } from './registry-push.js';
 

@@ -11,7 +11,7 @@ import { nicArg } from '../../../providers/hosts/offers.js';
 import { hostKubernetesRefusals } from '../../../providers/hosts/kubernetes.js';
 import { runScript, stdinScriptArgv } from '../../../providers/hosts/remote.js';
 import { dataplaneStep } from '../dataplane/index.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { nodeScriptPath } from '../../node-scripts/scripts.js';
 import { need, type UpContext } from '../context.js';
 import { hostPackages } from './packages.js';
 

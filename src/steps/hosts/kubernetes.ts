@@ -9,7 +9,7 @@ import { artefactSources, gatherArtefacts, pinnedArtefacts, type LocalArtefacts 
 import type { Runner } from '../../exec/runner.js';
 import { reservedCpus } from '../../kubernetes/budget.js';
 import { hostOf } from '../../../providers/hosts/access.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { nodeScriptPath } from '../../node-scripts/scripts.js';
 import { KUBELET_PATCH_FILE, lockOf } from '../kubernetes/common.js';
 import { need, type UpContext } from '../context.js';
 

@@ -6,7 +6,7 @@ import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } fr
 import { userspaceNetworkConfig, type ManifestInput } from '../../kubernetes/manifests.js';
 import { kubernetesVersion, pauseImage, type Lock } from '../../versions/lock.js';
 import { providerOf } from '../../provider/registry.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { nodeScriptPath } from '../../node-scripts/scripts.js';
 import { planFor } from '../dataplane/index.js';
 import { need, type UpContext } from '../context.js';
 

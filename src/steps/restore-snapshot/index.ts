@@ -10,11 +10,11 @@ import { launchSpec, nodeHostKey, prepareClusterKeys, qemuLogTail, sshTarget, st
 import { qemuArgs } from '../../../providers/qemu/qemu-args.js';
 import { incomingArgs, resumeNode, waitLoaded } from '../../../providers/qemu/snapshot.js';
 import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type SnapshotManifest } from '../../snapshot/store.js';
-import { allOrClose, connectNode } from '../connect-nodes/index.js';
+import { allOrClose, connectNode } from '../../provider/connect.js';
 import { runWithHostTime } from '../../snapshot/clock.js';
 import { hostKubeconfig } from '../kubernetes/kubeadm.js';
 import { portBase, portsOfOtherClusters } from '../prepare-cluster/index.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { nodeScriptPath } from '../../node-scripts/scripts.js';
 import { need, type UpContext } from '../context.js';
 
 /** How far a restored node's clock may be from the host's when `up` reports it ready. */
