@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { ClusterOptions } from './config.js';
 import type { Runner } from '../exec/runner.js';
-import type { DataplanePlan } from '../dataplane/plan.js';
+import type { DataplanePlan } from './dataplane-limits.js';
 import type { Owner } from './owner.js';
 
 /** What `up` decided for one node; kept in cluster.json and checked against the process table. */

@@ -3,7 +3,7 @@ import { UsageError } from './errors.js';
 import { boolean, integer, kubernetesOption, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts, type Source } from './option-values.js';
 import { OPTION_SPECS, pick, type RawFlags } from './option-table.js';
 import { checkKubernetesFits, checkPodHugepages } from '../kubernetes/budget.js';
-import { DEFAULT_SOCKET_DIR, DPDK_DEFAULT_HUGEPAGES_2M, GUEST_HUGEPAGES_MIB, LONGEST_SOCKET_NAME, OVS_SOCKET_MEM_MIB, SUN_PATH_MAX } from '../dataplane/plan.js';
+import { DEFAULT_SOCKET_DIR, DPDK_DEFAULT_HUGEPAGES_2M, GUEST_HUGEPAGES_MIB, LONGEST_SOCKET_NAME, OVS_SOCKET_MEM_MIB, SUN_PATH_MAX } from './dataplane-limits.js';
 
 export { parseDuration, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts } from './option-values.js';
 export { OPTION_SPECS, type RawFlags } from './option-table.js';

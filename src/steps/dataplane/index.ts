@@ -1,7 +1,8 @@
 import type { Node } from '../../core/cluster.js';
 import { DpdkciError, CommandError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
-import { dataplanePlan, type DataplanePlan } from '../../dataplane/plan.js';
+import type { DataplanePlan } from '../../core/dataplane-limits.js';
+import { dataplanePlan } from '../../dataplane/plan.js';
 import { providerOf } from '../../provider/registry.js';
 import { nodeScriptPath } from '../../node-scripts/scripts.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
