@@ -7,7 +7,7 @@ import { remoteCommand } from '../../exec/ssh-runner.js';
 import { checkInstallReport, installArgv, installHash, layerInput, rootfsTargets, stageArtefacts, STAGING } from '../../image/kubernetes-layer.js';
 import { artefactSources, gatherArtefacts, pinnedArtefacts, type LocalArtefacts } from '../../kubernetes/artefacts.js';
 import type { Runner } from '../../exec/runner.js';
-import { reservedCpus } from '../../kubernetes/budget.js';
+import { reservedCpus } from '../../core/kubernetes-budget.js';
 import { hostOf } from '../../../providers/hosts/access.js';
 import { nodeScriptPath } from '../../node-scripts/scripts.js';
 import { KUBELET_PATCH_FILE, lockOf } from '../kubernetes/common.js';

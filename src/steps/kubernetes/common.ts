@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Node } from '../../core/cluster.js';
 import { CommandError, DpdkciError } from '../../core/errors.js';
 import { BRIDGE } from '../../dataplane/plan.js';
-import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } from '../../kubernetes/budget.js';
+import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } from '../../core/kubernetes-budget.js';
 import { userspaceNetworkConfig, type ManifestInput } from '../../kubernetes/manifests.js';
 import { kubernetesVersion, pauseImage, type Lock } from '../../versions/lock.js';
 import { providerOf } from '../../provider/registry.js';
