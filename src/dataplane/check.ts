@@ -1,4 +1,4 @@
-import type { Node } from '../core/cluster.js';
+import type { Node } from '../exec/runner.js';
 import { judge, dpdk0Delta, checkMac, type CheckOptions, type CheckReport, type PathResult } from './check-report.js';
 import { nodeScriptPath } from '../node-scripts/scripts.js';
 import type { DataplanePlan } from '../core/dataplane-limits.js';

@@ -1,7 +1,8 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { ClusterRecord, Node, NodeRecord } from '../core/cluster.js';
+import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
+import type { Node } from '../exec/runner.js';
 import { providerOf } from '../provider/registry.js';
 import { connectNode } from '../provider/connect.js';
 import { nodeScriptPath, pushScriptsTo } from '../node-scripts/scripts.js';

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Node } from '../core/cluster.js';
+import type { Node } from '../exec/runner.js';
 import { PROJECT_ROOT } from '../core/paths.js';
 
 /** Scripts copied at once over one node's connection. */

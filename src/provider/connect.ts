@@ -1,5 +1,6 @@
 // Reaching a cluster's nodes: each over SSH where its provider says, as a Node whose runner is that connection.
-import type { ClusterRecord, Node, NodeRecord } from '../core/cluster.js';
+import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
+import type { Node } from '../exec/runner.js';
 import { connectSsh, createSshRunner } from '../exec/ssh-runner.js';
 import { providerOf } from './registry.js';
 

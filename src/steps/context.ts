@@ -1,5 +1,5 @@
 import type { ClusterOptions } from '../core/config.js';
-import type { ClusterRecord, Node } from '../core/cluster.js';
+import type { ClusterRecord } from '../core/cluster.js';
 import type { ClusterPaths } from '../core/paths.js';
 import type { Progress } from '../core/progress.js';
 import type { ImageInfo } from '../image/provision.js';
@@ -7,7 +7,7 @@ import type { ImageRecipe } from '../image/recipe.js';
 import type { Owner } from '../core/owner.js';
 import type { AccelChoice } from '../../providers/qemu/kvm-probe.js';
 import type { Lock } from '../versions/lock.js';
-import type { Runner } from '../exec/runner.js';
+import type { Node, Runner } from '../exec/runner.js';
 import type { RestoreState } from './restore-snapshot/index.js';
 import type { Inventory } from '../../providers/hosts/inventory.js';
 

@@ -1,4 +1,5 @@
-import type { ClusterRecord, Node } from '../../core/cluster.js';
+import type { ClusterRecord } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { writeClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';

@@ -1,4 +1,4 @@
-import type { Node } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { DpdkciError, CommandError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import type { DataplanePlan } from '../../core/dataplane-limits.js';

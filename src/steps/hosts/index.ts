@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
-import { writeClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../core/cluster.js';
+import { writeClusterRecord, type ClusterRecord, type NodeRecord } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { UsageError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';

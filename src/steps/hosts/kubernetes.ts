@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { Node } from '../../core/cluster.js';
 import { CommandError, DpdkciError } from '../../core/errors.js';
 import { artefactCache } from '../../core/paths.js';
 import type { Step } from '../../core/pipeline.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { checkInstallReport, installArgv, installHash, layerInput, rootfsTargets, stageArtefacts, STAGING } from '../../image/kubernetes-layer.js';
 import { artefactSources, gatherArtefacts, pinnedArtefacts, type LocalArtefacts } from '../../kubernetes/artefacts.js';
-import type { Runner } from '../../exec/runner.js';
+import type { Node, Runner } from '../../exec/runner.js';
 import { reservedCpus } from '../../core/kubernetes-budget.js';
 import { hostOf } from '../../../providers/hosts/access.js';
 import { nodeScriptPath } from '../../node-scripts/scripts.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Node } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { CommandError, DpdkciError } from '../../core/errors.js';
 import { BRIDGE } from '../../dataplane/plan.js';
 import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } from '../../core/kubernetes-budget.js';

@@ -1,4 +1,4 @@
-import type { Node } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import type { Step } from '../../core/pipeline.js';
 import { localScripts, nodeScriptPath, pushScriptsTo, staleScripts, type Stale } from '../../node-scripts/scripts.js';
 import { need, type UpContext } from '../context.js';

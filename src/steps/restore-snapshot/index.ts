@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../core/cluster.js';
+import { writeClusterRecord, type ClusterRecord, type NodeRecord } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { DpdkciError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import { nodePaths } from '../../core/paths.js';
