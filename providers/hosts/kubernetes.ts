@@ -1,6 +1,6 @@
 import type { ClusterRecord } from '../../src/core/cluster.js';
 import type { KubernetesNetwork } from '../../src/provider/provider.js';
-import { budget, EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB, type Budget } from '../../src/kubernetes/budget.js';
+import { budget, EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB, type Budget } from '../../src/core/kubernetes-budget.js';
 import { hostOf } from './access.js';
 import type { HostFacts, HostWants } from './facts.js';
 

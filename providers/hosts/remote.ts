@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Node } from '../../src/core/cluster.js';
 import { PROJECT_ROOT } from '../../src/core/paths.js';
-import type { RunResult } from '../../src/exec/runner.js';
+import type { Node, RunResult } from '../../src/exec/runner.js';
 
 /** The command line of a scripts/node script run from standard input. */
 export function stdinScriptArgv(args: string[]): string[] {

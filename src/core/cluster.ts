@@ -1,7 +1,6 @@
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import type { ClusterOptions } from './config.js';
-import type { Runner } from '../exec/runner.js';
-import type { DataplanePlan } from '../dataplane/plan.js';
+import type { DataplanePlan } from './dataplane-limits.js';
 import type { Owner } from './owner.js';
 
 /** What `up` decided for one node; kept in cluster.json and checked against the process table. */
@@ -64,14 +63,6 @@ export interface RestoredFrom {
   restoredAt: string;
   /** False until every node answers with its new keys; `up --from-snapshot` again then starts over. */
   complete: boolean;
-}
-
-/** A node as steps see it: identity plus a way to run commands on it. */
-export interface Node {
-  name: string;
-  role: NodeRecord['role'];
-  address: string;
-  runner: Runner;
 }
 
 /** The Kubernetes version a cluster was brought up with; a record from before the option existed has none. */

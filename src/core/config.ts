@@ -2,8 +2,8 @@ import { resolve as resolvePath } from 'node:path';
 import { UsageError } from './errors.js';
 import { boolean, integer, kubernetesOption, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts, type Source } from './option-values.js';
 import { OPTION_SPECS, pick, type RawFlags } from './option-table.js';
-import { checkKubernetesFits, checkPodHugepages } from '../kubernetes/budget.js';
-import { DEFAULT_SOCKET_DIR, DPDK_DEFAULT_HUGEPAGES_2M, GUEST_HUGEPAGES_MIB, LONGEST_SOCKET_NAME, OVS_SOCKET_MEM_MIB, SUN_PATH_MAX } from '../dataplane/plan.js';
+import { checkKubernetesFits, checkPodHugepages } from './kubernetes-budget.js';
+import { DEFAULT_SOCKET_DIR, DPDK_DEFAULT_HUGEPAGES_2M, GUEST_HUGEPAGES_MIB, LONGEST_SOCKET_NAME, OVS_SOCKET_MEM_MIB, SUN_PATH_MAX } from './dataplane-limits.js';
 
 export { parseDuration, parseMemoryMiB, readHostFacts, splitArgs, type HostFacts } from './option-values.js';
 export { OPTION_SPECS, type RawFlags } from './option-table.js';
@@ -55,7 +55,7 @@ const QEMU_ONLY: (keyof ClusterOptions)[] = ['nodes', 'memoryMiB', 'cpus', 'acce
 /**
  * Node sizes when the cluster runs Kubernetes and the user gave none: kubevirtci's own defaults
  * (kubevirt/kubevirtci@39bd4947:cluster-up/hack/common.sh, KUBEVIRT_NUM_VCPU=6, KUBEVIRT_MEMORY_SIZE=5120M),
- * which leave room for a DPDK pod beside the control plane, calico, multus and OVS (src/kubernetes/budget.ts).
+ * which leave room for a DPDK pod beside the control plane, calico, multus and OVS (src/core/kubernetes-budget.ts).
  */
 export const KUBERNETES_DEFAULTS = { cpus: '6', memory: '5120M' } as const;
 

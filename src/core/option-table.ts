@@ -1,6 +1,6 @@
 import type { ClusterOptions } from './config.js';
 import type { Source } from './option-values.js';
-import { DEFAULT_SOCKET_DIR } from '../dataplane/plan.js';
+import { DEFAULT_SOCKET_DIR } from './dataplane-limits.js';
 
 /**
  * Every option dpdkci reads, with its flag, the environment variable that stands in for it and its default:

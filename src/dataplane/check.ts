@@ -1,7 +1,7 @@
-import type { Node } from '../core/cluster.js';
+import type { Node } from '../exec/runner.js';
 import { judge, dpdk0Delta, checkMac, type CheckOptions, type CheckReport, type PathResult } from './check-report.js';
-import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
-import type { DataplanePlan } from './plan.js';
+import { nodeScriptPath } from '../node-scripts/scripts.js';
+import type { DataplanePlan } from '../core/dataplane-limits.js';
 import type { PlannedAction } from '../core/pipeline.js';
 import { remoteCommand } from '../exec/ssh-runner.js';
 import { longestGapSeconds, parseTestpmd, type TestpmdRun } from './testpmd-stats.js';

@@ -1,22 +1,14 @@
 /**
- * What OVS-DPDK gets on a node, derived from the node's shape. Pure: unit-tested.
+ * What OVS-DPDK gets on a node, derived from the node's shape and the sizes of src/core/dataplane-limits.ts.
+ * Pure: unit-tested.
  *
  * - lcore 0 runs OVS's own (non-PMD) DPDK threads; the PMD gets the last vCPU to itself.
  * - OVS preallocates dpdk-socket-mem and may grow to dpdk-socket-limit; the rest of the hugepages is
  *   left for guests (VMs, DPDK pods, the testpmd of `dpdkci check`).
  */
-export const OVS_SOCKET_MEM_MIB = 512;
-export const OVS_SOCKET_LIMIT_MIB = 768;
-/** The least hugepage memory a guest needs beside OVS (one testpmd or a small VM). */
-export const GUEST_HUGEPAGES_MIB = 512;
-/** 2M pages given to a --dpdk node when the user does not say: OVS's limit plus two guests. */
-export const DPDK_DEFAULT_HUGEPAGES_2M = (OVS_SOCKET_LIMIT_MIB + 2 * GUEST_HUGEPAGES_MIB) / 2;
-export const DEFAULT_SOCKET_DIR = '/var/lib/vhost_sockets';
+import { GUEST_HUGEPAGES_MIB, OVS_SOCKET_LIMIT_MIB, OVS_SOCKET_MEM_MIB, type DataplanePlan } from '../core/dataplane-limits.js';
+
 export const BRIDGE = 'br-dpdk0';
-/** Unix socket paths are limited to 108 bytes (sun_path) including the NUL. */
-export const SUN_PATH_MAX = 107;
-/** The longest socket name dpdkci itself creates in the socket directory. */
-export const LONGEST_SOCKET_NAME = 'dpdkci-chk-kernel.sock';
 
 /**
  * OVS 3.1's load-based PMD sleep (other_config:pmd-maxsleep, microseconds): an idle PMD naps instead of
@@ -24,17 +16,6 @@ export const LONGEST_SOCKET_NAME = 'dpdkci-chk-kernel.sock';
  * nodes. Under load the PMD does not sleep.
  */
 export const PMD_MAX_SLEEP_US = 1000;
-
-export interface DataplanePlan {
-  pci: string;
-  pmdMaxSleepUs: number;
-  socketMemMiB: number;
-  socketLimitMiB: number;
-  lcoreMask: string;
-  pmdMask: string;
-  socketDir: string;
-  bridge: string;
-}
 
 export function cpuMask(cpus: number[]): string {
   return `0x${cpus.reduce((m, c) => m | (1n << BigInt(c)), 0n).toString(16)}`;

@@ -1,3 +1,5 @@
+import type { NodeRecord } from '../core/cluster.js';
+
 /** One way to run a command, wherever it runs: locally (execa), on a node (SSH), or recorded (tests). */
 export interface RunResult {
   stdout: string;
@@ -17,4 +19,12 @@ export interface Runner {
   readonly host: string;
   run(argv: readonly string[], options?: RunOptions): Promise<RunResult>;
   close(): Promise<void>;
+}
+
+/** A node as steps see it: identity plus a way to run commands on it. */
+export interface Node {
+  name: string;
+  role: NodeRecord['role'];
+  address: string;
+  runner: Runner;
 }

@@ -1,10 +1,11 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { ClusterRecord, Node, NodeRecord } from '../core/cluster.js';
+import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
+import type { Node } from '../exec/runner.js';
 import { providerOf } from '../provider/registry.js';
-import { connectNode } from '../steps/connect-nodes/index.js';
-import { nodeScriptPath, pushScriptsTo } from '../steps/push-node-scripts/index.js';
+import { connectNode } from '../provider/connect.js';
+import { nodeScriptPath, pushScriptsTo } from '../node-scripts/scripts.js';
 
 /** What was gathered for one node, and what could not be. */
 export interface NodeLogs {

@@ -1,12 +1,12 @@
 import type { ClusterOptions } from '../core/config.js';
-import type { ClusterRecord, Node } from '../core/cluster.js';
+import type { ClusterRecord } from '../core/cluster.js';
 import type { ClusterPaths } from '../core/paths.js';
 import type { Progress } from '../core/progress.js';
 import type { ImageInfo } from '../image/provision.js';
 import type { ImageRecipe } from '../image/recipe.js';
 import type { Owner } from '../core/owner.js';
 import type { Lock } from '../versions/lock.js';
-import type { Runner } from '../exec/runner.js';
+import type { Node, Runner } from '../exec/runner.js';
 import type { RestoreState } from '../snapshot/store.js';
 import type { Inventory } from '../core/inventory.js';
 

@@ -2,10 +2,11 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { clusterKubernetes, type ClusterRecord, type Node } from '../core/cluster.js';
+import { clusterKubernetes, type ClusterRecord } from '../core/cluster.js';
+import type { Node } from '../exec/runner.js';
 import { UsageError } from '../core/errors.js';
 import { providerOf } from '../provider/registry.js';
-import { nodeScriptPath } from '../steps/push-node-scripts/index.js';
+import { nodeScriptPath } from '../node-scripts/scripts.js';
 import { readOciArchive, type OciArchive } from './oci.js';
 import { parseRegistry, pushImage } from './registry-push.js';
 

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
 import { UsageError } from '../../src/core/errors.js';
 import { addonFiles } from '../../src/kubernetes/addons.js';
-import { ADDON_REQUESTS, allocatable, budget, DPDK_POD_ROOM, reservedCpus } from '../../src/kubernetes/budget.js';
+import { ADDON_REQUESTS, allocatable, budget, DPDK_POD_ROOM, reservedCpus } from '../../src/core/kubernetes-budget.js';
 import { renderSmokePod } from '../../src/kubernetes/manifests.js';
 import { manifestInput } from '../../src/steps/kubernetes/index.js';
 import { nodeLabels } from '../../src/steps/kubernetes/addons.js';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
-import { cpuMask, dataplanePlan, DPDK_DEFAULT_HUGEPAGES_2M } from '../../src/dataplane/plan.js';
+import { DPDK_DEFAULT_HUGEPAGES_2M } from '../../src/core/dataplane-limits.js';
+import { cpuMask, dataplanePlan } from '../../src/dataplane/plan.js';
 import { checkMac, dpdk0Delta, judge, planCheck } from '../../src/dataplane/check.js';
 import type { TestpmdRun } from '../../src/dataplane/testpmd-stats.js';
 

@@ -28,7 +28,7 @@ describe('the provider seam', () => {
 
 describe('connecting to every node', () => {
   it('closes the connections that were made when one fails, so that nothing keeps the CLI from exiting', async () => {
-    const { allOrClose } = await import('../../src/steps/connect-nodes/index.js');
+    const { allOrClose } = await import('../../src/provider/connect.js');
     const closed: string[] = [];
     const node = (name: string) => ({ name, role: 'worker' as const, address: '', runner: { host: name, run: async () => ({ stdout: '', stderr: '', exitCode: 0 }), close: async () => void closed.push(name) } });
     await expect(allOrClose([Promise.resolve(node('node01')), Promise.reject(new Error('node02: no answer')), Promise.resolve(node('node03'))])).rejects.toThrow('node02: no answer');

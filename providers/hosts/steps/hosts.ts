@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
-import { writeClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../../src/core/cluster.js';
+import { writeClusterRecord, type ClusterRecord, type NodeRecord } from '../../../src/core/cluster.js';
+import type { Node } from '../../../src/exec/runner.js';
 import { UsageError } from '../../../src/core/errors.js';
 import type { Step } from '../../../src/core/pipeline.js';
 import { remoteCommand } from '../../../src/exec/ssh-runner.js';
@@ -11,7 +12,7 @@ import { nicArg } from '../offers.js';
 import { hostKubernetesRefusals } from '../kubernetes.js';
 import { runScript, stdinScriptArgv } from '../remote.js';
 import { dataplaneStep } from '../../../src/steps/dataplane/index.js';
-import { nodeScriptPath } from '../../../src/steps/push-node-scripts/index.js';
+import { nodeScriptPath } from '../../../src/node-scripts/scripts.js';
 import { need, type UpContext } from '../../../src/steps/context.js';
 import { hostPackages } from './packages.js';
 

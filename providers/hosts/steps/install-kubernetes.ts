@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Node } from '../../../src/core/cluster.js';
+import type { Node } from '../../../src/exec/runner.js';
 import { CommandError, DpdkciError } from '../../../src/core/errors.js';
 import { artefactCache } from '../../../src/core/paths.js';
 import type { Step } from '../../../src/core/pipeline.js';
@@ -7,9 +7,9 @@ import { remoteCommand } from '../../../src/exec/ssh-runner.js';
 import { checkInstallReport, installArgv, installHash, layerInput, rootfsTargets, stageArtefacts, STAGING } from '../../../src/image/kubernetes-layer.js';
 import { artefactSources, gatherArtefacts, pinnedArtefacts, type LocalArtefacts } from '../../../src/kubernetes/artefacts.js';
 import type { Runner } from '../../../src/exec/runner.js';
-import { reservedCpus } from '../../../src/kubernetes/budget.js';
+import { reservedCpus } from '../../../src/core/kubernetes-budget.js';
 import { hostOf } from '../access.js';
-import { nodeScriptPath } from '../../../src/steps/push-node-scripts/index.js';
+import { nodeScriptPath } from '../../../src/node-scripts/scripts.js';
 import { KUBELET_PATCH_FILE, lockOf } from '../../../src/steps/kubernetes/common.js';
 import { need, type UpContext } from '../../../src/steps/context.js';
 

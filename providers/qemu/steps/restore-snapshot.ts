@@ -1,6 +1,7 @@
 import { chmodSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../../src/core/cluster.js';
+import { writeClusterRecord, type ClusterRecord, type NodeRecord } from '../../../src/core/cluster.js';
+import type { Node } from '../../../src/exec/runner.js';
 import { DpdkciError } from '../../../src/core/errors.js';
 import type { Step } from '../../../src/core/pipeline.js';
 import { nodePaths } from '../../../src/core/paths.js';
@@ -12,11 +13,11 @@ import { qemuKubernetesNetwork } from '../node-network.js';
 import { incomingArgs, resumeNode, waitLoaded } from '../snapshot.js';
 import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type RestoreState } from '../../../src/snapshot/store.js';
 export type { RestoreState } from '../../../src/snapshot/store.js';
-import { allOrClose, connectNode } from '../../../src/steps/connect-nodes/index.js';
+import { allOrClose, connectNode } from '../../../src/provider/connect.js';
 import { runWithHostTime } from '../../../src/snapshot/clock.js';
 import { hostKubeconfig } from '../../../src/steps/kubernetes/kubeadm.js';
 import { portBase, portsOfOtherClusters } from './prepare-cluster.js';
-import { nodeScriptPath } from '../../../src/steps/push-node-scripts/index.js';
+import { nodeScriptPath } from '../../../src/node-scripts/scripts.js';
 import { need, type UpContext } from '../../../src/steps/context.js';
 
 /** How far a restored node's clock may be from the host's when `up` reports it ready. */

@@ -1,10 +1,11 @@
-import type { ClusterRecord, Node } from '../../core/cluster.js';
+import type { ClusterRecord } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { writeClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
 import { cleanupCheck, renderCheck, runCheck, type CheckOptions, type CheckReport } from '../../dataplane/check.js';
-import { connectNodes } from '../../steps/connect-nodes/index.js';
-import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
+import { connectNodes } from '../../provider/connect.js';
+import { pushScriptsTo } from '../../node-scripts/scripts.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
 import { checkOutputFormat } from '../output.js';

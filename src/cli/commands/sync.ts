@@ -1,8 +1,8 @@
 import { ExitCode } from '../../core/errors.js';
 import { runPipeline } from '../../core/pipeline.js';
-import { connectNodes } from '../../steps/connect-nodes/index.js';
+import { connectNodes } from '../../provider/connect.js';
 import { dataplaneSteps } from '../../steps/dataplane/index.js';
-import { pushScriptsTo } from '../../steps/push-node-scripts/index.js';
+import { pushScriptsTo } from '../../node-scripts/scripts.js';
 import { applyManifests, pushToNodes, pushToRegistry, renderSync, syncPlan, type SyncChange, type SyncFlags } from '../../sync/sync.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';

@@ -7,7 +7,7 @@ import { UsageError } from '../../core/errors.js';
 import { cacheRoot } from '../../core/paths.js';
 import { cachedImage, nodeImageRecipe } from '../../image/provision.js';
 import { layerHash, layerInput } from '../../image/kubernetes-layer.js';
-import { nodeScriptsHash } from '../../steps/push-node-scripts/index.js';
+import { nodeScriptsHash } from '../../node-scripts/scripts.js';
 import { qemuVersion } from '../../../providers/qemu/snapshot.js';
 import { checkContents, checkSizes, checkSnapshotName, differences, listSnapshotNames, matchOf, readSnapshot, type SnapshotManifest, type SnapshotMatch } from '../../snapshot/store.js';
 import type { Lock } from '../../versions/lock.js';

@@ -1,9 +1,10 @@
-import type { Node } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { DpdkciError, CommandError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
-import { dataplanePlan, type DataplanePlan } from '../../dataplane/plan.js';
+import type { DataplanePlan } from '../../core/dataplane-limits.js';
+import { dataplanePlan } from '../../dataplane/plan.js';
 import { providerOf } from '../../provider/registry.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { nodeScriptPath } from '../../node-scripts/scripts.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { need, type UpContext } from '../context.js';
 

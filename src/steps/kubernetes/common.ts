@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { Node } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { CommandError, DpdkciError } from '../../core/errors.js';
 import { BRIDGE } from '../../dataplane/plan.js';
-import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } from '../../kubernetes/budget.js';
+import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } from '../../core/kubernetes-budget.js';
 import { userspaceNetworkConfig, type ManifestInput } from '../../kubernetes/manifests.js';
 import { kubernetesVersion, pauseImage, type Lock } from '../../versions/lock.js';
 import { providerOf } from '../../provider/registry.js';
-import { nodeScriptPath } from '../push-node-scripts/index.js';
+import { nodeScriptPath } from '../../node-scripts/scripts.js';
 import { planFor } from '../dataplane/index.js';
 import { need, type UpContext } from '../context.js';
 

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Node } from '../../core/cluster.js';
+import type { Node } from '../../exec/runner.js';
 import { DpdkciError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';

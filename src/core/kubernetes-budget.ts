@@ -1,5 +1,5 @@
-import { UsageError } from '../core/errors.js';
-import { GUEST_HUGEPAGES_MIB, OVS_SOCKET_LIMIT_MIB } from '../dataplane/plan.js';
+import { UsageError } from './errors.js';
+import { GUEST_HUGEPAGES_MIB, OVS_SOCKET_LIMIT_MIB } from './dataplane-limits.js';
 
 /**
  * What a dpdkci cluster's pods request of each node, against what each node offers them, added up before
