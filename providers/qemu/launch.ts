@@ -60,6 +60,25 @@ export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv): bo
   return switchProcesses({ dir: paths.switchDir, pidFile: paths.switchPid }).length > 0;
 }
 
+/** A file of a node's seed directory, which the node reads through fw_cfg at boot (dpdkci-seed). */
+export interface SeedFile {
+  name: string;
+  /** Its text, or the host file it is a copy of. */
+  text?: string;
+  copyOf?: string;
+  /** What it tells the node, for the dry run. */
+  what: string;
+}
+
+/** What startNode writes into the node's seed directory: the one list its plan shows too. */
+export function seedFiles(record: ClusterRecord, node: NodeRecord, publicKey: string): SeedFile[] {
+  return [
+    { name: 'hostname', text: `${node.name}\n`, what: 'its name' },
+    { name: 'authorized_keys', copyOf: publicKey, what: "the cluster's public key" },
+    ...(record.registryPort ? [{ name: 'registry', text: `${record.registryPort}\n`, what: "the cluster registry's port" }] : []),
+  ];
+}
+
 /**
  * Starts one node's QEMU (daemonized). Its overlay is created on first start and kept across restarts.
  * extraArgs come last (a restore's -incoming), and inheritFd is passed on as fd 3.
@@ -69,9 +88,10 @@ export async function startNode(host: Runner, record: ClusterRecord, node: NodeR
   const np = nodePaths(paths, node.name);
   mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
   if (!existsSync(np.disk)) await host.run(overlayArgv(record.image.disk, np.disk));
-  writeFileSync(join(np.seedDir, 'hostname'), `${node.name}\n`);
-  copyFileSync(paths.publicKey, join(np.seedDir, 'authorized_keys'));
-  if (record.registryPort) writeFileSync(join(np.seedDir, 'registry'), `${record.registryPort}\n`);
+  for (const f of seedFiles(record, node, paths.publicKey)) {
+    if (f.copyOf) copyFileSync(f.copyOf, join(np.seedDir, f.name));
+    else writeFileSync(join(np.seedDir, f.name), f.text ?? '');
+  }
   rmSync(np.qmp, { force: true });
   rmSync(np.pid, { force: true });
   rmSync(np.qemuLog, { force: true });

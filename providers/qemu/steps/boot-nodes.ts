@@ -1,5 +1,5 @@
 import type { Step } from '../../../src/core/pipeline.js';
-import { launchSpec, listNodes, overlayArgv, startNode } from '../provider.js';
+import { launchSpec, listNodes, overlayArgv, seedFiles, startNode } from '../provider.js';
 import { qemuArgs } from '../qemu-args.js';
 import { nodePaths } from '../../../src/core/paths.js';
 import { remoteCommand } from '../../../src/exec/ssh-runner.js';
@@ -32,7 +32,7 @@ export const bootNodes: Step<UpContext> = {
       const np = nodePaths(ctx.paths, node.name);
       return [
         { on: 'host', verb: 'run' as const, what: remoteCommand(overlayArgv(record.image.disk, np.disk)) },
-        { on: 'host', verb: 'write' as const, what: `${np.seedDir}/hostname, ${np.seedDir}/authorized_keys (the node reads them through fw_cfg)` },
+        ...seedFiles(record, node, ctx.paths.publicKey).map((f) => ({ on: 'host', verb: 'write' as const, what: `${np.seedDir}/${f.name}: ${f.what} (the node reads it through fw_cfg)` })),
         { on: 'host', verb: 'run' as const, what: remoteCommand(qemuArgs(launchSpec(record, node, ctx.env))) },
       ];
     });

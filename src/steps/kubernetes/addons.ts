@@ -13,11 +13,21 @@ import { apply, controlPlane, enabled, lockOf, manifestInput, NAD_NAME, pending,
 
 const ADDONS_DIR = '/etc/dpdkci/addons';
 
-/** The add-on's pinned manifest: its text (fetched or from the bundle, sha256 checked), or a stand-in for a plan. */
-async function upstream(ctx: UpContext, addon: 'calico' | 'multus', fetch: boolean): Promise<{ name: string; text: string }> {
+function pinnedManifest(ctx: UpContext, addon: 'calico' | 'multus') {
   const f = lockOf(ctx).addons[addon]?.files[0];
   if (!f?.sha256) throw new DpdkciError(`the lock file pins no ${addon} manifest with a sha256`);
-  if (!fetch) return { name: f.name, text: `# ${f.name}, sha256 ${f.sha256}\n` };
+  return f as typeof f & { sha256: string };
+}
+
+/** A plan's stand-in for the add-on's pinned manifest: its name, and its sha256 instead of its text. */
+function standIn(ctx: UpContext, addon: 'calico' | 'multus'): { name: string; text: string } {
+  const f = pinnedManifest(ctx, addon);
+  return { name: f.name, text: `# ${f.name}, sha256 ${f.sha256}\n` };
+}
+
+/** The add-on's pinned manifest: its text, fetched or from the bundle, sha256 checked. */
+async function upstream(ctx: UpContext, addon: 'calico' | 'multus'): Promise<{ name: string; text: string }> {
+  const f = pinnedManifest(ctx, addon);
   const path = await fetchArtifact({ name: f.name, url: f.url, sha256: f.sha256 }, artefactSources(artefactCache(ctx.env), need(ctx.kubernetes, 'Kubernetes sources')));
   return { name: f.name, text: readFileSync(path, 'utf8') };
 }
@@ -31,9 +41,13 @@ export function nodeLabels(ctx: UpContext): string {
 }
 
 /** The files of /etc/dpdkci/addons on node01, rendered from the pinned manifests and the lock's images. */
-export async function clusterAddonFiles(ctx: UpContext, fetch: boolean): Promise<AddonFile[]> {
+export async function clusterAddonFiles(ctx: UpContext): Promise<AddonFile[]> {
+  return addonFilesOf(ctx, { calico: await upstream(ctx, 'calico'), multus: await upstream(ctx, 'multus') });
+}
+
+/** The files from these upstream manifests: the real ones for `up`, stand-ins for its plan. */
+function addonFilesOf(ctx: UpContext, manifests: UpstreamManifests): AddonFile[] {
   const lock = lockOf(ctx);
-  const manifests: UpstreamManifests = { calico: await upstream(ctx, 'calico', fetch), multus: await upstream(ctx, 'multus', fetch) };
   return addonFiles({
     manifests: manifestInput(ctx, { token: 'unused.0000000000000000', caCertHash: '' }),
     upstream: manifests,
@@ -56,13 +70,13 @@ export const kubernetesAddons: Step<UpContext> = (() => {
     name: 'Kubernetes add-ons',
     enabled,
     async isDone(ctx) {
-      const f = await clusterAddonFiles(ctx, true);
+      const f = await clusterAddonFiles(ctx);
       files.set(ctx, f);
       return !(await pending(controlPlane(ctx), 'Kubernetes add-ons', ['addons', addonsSum(f)]));
     },
     async apply(ctx) {
       const node = controlPlane(ctx);
-      const f = files.get(ctx) ?? (await clusterAddonFiles(ctx, true));
+      const f = files.get(ctx) ?? (await clusterAddonFiles(ctx));
       await node.runner.run(['rm', '-rf', ADDONS_DIR]);
       for (const file of f) await node.runner.run(['install', '-D', '-m', '0600', '/dev/stdin', `${ADDONS_DIR}/${file.name}`], { stdin: file.text });
       await apply(node, 'Kubernetes add-ons', ['addons', addonsSum(f)]);
@@ -79,8 +93,13 @@ export const kubernetesAddons: Step<UpContext> = (() => {
         '35-ovs-hugepages.yaml': "from manifests/dpdk/ovs-hugepages.yaml.hbs: OVS's hugepages claimed on every DPDK node",
         '40-nad.yaml': `from manifests/nad/userspace-ovs-net.yaml.hbs (${NAD_NAME} on ${BRIDGE})`,
       };
-      const lock = lockOf(ctx);
-      const names = ['05-labels.txt', '10-calico/kustomization.yaml', `10-calico/${lock.addons.calico?.files[0]?.name}`, '10-calico/calico-node.yaml', '20-multus/kustomization.yaml', `20-multus/${lock.addons.multus?.files[0]?.name}`, '30-established.txt', ...(ctx.options.dpdk ? ['35-ovs-hugepages.yaml'] : []), '40-nad.yaml'];
+      // The file list is the one apply writes, rendered over stand-ins of the upstream manifests.
+      let names: string[];
+      try {
+        names = addonFilesOf(ctx, { calico: standIn(ctx, 'calico'), multus: standIn(ctx, 'multus') }).map((f) => f.name);
+      } catch (e) {
+        return [{ on: node, verb: 'use', what: `nothing: the preflight stops up before this (${(e as Error).message.split('\n')[0]})` }];
+      }
       return [
         { on: node, verb: 'run', what: remoteCommand([SCRIPT, 'check', 'addons', 'SUM']) + '   (SUM: a hash of the files below)' },
         ...names.map((n): PlannedAction => ({ on: node, verb: 'write', what: `${ADDONS_DIR}/${n}: ${why[n] ?? 'the pinned upstream manifest, from the bundle, cache or network (sha256 checked)'}` })),
