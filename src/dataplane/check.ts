@@ -88,28 +88,59 @@ export function checkArgv(plan: DataplanePlan, options: Pick<CheckOptions, 'seco
   };
 }
 
-/** For `up --dry-run`: the commands runCheck runs, node by node, in its order. */
-export function planCheck(names: readonly string[], plan: DataplanePlan, options: Pick<CheckOptions, 'seconds' | 'peerRatePps' | 'compareKernel' | 'freshNodes'>): PlannedAction[] {
+/**
+ * What the check does, in order: the one schedule runCheck follows and planCheck shows. With exactly two
+ * nodes, each node's loop and the pair run together (one testpmd per node, one EAL start-up, not two).
+ */
+export type CheckPhase =
+  | { kind: 'cleanup' }
+  | { kind: 'loops' }
+  | { kind: 'pair'; i: number; j: number; withLoops: boolean }
+  | { kind: 'kernel' }
+  | { kind: 'restart' };
+
+export function checkSchedule(count: number, options: Pick<CheckOptions, 'compareKernel' | 'freshNodes'> & { restartOvs?: boolean }): CheckPhase[] {
+  const pairs: CheckPhase[] = [];
+  for (let i = 0; i < count; i++) for (let j = i + 1; j < count; j++) pairs.push({ kind: 'pair', i, j, withLoops: count === 2 });
+  return [
+    ...(options.freshNodes ? [] : [{ kind: 'cleanup' } as const]),
+    ...(count === 2 ? [] : [{ kind: 'loops' } as const]),
+    ...pairs,
+    ...(options.compareKernel && count > 0 ? [{ kind: 'kernel' } as const] : []),
+    ...(options.restartOvs && count > 0 ? [{ kind: 'restart' } as const] : []),
+  ];
+}
+
+/** For `up --dry-run`: the commands runCheck runs, node by node, in its schedule's order. */
+export function planCheck(names: readonly string[], plan: DataplanePlan, options: Pick<CheckOptions, 'seconds' | 'peerRatePps' | 'compareKernel' | 'freshNodes'> & { restartOvs?: boolean }): PlannedAction[] {
   const argv = checkArgv(plan, options);
   const run = (on: string, args: string[], note = '') => ({ on, verb: 'run' as const, what: `${remoteCommand([CHECK, ...args])}${note}` });
-  const together = names.length === 2;
-  const actions: PlannedAction[] = [...(options.freshNodes ? [] : names.map((n) => run(n, argv.cleanup))), ...(together ? [] : names.map((n) => run(n, argv.loop, '   (all nodes at once)')))];
-  for (let i = 0; i < names.length; i++) {
-    for (let j = i + 1; j < names.length; j++) {
-      const [a, b] = [names[i] as string, names[j] as string];
-      const pair = together ? `each node's loop, and ${a} <-> ${b} both ways, all at once` : `${a} <-> ${b}, both ways at once`;
-      const peer = together ? argv.both : argv.peer;
-      actions.push(
-        run(a, peer(i, j), `   (${pair})`),
-        run(b, peer(j, i), `   (${pair})`),
-        { on: a, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
-        { on: b, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
-        run(a, argv.openGate, '   (both gates together; each node closes its own after the traffic time and stops once nothing more arrives)'),
-        run(b, argv.openGate),
-      );
+  const first = names[0] as string;
+  const actions = checkSchedule(names.length, options).flatMap((phase): PlannedAction[] => {
+    switch (phase.kind) {
+      case 'cleanup':
+        return names.map((n) => run(n, argv.cleanup));
+      case 'loops':
+        return names.map((n) => run(n, argv.loop, '   (all nodes at once)'));
+      case 'pair': {
+        const [a, b] = [names[phase.i] as string, names[phase.j] as string];
+        const pair = phase.withLoops ? `each node's loop, and ${a} <-> ${b} both ways, all at once` : `${a} <-> ${b}, both ways at once`;
+        const peer = phase.withLoops ? argv.both : argv.peer;
+        return [
+          run(a, peer(phase.i, phase.j), `   (${pair})`),
+          run(b, peer(phase.j, phase.i), `   (${pair})`),
+          { on: a, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
+          { on: b, verb: 'wait', what: 'ovs-vsctl get Interface dpdkci-chk-p link_state is up' },
+          run(a, argv.openGate, '   (both gates together; each node closes its own after the traffic time and stops once nothing more arrives)'),
+          run(b, argv.openGate),
+        ];
+      }
+      case 'kernel':
+        return [run(first, argv.kernel)];
+      case 'restart':
+        return [{ on: first, verb: 'run', what: 'the vhost-user loop, and systemctl restart ovs-vswitchd in the middle of it' }];
     }
-  }
-  if (options.compareKernel && names[0]) actions.push(run(names[0], argv.kernel));
+  });
   return [...actions, ...names.map((n) => run(n, argv.cleanup, '   (also on failure and Ctrl-C)'))];
 }
 
@@ -171,36 +202,39 @@ export async function runCheck(nodes: readonly Node[], plan: DataplanePlan, opti
   const argv = checkArgv(plan, options);
   const { runSeconds } = argv;
   try {
-    if (!options.freshNodes) await cleanupCheck(nodes, plan);
-    if (nodes.length === 2) {
-      // Two nodes: each node's loop and the pair in one testpmd per node (one EAL start-up, not two).
-      paths.push(...(await runPair(nodes[0] as Node, nodes[1] as Node, 0, 1, argv, options, true)));
-    } else {
-      options.progress?.update('vhost-user loop inside each node');
-      const loops = await Promise.all(nodes.map(async (node) => loopResults(node, await runOn(node, argv.loop, runSeconds), options)));
-      paths.push(...loops.flat());
-    }
-    for (let i = 0; nodes.length !== 2 && i < nodes.length; i++) {
-      for (let j = i + 1; j < nodes.length; j++) {
-        paths.push(...(await runPair(nodes[i] as Node, nodes[j] as Node, i, j, argv, options)));
+    for (const phase of checkSchedule(nodes.length, options)) {
+      const first = nodes[0] as Node;
+      switch (phase.kind) {
+        case 'cleanup':
+          await cleanupCheck(nodes, plan);
+          break;
+        case 'loops': {
+          options.progress?.update('vhost-user loop inside each node');
+          const loops = await Promise.all(nodes.map(async (node) => loopResults(node, await runOn(node, argv.loop, runSeconds), options)));
+          paths.push(...loops.flat());
+          break;
+        }
+        case 'pair':
+          paths.push(...(await runPair(nodes[phase.i] as Node, nodes[phase.j] as Node, phase.i, phase.j, argv, options, phase.withLoops)));
+          break;
+        case 'kernel': {
+          options.progress?.update(`${first.name}: the same traffic over veth and OVS's kernel datapath`);
+          const nr = await runOn(first, argv.kernel, runSeconds);
+          for (const [tx, rx, label] of [[0, 1, 'k0->k1'], [1, 0, 'k1->k0']] as const) {
+            const r = withFailure(judge('kernel', `${first.name} kernel ${label} via veth + OVS kernel datapath`, first.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
+            if (!r.ok) r.logs = await logsOf(first, nr.output);
+            paths.push(r);
+          }
+          const vhost = paths.filter((p) => p.kind === 'vhost-user loop' && p.node === first.name).map((p) => p.pps);
+          const kernel = paths.filter((p) => p.kind === 'kernel').map((p) => p.pps);
+          const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+          if (mean(kernel) > 0) report.vhostToKernelRatio = Math.round((mean(vhost) / mean(kernel)) * 100) / 100;
+          break;
+        }
+        case 'restart':
+          report.restart = await restartDuringTraffic(first, plan, options);
+          break;
       }
-    }
-    const first = nodes[0] as Node;
-    if (options.compareKernel) {
-      options.progress?.update(`${first.name}: the same traffic over veth and OVS's kernel datapath`);
-      const nr = await runOn(first, argv.kernel, runSeconds);
-      for (const [tx, rx, label] of [[0, 1, 'k0->k1'], [1, 0, 'k1->k0']] as const) {
-        const r = withFailure(judge('kernel', `${first.name} kernel ${label} via veth + OVS kernel datapath`, first.name, nr.run, tx, nr.run, rx, options.maxLossPct), nr);
-        if (!r.ok) r.logs = await logsOf(first, nr.output);
-        paths.push(r);
-      }
-      const vhost = paths.filter((p) => p.kind === 'vhost-user loop' && p.node === first.name).map((p) => p.pps);
-      const kernel = paths.filter((p) => p.kind === 'kernel').map((p) => p.pps);
-      const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
-      if (mean(kernel) > 0) report.vhostToKernelRatio = Math.round((mean(vhost) / mean(kernel)) * 100) / 100;
-    }
-    if (options.restartOvs) {
-      report.restart = await restartDuringTraffic(first, plan, options);
     }
     report.ok = paths.every((p) => p.ok) && (report.restart?.ok ?? true);
     return report;

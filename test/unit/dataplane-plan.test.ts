@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/core/config.js';
 import { DPDK_DEFAULT_HUGEPAGES_2M } from '../../src/core/dataplane-limits.js';
 import { cpuMask, dataplanePlan } from '../../src/dataplane/plan.js';
-import { checkMac, dpdk0Delta, judge, planCheck } from '../../src/dataplane/check.js';
+import { checkMac, checkSchedule, dpdk0Delta, judge, planCheck } from '../../src/dataplane/check.js';
 import type { TestpmdRun } from '../../src/dataplane/testpmd-stats.js';
 
 const host = { memAvailableMiB: 50_000 };
@@ -125,5 +125,12 @@ describe('the check plan', () => {
       'node02 peer', 'node03 peer', 'node02 gate', 'node03 gate',
       'node01 cleanup', 'node02 cleanup', 'node03 cleanup',
     ]);
+  });
+
+  it('runCheck and the plan follow one schedule: a clean-up first on nodes that ran a check before, the kernel path and the OVS restart last', () => {
+    const kinds = (count: number, o: Parameters<typeof checkSchedule>[1]) => checkSchedule(count, o).map((p) => (p.kind === 'pair' ? `pair ${p.i}-${p.j}${p.withLoops ? '+loops' : ''}` : p.kind));
+    expect(kinds(2, { compareKernel: false, freshNodes: true })).toEqual(['pair 0-1+loops']);
+    expect(kinds(3, { compareKernel: true, freshNodes: false, restartOvs: true })).toEqual(['cleanup', 'loops', 'pair 0-1', 'pair 0-2', 'pair 1-2', 'kernel', 'restart']);
+    expect(kinds(1, { compareKernel: false, freshNodes: false })).toEqual(['cleanup', 'loops']);
   });
 });
