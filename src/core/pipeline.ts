@@ -1,17 +1,24 @@
 import { InterruptedError } from './errors.js';
 import type { Progress, ProgressStep } from './progress.js';
 
+/** What isDone returns when it found work to do and what that work is: "not done, and here it is". */
+export interface Pending<W> {
+  pending: W;
+}
+
 /**
  * A step of `up`: idempotent through isDone, so a second `up` on a healthy cluster applies nothing.
+ * isDone may return `{ pending: work }` instead of false: runPipeline hands that work to apply as its third
+ * argument. apply still works without it (called on its own, or after a plain false), by finding it itself.
  * apply may return a short detail for the progress line ("2 nodes", "cache hit").
  */
-export interface Step<C> {
+export interface Step<C, W = unknown> {
   name: string;
   /** Only looks or connects: applying it is not a change to the cluster ("nothing changed" still holds). */
   observes?: boolean;
   enabled?(ctx: C): boolean;
-  isDone(ctx: C): Promise<boolean>;
-  apply(ctx: C, progress: ProgressStep): Promise<string | void>;
+  isDone(ctx: C): Promise<boolean | Pending<W>>;
+  apply(ctx: C, progress: ProgressStep, pending?: W): Promise<string | void>;
   /** For `up --dry-run`: what apply would run or write, where, without touching anything. */
   plan?(ctx: C): PlannedAction[];
 }
@@ -62,12 +69,13 @@ export async function runPipeline<C>(steps: readonly Step<C>[], ctx: C, progress
     if (step.enabled && !step.enabled(ctx)) continue;
     const line = progress.start(step.name);
     try {
-      if (await step.isDone(ctx)) {
+      const done = await step.isDone(ctx);
+      if (done === true) {
         line.end('skipped', 'already done');
         result.skipped.push(step.name);
         continue;
       }
-      const detail = await step.apply(ctx, line);
+      const detail = done === false ? await step.apply(ctx, line) : await step.apply(ctx, line, done.pending);
       line.end('done', detail || undefined);
       if (!step.observes) result.applied.push(step.name);
     } catch (error) {

@@ -60,6 +60,26 @@ describe('runPipeline', () => {
     await expect(runPipeline(steps, { runner, state: new Set<string>() }, quietProgress().progress, controller.signal)).rejects.toBeInstanceOf(InterruptedError);
     expect(runner.calls).toEqual([]);
   });
+
+  it('hands the work isDone found to apply, and applies nothing that isDone calls done', async () => {
+    const seen: (string[] | undefined)[] = [];
+    const withWork = (name: string, found: boolean | { pending: string[] }): Step<Ctx, string[]> => ({
+      name,
+      async isDone() {
+        return found;
+      },
+      async apply(_ctx, _progress, pending) {
+        seen.push(pending);
+        return pending?.join(', ');
+      },
+    });
+    const steps = [withWork('pending', { pending: ['node02', 'node03'] }), withWork('done', true), withWork('plain', false)];
+    const { progress, lines } = quietProgress();
+    const result = await runPipeline(steps, { runner: createFakeRunner(), state: new Set<string>() }, progress);
+    expect(result).toEqual({ applied: ['pending', 'plain'], skipped: ['done'] });
+    expect(seen).toEqual([['node02', 'node03'], undefined]);
+    expect(lines.join('')).toMatch(/done {3}pending \(node02, node03\)/);
+  });
 });
 
 describe('progress', () => {

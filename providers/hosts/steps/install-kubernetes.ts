@@ -80,18 +80,18 @@ async function installOn(ctx: UpContext, node: Node, targets: string[], stage: (
   }
 }
 
-export const installHostKubernetes: Step<UpContext> = (() => {
-  const todo = new WeakMap<UpContext, Node[]>();
+export const installHostKubernetes: Step<UpContext, Node[]> = (() => {
+  // isDone returns the hosts without this install; apply installs on those (on every host without).
   return {
     name: 'install Kubernetes',
     enabled,
     async isDone(ctx) {
       const nodes = need(ctx.nodes, 'nodes');
       const states = await Promise.all(nodes.map((n) => pendingOn(n, ['installed', installKey(ctx)])));
-      todo.set(ctx, nodes.filter((_, i) => states[i]));
-      return states.every((s) => !s);
+      const todo = nodes.filter((_, i) => states[i]);
+      return todo.length === 0 || { pending: todo };
     },
-    async apply(ctx, progress) {
+    async apply(ctx, progress, todo) {
       const k = need(ctx.kubernetes, 'Kubernetes sources');
       progress.update('gathering the pinned artefacts');
       const artefacts = await gatherArtefacts(k.lock, ctx.options.kubernetes, { ...artefactSources(artefactCache(ctx.env), k), signal: ctx.signal, onProgress: (what) => progress.update(`artefact ${what}`) });
@@ -105,7 +105,7 @@ export const installHostKubernetes: Step<UpContext> = (() => {
           progress,
         });
       const targets = await installTargets(artefacts, ctx.host);
-      const done = await Promise.all((todo.get(ctx) ?? need(ctx.nodes, 'nodes')).map((n) => installOn(ctx, n, targets, stage)));
+      const done = await Promise.all((todo ?? need(ctx.nodes, 'nodes')).map((n) => installOn(ctx, n, targets, stage)));
       return done.join('; ');
     },
     plan(ctx) {

@@ -53,9 +53,8 @@ function failure(node: Node, name: string, error: CommandError): DpdkciError {
  * A dataplane step: one part of scripts/node/dpdk-setup.sh, converged on every node in parallel.
  * A failure names the node and carries the script's explanation (and OVS log lines).
  */
-export function dataplaneStep(name: string, part: string, args: (plan: DataplanePlan, ctx: DataplaneContext) => string[], script = SETUP): Step<DataplaneContext> {
-  // The nodes isDone found with work to do; apply touches only those.
-  const pendingNodes = new WeakMap<DataplaneContext, Node[]>();
+export function dataplaneStep(name: string, part: string, args: (plan: DataplanePlan, ctx: DataplaneContext) => string[], script = SETUP): Step<DataplaneContext, Node[]> {
+  // isDone returns the nodes with work to do; apply touches only those (every node when called on its own).
   return {
     name,
     enabled: (ctx) => ctx.options.dpdk,
@@ -64,13 +63,13 @@ export function dataplaneStep(name: string, part: string, args: (plan: Dataplane
       // A node this run created has everything still to do: one SSH round trip (a few hundred ms under TCG)
       // saved per part and node.
       const states = await Promise.all(nodes.map((n) => (ctx.created?.has(n.name) ? true : pending(n, script, name, part, args(nodePlan(ctx, n.name), ctx)))));
-      pendingNodes.set(ctx, nodes.filter((_, i) => states[i]));
-      return states.every((p) => !p);
+      const todo = nodes.filter((_, i) => states[i]);
+      return todo.length === 0 || { pending: todo };
     },
-    async apply(ctx, progress) {
+    async apply(ctx, progress, todo) {
       const changes: string[] = [];
       await Promise.all(
-        (pendingNodes.get(ctx) ?? need(ctx.nodes, 'nodes')).map(async (node) => {
+        (todo ?? need(ctx.nodes, 'nodes')).map(async (node) => {
           try {
             const r = await node.runner.run([script, 'apply', part, ...args(nodePlan(ctx, node.name), ctx)], { timeoutMs: 600_000 });
             for (const line of r.stdout.split('\n')) {

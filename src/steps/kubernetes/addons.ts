@@ -64,19 +64,18 @@ export function addonsSum(files: readonly AddonFile[]): string {
 }
 
 /** calico, multus, OVS's hugepage share, the NAD and the node labels, applied from node01. */
-export const kubernetesAddons: Step<UpContext> = (() => {
-  const files = new WeakMap<UpContext, AddonFile[]>();
+export const kubernetesAddons: Step<UpContext, AddonFile[]> = (() => {
+  // isDone returns the files it rendered (and hashed), for apply; apply renders them itself without.
   return {
     name: 'Kubernetes add-ons',
     enabled,
     async isDone(ctx) {
       const f = await clusterAddonFiles(ctx);
-      files.set(ctx, f);
-      return !(await pending(controlPlane(ctx), 'Kubernetes add-ons', ['addons', addonsSum(f)]));
+      return !(await pending(controlPlane(ctx), 'Kubernetes add-ons', ['addons', addonsSum(f)])) || { pending: f };
     },
-    async apply(ctx) {
+    async apply(ctx, _progress, files) {
       const node = controlPlane(ctx);
-      const f = files.get(ctx) ?? (await clusterAddonFiles(ctx));
+      const f = files ?? (await clusterAddonFiles(ctx));
       await node.runner.run(['rm', '-rf', ADDONS_DIR]);
       for (const file of f) await node.runner.run(['install', '-D', '-m', '0600', '/dev/stdin', `${ADDONS_DIR}/${file.name}`], { stdin: file.text });
       await apply(node, 'Kubernetes add-ons', ['addons', addonsSum(f)]);

@@ -11,8 +11,7 @@ import { apply, bootstrapToken, controlPlane, enabled, kubernetesNetwork, kubern
  * Each node's kernel NIC for the node network gets its address (systemd-networkd, persistent), on a node
  * network the provider makes (QEMU's); hosts are on their lab's network already.
  */
-export const kubernetesNodeNetwork: Step<UpContext> = (() => {
-  const todo = new WeakMap<UpContext, Node[]>();
+export const kubernetesNodeNetwork: Step<UpContext, Node[]> = (() => {
   const args = (ctx: UpContext, name: string) => ['node-network', kubernetesNicPci(ctx.options), `${nodeIpOf(ctx, name)}/${kubernetesNetwork(ctx).cidr?.split('/')[1]}`];
   return {
     name: 'Kubernetes node network',
@@ -20,11 +19,11 @@ export const kubernetesNodeNetwork: Step<UpContext> = (() => {
     async isDone(ctx) {
       const nodes = need(ctx.nodes, 'nodes');
       const states = await Promise.all(nodes.map((n) => pending(n, 'Kubernetes node network', args(ctx, n.name))));
-      todo.set(ctx, nodes.filter((_, i) => states[i]));
-      return states.every((s) => !s);
+      const todo = nodes.filter((_, i) => states[i]);
+      return todo.length === 0 || { pending: todo };
     },
-    async apply(ctx) {
-      const nodes = todo.get(ctx) ?? need(ctx.nodes, 'nodes');
+    async apply(ctx, _progress, todo) {
+      const nodes = todo ?? need(ctx.nodes, 'nodes');
       await Promise.all(nodes.map((n) => apply(n, 'Kubernetes node network', args(ctx, n.name))));
       return `${nodes.map((n) => n.name).join(', ')} on ${kubernetesNetwork(ctx).cidr}`;
     },
@@ -61,22 +60,22 @@ export const kubeadmInit: Step<UpContext> = {
 };
 
 /** kubeadm join on every worker that has not joined, in parallel, with a token minted on node01. */
-export const kubeadmJoin: Step<UpContext> = (() => {
-  const todo = new WeakMap<UpContext, Node[]>();
+export const kubeadmJoin: Step<UpContext, Node[]> = (() => {
+  // isDone returns the workers that have not joined; apply joins only those (every worker without).
   return {
     name: 'kubeadm join',
     enabled: (ctx) => enabled(ctx) && ctx.options.nodes > 1,
     async isDone(ctx) {
       const states = await Promise.all(workers(ctx).map((n) => pending(n, 'kubeadm join', ['join'])));
-      todo.set(ctx, workers(ctx).filter((_, i) => states[i]));
-      return states.every((s) => !s);
+      const todo = workers(ctx).filter((_, i) => states[i]);
+      return todo.length === 0 || { pending: todo };
     },
-    async apply(ctx) {
+    async apply(ctx, _progress, todo) {
       const r = await controlPlane(ctx).runner.run([SCRIPT, 'join-credentials'], { timeoutMs: 120_000 });
       const [token, caCertHash] = r.stdout.trim().split(/\s+/);
       if (!token || !caCertHash) throw new DpdkciError(`${controlPlane(ctx).name}: kubernetes.sh join-credentials printed "${r.stdout.trim()}", not "TOKEN sha256:HASH"`);
       const input = manifestInput(ctx, { token, caCertHash });
-      const nodes = todo.get(ctx) ?? workers(ctx);
+      const nodes = todo ?? workers(ctx);
       await Promise.all(
         nodes.map((n) => apply(n, 'kubeadm join', ['join'], renderJoin(input, input.workers.find((w) => w.name === n.name) as ManifestInput['controlPlane']).text)),
       );

@@ -4,21 +4,17 @@ import { localScripts, nodeScriptPath, pushScriptsTo, staleScripts, type Stale }
 import { need, type UpContext } from '../context.js';
 
 /** Copies scripts/node/*.sh to every node, skipping the ones whose content hash already matches. */
-export const pushNodeScripts: Step<UpContext> = (() => {
-  // What isDone found stale on each node of this up, for apply.
-  const found = new WeakMap<UpContext, Map<Node, Stale>>();
+export const pushNodeScripts: Step<UpContext, Map<Node, Stale>> = (() => {
+  // isDone returns what it found stale on each node, for apply (which asks the nodes itself without it).
   return {
     name: 'push node scripts',
     enabled: (ctx: UpContext) => ctx.options.dpdk || ctx.options.kubernetes !== 'none',
     async isDone(ctx: UpContext) {
       const nodes = need(ctx.nodes, 'nodes');
       const stale = await Promise.all(nodes.map(staleScripts));
-      found.set(ctx, new Map(nodes.map((n, i) => [n, stale[i] ?? []])));
-      return stale.every((s) => s.length === 0);
+      return stale.every((s) => s.length === 0) || { pending: new Map(nodes.map((n, i) => [n, stale[i] ?? []])) };
     },
-    async apply(ctx: UpContext) {
-      const known = found.get(ctx);
-      found.delete(ctx);
+    async apply(ctx: UpContext, _progress, known?: Map<Node, Stale>) {
       return `${await pushScriptsTo(need(ctx.nodes, 'nodes'), known)} file(s)`;
     },
     plan(ctx: UpContext) {
