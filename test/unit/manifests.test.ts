@@ -5,7 +5,7 @@ import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Pod } from 'kubernetes-models/v1/Pod';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { MANIFESTS_DIR, renderManifests, userspaceNetworkConfig, type ManifestInput } from '../../src/kubernetes/manifests.js';
+import { MANIFESTS_DIR, renderManifests, type ManifestInput } from '../../src/kubernetes/manifests.js';
 import { kubeadmSchemas } from '../fixtures/schemas/kubeadm.js';
 import { kubernetesContext } from '../fixtures/kubernetes-context.js';
 import { manifestInput } from '../../src/steps/kubernetes/index.js';
