@@ -194,7 +194,8 @@ undo_nic() {
   said restored "$pci on ${driver:-no driver}, no driverctl override"
 }
 
-# What `dpdkci sync` recorded of its CNI pushes (sync.sh record_cni): added binaries go, replaced ones come back.
+# What `dpdkci sync` recorded of its CNI pushes (sync.sh record_cni): added binaries go, replaced ones come
+# back. Those pushed over what dpdkci's Kubernetes wrote (cni_over_kubernetes) were its undo's, which ran first.
 undo_cni() {
   local name cni=/opt/cni/bin backup=$dir/cni-backup
   while read -r name; do
@@ -202,8 +203,9 @@ undo_cni() {
     said restored "no $cni/$name (pushed by dpdkci sync)"
   done < <(awk -F= '$1 == "cni_added" { print $2 }' "$state")
   while read -r name; do
-    # (Gone with the whole directory when dpdkci's Kubernetes made it.)
-    [ -d "$cni" ] || continue
+    # (Gone with the whole directory when dpdkci's Kubernetes made it; put back already by a down that
+    # stopped further on.)
+    if [ ! -d "$cni" ] || [ ! -e "$backup/$name" ]; then continue; fi
     mv -f -- "$backup/$name" "$cni/$name"
     said restored "$cni/$name as it was before dpdkci sync replaced it"
   done < <(awk -F= '$1 == "cni_replaced" { print $2 }' "$state")
