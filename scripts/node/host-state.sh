@@ -79,6 +79,12 @@ part_record() {
     put ovs_enabled "$(is_on systemctl is-enabled --quiet openvswitch-switch)"
     put ovs_active "$(is_on systemctl is-active --quiet ovs-vswitchd)"
     put ovsdb_active "$(is_on systemctl is-active --quiet ovsdb-server)"
+    # A database OVS is not serving may hold settings too: read them through a short-lived server.
+    local serving=1
+    if ! systemctl is-active --quiet ovsdb-server && [ -s /etc/openvswitch/conf.db ]; then
+      serving=0
+      systemctl start ovsdb-server
+    fi
     if systemctl is-active --quiet ovsdb-server; then
       for key in "${OVS_KEYS[@]}"; do
         if value=$(ovs-vsctl --if-exists get Open_vSwitch . "other_config:$key" 2>/dev/null) && [ -n "$value" ]; then
@@ -86,6 +92,7 @@ part_record() {
         fi
       done
     fi
+    if [ "$serving" = 0 ]; then systemctl stop ovsdb-server; fi
   fi
   mv "$state" "${state%.partial}"
 }
