@@ -1,5 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
-import { readClusterRecord, type ClusterRecord, type NodeRecord } from '../../src/core/cluster.js';
+import { readClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../src/core/cluster.js';
 import { clusterPaths } from '../../src/core/paths.js';
 import { connectSsh, createSshRunner } from '../../src/exec/ssh-runner.js';
 import type { DeleteOptions, DeleteReport, HostUndo } from '../../src/provider/provider.js';
@@ -22,18 +22,23 @@ export function parseUndo(stdout: string): Pick<HostUndo, 'restored' | 'kept'> {
   return { restored, kept };
 }
 
-async function undoOn(record: ClusterRecord, node: NodeRecord, purge: boolean): Promise<HostUndo> {
-  let target;
-  let ssh;
+/** How `down` reaches a host: over SSH with the inventory's key and pinned host key; a test passes its own. */
+export type ConnectHost = (record: ClusterRecord, node: NodeRecord) => Promise<Node>;
+
+export const connectHostBySsh: ConnectHost = async (record, node) => {
+  const target = hostSshTarget(record, node);
+  const ssh = await connectSsh(target, 15_000);
+  return { name: node.name, role: node.role, address: target.host, runner: createSshRunner(target, ssh) };
+};
+
+async function undoOn(connect: ConnectHost, record: ClusterRecord, node: NodeRecord, purge: boolean): Promise<HostUndo> {
+  let on: Node;
   try {
-    target = hostSshTarget(record, node);
-    ssh = await connectSsh(target, 15_000);
+    on = await connect(record, node);
   } catch (e) {
-    const where = target ? `${target.host}:${target.port}` : node.host?.address ?? node.name;
+    const where = node.host ? `${node.host.address}:${node.sshPort}` : node.name;
     return { name: node.name, restored: [], kept: [], error: `not reached at ${where}: ${(e as Error).message}` };
   }
-  const runner = createSshRunner(target, ssh);
-  const on = { name: node.name, role: node.role, address: target.host, runner };
   try {
     // Kubernetes first (kubeadm reset, containerd stopped), while the dataplane it ran on is still there.
     const k = await runScript(on, 'host-kubernetes.sh', ['undo', record.prefix], 600_000);
@@ -44,7 +49,7 @@ async function undoOn(record: ClusterRecord, node: NodeRecord, purge: boolean): 
     const undo = { name: node.name, restored: [...k8s.restored, ...rest.restored], kept: [...k8s.kept, ...rest.kept] };
     return r.exitCode === 0 ? undo : { ...undo, error: `host-state.sh undo exited ${r.exitCode}: ${r.stderr.trim()}` };
   } finally {
-    await runner.close();
+    await on.runner.close();
   }
 }
 
@@ -53,12 +58,16 @@ async function undoOn(record: ClusterRecord, node: NodeRecord, purge: boolean): 
  * running. The cluster's record here is removed only when every host is done, so that `down` can be repeated,
  * unless the caller forgets the hosts that were not reached.
  */
-export async function deleteHostsCluster(prefix: string, options: DeleteOptions): Promise<DeleteReport> {
-  const paths = clusterPaths(prefix, options.env);
-  const record = readClusterRecord(paths.specFile);
-  const hosts = record ? await Promise.all(record.nodes.map((n) => undoOn(record, n, Boolean(options.purgePackages)))) : [];
-  // With forget (down --force) the record goes even when a host was not reached; its own record stays there.
-  const removedDir = existsSync(paths.dir) && (Boolean(options.forget) || hosts.every((h) => !h.error));
-  if (removedDir) rmSync(paths.dir, { recursive: true, force: true });
-  return { nodes: [], switchPids: [], registryPids: [], hosts, removedDir };
+export function createDeleteHostsCluster(connect: ConnectHost = connectHostBySsh) {
+  return async (prefix: string, options: DeleteOptions): Promise<DeleteReport> => {
+    const paths = clusterPaths(prefix, options.env);
+    const record = readClusterRecord(paths.specFile);
+    const hosts = record ? await Promise.all(record.nodes.map((n) => undoOn(connect, record, n, Boolean(options.purgePackages)))) : [];
+    // With forget (down --force) the record goes even when a host was not reached; its own record stays there.
+    const removedDir = existsSync(paths.dir) && (Boolean(options.forget) || hosts.every((h) => !h.error));
+    if (removedDir) rmSync(paths.dir, { recursive: true, force: true });
+    return { nodes: [], switchPids: [], registryPids: [], hosts, removedDir };
+  };
 }
+
+export const deleteHostsCluster = createDeleteHostsCluster();

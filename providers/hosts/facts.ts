@@ -10,7 +10,10 @@ export interface HostFacts {
   kernel: string;
   cpus: number;
   iommuGroups: number;
+  /** The running kernel's command line, to say which of its arguments to add or change. */
   cmdline: string;
+  /** /proc/cpuinfo's vendor_id (GenuineIntel, AuthenticAMD): which IOMMU arguments apply. */
+  cpuVendor: string;
   memAvailableKiB: number;
   hp2mTotal: number;
   hp2mFree: number;
@@ -32,6 +35,8 @@ export interface HostFacts {
   ovsRunning: boolean;
   bridgeExists: boolean;
   ovsClaims: { port: string; bridge: string }[];
+  /** The NIC's interfaces that are on an OVS bridge as kernel ports (or in a bond). */
+  ovsIfaceClaims: { iface: string; bridge: string }[];
   socketDirExists: boolean;
   memTotalKiB: number;
   /** What of a container runtime or Kubernetes the host has already (paths, "service NAME"). */
@@ -64,6 +69,7 @@ export function parseHostFacts(text: string): HostFacts {
     cpus: num('cpus'),
     iommuGroups: num('iommu'),
     cmdline: str('cmdline'),
+    cpuVendor: str('cpu_vendor'),
     memAvailableKiB: num('mem_available_kib'),
     hp2mTotal: num('hp2m_total'),
     hp2mFree: num('hp2m_free'),
@@ -82,6 +88,7 @@ export function parseHostFacts(text: string): HostFacts {
     ovsRunning: str('ovs_running') === '1',
     bridgeExists: str('bridge_exists') === '1',
     ovsClaims: pairs('ovs_claim').map((p) => ({ port: p.dev, bridge: p.pci })),
+    ovsIfaceClaims: pairs('ovs_iface_claim').map((p) => ({ iface: p.dev, bridge: p.pci })),
     socketDirExists: str('socket_dir_exists') === '1',
     memTotalKiB: num('mem_total_kib'),
     kubernetesFound: many.get('k8s_found') ?? [],
@@ -134,6 +141,9 @@ export function hostRefusals(facts: HostFacts, want: HostWants): string[] {
     for (const c of facts.ovsClaims.filter((c) => !(ours && c.bridge === want.bridge && c.port === 'dpdk0'))) {
       out.push(`${host}: NIC ${pci} is already OVS port "${c.port}" on bridge ${c.bridge}; remove it (ovs-vsctl del-port ${c.bridge} ${c.port}) or give another NIC`);
     }
+    for (const c of facts.ovsIfaceClaims) {
+      out.push(`${host}: NIC ${pci} (${c.iface}) is already on OVS bridge ${c.bridge} as a kernel port; detach it (ovs-vsctl --with-iface del-port ${c.bridge} ${c.iface}) or give another NIC`);
+    }
   }
   if (facts.bridgeExists && !ours) {
     out.push(`${host}: OVS bridge ${want.bridge} exists already and dpdkci did not make it; remove it (ovs-vsctl del-br ${want.bridge}) if it is unused`);
@@ -142,30 +152,55 @@ export function hostRefusals(facts: HostFacts, want: HostWants): string[] {
     out.push(`${host} has ${facts.cpus} CPU(s); OVS-DPDK needs at least ${MIN_HOST_CPUS} (lcore 0 for OVS's own threads, one for the poll-mode thread)`);
   }
   if (facts.iommuGroups === 0 && !want.vfioNoiommu) {
-    out.push(
-      `${host} has no IOMMU (/sys/class/iommu is empty), which vfio-pci needs: enable VT-d (Intel) or AMD-Vi (AMD) in the firmware and add intel_iommu=on iommu=pt (Intel) or amd_iommu=on iommu=pt (AMD) to the kernel command line, then reboot; or accept --vfio-noiommu (no DMA isolation)`,
-    );
+    out.push(`${host} has no IOMMU (/sys/class/iommu is empty), which vfio-pci needs: ${iommuFix(facts)}, then reboot; or accept --vfio-noiommu (no DMA isolation)`);
   }
   // What run-time reservation cannot give: pages the memory cannot hold, and 1G pages the kernel does not offer.
   const more2m = Math.max(0, want.hugepages2m - facts.hp2mTotal);
   const more1g = Math.max(0, want.hugepages1g - facts.hp1gTotal);
   const needKiB = more2m * 2048 + more1g * 1024 * 1024;
   if (want.hugepages1g > 0 && !facts.hp1gSupported) {
-    out.push(`${host}: its kernel offers no 1G hugepages; add default_hugepagesz=2M hugepagesz=1G hugepages=${want.hugepages1g} to the kernel command line and reboot, or leave --hugepages-1g out`);
+    out.push(`${host}: its kernel offers no 1G hugepages (the CPU needs the pdpe1gb flag); ${hugepageArgsFix(facts.cmdline, want)} and reboot, or leave --hugepages-1g out`);
   } else if (needKiB > facts.memAvailableKiB) {
     out.push(
       `${host}: ${more2m} more 2M and ${more1g} more 1G hugepages need ${Math.ceil(needKiB / 1024)} MiB, but only ${Math.floor(facts.memAvailableKiB / 1024)} MiB is available; ` +
-        `add ${kernelHugepageArgs(want)} to the kernel command line and reboot, or ask for fewer (--hugepages-2m, --hugepages-1g)`,
+        `${hugepageArgsFix(facts.cmdline, want)} and reboot, or ask for fewer (--hugepages-2m, --hugepages-1g)`,
     );
   }
   return out;
 }
 
-/** The kernel arguments that reserve the hugepages at boot. */
+/** The kernel arguments that reserve the hugepages at boot (the 1G ones first: they need the most contiguous memory). */
 export function kernelHugepageArgs(want: Pick<HostWants, 'hugepages2m' | 'hugepages1g'>): string {
-  const args = [`hugepagesz=2M hugepages=${want.hugepages2m}`];
-  if (want.hugepages1g > 0) args.push(`hugepagesz=1G hugepages=${want.hugepages1g}`);
+  const args = want.hugepages1g > 0 ? [`hugepagesz=1G hugepages=${want.hugepages1g}`] : [];
+  args.push(`hugepagesz=2M hugepages=${want.hugepages2m}`);
   return args.join(' ');
+}
+
+const HUGEPAGE_ARG = /^(default_hugepagesz|hugepagesz|hugepages)=/;
+const GRUB = ' (GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub)';
+
+/** What to do to the kernel command line for the hugepages: add the arguments, or replace the ones it has. */
+export function hugepageArgsFix(cmdline: string, want: Pick<HostWants, 'hugepages2m' | 'hugepages1g'>): string {
+  const has = cmdline.split(/\s+/).filter((a) => HUGEPAGE_ARG.test(a));
+  const wanted = `default_hugepagesz=2M ${kernelHugepageArgs(want)}`;
+  return has.length ? `replace '${has.join(' ')}' on the kernel command line with '${wanted}'${GRUB}` : `add '${wanted}' to the kernel command line${GRUB}`;
+}
+
+/** How to get an IOMMU on this host: the firmware switch and the kernel arguments its command line lacks. */
+export function iommuFix(facts: Pick<HostFacts, 'cmdline' | 'cpuVendor'>): string {
+  const args = facts.cmdline.split(/\s+/);
+  const has = (a: string) => args.includes(a);
+  const pt = has('iommu=pt') ? '' : ' iommu=pt';
+  if (facts.cpuVendor === 'GenuineIntel') {
+    if (has('intel_iommu=on')) return `its kernel command line has intel_iommu=on already, so VT-d is off in the firmware: enable VT-d there`;
+    return `enable VT-d in the firmware and add 'intel_iommu=on${pt}' to the kernel command line${GRUB}`;
+  }
+  if (facts.cpuVendor === 'AuthenticAMD') {
+    const off = args.filter((a) => a === 'amd_iommu=off' || a === 'iommu=off');
+    if (off.length) return `remove '${off.join(' ')}' from the kernel command line${GRUB} and enable AMD-Vi (IOMMU) in the firmware`;
+    return `enable AMD-Vi (IOMMU) in the firmware (the kernel turns it on by itself${pt ? `; add 'iommu=pt' to the kernel command line${GRUB}` : ''})`;
+  }
+  return `enable VT-d (Intel) or AMD-Vi (AMD) in the firmware and add 'intel_iommu=on iommu=pt' (Intel) or 'iommu=pt' (AMD) to the kernel command line${GRUB}`;
 }
 
 /** What `status` says a host offers. */

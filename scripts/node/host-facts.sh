@@ -52,6 +52,7 @@ fact kernel "$(uname -r)"
 fact cpus "$(nproc)"
 fact iommu "$(find /sys/class/iommu -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)"
 fact cmdline "$(cat /proc/cmdline)"
+fact cpu_vendor "$(awk -F': *' '$1 ~ /^vendor_id/ { print $2; exit }' /proc/cpuinfo)"
 fact mem_available_kib "$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)"
 hp=/sys/kernel/mm/hugepages
 fact hp2m_total "$(cat $hp/hugepages-2048kB/nr_hugepages 2>/dev/null || echo 0)"
@@ -119,6 +120,12 @@ if command -v ovs-vsctl >/dev/null && ovs-vsctl --timeout=5 show >/dev/null 2>&1
       if [ -n "$pci" ] && [ "$devargs" = "$pci" ]; then fact ovs_claim "$port $br"; fi
     done
   done < <(ovs-vsctl list-br)
+  # The NIC's interface on a bridge as an ordinary (kernel) port, or in a bond.
+  if [ -n "$pci" ]; then
+    for iface in $(ifaces_of_pci "$pci"); do
+      if br=$(ovs-vsctl --timeout=5 iface-to-br "$iface" 2>/dev/null); then fact ovs_iface_claim "$iface $br"; fi
+    done
+  fi
 else
   fact ovs_running 0
 fi

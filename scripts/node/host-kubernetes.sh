@@ -21,6 +21,8 @@ staging=/var/tmp/dpdkci-kubernetes
 PLACES=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/containerd /var/lib/containerd /run/containerd
   /opt/containerd /etc/cni/net.d /opt/cni/bin /var/lib/cni /var/lib/calico /run/calico /var/log/calico
   /var/log/pods /var/log/containers /etc/dpdkci)
+# Their parents, removed only when empty: a record made before they were listed says nothing of them.
+PARENTS=(/opt/cni /etc/cni)
 # What dpdkci itself writes in /etc/dpdkci, for a host that had that directory already.
 OWN=(/etc/dpdkci/kubeadm-patches /etc/dpdkci/addons /etc/dpdkci/kubeadm-init.yaml /etc/dpdkci/kubeadm-join.yaml)
 # Files the kubeadm steps leave in /var/log (kubernetes.sh).
@@ -71,7 +73,7 @@ part_record() {
   : >"$state.partial"
   state=$state.partial
   put prefix "$prefix"
-  for place in "${PLACES[@]}" "${OWN[@]}"; do
+  for place in "${PLACES[@]}" "${OWN[@]}" "${PARENTS[@]}"; do
     if [ -e "$place" ]; then put had "$place"; fi
   done
   for place in /opt/cni/bin /etc/cni/net.d; do
@@ -185,6 +187,9 @@ undo() {
       if [ -e "$name" ] && ! has entry_had "$name"; then rm -rf --one-file-system -- "$name"; fi
     done
     said restored "$place with only what it had"
+  done
+  for place in "${PARENTS[@]}"; do
+    if [ -d "$place" ] && ! has had "$place" && rmdir -- "$place" 2>/dev/null; then said restored "no $place"; fi
   done
   rm -rf --one-file-system -- "$staging"
   rm -f -- "${LOGS[@]}"

@@ -43,6 +43,7 @@ is_on() { if "$@" >/dev/null 2>&1; then echo 1; else echo 0; fi; }
 
 OVS_KEYS=(dpdk-init dpdk-socket-mem dpdk-socket-limit dpdk-lcore-mask dpdk-extra pmd-cpu-mask pmd-maxsleep)
 HP=/sys/kernel/mm/hugepages
+NOIOMMU=/sys/module/vfio/parameters/enable_unsafe_noiommu_mode
 
 part_record() {
   local prefix=$1 pci=$2 socket_dir=$3 bridge=$4 key value driver=''
@@ -68,12 +69,22 @@ part_record() {
   put hp2m "$(cat $HP/hugepages-2048kB/nr_hugepages)"
   put hp1g "$(cat $HP/hugepages-1048576kB/nr_hugepages 2>/dev/null || echo 0)"
   put hp1g_mounted "$(is_on mountpoint -q /dev/hugepages1G)"
+  put hp1g_dir_existed "$(is_on test -d /dev/hugepages1G)"
+  put hp2m_mounted "$(is_on mountpoint -q /dev/hugepages)"
+  put hp2m_dir_existed "$(is_on test -d /dev/hugepages)"
+  put vfio_noiommu "$(cat "$NOIOMMU" 2>/dev/null || echo N)"
   put ovs_installed "$(is_on command -v ovs-vsctl)"
   if command -v ovs-vsctl >/dev/null; then
     put ovs_alternative "$(readlink -f /etc/alternatives/ovs-vswitchd 2>/dev/null || true)"
     put ovs_enabled "$(is_on systemctl is-enabled --quiet openvswitch-switch)"
     put ovs_active "$(is_on systemctl is-active --quiet ovs-vswitchd)"
     put ovsdb_active "$(is_on systemctl is-active --quiet ovsdb-server)"
+    # A database OVS is not serving may hold settings too: read them through a short-lived server.
+    local serving=1
+    if ! systemctl is-active --quiet ovsdb-server && [ -s /etc/openvswitch/conf.db ]; then
+      serving=0
+      systemctl start ovsdb-server
+    fi
     if systemctl is-active --quiet ovsdb-server; then
       for key in "${OVS_KEYS[@]}"; do
         if value=$(ovs-vsctl --if-exists get Open_vSwitch . "other_config:$key" 2>/dev/null) && [ -n "$value" ]; then
@@ -81,6 +92,7 @@ part_record() {
         fi
       done
     fi
+    if [ "$serving" = 0 ]; then systemctl stop ovsdb-server; fi
   fi
   mv "$state" "${state%.partial}"
 }
@@ -171,6 +183,15 @@ undo_ovs() {
   fi
 }
 
+# unmount DIR WAS_MOUNTED DIR_EXISTED: a hugetlbfs mount dpdkci made, and its directory. One still in use
+# (a DPDK program of the host's own) is kept rather than failing the rest of down.
+unmount() {
+  if [ "$2" = 0 ] && mountpoint -q "$1"; then
+    if umount "$1"; then said restored "$1 not mounted"; else said kept "$1 mounted (in use)"; fi
+  fi
+  if [ "$3" = 0 ] && [ -d "$1" ] && ! mountpoint -q "$1" && rmdir -- "$1" 2>/dev/null; then said restored "no $1"; fi
+}
+
 undo_nic() {
   local pci driver current=''
   pci=$(get nic_pci)
@@ -194,7 +215,8 @@ undo_nic() {
   said restored "$pci on ${driver:-no driver}, no driverctl override"
 }
 
-# What `dpdkci sync` recorded of its CNI pushes (sync.sh record_cni): added binaries go, replaced ones come back.
+# What `dpdkci sync` recorded of its CNI pushes (sync.sh record_cni): added binaries go, replaced ones come
+# back. Those pushed over what dpdkci's Kubernetes wrote (cni_over_kubernetes) were its undo's, which ran first.
 undo_cni() {
   local name cni=/opt/cni/bin backup=$dir/cni-backup
   while read -r name; do
@@ -202,8 +224,9 @@ undo_cni() {
     said restored "no $cni/$name (pushed by dpdkci sync)"
   done < <(awk -F= '$1 == "cni_added" { print $2 }' "$state")
   while read -r name; do
-    # (Gone with the whole directory when dpdkci's Kubernetes made it.)
-    [ -d "$cni" ] || continue
+    # (Gone with the whole directory when dpdkci's Kubernetes made it; put back already by a down that
+    # stopped further on.)
+    if [ ! -d "$cni" ] || [ ! -e "$backup/$name" ]; then continue; fi
     mv -f -- "$backup/$name" "$cni/$name"
     said restored "$cni/$name as it was before dpdkci sync replaced it"
   done < <(awk -F= '$1 == "cni_replaced" { print $2 }' "$state")
@@ -231,10 +254,13 @@ undo() {
     groupdel hugetlbfs
     said restored "no group hugetlbfs"
   fi
-  if [ "$(get hp1g_mounted)" = 0 ] && mountpoint -q /dev/hugepages1G; then
-    umount /dev/hugepages1G
-    said restored "/dev/hugepages1G not mounted"
+  # (Keys absent from a record made by an older dpdkci: nothing is undone for them.)
+  if [ "$(get vfio_noiommu)" = N ] && [ "$(cat "$NOIOMMU" 2>/dev/null || echo N)" = Y ]; then
+    echo 0 >"$NOIOMMU"
+    said restored "vfio's unsafe no-IOMMU mode off"
   fi
+  unmount /dev/hugepages1G "$(get hp1g_mounted)" "$(get hp1g_dir_existed)"
+  unmount /dev/hugepages "$(get hp2m_mounted)" "$(get hp2m_dir_existed)"
   get hp2m >$HP/hugepages-2048kB/nr_hugepages
   if [ -d $HP/hugepages-1048576kB ]; then get hp1g >$HP/hugepages-1048576kB/nr_hugepages; fi
   said restored "hugepages 2M=$(get hp2m) 1G=$(get hp1g), as recorded"

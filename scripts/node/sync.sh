@@ -10,7 +10,9 @@
 set -euo pipefail
 
 NAMESPACE=k8s.io
-CNI_DIR=/opt/cni/bin
+# Both pointed elsewhere only by the unit test of record_cni.
+CNI_DIR=${DPDKCI_CNI_DIR:-/opt/cni/bin}
+RECORD=${DPDKCI_HOST_RECORD_DIR:-/var/lib/dpdkci}
 
 cmd=${1:?usage: sync.sh image-digest|image|cni-sum|cni|manifests ARGS...}
 shift
@@ -23,15 +25,19 @@ die() {
 # On a machine dpdkci did not boot (provider hosts), what a CNI push changes is recorded, so that `dpdkci
 # down` removes the binaries it added and puts back the ones it replaced (host-state.sh undo).
 record_cni() {
-  local state=/var/lib/dpdkci/host-state backup=/var/lib/dpdkci/cni-backup
+  local state=$RECORD/host-state backup=$RECORD/cni-backup k8s=$RECORD/kubernetes-state
   [ -f "$state" ] || return 0
-  grep -qxF -e "cni_added=$1" -e "cni_replaced=$1" "$state" && return 0
+  grep -qxF -e "cni_added=$1" -e "cni_replaced=$1" -e "cni_over_kubernetes=$1" "$state" && return 0
   if ! grep -q '^cni_dirs_created=' "$state"; then
     local d created=''
     for d in "$CNI_DIR" "$(dirname "$CNI_DIR")"; do [ -d "$d" ] || created+="$d "; done
     printf 'cni_dirs_created=%s\n' "$created" >>"$state"
   fi
-  if [ -e "$CNI_DIR/$1" ]; then
+  # Under dpdkci's Kubernetes, down's Kubernetes undo (first) puts back or removes every file that is not
+  # the host's own from before it: a copy kept here of the install's or calico's would come back after it.
+  if [ -f "$k8s" ] && ! { grep -qxF "entry_had=$CNI_DIR/$1" "$k8s" && ! grep -qxF "replaced=$CNI_DIR/$1" "$k8s"; }; then
+    printf 'cni_over_kubernetes=%s\n' "$1" >>"$state"
+  elif [ -e "$CNI_DIR/$1" ]; then
     install -d -m 0700 "$backup"
     cp -a -- "$CNI_DIR/$1" "$backup/$1"
     printf 'cni_replaced=%s\n' "$1" >>"$state"

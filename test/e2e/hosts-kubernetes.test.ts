@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ const NODE_IP = '10.0.2.15';
 
 /** What down must leave as it found it: binaries, units, directories, kernel settings, firewall rules. */
 const BASELINE =
-  'ls /usr/local/bin /usr/local/sbin /etc/systemd/system/multi-user.target.wants | tr "\\n" " "; echo; md5sum /etc/containerd/config.toml /usr/local/bin/kubectl 2>/dev/null || true; ' +
+  'ls /usr/local/bin /usr/local/sbin /opt/cni/bin /etc/systemd/system/multi-user.target.wants | tr "\\n" " "; echo; md5sum /etc/containerd/config.toml /usr/local/bin/kubectl 2>/dev/null || true; ' +
   'for p in /etc/containerd /var/lib/containerd /etc/kubernetes /var/lib/kubelet /opt/cni/bin /etc/cni/net.d /etc/dpdkci /etc/crictl.yaml /etc/systemd/system/containerd.service /etc/systemd/system/kubelet.service; do test -e $p && echo "$p there"; done; ' +
   'sysctl -n net.ipv4.ip_forward; test -d /sys/module/br_netfilter && echo br_netfilter; iptables-save | grep -c "^-A" || true; systemctl is-active containerd kubelet || true';
 
@@ -50,8 +50,13 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
     );
     // A kubectl of the host's own, which the install overwrites and down must put back.
     await onNode(MACHINE, 'node01', "printf '#!/bin/sh\\necho the host kubectl\\n' > /usr/local/bin/kubectl && chmod 0755 /usr/local/bin/kubectl");
+    // And a CNI directory of its own, with a plugin and a userspace CNI build of its own, which the install
+    // overwrites: after down, the directory holds those two again, the host's userspace build back.
+    await onNode(MACHINE, 'node01', "mkdir -p /opt/cni/bin && cp /bin/true /opt/cni/bin/host-plugin && printf '#!/bin/sh\\necho host userspace\\n' > /opt/cni/bin/userspace && chmod 0755 /opt/cni/bin/userspace");
     before = await onNode(MACHINE, 'node01', BASELINE);
     machineId = await onNode(MACHINE, 'node01', 'cat /etc/machine-id');
+    // A node package the machine lacks: up installs it, and down without --purge-packages keeps it and says so.
+    await onNode(MACHINE, 'node01', 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q driverctl >/dev/null && echo purged');
   }, 20 * 60_000);
 
   afterAll(async () => {
@@ -95,6 +100,16 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
     expect(await on('cat /etc/machine-id')).toBe(machineId);
     expect(await on('grep -c ^key= /var/lib/dpdkci/kubernetes-state')).toBe('1');
     expect(await on('/usr/local/bin/kubectl')).toBe('kubectl v1.31.4 (dpdkci test stand-in)');
+    // A developer's build of the userspace CNI synced over the pinned one (which replaced the host's), and
+    // over a plugin the install added: down must bring back the host's userspace build and neither of these.
+    const cni = join(DIR, 'cni');
+    mkdirSync(cni);
+    writeFileSync(join(cni, 'userspace'), '#!/bin/sh\necho dev build\n', { mode: 0o755 });
+    writeFileSync(join(cni, 'dpdkci-test-plugin'), '#!/bin/sh\necho dev build\n', { mode: 0o755 });
+    const sync = await dpdkci(['sync', '--prefix', HOSTS, '--cni-bin', cni], { timeoutMs: 5 * 60_000 });
+    expect(sync.exitCode, String(sync.all)).toBe(0);
+    expect(await on('/opt/cni/bin/userspace; /opt/cni/bin/dpdkci-test-plugin')).toBe('dev build\ndev build');
+    expect(await on('grep ^cni_ /var/lib/dpdkci/host-state | sort')).toBe('cni_dirs_created=\ncni_over_kubernetes=dpdkci-test-plugin\ncni_over_kubernetes=userspace');
   }, 20 * 60_000);
 
   it('down takes Kubernetes away again: binaries, units, directories, kernel settings and rules as they were, the machine still answering', async () => {
@@ -105,6 +120,9 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
     expect(stateExists(HOSTS)).toBe(false);
     expect(await onNode(MACHINE, 'node01', BASELINE)).toBe(before);
     expect(await onNode(MACHINE, 'node01', '/usr/local/bin/kubectl')).toBe('the host kubectl');
+    expect(await onNode(MACHINE, 'node01', '/opt/cni/bin/userspace')).toBe('host userspace');
+    expect(String(r.stderr)).toMatch(/lab1: kept packages dpdkci installed: driverctl \(--purge-packages removes them\)/);
+    expect(await onNode(MACHINE, 'node01', "dpkg-query -W -f='${db:Status-Status}' driverctl")).toBe('installed');
     expect(await onNode(MACHINE, 'node01', 'test -e /var/lib/dpdkci && echo there || echo none')).toBe('none');
     expect(await onNode(MACHINE, 'node01', 'readlink /sys/bus/pci/devices/0000:00:04.0/driver | xargs basename')).toBe('virtio-pci');
   }, 10 * 60_000);

@@ -35,6 +35,21 @@ function inventory(file: string, hosts: { m: Machine; nic: string; hostKey?: str
   return path;
 }
 
+/**
+ * What down must put back as the machine had it: the ovs-vswitchd build, whether /opt/cni and the 2M
+ * hugetlbfs mount were there, and, last, OVS's other_config read from its database file (OVS may not run).
+ */
+const AS_IT_WAS =
+  'readlink -f /etc/alternatives/ovs-vswitchd; test -e /opt/cni && echo /opt/cni there || echo no /opt/cni; mountpoint /dev/hugepages || true; ' +
+  'echo OVSDB; if [ -s /etc/openvswitch/conf.db ]; then ovsdb-tool query /etc/openvswitch/conf.db \'["Open_vSwitch",{"op":"select","table":"Open_vSwitch","where":[],"columns":["other_config"]}]\'; else echo none; fi';
+
+/** AS_IT_WAS, the database's answer read as the other_config map (none: no database, no settings). */
+function asItWas(out: string): { lines: string[]; otherConfig: Record<string, string> } {
+  const [head = '', db = 'none'] = out.split('\nOVSDB\n');
+  const pairs: [string, string][] = db.trim() === 'none' ? [] : JSON.parse(db)[0].rows[0].other_config[1];
+  return { lines: head.split('\n'), otherConfig: Object.fromEntries(pairs) };
+}
+
 const up = (inv: string, extra: string[] = []) => dpdkci(['up', '--provider', 'hosts', '--inventory', inv, '--prefix', HOSTS, '--dpdk', ...extra], { timeoutMs: 20 * 60_000 });
 
 describe('up --provider hosts on two machines it did not boot', () => {
@@ -42,6 +57,7 @@ describe('up --provider hosts on two machines it did not boot', () => {
   let m2: Machine;
   let key: string;
   let good: string;
+  const before: Record<string, ReturnType<typeof asItWas>> = {};
 
   beforeAll(async () => {
     await dpdkci(['down', '--prefix', HOSTS, '--force']);
@@ -65,6 +81,7 @@ describe('up --provider hosts on two machines it did not boot', () => {
     // A virtio NIC's interface hangs off its virtioN child, not the PCI function's own net/.
     const iface = await onNode(MACHINES, 'node02', 'ls /sys/bus/pci/devices/0000:00:04.0/virtio*/net');
     good = inventory('good.yaml', [{ m: m1, nic: '0000:00:04.0' }, { m: m2, nic: iface }], key);
+    for (const node of ['node01', 'node02']) before[node] = asItWas(await onNode(MACHINES, node, AS_IT_WAS));
   }, 20 * 60_000);
 
   afterAll(async () => {
@@ -157,7 +174,13 @@ describe('up --provider hosts on two machines it did not boot', () => {
     expect(String(r.stderr)).toMatch(/lab2: restored the packages as they were: purged driverctl/);
     expect(await onNode(MACHINES, 'node02', "dpkg-query -W -f='${db:Status-Status}' driverctl 2>/dev/null || echo absent")).toMatch(/^(absent|not-installed|config-files)$/);
     expect(stateExists(HOSTS)).toBe(false);
+    // With --purge-packages no package is kept (down without it names them: test/e2e/hosts-kubernetes.test.ts).
+    expect(String(r.stderr)).not.toMatch(/kept packages/);
     for (const node of ['node01', 'node02']) {
+      // The ovs-vswitchd build, OVS's other_config, /opt/cni (made by sync) and the hugetlbfs mount as they were.
+      const now = asItWas(await onNode(MACHINES, node, AS_IT_WAS));
+      expect(now.lines, node).toEqual(before[node]?.lines);
+      expect(now.otherConfig, node).toEqual(before[node]?.otherConfig);
       expect(await onNode(MACHINES, node, 'readlink /sys/bus/pci/devices/0000:00:04.0/driver | xargs basename')).toBe('virtio-pci');
       expect(await onNode(MACHINES, node, 'driverctl list-overrides | grep -c . || true')).toBe('0');
       expect(await onNode(MACHINES, node, 'systemctl start ovsdb-server; ovs-vsctl br-exists br-dpdk0 && echo bridge || echo none')).toBe('none');

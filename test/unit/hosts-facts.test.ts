@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostOffer, hostRefusals, parseHostFacts, type HostFacts, type HostWants } from '../../providers/hosts/facts.js';
 import { hostPackages } from '../../providers/hosts/steps/packages.js';
@@ -11,6 +13,8 @@ const GOOD = `os_id=debian
 os_version_id=12
 os_pretty=Debian GNU/Linux 12 (bookworm)
 kernel=6.1.0-28-amd64
+cmdline=BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=UUID=0f3c ro quiet
+cpu_vendor=GenuineIntel
 cpus=8
 iommu=12
 mem_available_kib=16000000
@@ -44,6 +48,8 @@ describe('host facts', () => {
     const release = (await execa('bash', ['-c', '. /etc/os-release; echo "$ID $VERSION_ID"'])).stdout.split(' ');
     expect([f.osId, f.osVersionId]).toEqual(release);
     expect(f.cpus).toBe(Number((await execa('nproc')).stdout));
+    expect(f.cmdline).toBe(readFileSync('/proc/cmdline', 'utf8').trim());
+    expect(f.cpuVendor).toBe(/^vendor_id\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]);
     // lo is an interface without a PCI device: named, and refused as such.
     expect(f.nicIfaceExists).toBe(true);
     expect(f.nicPci).toBe('');
@@ -59,6 +65,11 @@ describe('host facts', () => {
     const f = parseHostFacts(r.stdout);
     expect(f.nicPci).toBe(pci);
     expect(hostRefusals(f, { ...WANT, nic: dev }).join('\n')).toContain("carries the host's default route");
+    // The same NIC as a kernel port of an OVS bridge (ovs-vsctl stands in for the OVS this machine lacks).
+    const bin = mkdtempSync(join(tmpdir(), 'dpdkci-facts-ovs-'));
+    writeFileSync(join(bin, 'ovs-vsctl'), `#!/bin/sh\ncase "$*" in "--timeout=5 show"|list-br) exit 0 ;; "--timeout=5 iface-to-br ${dev}") echo br-ex; exit 0 ;; esac\nexit 1\n`, { mode: 0o755 });
+    const o = await execa('bash', [join(PROJECT_ROOT, 'scripts', 'node', 'host-facts.sh'), dev, 'br-dpdk0', '/nonexistent-dpdkci'], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(hostRefusals(parseHostFacts(o.stdout), { ...WANT, nic: dev }).join('\n')).toContain(`(${dev}) is already on OVS bridge br-ex as a kernel port`);
   });
 
   it('a good host is not refused, and status says what it offers', () => {
@@ -77,9 +88,15 @@ describe('host facts', () => {
     ['Debian 13', 'os_version_id=13\nos_pretty=Debian GNU/Linux 13 (trixie)', ['os_version_id', 'os_pretty'], {}, /runs Debian GNU\/Linux 13 \(trixie\); dpdkci supports Debian 12/],
     ['no such NIC', 'nic_pci=', ['nic_pci'], { nic: '0000:99:00.0' }, /no NIC "0000:99:00.0" on it; list its NICs/],
     ['one CPU', 'cpus=1', ['cpus'], {}, /has 1 CPU\(s\); OVS-DPDK needs at least 2/],
-    ['no IOMMU', 'iommu=0', ['iommu'], {}, /no IOMMU.*intel_iommu=on iommu=pt.*--vfio-noiommu/],
-    ['too little memory for the hugepages', 'mem_available_kib=1000000', ['mem_available_kib'], {}, /896 more 2M and 0 more 1G hugepages need 1792 MiB, but only 976 MiB is available; add hugepagesz=2M hugepages=896 to the kernel command line/],
-    ['no 1G pages in the kernel', 'hp1g_supported=0', ['hp1g_supported'], { hugepages1g: 2 }, /offers no 1G hugepages; add default_hugepagesz=2M hugepagesz=1G hugepages=2/],
+    ['the NIC is a kernel port of an OVS bridge', 'ovs_iface_claim=ens1f1 br-ex', [], {}, /NIC 0000:03:00.1 \(ens1f1\) is already on OVS bridge br-ex as a kernel port; detach it \(ovs-vsctl --with-iface del-port br-ex ens1f1\)/],
+    ['no IOMMU (Intel)', 'iommu=0', ['iommu'], {}, /no IOMMU \(\/sys\/class\/iommu is empty\), which vfio-pci needs: enable VT-d in the firmware and add 'intel_iommu=on iommu=pt' to the kernel command line \(GRUB_CMDLINE_LINUX.*--vfio-noiommu/],
+    ['no IOMMU though the kernel asks for one', 'iommu=0\ncmdline=ro intel_iommu=on iommu=pt', ['iommu', 'cmdline'], {}, /has intel_iommu=on already, so VT-d is off in the firmware: enable VT-d there, then reboot/],
+    ['no IOMMU on AMD, turned off on the command line', 'iommu=0\ncpu_vendor=AuthenticAMD\ncmdline=ro amd_iommu=off', ['iommu', 'cmdline', 'cpu_vendor'], {}, /remove 'amd_iommu=off' from the kernel command line .* and enable AMD-Vi/],
+    ['no IOMMU on AMD', 'iommu=0\ncpu_vendor=AuthenticAMD', ['iommu', 'cpu_vendor'], {}, /enable AMD-Vi \(IOMMU\) in the firmware \(the kernel turns it on by itself; add 'iommu=pt'/],
+    ['no IOMMU, CPU unknown', 'iommu=0', ['iommu', 'cpu_vendor'], {}, /'intel_iommu=on iommu=pt' \(Intel\) or 'iommu=pt' \(AMD\)/],
+    ['too little memory for the hugepages', 'mem_available_kib=1000000', ['mem_available_kib'], {}, /896 more 2M and 0 more 1G hugepages need 1792 MiB, but only 976 MiB is available; add 'default_hugepagesz=2M hugepagesz=2M hugepages=896' to the kernel command line \(GRUB_CMDLINE_LINUX/],
+    ['too little memory, hugepages on the command line already', 'mem_available_kib=1000000\ncmdline=ro hugepagesz=2M hugepages=64 quiet', ['mem_available_kib', 'cmdline'], {}, /replace 'hugepagesz=2M hugepages=64' on the kernel command line with 'default_hugepagesz=2M hugepagesz=2M hugepages=896'/],
+    ['no 1G pages in the kernel', 'hp1g_supported=0', ['hp1g_supported'], { hugepages1g: 2 }, /offers no 1G hugepages \(the CPU needs the pdpe1gb flag\); add 'default_hugepagesz=2M hugepagesz=1G hugepages=2 hugepagesz=2M hugepages=896'/],
   ];
   it.each(refusals)('refuses a host when %s', (_what, extra, drop, want, expected) => {
     const found = hostRefusals(facts(extra, drop), { ...WANT, ...want });
