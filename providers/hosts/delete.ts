@@ -1,5 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
-import { readClusterRecord, type ClusterRecord, type Node, type NodeRecord } from '../../src/core/cluster.js';
+import { readClusterRecord, type ClusterRecord, type NodeRecord } from '../../src/core/cluster.js';
+import type { Node } from '../../src/exec/runner.js';
 import { clusterPaths } from '../../src/core/paths.js';
 import { connectSsh, createSshRunner } from '../../src/exec/ssh-runner.js';
 import type { DeleteOptions, DeleteReport, HostUndo } from '../../src/provider/provider.js';
