@@ -159,7 +159,8 @@ export function hostRefusals(facts: HostFacts, want: HostWants): string[] {
   const more1g = Math.max(0, want.hugepages1g - facts.hp1gTotal);
   const needKiB = more2m * 2048 + more1g * 1024 * 1024;
   if (want.hugepages1g > 0 && !facts.hp1gSupported) {
-    out.push(`${host}: its kernel offers no 1G hugepages (the CPU needs the pdpe1gb flag); ${hugepageArgsFix(facts.cmdline, want)} and reboot, or leave --hugepages-1g out`);
+    // x86 offers 1G pages only on CPUs with pdpe1gb: no kernel argument adds them.
+    out.push(`${host}: its kernel offers no 1G hugepages, since its CPU lacks the pdpe1gb flag; leave --hugepages-1g out (2M pages serve OVS-DPDK as well)`);
   } else if (needKiB > facts.memAvailableKiB) {
     out.push(
       `${host}: ${more2m} more 2M and ${more1g} more 1G hugepages need ${Math.ceil(needKiB / 1024)} MiB, but only ${Math.floor(facts.memAvailableKiB / 1024)} MiB is available; ` +

@@ -11,7 +11,6 @@ import { HOST_KEY_TYPES, knownHostsKeys, parsePublicKeyLine } from './host-key.j
  * once; every problem is collected and reported together, each naming the host, the field, the value and the fix.
  */
 
-export type { Inventory, InventoryHost } from '../../src/core/inventory.js';
 
 const FIELDS = ['name', 'address', 'port', 'user', 'keyFile', 'hostKey', 'knownHostsFile', 'role', 'nic', 'nodeIp'] as const;
 const ROLES = ['control-plane', 'worker'] as const;

@@ -105,5 +105,5 @@ export async function stopRegistry(paths: RegistryPaths): Promise<number[]> {
 export function qemuRegistry(record: ClusterRecord, env: NodeJS.ProcessEnv): ClusterRegistry | undefined {
   if (!record.registryPort) return undefined;
   const running = registryProcesses(registryPaths(clusterPaths(record.prefix, env).dir)).length > 0;
-  return { address: `127.0.0.1:${record.registryPort}`, pullAs: NODE_REGISTRY_NAME, running };
+  return { address: `127.0.0.1:${record.registryPort}`, port: record.registryPort, pullAs: NODE_REGISTRY_NAME, running };
 }

@@ -65,7 +65,7 @@ part_vfio() {
   if [ -e "/sys/bus/pci/devices/$pci/driver" ]; then
     driver=$(basename "$(readlink "/sys/bus/pci/devices/$pci/driver")")
   fi
-  if [ "$driver" != vfio-pci ] || ! driverctl list-overrides 2>/dev/null | grep -q "^$pci vfio-pci\$"; then
+  if [ "$driver" != vfio-pci ] || ! grep -q "^$pci vfio-pci\$" < <(driverctl list-overrides 2>/dev/null); then
     want "$pci bound to vfio-pci (persistent driverctl override; was ${driver:-unbound})"
     modprobe vfio-pci
     driverctl set-override "$pci" vfio-pci

@@ -21,7 +21,7 @@ staging=/var/tmp/dpdkci-kubernetes
 PLACES=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/containerd /var/lib/containerd /run/containerd
   /opt/containerd /etc/cni/net.d /opt/cni/bin /var/lib/cni /var/lib/calico /run/calico /var/log/calico
   /var/log/pods /var/log/containers /etc/dpdkci)
-# Their parents, removed only when empty: a record made before they were listed says nothing of them.
+# Their parents, removed only when empty and only by a record that says whether they were there.
 PARENTS=(/opt/cni /etc/cni)
 # What dpdkci itself writes in /etc/dpdkci, for a host that had that directory already.
 OWN=(/etc/dpdkci/kubeadm-patches /etc/dpdkci/addons /etc/dpdkci/kubeadm-init.yaml /etc/dpdkci/kubeadm-join.yaml)
@@ -73,6 +73,8 @@ part_record() {
   : >"$state.partial"
   state=$state.partial
   put prefix "$prefix"
+  # (A record without this line was made before PARENTS were recorded: it says nothing of them.)
+  put parents_recorded 1
   for place in "${PLACES[@]}" "${OWN[@]}" "${PARENTS[@]}"; do
     if [ -e "$place" ]; then put had "$place"; fi
   done
@@ -188,9 +190,11 @@ undo() {
     done
     said restored "$place with only what it had"
   done
-  for place in "${PARENTS[@]}"; do
-    if [ -d "$place" ] && ! has had "$place" && rmdir -- "$place" 2>/dev/null; then said restored "no $place"; fi
-  done
+  if [ "$(get parents_recorded)" = 1 ]; then
+    for place in "${PARENTS[@]}"; do
+      if [ -d "$place" ] && ! has had "$place" && rmdir -- "$place" 2>/dev/null; then said restored "no $place"; fi
+    done
+  fi
   rm -rf --one-file-system -- "$staging"
   rm -f -- "${LOGS[@]}"
   systemctl daemon-reload

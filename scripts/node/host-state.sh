@@ -79,20 +79,22 @@ part_record() {
     put ovs_enabled "$(is_on systemctl is-enabled --quiet openvswitch-switch)"
     put ovs_active "$(is_on systemctl is-active --quiet ovs-vswitchd)"
     put ovsdb_active "$(is_on systemctl is-active --quiet ovsdb-server)"
-    # A database OVS is not serving may hold settings too: read them through a short-lived server.
-    local serving=1
-    if ! systemctl is-active --quiet ovsdb-server && [ -s /etc/openvswitch/conf.db ]; then
-      serving=0
-      systemctl start ovsdb-server
-    fi
+    local key value db
     if systemctl is-active --quiet ovsdb-server; then
       for key in "${OVS_KEYS[@]}"; do
         if value=$(ovs-vsctl --if-exists get Open_vSwitch . "other_config:$key" 2>/dev/null) && [ -n "$value" ]; then
           put "ovs_other_config:$key" "$value"
         fi
       done
+    elif [ -s /etc/openvswitch/conf.db ]; then
+      # A database OVS is not serving may hold settings too: read the file, without starting a server
+      # (whose start-up would write its own columns into it). Values come out quoted, as ovs-vsctl prints them.
+      db=$(ovsdb-tool query /etc/openvswitch/conf.db '["Open_vSwitch",{"op":"select","table":"Open_vSwitch","where":[],"columns":["other_config"]}]')
+      for key in "${OVS_KEYS[@]}"; do
+        value=$(grep -o "\[\"$key\",\"[^\"]*\"\]" <<<"$db" | sed 's/^\["[^"]*",\(".*"\)\]$/\1/' || true)
+        if [ -n "$value" ]; then put "ovs_other_config:$key" "$value"; fi
+      done
     fi
-    if [ "$serving" = 0 ]; then systemctl stop ovsdb-server; fi
   fi
   mv "$state" "${state%.partial}"
 }
@@ -197,7 +199,7 @@ undo_nic() {
   pci=$(get nic_pci)
   driver=$(get nic_driver)
   [ -n "$pci" ] && [ -e "/sys/bus/pci/devices/$pci" ] || return 0
-  if command -v driverctl >/dev/null && driverctl list-overrides 2>/dev/null | grep -q "^$pci "; then
+  if command -v driverctl >/dev/null && grep -q "^$pci " < <(driverctl list-overrides 2>/dev/null); then
     driverctl unset-override "$pci"
   fi
   [ -e "/sys/bus/pci/devices/$pci/driver" ] && current=$(basename "$(readlink "/sys/bus/pci/devices/$pci/driver")")

@@ -197,7 +197,7 @@ serve() {
     *) die "expected $port's socket under $dir/<pod uid>/, found $path: not serving a path outside the socket directory (run verify first)" ;;
   esac
   [ -d "${path%/*}" ] || die "expected the directory ${path%/*}, found none: the plugin did not make the pod's socket directory"
-  if ss -xlHn 2>/dev/null | grep -qF -- " $path "; then
+  if grep -qF -- " $path " < <(ss -xlHn 2>/dev/null); then
     die "expected nothing listening on $path, found a listener: the pod's own application already serves it"
   fi
   if [ -e "$path" ]; then

@@ -76,7 +76,9 @@ export interface KubernetesNetwork {
 
 /** The cluster's own registry as this machine reaches it, and the name the nodes pull it by. */
 export interface ClusterRegistry {
+  /** HOST:PORT, and the port alone (`ports registry` prints it, as gocli does). */
   address: string;
+  port: number;
   pullAs: string;
   running: boolean;
 }

@@ -96,7 +96,7 @@ describe('host facts', () => {
     ['no IOMMU, CPU unknown', 'iommu=0', ['iommu', 'cpu_vendor'], {}, /'intel_iommu=on iommu=pt' \(Intel\) or 'iommu=pt' \(AMD\)/],
     ['too little memory for the hugepages', 'mem_available_kib=1000000', ['mem_available_kib'], {}, /896 more 2M and 0 more 1G hugepages need 1792 MiB, but only 976 MiB is available; add 'default_hugepagesz=2M hugepagesz=2M hugepages=896' to the kernel command line \(GRUB_CMDLINE_LINUX/],
     ['too little memory, hugepages on the command line already', 'mem_available_kib=1000000\ncmdline=ro hugepagesz=2M hugepages=64 quiet', ['mem_available_kib', 'cmdline'], {}, /replace 'hugepagesz=2M hugepages=64' on the kernel command line with 'default_hugepagesz=2M hugepagesz=2M hugepages=896'/],
-    ['no 1G pages in the kernel', 'hp1g_supported=0', ['hp1g_supported'], { hugepages1g: 2 }, /offers no 1G hugepages \(the CPU needs the pdpe1gb flag\); add 'default_hugepagesz=2M hugepagesz=1G hugepages=2 hugepagesz=2M hugepages=896'/],
+    ['no 1G pages in the kernel', 'hp1g_supported=0', ['hp1g_supported'], { hugepages1g: 2 }, /offers no 1G hugepages, since its CPU lacks the pdpe1gb flag; leave --hugepages-1g out/],
   ];
   it.each(refusals)('refuses a host when %s', (_what, extra, drop, want, expected) => {
     const found = hostRefusals(facts(extra, drop), { ...WANT, ...want });

@@ -11,7 +11,7 @@ import { createFakeRunner, type FakeRunner } from '../../src/exec/fake-runner.js
 import { checkHosts, installHostPackages, recordHostState, recordHostsCluster, reserveHugepages } from '../../providers/hosts/steps/hosts.js';
 import { dataplaneSteps } from '../../src/steps/dataplane/index.js';
 import type { UpContext } from '../../src/steps/context.js';
-import type { Inventory } from '../../providers/hosts/inventory.js';
+import type { Inventory } from '../../src/core/inventory.js';
 import { UsageError } from '../../src/core/errors.js';
 
 // Sequencing only: which commands the hosts steps send to each host, and in which order, and that nothing

@@ -5,7 +5,7 @@ import { UsageError } from '../../../src/core/errors.js';
 import type { Step } from '../../../src/core/pipeline.js';
 import { remoteCommand } from '../../../src/exec/ssh-runner.js';
 import { BRIDGE } from '../../../src/dataplane/plan.js';
-import type { Inventory } from '../inventory.js';
+import type { Inventory } from '../../../src/core/inventory.js';
 import { hostKeyAlias, hostOf } from '../access.js';
 import { hostRefusals, parseHostFacts, type HostFacts } from '../facts.js';
 import { nicArg } from '../offers.js';

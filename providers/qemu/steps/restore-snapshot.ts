@@ -12,7 +12,6 @@ import { qemuArgs } from '../qemu-args.js';
 import { qemuKubernetesNetwork } from '../node-network.js';
 import { incomingArgs, resumeNode, waitLoaded } from '../snapshot.js';
 import { checkContents, checkSizes, diskFile, KEY_FILE, KUBECONFIG_FILE, snapshotDir, stateFile, type RestoreState } from '../../../src/snapshot/store.js';
-export type { RestoreState } from '../../../src/snapshot/store.js';
 import { allOrClose, connectNode } from '../../../src/provider/connect.js';
 import { runWithHostTime } from '../../../src/snapshot/clock.js';
 import { hostKubeconfig } from '../../../src/steps/kubernetes/kubeadm.js';

@@ -28,7 +28,7 @@ export const GOCLI_PORT_NAMES = {
 /** The names dpdkci forwards: ssh is per node (ssh-worker is node02's), the others are the cluster's. */
 export const PORT_NAMES = ['ssh', 'ssh-worker', 'k8s', 'registry'] as const;
 
-/** `dpdkci ports [ssh|ssh-worker|k8s|registry] [--node NODE]`: the host port (on 127.0.0.1) forwarded to a service. */
+/** `dpdkci ports [ssh|ssh-worker|k8s|registry] [--node NODE]`: the port this machine reaches a service on (QEMU: forwarded to 127.0.0.1). */
 export async function runPorts(name: string | undefined, flags: { prefix?: string; node?: string }, ctx: CommandContext): Promise<number> {
   const record = requireCluster(flags.prefix, ctx.env);
   if (name !== undefined && !(PORT_NAMES as readonly string[]).includes(name)) {
@@ -43,19 +43,20 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   // QEMU forwards the API server to 127.0.0.1; on hosts it is the control plane's own address.
   const api = provider.kubernetesNetwork(record).api;
   const apiPort = api?.port;
+  const registry = provider.registry(record, ctx.env);
   if (name === 'k8s' && !apiPort) {
     // Say so rather than print a port nothing serves.
     throw new DpdkciError(
-      `cluster "${record.prefix}" forwards no k8s port: it has no Kubernetes (--kubernetes ${clusterKubernetes(record)}); its forwarded ports are ssh, one per node${record.registryPort ? ', and registry' : ''}`,
+      `cluster "${record.prefix}" forwards no k8s port: it has no Kubernetes (--kubernetes ${clusterKubernetes(record)}); its forwarded ports are ssh, one per node${registry ? ', and registry' : ''}`,
     );
   }
-  if (name === 'registry' && !record.registryPort) {
+  if (name === 'registry' && !registry) {
     throw new DpdkciError(
-      `cluster "${record.prefix}" runs no registry (it was brought up with --no-registry, or by a dpdkci without registries); bring it up again without --no-registry, or push with dpdkci sync --registry HOST:PORT to one of your own`,
+      `cluster "${record.prefix}" runs no registry (it was brought up with --no-registry, or on machines dpdkci did not boot); push with dpdkci sync --registry HOST:PORT to one of your own`,
     );
   }
   if (name === 'k8s' || name === 'registry') {
-    ctx.out(String(name === 'k8s' ? apiPort : record.registryPort));
+    ctx.out(String(name === 'k8s' ? apiPort : registry?.port));
     return ExitCode.ok;
   }
   if (name === 'ssh-worker') {
@@ -71,7 +72,6 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   } else {
     for (const n of nodes) ctx.out(`${n.name} ssh ${provider.endpoint(record, n).host}:${n.sshPort}`);
     if (api && !flags.node) ctx.out(`${record.nodes[0]?.name} k8s ${api.host}:${api.port}`);
-    const registry = provider.registry(record, ctx.env);
     if (registry && !flags.node) ctx.out(`cluster registry ${registry.address} (the nodes pull it as ${registry.pullAs})`);
   }
   return ExitCode.ok;

@@ -10,8 +10,8 @@ import { need, type UpContext } from '../../steps/context.js';
 import { providerFor, provisionerFor } from '../providers.js';
 import { nodeImageRecipe } from '../../image/provision.js';
 import { planFor } from '../../steps/dataplane/index.js';
-import { type RestoreState } from '../../../providers/qemu/steps/restore-snapshot.js';
-import type { Inventory } from '../../../providers/hosts/inventory.js';
+import type { RestoreState } from '../../snapshot/store.js';
+import type { Inventory } from '../../core/inventory.js';
 import type { SnapshotManifest } from '../../snapshot/store.js';
 import type { Owner } from '../../core/owner.js';
 import type { CommandContext } from '../context.js';
@@ -150,9 +150,4 @@ export function upCheckOptions(flags: Pick<UpFlags, 'checkSeconds'>) {
 
 export function restoreContext(manifest: SnapshotManifest, contentsChecked = false): RestoreState {
   return { manifest, contentsChecked, loadSeconds: {}, clockSkew: {} };
-}
-
-/** The steps of this up: the provider's list, its own steps around the shared node steps. */
-export function upStepsFor(ctx: UpContext): Step<UpContext>[] {
-  return provisionerFor(ctx.options.provider).upSteps(ctx);
 }

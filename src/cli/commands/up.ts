@@ -27,7 +27,7 @@ import { finishUp, SaveInterrupted } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
 import { recordHostState } from '../../../providers/hosts/steps/hosts.js';
 import { createLocalRunner } from '../../exec/local-runner.js';
-import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
+import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, upCheckOptions, type UpFlags } from './up-plan.js';
 import { autoLeftOutLine, kubernetesPreflight, resolveAutoKubernetes } from './up-kubernetes.js';
 
 export type { UpFlags } from './up-plan.js';
@@ -132,7 +132,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       (options.kubernetes !== 'none' ? `, Kubernetes ${options.kubernetes}` : ', no Kubernetes (--kubernetes none)') +
       (restoring ? `, restored from snapshot "${restoring.name}"` : ''),
   );
-  const steps = upStepsFor(upCtx);
+  const steps = provisionerFor(options.provider).upSteps(upCtx);
   // A restored cluster is the saved one, checked before it was saved; `dpdkci check` checks it again.
   const checking = options.dpdk && !flags.skipCheck && !restoring;
   try {

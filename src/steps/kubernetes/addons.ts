@@ -8,6 +8,7 @@ import { remoteCommand } from '../../exec/ssh-runner.js';
 import { fetchArtifact } from '../../fetch/fetcher.js';
 import { addonFiles, type AddonFile, type UpstreamManifests } from '../../kubernetes/addons.js';
 import { artefactSources } from '../../kubernetes/artefacts.js';
+import { clusterArtefacts } from '../../versions/lock.js';
 import { need, type UpContext } from '../context.js';
 import { apply, controlPlane, enabled, lockOf, manifestInput, NAD_NAME, pending, plannedNames, SCRIPT } from './common.js';
 
@@ -93,12 +94,10 @@ export const kubernetesAddons: Step<UpContext, AddonFile[]> = (() => {
         '40-nad.yaml': `from manifests/nad/userspace-ovs-net.yaml.hbs (${NAD_NAME} on ${BRIDGE})`,
       };
       // The file list is the one apply writes, rendered over stand-ins of the upstream manifests.
-      let names: string[];
-      try {
-        names = addonFilesOf(ctx, { calico: standIn(ctx, 'calico'), multus: standIn(ctx, 'multus') }).map((f) => f.name);
-      } catch (e) {
-        return [{ on: node, verb: 'use', what: `nothing: the preflight stops up before this (${(e as Error).message.split('\n')[0]})` }];
-      }
+      // A lock with values not recorded yet cannot render them; the preflight stops up before this step then.
+      const unpinned = clusterArtefacts(lockOf(ctx), ctx.options.kubernetes).unpinned;
+      if (unpinned.length) return [{ on: node, verb: 'use', what: `nothing: the preflight stops up before this (${unpinned.length} value(s) of the lock not recorded yet)` }];
+      const names = addonFilesOf(ctx, { calico: standIn(ctx, 'calico'), multus: standIn(ctx, 'multus') }).map((f) => f.name);
       return [
         { on: node, verb: 'run', what: remoteCommand([SCRIPT, 'check', 'addons', 'SUM']) + '   (SUM: a hash of the files below)' },
         ...names.map((n): PlannedAction => ({ on: node, verb: 'write', what: `${ADDONS_DIR}/${n}: ${why[n] ?? 'the pinned upstream manifest, from the bundle, cache or network (sha256 checked)'}` })),
