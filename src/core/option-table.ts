@@ -15,6 +15,8 @@ export type OptionName =
   | 'timeout'
   | 'artifacts'
   | 'bootResetAfter'
+  | 'bootTimeout'
+  | 'checkSeconds'
   | 'snapshot'
   | 'syncDir'
   | 'syncRegistry';
@@ -57,6 +59,11 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   artifacts: { flag: '--artifacts', env: 'ARTIFACTS', default: '' },
   // The same 60 s that providers/qemu/wait-ssh.ts waits when it is not told.
   bootResetAfter: { flag: '--boot-reset-after', env: 'DPDKCI_BOOT_RESET_AFTER', default: '60' },
+  // The time a node may take to answer over SSH; src/steps/context.ts bootTimeoutMs.
+  bootTimeout: { flag: '--boot-timeout', env: 'DPDKCI_BOOT_TIMEOUT', default: '600' },
+  // `up --dpdk` ends with `dpdkci check`, shorter: it shows that every path carries traffic within the loss
+  // thresholds; `dpdkci check --seconds` (6 by default) and `npm run bench` measure the rates.
+  checkSeconds: { flag: '--check-seconds', env: 'DPDKCI_CHECK_SECONDS', default: '3' },
   snapshot: { flag: '--snapshot', env: 'DPDKCI_SNAPSHOT', default: '' },
   syncDir: { flag: '--dir', env: 'DPDKCI_SYNC_DIR', default: '_out/dpdkci' },
   syncRegistry: { flag: '--registry', env: 'DPDKCI_SYNC_REGISTRY', default: '' },

@@ -40,6 +40,17 @@ export function resolveBootResetAfterS(flags: RawFlags, env: NodeJS.ProcessEnv):
   return seconds;
 }
 
+/** --boot-timeout (DPDKCI_BOOT_TIMEOUT): seconds a node may take to answer over SSH. */
+export function resolveBootTimeoutS(flags: RawFlags, env: NodeJS.ProcessEnv): number {
+  const { value, via } = pick('bootTimeout', flags, env);
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || seconds < 10) {
+    const example = via === 'DPDKCI_BOOT_TIMEOUT' ? 'DPDKCI_BOOT_TIMEOUT=300' : '--boot-timeout 300';
+    throw new UsageError(`${via}: "${value}" is not a number of seconds (at least 10); e.g. ${example}`);
+  }
+  return seconds;
+}
+
 /** --timeout (DPDKCI_TIMEOUT): seconds the whole up may take, or undefined for no limit. */
 export function resolveTimeoutS(flags: RawFlags, env: NodeJS.ProcessEnv): number | undefined {
   const src = given('timeout', flags, env);

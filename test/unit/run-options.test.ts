@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { OPTION_SPECS } from '../../src/core/option-table.js';
-import { resolveBootResetAfterS, resolveDebianMirrorOption, resolveKubernetesSources, resolveSyncSources, resolveTimeoutS } from '../../src/core/run-options.js';
+import { upCheckOptions } from '../../src/cli/commands/up-plan.js';
+import { resolveBootResetAfterS, resolveBootTimeoutS, resolveDebianMirrorOption, resolveKubernetesSources, resolveSyncSources, resolveTimeoutS } from '../../src/core/run-options.js';
 
 /** The one option table, and the options besides the cluster's resolved from it: flag over variable over default. */
 describe('the option table', () => {
@@ -19,6 +20,15 @@ describe('the option table', () => {
     expect(resolveBootResetAfterS({}, {})).toBe(60);
     expect(resolveBootResetAfterS({}, { DPDKCI_BOOT_RESET_AFTER: '0' })).toBe(0);
     expect(() => resolveBootResetAfterS({}, { DPDKCI_BOOT_RESET_AFTER: '3' })).toThrow(/^DPDKCI_BOOT_RESET_AFTER: "3" is not a number of seconds .* e\.g\. DPDKCI_BOOT_RESET_AFTER=120$/);
+    expect(resolveBootTimeoutS({}, {})).toBe(600);
+    expect(resolveBootTimeoutS({ bootTimeout: '300' }, { DPDKCI_BOOT_TIMEOUT: '900' })).toBe(300);
+    expect(resolveBootTimeoutS({}, { DPDKCI_BOOT_TIMEOUT: '900' })).toBe(900);
+    expect(() => resolveBootTimeoutS({}, { DPDKCI_BOOT_TIMEOUT: '5' })).toThrow(/^DPDKCI_BOOT_TIMEOUT: "5" is not a number of seconds \(at least 10\); e\.g\. DPDKCI_BOOT_TIMEOUT=300$/);
+    expect(() => resolveBootTimeoutS({ bootTimeout: 'soon' }, {})).toThrow(/^--boot-timeout: "soon" is not a number of seconds \(at least 10\); e\.g\. --boot-timeout 300$/);
+    expect(upCheckOptions({}, {}).seconds).toBe(3);
+    expect(upCheckOptions({}, { DPDKCI_CHECK_SECONDS: '10' }).seconds).toBe(10);
+    expect(upCheckOptions({ checkSeconds: '4' }, { DPDKCI_CHECK_SECONDS: '10' }).seconds).toBe(4);
+    expect(() => upCheckOptions({}, { DPDKCI_CHECK_SECONDS: '1' })).toThrow(/^DPDKCI_CHECK_SECONDS: "1" is not a traffic time from 2 to 600 seconds \(e\.g\. DPDKCI_CHECK_SECONDS=10\)$/);
     expect(resolveTimeoutS({}, {})).toBeUndefined();
     expect(resolveTimeoutS({ timeout: '2m' }, { DPDKCI_TIMEOUT: '1h' })).toBe(120);
     expect(() => resolveTimeoutS({}, { DPDKCI_TIMEOUT: 'soon' })).toThrow(/^DPDKCI_TIMEOUT: "soon" is not a duration/);

@@ -26,16 +26,12 @@ export const CHECK_STEP = 'check dataplane traffic';
 
 /** `dpdkci check` measures: each path carries traffic this long by default. */
 export const CHECK_SECONDS = 6;
-/**
- * `up --dpdk` ends with the same check, shorter by default (--check-seconds): it shows that every path
- * carries traffic within the loss thresholds; `dpdkci check` (and `npm run bench`) measure the rates.
- */
-export const UP_CHECK_SECONDS = 3;
 
 export function checkOptions(flags: CheckFlags, secondsFlag = '--seconds', defaultSeconds = CHECK_SECONDS): Omit<CheckOptions, 'progress'> {
   const seconds = flags.seconds === undefined ? defaultSeconds : Number(flags.seconds);
   if (!Number.isInteger(seconds) || seconds < 2 || seconds > 600) {
-    throw new UsageError(`${secondsFlag}: "${flags.seconds}" is not a traffic time from 2 to 600 seconds (e.g. ${secondsFlag} 10)`);
+    const example = secondsFlag.startsWith('--') ? `${secondsFlag} 10` : `${secondsFlag}=10`;
+    throw new UsageError(`${secondsFlag}: "${flags.seconds}" is not a traffic time from 2 to 600 seconds (e.g. ${example})`);
   }
   const maxLossPct = flags.maxLoss === undefined ? 5 : Number(flags.maxLoss);
   if (!Number.isFinite(maxLossPct) || maxLossPct < 0 || maxLossPct > 100) {

@@ -27,7 +27,7 @@ import { finishUp, SaveInterrupted } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
 import { recordHostState } from '../../../providers/hosts/steps/hosts.js';
 import { createLocalRunner } from '../../exec/local-runner.js';
-import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, upCheckOptions, upStepsFor, type UpFlags } from './up-plan.js';
+import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, upStepsFor, type UpFlags } from './up-plan.js';
 import { autoLeftOutLine, kubernetesPreflight, resolveAutoKubernetes } from './up-kubernetes.js';
 
 export type { UpFlags } from './up-plan.js';
@@ -90,8 +90,6 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   if (lock && options.kubernetes !== 'none') kubernetesVersion(lock, options.kubernetes);
   const settings = resolveUpSettings(flags, ctx.env);
   const { timeoutS, artifacts } = settings;
-  // Checked before anything starts, although the check comes last.
-  upCheckOptions(flags);
   const owner = currentOwner(ctx.env);
   const paths = clusterPaths(options.prefix, ctx.env);
   // A snapshot is settled first: a restore needs no Kubernetes artefacts (its image has them).
@@ -150,7 +148,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     let check: CheckReport | undefined;
     if (checking && (result.applied.length > 0 || !record.lastCheck?.ok)) {
       // A cluster this `up` made has never been checked: nothing of an earlier check to clean up first.
-      check = await checkCluster(record, upCtx.nodes ?? [], { ...upCheckOptions(flags), freshNodes: result.applied.includes('prepare cluster') }, stepCtx, true);
+      check = await checkCluster(record, upCtx.nodes ?? [], { ...settings.check, freshNodes: result.applied.includes('prepare cluster') }, stepCtx, true);
       if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
       result.applied.push(CHECK_STEP);
     }
