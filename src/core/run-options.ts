@@ -62,8 +62,20 @@ export function resolveArtifacts(flags: RawFlags, env: NodeJS.ProcessEnv): strin
   return given('artifacts', flags, env)?.value;
 }
 
-/** Where sync takes its inputs when none is named (DPDKCI_SYNC_DIR), and the registry it pushes to (--registry, DPDKCI_SYNC_REGISTRY). */
+/** A registry's HOST:PORT, checked before anything is read or sent; via names the flag or variable it came from. */
+export function parseRegistry(value: string, via = '--registry'): string {
+  if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(value) || Number(value.split(':')[1]) > 65535) {
+    throw new UsageError(`${via}: "${value}" is not HOST:PORT; give the registry's forwarded address, e.g. --registry 127.0.0.1:5000, or cluster for the cluster's own`);
+  }
+  return value;
+}
+
+/**
+ * Where sync takes its inputs when none is named (DPDKCI_SYNC_DIR), and the registry it pushes to (--registry,
+ * DPDKCI_SYNC_REGISTRY): HOST:PORT, checked here, or "cluster" for the cluster's own.
+ */
 export function resolveSyncSources(flags: RawFlags, env: NodeJS.ProcessEnv): { dir: string; registry?: string } {
-  const registry = given('syncRegistry', flags, env)?.value;
-  return { dir: resolve(pick('syncDir', flags, env).value), ...(registry ? { registry } : {}) };
+  const registry = given('syncRegistry', flags, env);
+  if (registry && registry.value !== 'cluster') parseRegistry(registry.value, registry.via);
+  return { dir: resolve(pick('syncDir', flags, env).value), ...(registry ? { registry: registry.value } : {}) };
 }

@@ -36,6 +36,8 @@ describe('the option table', () => {
     expect(resolveDebianMirrorOption({}, { DPDKCI_DEBIAN_MIRROR: 'http://deb.example/debian' })).toBe('http://deb.example/debian');
     expect(() => resolveDebianMirrorOption({ debianMirror: 'deb.example' }, {})).toThrow(/^--debian-mirror: "deb\.example" is not a mirror URL/);
     expect(resolveSyncSources({}, {})).toEqual({ dir: resolve('_out', 'dpdkci') });
+    expect(() => resolveSyncSources({ syncRegistry: 'http://127.0.0.1:5000' }, {})).toThrow(/^--registry: "http:\/\/127\.0\.0\.1:5000" is not HOST:PORT/);
+    expect(() => resolveSyncSources({}, { DPDKCI_SYNC_REGISTRY: 'nowhere' })).toThrow(/^DPDKCI_SYNC_REGISTRY: "nowhere" is not HOST:PORT/);
     expect(resolveSyncSources({ syncRegistry: 'cluster' }, { DPDKCI_SYNC_DIR: '/tmp/out', DPDKCI_SYNC_REGISTRY: '127.0.0.1:5000' })).toEqual({ dir: '/tmp/out', registry: 'cluster' });
   });
 });
