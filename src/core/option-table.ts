@@ -28,6 +28,8 @@ export interface OptionSpec {
   flag: string;
   env?: string;
   default: string;
+  /** How the default reads in --help when the value itself would not say it ('' for none). */
+  shown?: string;
 }
 
 export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
@@ -54,8 +56,8 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   bundle: { flag: '--bundle', env: 'DPDKCI_BUNDLE', default: '' },
   mirror: { flag: '--mirror', env: 'DPDKCI_MIRROR', default: '' },
   // '' is the host's own apt sources, found when the image is built.
-  debianMirror: { flag: '--debian-mirror', env: 'DPDKCI_DEBIAN_MIRROR', default: '' },
-  timeout: { flag: '--timeout', env: 'DPDKCI_TIMEOUT', default: '' },
+  debianMirror: { flag: '--debian-mirror', env: 'DPDKCI_DEBIAN_MIRROR', default: '', shown: "the host's apt sources" },
+  timeout: { flag: '--timeout', env: 'DPDKCI_TIMEOUT', default: '', shown: 'none' },
   artifacts: { flag: '--artifacts', env: 'ARTIFACTS', default: '' },
   // The same 60 s that providers/qemu/wait-ssh.ts waits when it is not told.
   bootResetAfter: { flag: '--boot-reset-after', env: 'DPDKCI_BOOT_RESET_AFTER', default: '60' },
@@ -68,6 +70,18 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   syncDir: { flag: '--dir', env: 'DPDKCI_SYNC_DIR', default: '_out/dpdkci' },
   syncRegistry: { flag: '--registry', env: 'DPDKCI_SYNC_REGISTRY', default: '' },
 };
+
+/**
+ * The "(VARIABLE, default X)" of an option's --help, from its row: what --help says cannot drift from what
+ * is resolved. fallback: the default of a command that resolves the option with its own (pick's fallback);
+ * note: what else the default depends on.
+ */
+export function optionHelp(key: OptionName, extra: { fallback?: string; note?: string } = {}): string {
+  const spec = OPTION_SPECS[key];
+  const shown = extra.fallback ?? spec.shown ?? spec.default;
+  const parts = [...(spec.env ? [spec.env] : []), ...(shown !== '' ? [`default ${shown}`] : [])];
+  return `(${parts.join(', ')}${extra.note ? `; ${extra.note}` : ''})`;
+}
 
 /** The value of one option and where it came from, for messages that name the flag or the variable. */
 export function pick(key: OptionName, flags: RawFlags, env: NodeJS.ProcessEnv, fallback?: string): Source {

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { OPTION_SPECS } from '../../src/core/option-table.js';
+import type { Command } from 'commander';
+import { OPTION_SPECS, optionHelp, type OptionName } from '../../src/core/option-table.js';
+import { buildProgram } from '../../src/cli/main.js';
+import type { CommandContext } from '../../src/cli/context.js';
 import { upCheckOptions } from '../../src/cli/commands/up-plan.js';
 import { resolveBootResetAfterS, resolveBootTimeoutS, resolveDebianMirrorOption, resolveKubernetesSources, resolveSyncSources, resolveTimeoutS } from '../../src/core/run-options.js';
 
@@ -10,6 +13,36 @@ describe('the option table', () => {
   it('names only flags the CLI has, so that a message never names a flag that does not exist', () => {
     const main = readFileSync(join(__dirname, '..', '..', 'src', 'cli', 'main.ts'), 'utf8');
     for (const [name, spec] of Object.entries(OPTION_SPECS)) expect(main, `${name}: ${spec.flag}`).toMatch(new RegExp(`'${spec.flag}[ ']`));
+  });
+
+  it("gives every flag of the table its variable and default in --help, from the table", () => {
+    // Commands that resolve a row with a default of their own (pick's fallback), and a flag the table has but
+    // the command does not resolve from it (down --provider only guards against the wrong prefix).
+    const ownDefault: Record<string, string> = { 'provision --kubernetes': 'none', "bundle --kubernetes": "the lock file's default" };
+    const notFromTable = new Set(['down --provider']);
+    const byFlag = new Map<string, OptionName[]>();
+    for (const [name, spec] of Object.entries(OPTION_SPECS)) byFlag.set(spec.flag, [...(byFlag.get(spec.flag) ?? []), name as OptionName]);
+    const program = buildProgram({ env: {}, out: () => {}, progress: {} as CommandContext['progress'], signal: new AbortController().signal }, () => {});
+    const commands = (c: Command): Command[] => [c, ...c.commands.flatMap(commands)];
+    let checked = 0;
+    for (const command of commands(program)) {
+      for (const option of command.options) {
+        const keys = option.long ? byFlag.get(option.long) : undefined;
+        const where = `${command.name()} ${option.long}`;
+        if (!keys || notFromTable.has(where)) continue;
+        const key = keys[0] as OptionName;
+        const spec = OPTION_SPECS[key];
+        // Every row with this flag says the same (--secondary-nics is two rows).
+        for (const k of keys) expect([OPTION_SPECS[k].env, OPTION_SPECS[k].default], `${where}: ${k}`).toEqual([spec.env, spec.default]);
+        const fallback = ownDefault[where];
+        expect(option.description, where).toContain(optionHelp(key, fallback !== undefined ? { fallback } : {}).replace(/\)$/, ''));
+        if (spec.env) expect(option.description, where).toContain(spec.env);
+        const shown = fallback ?? spec.shown ?? spec.default;
+        if (shown !== '') expect(option.description, where).toContain(`default ${shown}`);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(40);
   });
 
   it('takes the flag over the variable, the variable over the default, and names where a bad value came from', () => {
