@@ -54,7 +54,7 @@ async function undoOn(record: ClusterRecord, node: NodeRecord, purge: boolean): 
  * unless the caller forgets the hosts that were not reached.
  */
 export async function deleteHostsCluster(prefix: string, options: DeleteOptions): Promise<DeleteReport> {
-  const paths = clusterPaths(prefix, options.env);
+  const paths = clusterPaths(prefix, options.places);
   const record = readClusterRecord(paths.specFile);
   const hosts = record ? await Promise.all(record.nodes.map((n) => undoOn(record, n, Boolean(options.purgePackages)))) : [];
   // With forget (down --force) the record goes even when a host was not reached; its own record stays there.

@@ -4,6 +4,7 @@ import { createProgress } from '../core/progress.js';
 import { KUBERNETES_DEFAULTS } from '../core/config.js';
 import { DPDK_DEFAULT_HUGEPAGES_2M } from '../core/dataplane-limits.js';
 import { optionHelp } from '../core/option-table.js';
+import { placesFrom } from '../core/places.js';
 import type { CommandContext } from './context.js';
 import { runDown } from './commands/down.js';
 import { runLogs } from './commands/logs.js';
@@ -246,6 +247,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   process.on('SIGTERM', onSignal);
   const ctx: CommandContext = {
     env,
+    places: placesFrom(env),
     out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     progress: createProgress({ ci: !['', 'false', '0'].includes((env.CI ?? '').toLowerCase()) }),
     signal: controller.signal,

@@ -19,13 +19,19 @@ export type OptionName =
   | 'checkSeconds'
   | 'snapshot'
   | 'syncDir'
-  | 'syncRegistry';
+  | 'syncRegistry'
+  | 'stateDir'
+  | 'cacheDir'
+  | 'snapshotDir'
+  | 'lockFile'
+  | 'ownerPid';
 
 /** Raw values as they arrive from the command line (commander): strings, or undefined when not given. */
 export type RawFlags = Partial<Record<OptionName, string | boolean | undefined>>;
 
 export interface OptionSpec {
-  flag: string;
+  /** None for the variables that only place things (src/core/places.ts). */
+  flag?: string;
   env?: string;
   default: string;
   /** How the default reads in --help when the value itself would not say it ('' for none). */
@@ -69,6 +75,12 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   snapshot: { flag: '--snapshot', env: 'DPDKCI_SNAPSHOT', default: '' },
   syncDir: { flag: '--dir', env: 'DPDKCI_SYNC_DIR', default: '_out/dpdkci' },
   syncRegistry: { flag: '--registry', env: 'DPDKCI_SYNC_REGISTRY', default: '' },
+  // Where dpdkci keeps things on this machine (src/core/places.ts), variables alone.
+  stateDir: { env: 'DPDKCI_STATE_DIR', default: '', shown: '$XDG_STATE_HOME/dpdkci (~/.local/state/dpdkci)' },
+  cacheDir: { env: 'DPDKCI_CACHE_DIR', default: '', shown: '$XDG_CACHE_HOME/dpdkci (~/.cache/dpdkci)' },
+  snapshotDir: { env: 'DPDKCI_SNAPSHOT_DIR', default: '', shown: 'snapshots/ in the cache directory' },
+  lockFile: { env: 'DPDKCI_LOCK_FILE', default: '', shown: "versions.lock.yaml of dpdkci's checkout" },
+  ownerPid: { env: 'DPDKCI_OWNER_PID', default: '', shown: "the session leader of up's process" },
 };
 
 /**
@@ -87,11 +99,11 @@ export function optionHelp(key: OptionName, extra: { fallback?: string; note?: s
 export function pick(key: OptionName, flags: RawFlags, env: NodeJS.ProcessEnv, fallback?: string): Source {
   const spec = OPTION_SPECS[key];
   const flagValue = flags[key];
-  if (flagValue !== undefined && flagValue !== false) return { value: String(flagValue), via: spec.flag };
+  if (spec.flag && flagValue !== undefined && flagValue !== false) return { value: String(flagValue), via: spec.flag };
   if (spec.env && env[spec.env] !== undefined && env[spec.env] !== '') {
     return { value: env[spec.env] as string, via: spec.env };
   }
-  return { value: fallback ?? spec.default, via: `${spec.flag} (default)` };
+  return { value: fallback ?? spec.default, via: `${spec.flag ?? spec.env} (default)` };
 }
 
 /** The value given by flag or variable, or undefined when neither was. */

@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { OPTION_SPECS, optionHelp, type OptionName } from '../../src/core/option-table.js';
 import { buildProgram } from '../../src/cli/main.js';
+import { placesFrom } from '../../src/core/places.js';
 import type { CommandContext } from '../../src/cli/context.js';
 import { upCheckOptions } from '../../src/cli/commands/up-plan.js';
 import { resolveBootResetAfterS, resolveBootTimeoutS, resolveDebianMirrorOption, resolveKubernetesSources, resolveSyncSources, resolveTimeoutS } from '../../src/core/run-options.js';
@@ -12,7 +13,7 @@ import { resolveBootResetAfterS, resolveBootTimeoutS, resolveDebianMirrorOption,
 describe('the option table', () => {
   it('names only flags the CLI has, so that a message never names a flag that does not exist', () => {
     const main = readFileSync(join(__dirname, '..', '..', 'src', 'cli', 'main.ts'), 'utf8');
-    for (const [name, spec] of Object.entries(OPTION_SPECS)) expect(main, `${name}: ${spec.flag}`).toMatch(new RegExp(`'${spec.flag}[ ']`));
+    for (const [name, spec] of Object.entries(OPTION_SPECS)) if (spec.flag) expect(main, `${name}: ${spec.flag}`).toMatch(new RegExp(`'${spec.flag}[ ']`));
   });
 
   it("gives every flag of the table its variable and default in --help, from the table", () => {
@@ -21,8 +22,8 @@ describe('the option table', () => {
     const ownDefault: Record<string, string> = { 'provision --kubernetes': 'none', "bundle --kubernetes": "the lock file's default" };
     const notFromTable = new Set(['down --provider']);
     const byFlag = new Map<string, OptionName[]>();
-    for (const [name, spec] of Object.entries(OPTION_SPECS)) byFlag.set(spec.flag, [...(byFlag.get(spec.flag) ?? []), name as OptionName]);
-    const program = buildProgram({ env: {}, out: () => {}, progress: {} as CommandContext['progress'], signal: new AbortController().signal }, () => {});
+    for (const [name, spec] of Object.entries(OPTION_SPECS)) if (spec.flag) byFlag.set(spec.flag, [...(byFlag.get(spec.flag) ?? []), name as OptionName]);
+    const program = buildProgram({ env: {}, places: placesFrom({}), out: () => {}, progress: {} as CommandContext['progress'], signal: new AbortController().signal }, () => {});
     const commands = (c: Command): Command[] => [c, ...c.commands.flatMap(commands)];
     let checked = 0;
     for (const command of commands(program)) {

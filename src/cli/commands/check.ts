@@ -64,7 +64,7 @@ export async function checkCluster(
   if (!plan) throw new DpdkciError(`cluster "${record.prefix}" has no OVS-DPDK dataplane; bring it up with --dpdk`);
   const step = ctx.progress.start(CHECK_STEP);
   const onAbort = () => {
-    void connectNodes({ record, env: ctx.env }).then(async (fresh) => {
+    void connectNodes({ record, places: ctx.places }).then(async (fresh) => {
       await cleanupCheck(fresh, plan);
       await Promise.all(fresh.map((n) => n.runner.close()));
     });
@@ -83,7 +83,7 @@ export async function checkCluster(
       failed.length ? failed.join('\n') : undefined,
     );
     record.lastCheck = { at: new Date().toISOString(), ok: report.ok };
-    writeClusterRecord(clusterPaths(record.prefix, ctx.env).specFile, record);
+    writeClusterRecord(clusterPaths(record.prefix, ctx.places).specFile, record);
     return report;
   } catch (e) {
     step.end('failed', ctx.signal.aborted ? 'interrupted' : undefined, ctx.signal.aborted ? 'interrupted' : (e as Error).message);
@@ -97,8 +97,8 @@ export async function checkCluster(
 export async function runCheckCommand(flags: CheckFlags, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
   const options = checkOptions(flags);
-  const record = requireCluster(flags.prefix, ctx.env);
-  const nodes = await connectNodes({ record, env: ctx.env });
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
+  const nodes = await connectNodes({ record, places: ctx.places });
   try {
     const report = await checkCluster(record, nodes, options, ctx);
     ctx.out(flags.output === 'json' ? JSON.stringify(report, null, 2) : renderCheck(report));

@@ -30,7 +30,7 @@ export const PORT_NAMES = ['ssh', 'ssh-worker', 'k8s', 'registry'] as const;
 
 /** `dpdkci ports [ssh|ssh-worker|k8s|registry] [--node NODE]`: the host port (on 127.0.0.1) forwarded to a service. */
 export async function runPorts(name: string | undefined, flags: { prefix?: string; node?: string }, ctx: CommandContext): Promise<number> {
-  const record = requireCluster(flags.prefix, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
   if (name !== undefined && !(PORT_NAMES as readonly string[]).includes(name)) {
     const gocli = (GOCLI_PORT_NAMES as Record<string, string>)[name];
     if (gocli) {
@@ -71,7 +71,7 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   } else {
     for (const n of nodes) ctx.out(`${n.name} ssh ${provider.endpoint(record, n).host}:${n.sshPort}`);
     if (api && !flags.node) ctx.out(`${record.nodes[0]?.name} k8s ${api.host}:${api.port}`);
-    const registry = provider.registry(record, ctx.env);
+    const registry = provider.registry(record, ctx.places);
     if (registry && !flags.node) ctx.out(`cluster registry ${registry.address} (the nodes pull it as ${registry.pullAs})`);
   }
   return ExitCode.ok;

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { clusterKubernetes, type ClusterRecord } from '../../core/cluster.js';
 import { UsageError } from '../../core/errors.js';
+import type { Places } from '../../core/places.js';
 import { parseRegistry, resolveSyncSources } from '../../core/run-options.js';
 import { providerOf } from '../../provider/registry.js';
 import { readOciArchive } from '../../sync/oci.js';
@@ -38,7 +39,7 @@ function expand(paths: readonly string[], option: string, filter: (name: string)
  * (--registry, DPDKCI_SYNC_REGISTRY; "cluster" for the cluster's own) parsed. Every input is checked here,
  * before any node is touched, and every message names its flag.
  */
-export async function resolveSyncRequest(flags: SyncFlags, record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<SyncRequest> {
+export async function resolveSyncRequest(flags: SyncFlags, record: ClusterRecord, env: NodeJS.ProcessEnv, places: Places): Promise<SyncRequest> {
   const { dir, registry: registryGiven } = resolveSyncSources({ syncRegistry: flags.registry, syncDir: flags.dir }, env);
   const given = Boolean(flags.image?.length || flags.cniBin?.length || flags.manifests);
   const fromDir = (sub: string) => (!given && existsSync(join(dir, sub)) ? [join(dir, sub)] : []);
@@ -67,7 +68,7 @@ export async function resolveSyncRequest(flags: SyncFlags, record: ClusterRecord
   let registry = registryGiven;
   // "cluster": the registry `up` runs for this cluster.
   if (registry === 'cluster') {
-    const own = providerOf(record).registry(record, env);
+    const own = providerOf(record).registry(record, places);
     if (!own) throw new UsageError(`--registry cluster: cluster "${record.prefix}" runs no registry (it was brought up with --no-registry, or on hosts); give HOST:PORT of another one`);
     registry = parseRegistry(own.address);
   }

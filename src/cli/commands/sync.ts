@@ -16,10 +16,10 @@ import { resolveSyncRequest, type SyncFlags } from './sync-request.js';
  */
 export async function runSync(flags: SyncFlags & { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
-  const record = requireCluster(flags.prefix, ctx.env);
-  const plan = await resolveSyncRequest(flags, record, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
+  const plan = await resolveSyncRequest(flags, record, ctx.env, ctx.places);
   const changes: SyncChange[] = [];
-  const nodes = await connectNodes({ record, env: ctx.env });
+  const nodes = await connectNodes({ record, places: ctx.places });
   try {
     await pushScriptsTo(nodes);
     if (plan.images.length || plan.cniBins.length) {

@@ -65,14 +65,14 @@ export function resolveUpSettings(flags: UpFlags, env: NodeJS.ProcessEnv): UpSet
 export type UpParts = { host: Runner; signal: AbortSignal } & Partial<Pick<UpContext, 'record' | 'image' | 'kubernetes' | 'restore' | 'inventory'>>;
 
 /** The one way `up` and both its dry runs make the steps' context: the same fields from the same settings. */
-export function newUpContext(options: ClusterOptions, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, parts: UpParts): UpContext {
-  const env = ctx.env;
+export function newUpContext(options: ClusterOptions, settings: UpSettings, ctx: Pick<CommandContext, 'places' | 'progress'>, owner: Owner, parts: UpParts): UpContext {
+  const places = ctx.places;
   return {
     ...parts,
     options,
-    env,
-    paths: clusterPaths(options.prefix, env),
-    cacheRoot: cacheRoot(env),
+    places: ctx.places,
+    paths: clusterPaths(options.prefix, places),
+    cacheRoot: cacheRoot(places),
     recipe: nodeImageRecipe(),
     debianMirror: settings.debianMirror,
     rebuild: settings.rebuild,
@@ -102,14 +102,13 @@ function refusingRunner(host: string): Runner {
  * the nodes, so on an existing cluster `up` skips what its checks find done. The provider fills in what
  * its steps would find or make (the image, the record); the rest is the same for every provider.
  */
-export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, restoring?: SnapshotManifest, inventory?: Inventory): string {
-  const env = ctx.env;
-  const paths = clusterPaths(options.prefix, env);
+export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'places' | 'progress'>, owner: Owner, restoring?: SnapshotManifest, inventory?: Inventory): string {
+  const paths = clusterPaths(options.prefix, ctx.places);
   // The dry run's host is a runner that refuses, as its nodes' are: nothing is run here either.
   const upCtx = newUpContext(options, settings, ctx, owner, {
     host: refusingRunner('host'),
     signal: new AbortController().signal,
-    ...(options.kubernetes !== 'none' && !restoring ? { kubernetes: plannedKubernetes(flags, env) } : {}),
+    ...(options.kubernetes !== 'none' && !restoring ? { kubernetes: plannedKubernetes(flags, ctx.env, ctx.places) } : {}),
     ...(restoring ? { restore: restoreContext(restoring) } : {}),
     ...(inventory ? { inventory } : {}),
   });

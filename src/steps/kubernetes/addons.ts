@@ -18,7 +18,7 @@ async function upstream(ctx: UpContext, addon: 'calico' | 'multus', fetch: boole
   const f = lockOf(ctx).addons[addon]?.files[0];
   if (!f?.sha256) throw new DpdkciError(`the lock file pins no ${addon} manifest with a sha256`);
   if (!fetch) return { name: f.name, text: `# ${f.name}, sha256 ${f.sha256}\n` };
-  const path = await fetchArtifact({ name: f.name, url: f.url, sha256: f.sha256 }, artefactSources(artefactCache(ctx.env), need(ctx.kubernetes, 'Kubernetes sources')));
+  const path = await fetchArtifact({ name: f.name, url: f.url, sha256: f.sha256 }, artefactSources(artefactCache(ctx.places), need(ctx.kubernetes, 'Kubernetes sources')));
   return { name: f.name, text: readFileSync(path, 'utf8') };
 }
 
