@@ -75,3 +75,20 @@ describe('the option table', () => {
     expect(resolveSyncSources({ syncRegistry: 'cluster' }, { DPDKCI_SYNC_DIR: '/tmp/out', DPDKCI_SYNC_REGISTRY: '127.0.0.1:5000' })).toEqual({ dir: '/tmp/out', registry: 'cluster' });
   });
 });
+
+describe('the places, resolved once from the variables of the table', () => {
+  it('takes DPDKCI_*_DIR over the XDG directories, keeps snapshots in the cache by default, and the lock of the checkout', () => {
+    const p = placesFrom({ XDG_STATE_HOME: '/x/state', XDG_CACHE_HOME: '/x/cache' });
+    expect(p).toEqual({ stateRoot: '/x/state/dpdkci', cacheRoot: '/x/cache/dpdkci', snapshotRoot: '/x/cache/dpdkci/snapshots', lockFile: join(__dirname, '..', '..', 'versions.lock.yaml') });
+    expect(placesFrom({ DPDKCI_STATE_DIR: '/s', DPDKCI_CACHE_DIR: '/c', DPDKCI_LOCK_FILE: '/l.yaml', DPDKCI_OWNER_PID: '42', XDG_STATE_HOME: '/x' })).toEqual({
+      stateRoot: '/s',
+      cacheRoot: '/c',
+      snapshotRoot: '/c/snapshots',
+      lockFile: '/l.yaml',
+      ownerPid: '42',
+    });
+    expect(placesFrom({ DPDKCI_CACHE_DIR: '/c', DPDKCI_SNAPSHOT_DIR: 'snaps' }).snapshotRoot).toBe(resolve('snaps'));
+    // Empty is unset, as before.
+    expect(placesFrom({ DPDKCI_STATE_DIR: '', XDG_STATE_HOME: '/x' }).stateRoot).toBe('/x/dpdkci');
+  });
+});
