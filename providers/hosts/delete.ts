@@ -61,7 +61,7 @@ async function undoOn(connect: ConnectHost, record: ClusterRecord, node: NodeRec
  */
 export function createDeleteHostsCluster(connect: ConnectHost = connectHostBySsh) {
   return async (prefix: string, options: DeleteOptions): Promise<DeleteReport> => {
-    const paths = clusterPaths(prefix, options.env);
+    const paths = clusterPaths(prefix, options.places);
     const record = readClusterRecord(paths.specFile);
     const hosts = record ? await Promise.all(record.nodes.map((n) => undoOn(connect, record, n, Boolean(options.purgePackages)))) : [];
     // With forget (down --force) the record goes even when a host was not reached; its own record stays there.

@@ -42,9 +42,9 @@ export const hostsProvider: Provider = {
   },
   endpoint: (_record, node) => ({ user: hostOf(node).user, host: hostOf(node).address, port: node.sshPort }),
   sshTarget: (record, node) => hostSshTarget(record, node),
-  sshClient(record, node, env) {
+  sshClient(record, node, places) {
     const h = hostOf(node);
-    const paths = clusterPaths(record.prefix, env);
+    const paths = clusterPaths(record.prefix, places);
     return {
       destination: `${h.user}@${h.address}`,
       port: node.sshPort,

@@ -40,7 +40,7 @@ export const hostsProvisioner: Provisioner = {
       names: [
         [ctx.paths.dir, '$CLUSTER'],
         [PROJECT_ROOT, '$DPDKCI'],
-        [stateRoot(ctx.env), '$STATE'],
+        [stateRoot(ctx.places), '$STATE'],
       ],
       freshNodes: false,
     };

@@ -5,6 +5,7 @@ import { clusterPaths, nodePaths, type ClusterPaths } from '../../src/core/paths
 import type { ClusterRecord, NodeRecord } from '../../src/core/cluster.js';
 import type { SshTarget } from '../../src/exec/ssh-runner.js';
 import { processName } from './names.js';
+import type { Places } from '../../src/core/places.js';
 
 /** A QEMU cluster's identity: its key pair, each node's host key, known_hosts, and how to reach a node. */
 
@@ -38,8 +39,8 @@ export function writeKnownHosts(paths: ClusterPaths, record: ClusterRecord): voi
   writeFileSync(paths.knownHosts, lines.join('\n') + '\n', { mode: 0o600 });
 }
 
-export function sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): SshTarget {
-  const paths = clusterPaths(record.prefix, env);
+export function sshTarget(record: ClusterRecord, node: NodeRecord, places: Places): SshTarget {
+  const paths = clusterPaths(record.prefix, places);
   return {
     name: node.name,
     host: '127.0.0.1',
@@ -51,8 +52,8 @@ export function sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.P
 }
 
 /** Options for the system ssh/scp clients: the cluster key, pinned host keys, no prompts. */
-export function sshClientOptions(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): string[] {
-  const paths = clusterPaths(record.prefix, env);
+export function sshClientOptions(record: ClusterRecord, node: NodeRecord, places: Places): string[] {
+  const paths = clusterPaths(record.prefix, places);
   return [
     '-i', paths.privateKey,
     '-o', 'IdentitiesOnly=yes',

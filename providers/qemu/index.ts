@@ -12,15 +12,15 @@ export const qemuProvider: Provider = {
   listNodes: async (record) => listNodes(record),
   endpoint: (_record, node) => ({ user: 'root', host: '127.0.0.1', port: node.sshPort }),
   sshTarget,
-  sshClient: (record, node, env) => ({ destination: 'root@127.0.0.1', port: node.sshPort, options: sshClientOptions(record, node, env) }),
+  sshClient: (record, node, places) => ({ destination: 'root@127.0.0.1', port: node.sshPort, options: sshClientOptions(record, node, places) }),
   // dpdkci's own NICs come first on the secondary network: DPDK's, then the Kubernetes node network's.
   nics: (options) => ({ dpdk: secondaryNicPci(0), nodeNetwork: secondaryNicPci(options.dpdk ? 1 : 0) }),
   kubernetesNetwork: qemuKubernetesNetwork,
-  secondaryNetwork: (record, env) => ({ kind: 'vde-switch', running: switchRunning(record, env) }),
+  secondaryNetwork: (record, places) => ({ kind: 'vde-switch', running: switchRunning(record, places) }),
   registry: qemuRegistry,
   summary: (record) => `provider qemu, accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})`,
   kubeletCpus: (_record, options) => ({ cpus: options.cpus, perNode: false }),
   hostSideLogs: qemuHostSideLogs,
   deleteCluster,
-  findStale: (env) => findStaleClusters(env),
+  findStale: (places) => findStaleClusters(places),
 };

@@ -9,6 +9,7 @@ import { qemuArgs, kernelArgs, type NodeLaunchSpec } from './qemu-args.js';
 import { readPidFile } from './processes.js';
 import { startSwitch, switchProcesses } from './switch.js';
 import { processName, qemuAccel } from './names.js';
+import type { Places } from '../../src/core/places.js';
 
 /** Starting a node's QEMU (and the cluster's switch), and reading what QEMU and the console said. */
 
@@ -17,8 +18,8 @@ export function overlayArgv(imageDisk: string, disk: string): string[] {
   return ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', imageDisk, disk];
 }
 
-export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): NodeLaunchSpec {
-  const paths = clusterPaths(record.prefix, env);
+export function launchSpec(record: ClusterRecord, node: NodeRecord, places: Places): NodeLaunchSpec {
+  const paths = clusterPaths(record.prefix, places);
   const np = nodePaths(paths, node.name);
   const o = record.options;
   return {
@@ -50,13 +51,13 @@ export function launchSpec(record: ClusterRecord, node: NodeRecord, env: NodeJS.
   };
 }
 
-export async function startClusterSwitch(host: Runner, record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<number> {
-  const paths = clusterPaths(record.prefix, env);
+export async function startClusterSwitch(host: Runner, record: ClusterRecord, places: Places): Promise<number> {
+  const paths = clusterPaths(record.prefix, places);
   return startSwitch(host, { dir: paths.switchDir, pidFile: paths.switchPid });
 }
 
-export function switchRunning(record: ClusterRecord, env: NodeJS.ProcessEnv): boolean {
-  const paths = clusterPaths(record.prefix, env);
+export function switchRunning(record: ClusterRecord, places: Places): boolean {
+  const paths = clusterPaths(record.prefix, places);
   return switchProcesses({ dir: paths.switchDir, pidFile: paths.switchPid }).length > 0;
 }
 
@@ -83,8 +84,8 @@ export function seedFiles(record: ClusterRecord, node: NodeRecord, publicKey: st
  * Starts one node's QEMU (daemonized). Its overlay is created on first start and kept across restarts.
  * extraArgs come last (a restore's -incoming), and inheritFd is passed on as fd 3.
  */
-export async function startNode(host: Runner, record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv, extraArgs: string[] = [], inheritFd?: number): Promise<number> {
-  const paths = clusterPaths(record.prefix, env);
+export async function startNode(host: Runner, record: ClusterRecord, node: NodeRecord, places: Places, extraArgs: string[] = [], inheritFd?: number): Promise<number> {
+  const paths = clusterPaths(record.prefix, places);
   const np = nodePaths(paths, node.name);
   mkdirSync(np.seedDir, { recursive: true, mode: 0o700 });
   if (!existsSync(np.disk)) await host.run(overlayArgv(record.image.disk, np.disk));
@@ -95,7 +96,7 @@ export async function startNode(host: Runner, record: ClusterRecord, node: NodeR
   rmSync(np.qmp, { force: true });
   rmSync(np.pid, { force: true });
   rmSync(np.qemuLog, { force: true });
-  const argv = [...qemuArgs(launchSpec(record, node, env)), ...extraArgs];
+  const argv = [...qemuArgs(launchSpec(record, node, places)), ...extraArgs];
   // QEMU daemonizes, so it is a command like any other; but a restore hands it an open file as its fd 3
   // (for -incoming fd:3), which no runner passes on, so that one start spawns QEMU itself.
   const result = inheritFd === undefined ? await host.run(argv, { check: false }) : await startWithFd3(argv, inheritFd);
@@ -127,8 +128,8 @@ export function qemuLogTail(file: string, lines = 10): string {
   return text ? `QEMU said:\n${text.split('\n').slice(-lines).join('\n')}\n` : `QEMU's log (${file}) is empty: it was killed by a signal, or exited without a word`;
 }
 
-export function consoleTail(record: ClusterRecord, node: string, lines = 20, env: NodeJS.ProcessEnv): string {
-  const file = nodePaths(clusterPaths(record.prefix, env), node).console;
+export function consoleTail(record: ClusterRecord, node: string, lines = 20, places: Places): string {
+  const file = nodePaths(clusterPaths(record.prefix, places), node).console;
   if (!existsSync(file)) return '(no console output)';
   return readFileSync(file, 'utf8').replace(/\r/g, '').trimEnd().split('\n').slice(-lines).join('\n');
 }

@@ -26,6 +26,7 @@ import {
 import { allocatePorts } from './ports.js';
 import { macAddress, type Accelerator } from './qemu-args.js';
 import { deleteCluster, nodeHostKey, overlayArgv, nodeProcesses, prepareClusterKeys, sshTarget, startNode, stopNode, waitForSsh } from './provider.js';
+import type { Places } from '../../src/core/places.js';
 
 /**
  * Building the Kubernetes layer (src/image/kubernetes-layer.ts says what it holds) with QEMU: the base image
@@ -36,7 +37,7 @@ import { deleteCluster, nodeHostKey, overlayArgv, nodeProcesses, prepareClusterK
 export interface LayerBuildOptions {
   cacheRoot: string;
   accel: Accelerator;
-  env: NodeJS.ProcessEnv;
+  places: Places;
   progress?: ProgressStep;
   signal?: AbortSignal;
   bootTimeoutMs?: number;
@@ -90,9 +91,9 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
   // The build VM's state lives in a directory of its own (short: QEMU's socket paths are limited to 108
   // bytes), under a prefix no user cluster has. Its disk is created in the build directory and linked in.
   const stateDir = mkdtempSync(join(tmpdir(), 'dpdkci-imagebuild-'));
-  const env = { ...options.env, DPDKCI_STATE_DIR: stateDir };
+  const places: Places = { ...options.places, stateRoot: stateDir };
   const prefix = `imagebuild-${hash.slice(0, 8)}`;
-  const paths = clusterPaths(prefix, env);
+  const paths = clusterPaths(prefix, places);
   const host = createLocalRunner();
   let ssh: NodeSSH | undefined;
   try {
@@ -102,14 +103,14 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
     const { record, node } = buildVm(base, prefix, port as number, await nodeHostKey(host, paths, 'node01', prefix), options.accel);
     await host.run(overlayArgv(base.disk, join(tmp, 'disk.qcow2')));
     symlinkSync(join(tmp, 'disk.qcow2'), nodePaths(paths, 'node01').disk);
-    await startNode(host, record, node, env);
+    await startNode(host, record, node, places);
     await waitForSsh(record, node, {
       timeoutMs: options.bootTimeoutMs ?? 600_000,
-      env,
+      places,
       ...(options.signal ? { signal: options.signal } : {}),
       onReset: (m) => options.progress?.update(m),
     });
-    ssh = await connectSsh(sshTarget(record, node, env));
+    ssh = await connectSsh(sshTarget(record, node, places));
     const run = async (argv: string[]) => {
       const r = await ssh!.execCommand(remoteCommand(argv));
       if (r.code !== 0) throw new DpdkciError(`build VM: ${argv.join(' ')} exited ${r.code}: ${(r.stderr || r.stdout).trim().split('\n').slice(-15).join('\n')}`);
@@ -170,7 +171,7 @@ export async function buildKubernetesImage(base: ImageInfo, input: LayerInput, a
     throw e;
   } finally {
     ssh?.dispose();
-    await deleteCluster(prefix, { graceful: false, env });
+    await deleteCluster(prefix, { graceful: false, places });
     rmSync(stateDir, { recursive: true, force: true });
     rmSync(tmp, { recursive: true, force: true });
   }

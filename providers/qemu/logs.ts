@@ -6,13 +6,14 @@ import type { HostSideLogs } from '../../src/provider/provider.js';
 import { nodeProcesses } from './names.js';
 import { readArgv } from './processes.js';
 import { qemuState } from './wait-ssh.js';
+import type { Places } from '../../src/core/places.js';
 
 /**
  * What the host holds of a QEMU node for `dpdkci logs`: the serial console, QEMU's own log and command line,
  * and what waitForSsh left when it reset a node stuck before its kernel or gave up on one.
  */
-export async function qemuHostSideLogs(record: ClusterRecord, node: NodeRecord, nodeDir: string, env: NodeJS.ProcessEnv): Promise<HostSideLogs> {
-  const np = nodePaths(clusterPaths(record.prefix, env), node.name);
+export async function qemuHostSideLogs(record: ClusterRecord, node: NodeRecord, nodeDir: string, places: Places): Promise<HostSideLogs> {
+  const np = nodePaths(clusterPaths(record.prefix, places), node.name);
   const files: string[] = [];
   if (existsSync(np.console)) {
     cpSync(np.console, join(nodeDir, 'console.log'));

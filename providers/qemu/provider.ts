@@ -8,6 +8,7 @@ import { nodeProcesses, processName } from './names.js';
 import { stopSwitch } from './switch.js';
 import { registryPaths, stopRegistry } from './registry.js';
 import type { DeleteReport, NodeStatus } from '../../src/provider/provider.js';
+import type { Places } from '../../src/core/places.js';
 
 export type { DeleteReport, NodeStatus } from '../../src/provider/provider.js';
 
@@ -45,8 +46,8 @@ export async function stopNode(pid: number, qmpSocket: string, graceful: boolean
 }
 
 /** Everything `down` does: stop every node and the switch of the prefix, then remove its state. */
-export async function deleteCluster(prefix: string, options: { graceful: boolean; env: NodeJS.ProcessEnv }): Promise<DeleteReport> {
-  const paths = clusterPaths(prefix, options.env);
+export async function deleteCluster(prefix: string, options: { graceful: boolean; places: Places }): Promise<DeleteReport> {
+  const paths = clusterPaths(prefix, options.places);
   const running = nodeProcesses(prefix);
   // Nodes recorded only by pidfile (process renamed?) are still ours when their argv names the node.
   if (existsSync(paths.nodesDir)) {
@@ -72,8 +73,8 @@ export async function deleteCluster(prefix: string, options: { graceful: boolean
 }
 
 /** Copies what the host holds about each node (console logs) into dir. */
-export function collectHostLogs(prefix: string, dir: string, env: NodeJS.ProcessEnv): string[] {
-  const paths = clusterPaths(prefix, env);
+export function collectHostLogs(prefix: string, dir: string, places: Places): string[] {
+  const paths = clusterPaths(prefix, places);
   const copied: string[] = [];
   if (!existsSync(paths.nodesDir)) return copied;
   for (const name of readdirSync(paths.nodesDir)) {

@@ -80,7 +80,7 @@ export const qemuProvisioner: Provisioner = {
         [image.dir, '$IMAGE'],
         [ctx.paths.dir, '$CLUSTER'],
         [PROJECT_ROOT, '$DPDKCI'],
-        [stateRoot(ctx.env), '$STATE'],
+        [stateRoot(ctx.places), '$STATE'],
         [root, '$CACHE'],
       ],
       freshNodes: true,

@@ -6,6 +6,7 @@ import { DpdkciError } from '../../src/core/errors.js';
 import { clusterPaths } from '../../src/core/paths.js';
 import type { ClusterRegistry } from '../../src/provider/provider.js';
 import { findProcesses, liveHolder, terminate } from './processes.js';
+import type { Places } from '../../src/core/places.js';
 
 /**
  * The cluster's image registry, as kubevirtci runs one beside its nodes: Debian's build of the distribution
@@ -102,8 +103,8 @@ export async function stopRegistry(paths: RegistryPaths): Promise<number[]> {
 }
 
 /** The cluster's registry, forwarded to this machine's loopback; the nodes reach it by NODE_REGISTRY_NAME. */
-export function qemuRegistry(record: ClusterRecord, env: NodeJS.ProcessEnv): ClusterRegistry | undefined {
+export function qemuRegistry(record: ClusterRecord, places: Places): ClusterRegistry | undefined {
   if (!record.registryPort) return undefined;
-  const running = registryProcesses(registryPaths(clusterPaths(record.prefix, env).dir)).length > 0;
+  const running = registryProcesses(registryPaths(clusterPaths(record.prefix, places).dir)).length > 0;
   return { address: `127.0.0.1:${record.registryPort}`, port: record.registryPort, pullAs: NODE_REGISTRY_NAME, running };
 }

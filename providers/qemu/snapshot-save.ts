@@ -14,9 +14,10 @@ import {
   FORMAT, KEY_FILE, KUBECONFIG_FILE, MANIFEST, diskFile, matchKey, matchOf, crc32File, snapshotDir, snapshotsRoot, stateFile,
   autoName, type SnapshotFile, type SnapshotManifest, type SnapshotMatch,
 } from '../../src/snapshot/store.js';
+import type { Places } from '../../src/core/places.js';
 
 export interface SaveContext {
-  env: NodeJS.ProcessEnv;
+  places: Places;
   progress: Progress;
   signal: AbortSignal;
 }
@@ -32,12 +33,12 @@ export async function autoSaveName(record: ClusterRecord): Promise<string> {
 }
 
 /** Why a cluster cannot be saved as it is, or nothing. */
-export function saveRefusal(record: ClusterRecord, env: NodeJS.ProcessEnv): string | undefined {
+export function saveRefusal(record: ClusterRecord, places: Places): string | undefined {
   const down = listNodes(record).filter((n) => n.state !== 'running');
   if (down.length) return `${down.map((n) => n.name).join(', ')} of cluster "${record.prefix}" not running; run \`dpdkci up --prefix ${record.prefix}\` first`;
   if (record.restoredFrom && !record.restoredFrom.complete) return `cluster "${record.prefix}" is a restore that did not finish; run \`dpdkci up --prefix ${record.prefix}\` first`;
   if (record.dataplane && !record.lastCheck?.ok) return `the dataplane of cluster "${record.prefix}" has ${record.lastCheck ? 'failed' : 'not passed'} its check; run \`dpdkci check --prefix ${record.prefix}\` first`;
-  if (!existsSync(clusterPaths(record.prefix, env).privateKey)) return `cluster "${record.prefix}" has no SSH key`;
+  if (!existsSync(clusterPaths(record.prefix, places).privateKey)) return `cluster "${record.prefix}" has no SSH key`;
   return undefined;
 }
 
@@ -48,14 +49,14 @@ export function saveRefusal(record: ClusterRecord, env: NodeJS.ProcessEnv): stri
  * leaves nothing behind.
  */
 export async function saveSnapshot(record: ClusterRecord, name: string, ctx: SaveContext): Promise<SnapshotManifest> {
-  const { env, progress, signal } = ctx;
-  const dir = snapshotDir(name, env);
+  const { places, progress, signal } = ctx;
+  const dir = snapshotDir(name, places);
   if (existsSync(dir)) throw new UsageError(`snapshot "${name}" exists (${dir}); remove it first with \`dpdkci snapshot rm ${name}\`, or pick another name`);
-  const refusal = saveRefusal(record, env);
+  const refusal = saveRefusal(record, places);
   if (refusal) throw new UsageError(`snapshot save: ${refusal}`);
   const began = performance.now();
-  const paths = clusterPaths(record.prefix, env);
-  const root = snapshotsRoot(env);
+  const paths = clusterPaths(record.prefix, places);
+  const root = snapshotsRoot(places);
   // Made 0700; one that exists (DPDKCI_SNAPSHOT_DIR may name any directory) keeps its mode, and each
   // snapshot's own directory is 0700.
   if (!existsSync(root)) mkdirSync(root, { recursive: true, mode: 0o700 });
@@ -66,7 +67,7 @@ export async function saveSnapshot(record: ClusterRecord, name: string, ctx: Sav
   try {
     const match = await recordMatch(record);
     let line = progress.start('prepare nodes for the save');
-    const nodes = await connectNodes({ record, env });
+    const nodes = await connectNodes({ record, places });
     try {
       // The scripts are part of the saved disk, so a restore finds the reseed it runs.
       await pushScriptsTo(nodes);
@@ -109,9 +110,9 @@ export async function saveSnapshot(record: ClusterRecord, name: string, ctx: Sav
       line.end('failed', signal.aborted ? 'interrupted' : undefined, (e as Error).message);
       throw signal.aborted ? new InterruptedError('snapshot save interrupted; the nodes run on and no snapshot was kept') : e;
     } finally {
-      await resumeAll(record, paused, env, progress);
+      await resumeAll(record, paused, places, progress);
       // Their clocks stood still while paused, whether the save went through or not.
-      if (paused.size) await setClocks(record, env, progress);
+      if (paused.size) await setClocks(record, places, progress);
     }
     copyFileSync(paths.privateKey, join(tmp, KEY_FILE));
     chmodSync(join(tmp, KEY_FILE), 0o600);
@@ -147,11 +148,11 @@ export async function saveSnapshot(record: ClusterRecord, name: string, ctx: Sav
 }
 
 /** The pause stopped the nodes' clocks: set them to the host's again (a node that cannot is a warning). */
-async function setClocks(record: ClusterRecord, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
+async function setClocks(record: ClusterRecord, places: Places, progress: Progress): Promise<void> {
   await Promise.all(
     record.nodes.map(async (n) => {
       try {
-        const ssh = await connectSsh(sshTarget(record, n, env), 15_000);
+        const ssh = await connectSsh(sshTarget(record, n, places), 15_000);
         try {
           await runWithHostTime(ssh, ['bash', nodeScriptPath('snapshot.sh'), 'clock']);
         } finally {
@@ -165,8 +166,8 @@ async function setClocks(record: ClusterRecord, env: NodeJS.ProcessEnv, progress
 }
 
 /** Resumes every node this save paused; a node that will not run again is an error naming it. */
-async function resumeAll(record: ClusterRecord, paused: Set<string>, env: NodeJS.ProcessEnv, progress: Progress): Promise<void> {
-  const paths = clusterPaths(record.prefix, env);
+async function resumeAll(record: ClusterRecord, paused: Set<string>, places: Places, progress: Progress): Promise<void> {
+  const paths = clusterPaths(record.prefix, places);
   const failed: string[] = [];
   for (const name of paused) {
     try {

@@ -6,6 +6,7 @@ import { clusterPaths, stateRoot } from '../../src/core/paths.js';
 import { findProcesses, liveHolder } from './processes.js';
 import { nodeProcesses } from './names.js';
 import type { StaleCluster } from '../../src/provider/provider.js';
+import type { Places } from '../../src/core/places.js';
 
 export type { StaleCluster } from '../../src/provider/provider.js';
 
@@ -15,12 +16,12 @@ export type { StaleCluster } from '../../src/provider/provider.js';
  * a record. Processes left behind by a removed state directory (QEMU, vde_switch) count as stale too. A
  * cluster that an `up` is working on right now never is.
  */
-export function findStaleClusters(env: NodeJS.ProcessEnv): StaleCluster[] {
-  const root = join(stateRoot(env), 'clusters');
+export function findStaleClusters(places: Places): StaleCluster[] {
+  const root = join(stateRoot(places), 'clusters');
   const stale = new Map<string, string>();
   const prefixes = existsSync(root) ? readdirSync(root) : [];
   for (const prefix of prefixes) {
-    const paths = clusterPaths(prefix, env);
+    const paths = clusterPaths(prefix, places);
     if (liveHolder(paths.lockFile)) continue;
     const record = readClusterRecord(paths.specFile);
     if (!record) {

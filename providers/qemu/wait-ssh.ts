@@ -9,6 +9,7 @@ import { qmpCommand } from './qmp.js';
 import { sshTarget } from './identity.js';
 import { consoleTail, qemuLogTail } from './launch.js';
 import { nodeProcesses } from './names.js';
+import type { Places } from '../../src/core/places.js';
 
 /** Waiting for a booting node to answer over SSH, and what QEMU says of a node that does not. */
 
@@ -155,7 +156,7 @@ export const BEFORE_KERNEL_RESET_MS = 60_000;
 export interface WaitForSshOptions {
   timeoutMs: number;
   signal?: AbortSignal;
-  env: NodeJS.ProcessEnv;
+  places: Places;
   /** Reset a node whose first vCPU has not reached its kernel after this long (0: never). */
   beforeKernelResetMs?: number;
   /** Told when a node was reset, with why and where QEMU's state before the reset was saved. */
@@ -168,8 +169,8 @@ export interface WaitForSshOptions {
  */
 export async function waitForSsh(record: ClusterRecord, node: NodeRecord, options: WaitForSshOptions): Promise<number> {
   const began = performance.now();
-  const target = sshTarget(record, node, options.env);
-  const np = nodePaths(clusterPaths(record.prefix, options.env), node.name);
+  const target = sshTarget(record, node, options.places);
+  const np = nodePaths(clusterPaths(record.prefix, options.places), node.name);
   const resetAfterMs = options.beforeKernelResetMs ?? BEFORE_KERNEL_RESET_MS;
   let resetDone = false;
   let seenKernel = false;
@@ -179,7 +180,7 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
     if (options.signal?.aborted) throw new InterruptedError();
     if (!nodeProcesses(record.prefix).has(node.name)) {
       throw new DpdkciError(
-        `${node.name}: QEMU exited while booting; ${qemuLogTail(np.qemuLog)}; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`,
+        `${node.name}: QEMU exited while booting; ${qemuLogTail(np.qemuLog)}; last console lines:\n${consoleTail(record, node.name, 20, options.places)}`,
       );
     }
     // Once its kernel ran, a node is never reset: a slow boot is not a stuck one.
@@ -222,6 +223,6 @@ export async function waitForSsh(record: ClusterRecord, node: NodeRecord, option
   writeFileSync(join(np.dir, 'qemu-state-at-timeout.txt'), await qemuState(np.qmp));
   throw new DpdkciError(
     `${node.name}: no SSH answer on 127.0.0.1:${node.sshPort} within ${options.timeoutMs / 1000}s (${lastError})${resetDone ? ', even after a reset' : ''}; ` +
-      `its first vCPU is ${where.stage === 'unknown' ? 'somewhere QEMU did not report' : `${where.stage} (RIP=${where.rip})`}; last console lines:\n${consoleTail(record, node.name, 20, options.env)}`,
+      `its first vCPU is ${where.stage === 'unknown' ? 'somewhere QEMU did not report' : `${where.stage} (RIP=${where.rip})`}; last console lines:\n${consoleTail(record, node.name, 20, options.places)}`,
   );
 }

@@ -1,6 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ExitCode, exitCodeOf } from '../core/errors.js';
 import { createProgress } from '../core/progress.js';
+import { KUBERNETES_DEFAULTS } from '../core/config.js';
+import { DPDK_DEFAULT_HUGEPAGES_2M } from '../core/dataplane-limits.js';
+import { optionHelp } from '../core/option-table.js';
+import { placesFrom } from '../core/places.js';
 import type { CommandContext } from './context.js';
 import { runDown } from './commands/down.js';
 import { runLogs } from './commands/logs.js';
@@ -17,9 +21,9 @@ import { runStatus } from './commands/status.js';
 import { runUp } from './commands/up.js';
 import { runSnapshotList, runSnapshotRm, runSnapshotSave } from './commands/snapshot.js';
 
-const PREFIX_HELP = 'cluster name; two prefixes are two independent clusters (env DPDKCI_PREFIX, default dpdkci)';
+const PREFIX_HELP = `cluster name; two prefixes are two independent clusters ${optionHelp('prefix')}`;
 
-function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Command {
+export function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Command {
   const program = new Command('dpdkci')
     .description('QEMU test clusters whose nodes run an OVS-DPDK dataplane (kubevirtci-style)')
     .enablePositionalOptions()
@@ -35,39 +39,39 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .alias('run')
     .description('build the node image if needed, boot the nodes and wait for SSH')
     .option('--prefix <name>', PREFIX_HELP)
-    .option('--nodes <n>', 'number of nodes (KUBEVIRT_NUM_NODES, default 1)')
-    .option('--memory <size>', 'memory per node, e.g. 3072M or 3G (KUBEVIRT_MEMORY_SIZE, default 3072M, 5120M with Kubernetes)')
-    .option('--cpu <n>', 'vCPUs per node (KUBEVIRT_NUM_VCPU, default 2, 6 with Kubernetes)')
-    .option('--hugepages-2m <n>', '2 MiB hugepages per node (KUBEVIRT_HUGEPAGES_2M, default 64)')
-    .option('--hugepages-1g <n>', '1 GiB hugepages per node (KUBEVIRT_HUGEPAGES_1G, default 0)')
-    .option('--secondary-nics <n>', 'NICs per node on the shared secondary network besides dpdkci\'s own (DPDK\'s, the Kubernetes node network) (KUBEVIRT_NUM_SECONDARY_NICS, default 0)')
-    .option('--kernel-args <args>', 'extra kernel command line arguments (DPDKCI_KERNEL_ARGS)')
-    .option('--qemu-args <args>', 'extra QEMU arguments (DPDKCI_QEMU_ARGS)')
-    .option('--kubernetes <version>', 'auto (1.36 when its artefacts can be had, else none), a pinned minor version (1.36, 1.35), or none for the OVS-DPDK nodes alone (DPDKCI_KUBERNETES, default auto)')
-    .option('--bundle <dir>', 'take every Kubernetes artefact from this air-gapped bundle (made by dpdkci bundle) (DPDKCI_BUNDLE)')
-    .option('--mirror <url>', 'fetch Kubernetes artefacts from MIRROR/host/path instead of their upstream URLs (DPDKCI_MIRROR)')
-    .option('--provider <name>', 'qemu (nodes dpdkci boots, the default) or hosts (machines of --inventory) (DPDKCI_PROVIDER)')
-    .option('--inventory <file>', 'with --provider hosts: the YAML list of machines (README, "Your own machines") (DPDKCI_INVENTORY)')
-    .option('--dpdk', 'OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir (DPDKCI_DPDK)')
+    .option('--nodes <n>', `number of nodes ${optionHelp('nodes')}`)
+    .option('--memory <size>', `memory per node, e.g. 3072M or 3G ${optionHelp('memoryMiB', { note: `${KUBERNETES_DEFAULTS.memory} with Kubernetes` })}`)
+    .option('--cpu <n>', `vCPUs per node ${optionHelp('cpus', { note: `${KUBERNETES_DEFAULTS.cpus} with Kubernetes` })}`)
+    .option('--hugepages-2m <n>', `2 MiB hugepages per node ${optionHelp('hugepages2m', { note: `${DPDK_DEFAULT_HUGEPAGES_2M} with --dpdk` })}`)
+    .option('--hugepages-1g <n>', `1 GiB hugepages per node ${optionHelp('hugepages1g')}`)
+    .option('--secondary-nics <n>', `NICs per node on the shared secondary network besides dpdkci's own (DPDK's, the Kubernetes node network) ${optionHelp('secondaryNics')}`)
+    .option('--kernel-args <args>', `extra kernel command line arguments ${optionHelp('kernelArgs')}`)
+    .option('--qemu-args <args>', `extra QEMU arguments ${optionHelp('qemuArgs')}`)
+    .option('--kubernetes <version>', `auto (1.36 when its artefacts can be had, else none), a pinned minor version (1.36, 1.35), or none for the OVS-DPDK nodes alone ${optionHelp('kubernetes')}`)
+    .option('--bundle <dir>', `take every Kubernetes artefact from this air-gapped bundle (made by dpdkci bundle) ${optionHelp('bundle')}`)
+    .option('--mirror <url>', `fetch Kubernetes artefacts from MIRROR/host/path instead of their upstream URLs ${optionHelp('mirror')}`)
+    .option('--provider <name>', `qemu (nodes dpdkci boots) or hosts (machines of --inventory) ${optionHelp('provider')}`)
+    .option('--inventory <file>', `with --provider hosts: the YAML list of machines (README, "Your own machines") ${optionHelp('inventory')}`)
+    .option('--dpdk', `OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir ${optionHelp('dpdk')}`)
     .option('--skip-check', 'with --dpdk: do not pass traffic through the dataplane at the end')
-    .option('--check-seconds <n>', 'with --dpdk: seconds of traffic per path in the closing check (default 3; `dpdkci check` measures, 6 by default)')
+    .option('--check-seconds <n>', `with --dpdk: seconds of traffic per path in the closing check ${optionHelp('checkSeconds', { note: '`dpdkci check` measures, 6 by default' })}`)
     .option('--dry-run', 'print every command and file each step would run or write, per node and in order; start nothing')
-    .option('--vfio-noiommu', 'with --dpdk on a node without an IOMMU: vfio unsafe no-IOMMU mode (no DMA isolation)')
-    .option('--vhost-socket-dir <dir>', 'vhost-user socket directory on the nodes (default /var/lib/vhost_sockets)')
-    .addOption(new Option('--accel <mode>', 'auto: KVM if a test guest really runs, else TCG (DPDKCI_ACCEL, default auto)'))
-    .option('--debian-mirror <url>', "Debian mirror for the image build (DPDKCI_DEBIAN_MIRROR; default: the host's apt sources)")
+    .option('--vfio-noiommu', `with --dpdk on a node without an IOMMU: vfio unsafe no-IOMMU mode (no DMA isolation) ${optionHelp('vfioNoiommu')}`)
+    .option('--vhost-socket-dir <dir>', `vhost-user socket directory on the nodes ${optionHelp('vhostSocketDir')}`)
+    .addOption(new Option('--accel <mode>', `auto: KVM if a test guest really runs, else TCG; kvm or tcg ${optionHelp('accel')}`))
+    .option('--debian-mirror <url>', `Debian mirror for the image build ${optionHelp('debianMirror')}`)
     .option('--rebuild', 'rebuild the node image even when the cache has it')
-    .option('--boot-timeout <seconds>', 'how long a node may take to answer over SSH (default 600)')
-    .option('--boot-reset-after <seconds>', 'reset a booting node, once, whose CPU has not reached its kernel after this long; 0 never (default 60, DPDKCI_BOOT_RESET_AFTER)')
+    .option('--boot-timeout <seconds>', `how long a node may take to answer over SSH ${optionHelp('bootTimeout')}`)
+    .option('--boot-reset-after <seconds>', `reset a booting node, once, whose CPU has not reached its kernel after this long; 0 never ${optionHelp('bootResetAfter')}`)
     .option('--cleanup-on-failure', 'remove the cluster when up fails (default: keep it for inspection)')
     .option('-o, --output <format>', 'table (default) or json: the cluster, the steps applied and their timings')
     .option('--junit <file>', 'write a JUnit XML report: one test case per step, its time and failure')
-    .option('--artifacts <dir>', 'when up fails, collect the logs (dpdkci logs) into DIR/dpdkci-PREFIX before any cleanup (env ARTIFACTS)')
-    .option('--timeout <duration>', 'give up when the whole up takes longer, e.g. 1800, 30m, 1h (DPDKCI_TIMEOUT; default none)')
-    .option('--random-ports', 'forward from random free ports instead of from 2201 up, for parallel CI jobs on one host (DPDKCI_RANDOM_PORTS)')
+    .option('--artifacts <dir>', `when up fails, collect the logs (dpdkci logs) into DIR/dpdkci-PREFIX before any cleanup ${optionHelp('artifacts')}`)
+    .option('--timeout <duration>', `give up when the whole up takes longer, e.g. 1800, 30m, 1h ${optionHelp('timeout')}`)
+    .option('--random-ports', `forward from random free ports instead of from 2201 up, for parallel CI jobs on one host ${optionHelp('randomPorts')}`)
     .option('--from-snapshot <name>', 'restore this snapshot (dpdkci snapshot save) as a new cluster instead of booting; the options must be the ones it was saved with (DPDKCI_SNAPSHOT)')
-    .option('--snapshot <mode>', 'auto: restore the snapshot that matches these options and this image, else a full up that is saved as one at the end (DPDKCI_SNAPSHOT=auto)')
-    .option('--no-registry', 'run no image registry for the cluster (by default one runs on the host: dpdkci ports registry; the nodes pull it as registry:5000) (DPDKCI_REGISTRY=false)')
+    .option('--snapshot <mode>', `auto: restore the snapshot that matches these options and this image, else a full up that is saved as one at the end ${optionHelp('snapshot', { note: 'DPDKCI_SNAPSHOT=auto, or =NAME as --from-snapshot NAME' })}`)
+    .option('--no-registry', `run no image registry for the cluster (by default one runs on the host: dpdkci ports registry; the nodes pull it as registry:5000) ${optionHelp('registry', { note: 'DPDKCI_REGISTRY=false is --no-registry' })}`)
     .addHelpText('after', '\nExamples:\n  dpdkci up --nodes 2 --memory 3G --hugepages-2m 512\n  KUBEVIRT_NUM_NODES=2 dpdkci run --prefix dpdk-a')
     .action(async (opts) => {
       const flags = {
@@ -162,10 +166,10 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('--image <file|dir>', 'an OCI image archive (.tar), or a directory of them; repeatable', collect)
     .option('--cni-bin <file|dir>', 'a CNI plugin binary, or a directory of them; repeatable', collect)
     .option('--manifests <dir>', 'apply these manifests with kubectl (clusters with Kubernetes)')
-    .option('--registry <host:port>', "push the images to this registry instead of into each node's containerd; cluster: the cluster's own, on 127.0.0.1:$(dpdkci ports registry) (DPDKCI_SYNC_REGISTRY)")
-    .option('--dir <dir>', 'without --image/--cni-bin/--manifests: take images/*.tar, cni/* and manifests/ from DIR (DPDKCI_SYNC_DIR, default ./_out/dpdkci)')
+    .option('--registry <host:port>', `push the images to this registry instead of into each node's containerd; cluster: the cluster's own, on 127.0.0.1:$(dpdkci ports registry) ${optionHelp('syncRegistry')}`)
+    .option('--dir <dir>', `without --image/--cni-bin/--manifests: take images/*.tar, cni/* and manifests/ from DIR ${optionHelp('syncDir')}`)
     .option('-o, --output <format>', 'table (default) or json')
-    .addHelpText('after', '\nWithout --image/--cni-bin/--manifests, sync takes --dir (DPDKCI_SYNC_DIR, default ./_out/dpdkci): images/*.tar, cni/*, manifests/.')
+    .addHelpText('after', `\nWithout --image/--cni-bin/--manifests, sync takes --dir ${optionHelp('syncDir')}: images/*.tar, cni/*, manifests/.`)
     .action(async (opts) => setCode(await runSync({ ...opts, prefix: prefixOf(opts) }, ctx)));
 
   program
@@ -174,8 +178,8 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .argument('[args...]', 'kubectl arguments (after --)')
     .option('--prefix <name>', PREFIX_HELP)
     .option('--binary', "print the path of the pinned kubectl of the cluster's Kubernetes version (from the bundle or the artefact cache, else fetched into it) instead of running one")
-    .option('--bundle <dir>', 'with --binary: take it from this bundle (made by dpdkci bundle) (DPDKCI_BUNDLE)')
-    .option('--mirror <url>', 'with --binary: fetch it from MIRROR/host/path when the cache has none (DPDKCI_MIRROR)')
+    .option('--bundle <dir>', `with --binary: take it from this bundle (made by dpdkci bundle) ${optionHelp('bundle')}`)
+    .option('--mirror <url>', `with --binary: fetch it from MIRROR/host/path when the cache has none ${optionHelp('mirror')}`)
     .addHelpText('after', '\nExamples:\n  dpdkci kubectl -- get nodes -o wide\n  cp "$(dpdkci kubectl --binary)" ./kubectl')
     .action(async (args: string[], opts) => setCode(await runKubectlCommand(args, { ...opts, prefix: prefixOf(opts) }, ctx)));
 
@@ -190,8 +194,8 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .command('bundle')
     .description('on a connected machine: every file and image of a Kubernetes version into DIR, checksummed, for up --bundle DIR where there is no network')
     .argument('<dir>')
-    .option('--kubernetes <version>', 'which Kubernetes version (default: the lock file\'s default)')
-    .option('--mirror <url>', 'fetch files from MIRROR/host/path (DPDKCI_MIRROR)')
+    .option('--kubernetes <version>', `which Kubernetes version ${optionHelp('kubernetes', { fallback: "the lock file's default" })}`)
+    .option('--mirror <url>', `fetch files from MIRROR/host/path ${optionHelp('mirror')}`)
     .action(async (dir: string, opts) => setCode(await runBundle(dir, opts, ctx)));
 
   program
@@ -200,7 +204,7 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .option('-o, --output <format>', 'table (default) or json')
     .option('--resolve', 'on a connected machine: look up every value the lock leaves null (files downloaded and hashed, image tags asked of their registries)')
     .option('--write', 'with --resolve: record what was found in the lock file, keeping its comments')
-    .option('--mirror <url>', 'with --resolve: fetch files from MIRROR/host/path (DPDKCI_MIRROR)')
+    .option('--mirror <url>', `with --resolve: fetch files from MIRROR/host/path ${optionHelp('mirror')}`)
     .action(async (opts) => setCode(await runVersions(opts, ctx)));
 
   program
@@ -220,11 +224,11 @@ function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Com
     .command('provision')
     .description('build the node image into the cache (a cache hit when the recipe is unchanged); with --kubernetes, its Kubernetes layer too')
     .option('--rebuild', 'build even when the cache has the image')
-    .option('--kubernetes <version>', 'also build the Kubernetes layer of this pinned minor version (DPDKCI_KUBERNETES; default none)')
-    .option('--bundle <dir>', 'take every Kubernetes artefact from this bundle (dpdkci bundle) (DPDKCI_BUNDLE)')
-    .option('--mirror <url>', 'fetch Kubernetes artefacts from MIRROR/host/path (DPDKCI_MIRROR)')
-    .option('--accel <mode>', 'for the build VM: auto, kvm or tcg (DPDKCI_ACCEL, default auto)')
-    .option('--debian-mirror <url>', "Debian mirror (DPDKCI_DEBIAN_MIRROR; default: the host's apt sources)")
+    .option('--kubernetes <version>', `also build the Kubernetes layer of this pinned minor version ${optionHelp('kubernetes', { fallback: 'none' })}`)
+    .option('--bundle <dir>', `take every Kubernetes artefact from this bundle (dpdkci bundle) ${optionHelp('bundle')}`)
+    .option('--mirror <url>', `fetch Kubernetes artefacts from MIRROR/host/path ${optionHelp('mirror')}`)
+    .option('--accel <mode>', `for the build VM: auto, kvm or tcg ${optionHelp('accel')}`)
+    .option('--debian-mirror <url>', `Debian mirror ${optionHelp('debianMirror')}`)
     .option('-o, --output <format>', 'json for the image record')
     .action(async (opts) => setCode(await runProvision(opts, ctx)));
 
@@ -243,6 +247,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   process.on('SIGTERM', onSignal);
   const ctx: CommandContext = {
     env,
+    places: placesFrom(env),
     out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
     progress: createProgress({ ci: !['', 'false', '0'].includes((env.CI ?? '').toLowerCase()) }),
     signal: controller.signal,

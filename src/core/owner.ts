@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { UsageError } from './errors.js';
+import type { Places } from './places.js';
 
 /**
  * Who a cluster belongs to: a process, identified by its pid and its start time (so that a reused pid is
@@ -36,8 +37,8 @@ function sessionOf(pid: number): number | undefined {
   return f ? Number(f[3]) : undefined;
 }
 
-export function currentOwner(env: NodeJS.ProcessEnv): Owner {
-  const named = env.DPDKCI_OWNER_PID;
+export function currentOwner(places: Places): Owner {
+  const named = places.ownerPid;
   if (named !== undefined && named !== '') {
     const pid = Number(named);
     const ticks = Number.isInteger(pid) && pid > 0 ? startTicks(pid) : undefined;

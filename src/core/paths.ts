@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
+import { join, dirname } from 'node:path';
+import type { Places } from './places.js';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -17,19 +17,17 @@ function findProjectRoot(start: string): string {
 
 export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
 
-export function stateRoot(env: NodeJS.ProcessEnv): string {
-  if (env.DPDKCI_STATE_DIR) return resolve(env.DPDKCI_STATE_DIR);
-  return join(env.XDG_STATE_HOME || join(homedir(), '.local', 'state'), 'dpdkci');
+export function stateRoot(places: Places): string {
+  return places.stateRoot;
 }
 
-export function cacheRoot(env: NodeJS.ProcessEnv): string {
-  if (env.DPDKCI_CACHE_DIR) return resolve(env.DPDKCI_CACHE_DIR);
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'dpdkci');
+export function cacheRoot(places: Places): string {
+  return places.cacheRoot;
 }
 
 /** Downloaded outside artefacts (Kubernetes binaries, manifests), by checksum. */
-export function artefactCache(env: NodeJS.ProcessEnv): string {
-  return join(cacheRoot(env), 'artefacts');
+export function artefactCache(places: Places): string {
+  return join(cacheRoot(places), 'artefacts');
 }
 
 /** Where one cluster keeps everything it owns on the host; `down` removes the whole directory. */
@@ -48,8 +46,8 @@ export interface ClusterPaths {
   kubeconfig: string;
 }
 
-export function clusterPaths(prefix: string, env: NodeJS.ProcessEnv): ClusterPaths {
-  const dir = join(stateRoot(env), 'clusters', prefix);
+export function clusterPaths(prefix: string, places: Places): ClusterPaths {
+  const dir = join(stateRoot(places), 'clusters', prefix);
   return {
     dir,
     specFile: join(dir, 'cluster.json'),

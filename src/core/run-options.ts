@@ -40,6 +40,17 @@ export function resolveBootResetAfterS(flags: RawFlags, env: NodeJS.ProcessEnv):
   return seconds;
 }
 
+/** --boot-timeout (DPDKCI_BOOT_TIMEOUT): seconds a node may take to answer over SSH. */
+export function resolveBootTimeoutS(flags: RawFlags, env: NodeJS.ProcessEnv): number {
+  const { value, via } = pick('bootTimeout', flags, env);
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value) || seconds < 10) {
+    const example = via === 'DPDKCI_BOOT_TIMEOUT' ? 'DPDKCI_BOOT_TIMEOUT=300' : '--boot-timeout 300';
+    throw new UsageError(`${via}: "${value}" is not a number of seconds (at least 10); e.g. ${example}`);
+  }
+  return seconds;
+}
+
 /** --timeout (DPDKCI_TIMEOUT): seconds the whole up may take, or undefined for no limit. */
 export function resolveTimeoutS(flags: RawFlags, env: NodeJS.ProcessEnv): number | undefined {
   const src = given('timeout', flags, env);
@@ -51,8 +62,20 @@ export function resolveArtifacts(flags: RawFlags, env: NodeJS.ProcessEnv): strin
   return given('artifacts', flags, env)?.value;
 }
 
-/** Where sync takes its inputs when none is named (DPDKCI_SYNC_DIR), and the registry it pushes to (--registry, DPDKCI_SYNC_REGISTRY). */
+/** A registry's HOST:PORT, checked before anything is read or sent; via names the flag or variable it came from. */
+export function parseRegistry(value: string, via = '--registry'): string {
+  if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(value) || Number(value.split(':')[1]) > 65535) {
+    throw new UsageError(`${via}: "${value}" is not HOST:PORT; give the registry's forwarded address, e.g. --registry 127.0.0.1:5000, or cluster for the cluster's own`);
+  }
+  return value;
+}
+
+/**
+ * Where sync takes its inputs when none is named (DPDKCI_SYNC_DIR), and the registry it pushes to (--registry,
+ * DPDKCI_SYNC_REGISTRY): HOST:PORT, checked here, or "cluster" for the cluster's own.
+ */
 export function resolveSyncSources(flags: RawFlags, env: NodeJS.ProcessEnv): { dir: string; registry?: string } {
-  const registry = given('syncRegistry', flags, env)?.value;
-  return { dir: resolve(pick('syncDir', flags, env).value), ...(registry ? { registry } : {}) };
+  const registry = given('syncRegistry', flags, env);
+  if (registry && registry.value !== 'cluster') parseRegistry(registry.value, registry.via);
+  return { dir: resolve(pick('syncDir', flags, env).value), ...(registry ? { registry: registry.value } : {}) };
 }

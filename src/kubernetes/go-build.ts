@@ -17,6 +17,10 @@ import type { PinnedBuild } from '../versions/lock.js';
 export interface GoBuildOptions {
   cacheDir: string;
   signal?: AbortSignal;
+  /**
+   * The environment `go build` starts from: a child process's, not dpdkci's options (goEnv passes on only
+   * HOME and the GOPROXY/GOSUMDB/proxy settings). `dpdkci bundle` gives the CLI's; without it, this process's.
+   */
   env?: NodeJS.ProcessEnv;
   onProgress?: (what: string) => void;
 }

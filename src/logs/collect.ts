@@ -6,6 +6,7 @@ import type { Node } from '../exec/runner.js';
 import { providerOf } from '../provider/registry.js';
 import { connectNode } from '../provider/connect.js';
 import { nodeScriptPath, pushScriptsTo } from '../node-scripts/scripts.js';
+import type { Places } from '../core/places.js';
 
 /** What was gathered for one node, and what could not be. */
 export interface NodeLogs {
@@ -21,7 +22,7 @@ export interface NodeLogs {
  * the node (over SSH, when it answers) its journal, dmesg, the OVS logs, `ovs-vsctl show`, DPDK's lines and,
  * with Kubernetes, kubelet's logs and `kubectl get -A`. A node that does not answer still gets its console.
  */
-export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJS.ProcessEnv): Promise<NodeLogs[]> {
+export async function collectLogs(record: ClusterRecord, dir: string, places: Places): Promise<NodeLogs[]> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // The record without anything secret in it (host keys are public; the cluster key is not in it).
   writeFileSync(join(dir, 'cluster.json'), JSON.stringify(record, null, 2) + '\n');
@@ -30,9 +31,9 @@ export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJ
     record.nodes.map(async (node): Promise<NodeLogs> => {
       const nodeDir = join(dir, node.name);
       mkdirSync(nodeDir, { recursive: true });
-      const host = await provider.hostSideLogs(record, node, nodeDir, env);
+      const host = await provider.hostSideLogs(record, node, nodeDir, places);
       const files = [...host.files];
-      const missing = host.unreachable ?? (await fromNode(record, node, nodeDir, files, env));
+      const missing = host.unreachable ?? (await fromNode(record, node, nodeDir, files, places));
       if (missing) writeFileSync(join(nodeDir, 'MISSING.txt'), `node logs not collected: ${missing}\n`);
       if (!host.unreachable && missing && host.whenSilent) files.push(...(await host.whenSilent()));
       return { node: node.name, dir: nodeDir, files: files.sort(), ...(missing ? { missing } : {}) };
@@ -41,10 +42,10 @@ export async function collectLogs(record: ClusterRecord, dir: string, env: NodeJ
 }
 
 /** Runs collect-logs.sh on the node and unpacks its archive; returns why not, when it could not. */
-async function fromNode(record: ClusterRecord, nodeRecord: NodeRecord, nodeDir: string, files: string[], env: NodeJS.ProcessEnv): Promise<string | undefined> {
+async function fromNode(record: ClusterRecord, nodeRecord: NodeRecord, nodeDir: string, files: string[], places: Places): Promise<string | undefined> {
   let node: Node;
   try {
-    node = await connectNode(record, nodeRecord, env, 10_000);
+    node = await connectNode(record, nodeRecord, places, 10_000);
   } catch (e) {
     const at = providerOf(record).endpoint(record, nodeRecord);
     return `no SSH answer from ${at.host}:${at.port} (${(e as Error).message})`;

@@ -3,17 +3,18 @@ import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
 import type { Node } from '../exec/runner.js';
 import { connectSsh, createSshRunner } from '../exec/ssh-runner.js';
 import { providerOf } from './registry.js';
+import type { Places } from '../core/places.js';
 
 /** One node over SSH, its host key pinned. */
-export async function connectNode(record: ClusterRecord, n: NodeRecord, env: NodeJS.ProcessEnv, timeoutMs = 15_000): Promise<Node> {
-  const target = providerOf(record).sshTarget(record, n, env);
+export async function connectNode(record: ClusterRecord, n: NodeRecord, places: Places, timeoutMs = 15_000): Promise<Node> {
+  const target = providerOf(record).sshTarget(record, n, places);
   const ssh = await connectSsh(target, timeoutMs);
   return { name: n.name, role: n.role, address: `${target.host}:${target.port}`, runner: createSshRunner(target, ssh) };
 }
 
 /** Opens one SSH connection per node for the steps that run commands on nodes. */
-export async function connectNodes({ record, env }: { record: ClusterRecord; env: NodeJS.ProcessEnv }): Promise<Node[]> {
-  return allOrClose(record.nodes.map((n) => connectNode(record, n, env)));
+export async function connectNodes({ record, places }: { record: ClusterRecord; places: Places }): Promise<Node[]> {
+  return allOrClose(record.nodes.map((n) => connectNode(record, n, places)));
 }
 
 /** Every node's connection, or none: when one fails, those that connected are closed (an open one keeps the CLI from exiting). */

@@ -1,5 +1,6 @@
 import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
 import type { SshTarget } from '../exec/ssh-runner.js';
+import type { Places } from '../core/places.js';
 
 /**
  * What the commands and steps need of whatever runs a cluster's nodes, after kind's providers/provider.go:
@@ -85,7 +86,7 @@ export interface ClusterRegistry {
 
 export interface DeleteOptions {
   graceful: boolean;
-  env: NodeJS.ProcessEnv;
+  places: Places;
   /** hosts: remove the packages dpdkci installed too. */
   purgePackages?: boolean;
   /** hosts: remove the cluster's record even when a host could not be reached to undo its changes. */
@@ -95,12 +96,12 @@ export interface DeleteOptions {
 export interface Provider {
   readonly name: ClusterRecord['provider'];
   /** Each recorded node and whether it runs, from the provider's own view (the process table for QEMU). */
-  listNodes(record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<NodeStatus[]>;
+  listNodes(record: ClusterRecord, places: Places): Promise<NodeStatus[]>;
   /** Where SSH reaches a node, read from the record alone (for plans and messages). */
   endpoint(record: ClusterRecord, node: NodeRecord): { user: string; host: string; port: number };
   /** How dpdkci's own SSH client reaches a node, its host key pinned. */
-  sshTarget(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): SshTarget;
-  sshClient(record: ClusterRecord, node: NodeRecord, env: NodeJS.ProcessEnv): SshClient;
+  sshTarget(record: ClusterRecord, node: NodeRecord, places: Places): SshTarget;
+  sshClient(record: ClusterRecord, node: NodeRecord, places: Places): SshClient;
   /**
    * Which NIC of a node is DPDK's and which carries the Kubernetes node network, as PCI addresses. '' when
    * only the node can say (a host's NIC named by interface is resolved by `check hosts`, into NodeRecord.host.pci).
@@ -108,7 +109,7 @@ export interface Provider {
   nics(options: { dpdk: boolean }, node?: NodeRecord): { dpdk: string; nodeNetwork: string };
   kubernetesNetwork(record: ClusterRecord): KubernetesNetwork;
   /** The network between the nodes' DPDK NICs: QEMU's VDE switch, or the lab's own (not seen from here). */
-  secondaryNetwork(record: ClusterRecord, env: NodeJS.ProcessEnv): { kind: string; running: boolean | null };
+  secondaryNetwork(record: ClusterRecord, places: Places): { kind: string; running: boolean | null };
   /** One line for `status`: the provider and what made the nodes ("provider qemu, accelerator tcg, image ..."). */
   summary(record: ClusterRecord): string;
   /**
@@ -117,11 +118,11 @@ export interface Provider {
    */
   kubeletCpus(record: ClusterRecord, options: { cpus: number }): { cpus: number; perNode: boolean };
   /** The registry `up` runs for the cluster (QEMU: forwarded to this machine), or undefined when it has none. */
-  registry(record: ClusterRecord, env: NodeJS.ProcessEnv): ClusterRegistry | undefined;
+  registry(record: ClusterRecord, places: Places): ClusterRegistry | undefined;
   /** What each node offers beyond what the record says (hosts: NIC, driver, NUMA node, free hugepages), for `status`. */
-  offers?(record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<Record<string, NodeOffer | { error: string }>>;
-  hostSideLogs(record: ClusterRecord, node: NodeRecord, dir: string, env: NodeJS.ProcessEnv): Promise<HostSideLogs>;
+  offers?(record: ClusterRecord, places: Places): Promise<Record<string, NodeOffer | { error: string }>>;
+  hostSideLogs(record: ClusterRecord, node: NodeRecord, dir: string, places: Places): Promise<HostSideLogs>;
   /** Everything `down` does; safe to repeat, and on a cluster whose record is gone. */
   deleteCluster(prefix: string, options: DeleteOptions): Promise<DeleteReport>;
-  findStale(env: NodeJS.ProcessEnv): StaleCluster[];
+  findStale(places: Places): StaleCluster[];
 }

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { closeSync, existsSync, openSync, readSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { ClusterOptions } from '../core/config.js';
 import type { ClusterRecord } from '../core/cluster.js';
 import { UsageError } from '../core/errors.js';
-import { cacheRoot } from '../core/paths.js';
+import type { Places } from '../core/places.js';
 
 /**
  * Saved clusters in the cache directory: snapshots/<name>/ (mode 0700) holds snapshot.json, each node's
@@ -62,12 +62,12 @@ export function checkSnapshotName(name: string, option: string): string {
 }
 
 /** DPDKCI_SNAPSHOT_DIR, else snapshots/ in the cache directory. */
-export function snapshotsRoot(env: NodeJS.ProcessEnv): string {
-  return env.DPDKCI_SNAPSHOT_DIR ? resolve(env.DPDKCI_SNAPSHOT_DIR) : join(cacheRoot(env), 'snapshots');
+export function snapshotsRoot(places: Places): string {
+  return places.snapshotRoot;
 }
 
-export function snapshotDir(name: string, env: NodeJS.ProcessEnv): string {
-  return join(snapshotsRoot(env), name);
+export function snapshotDir(name: string, places: Places): string {
+  return join(snapshotsRoot(places), name);
 }
 
 export function matchOf(options: ClusterOptions, accel: ClusterRecord['accel'], imageHash: string, qemuVersion: string, nodeScripts: string): SnapshotMatch {
@@ -114,12 +114,12 @@ export const KEY_FILE = 'id_ed25519';
 export const KUBECONFIG_FILE = 'kubeconfig';
 
 /** A snapshot's manifest, or a UsageError naming the snapshot and what to do. */
-export function readSnapshot(name: string, env: NodeJS.ProcessEnv, option = 'snapshot'): SnapshotManifest {
-  const dir = snapshotDir(name, env);
+export function readSnapshot(name: string, places: Places, option = 'snapshot'): SnapshotManifest {
+  const dir = snapshotDir(name, places);
   const file = join(dir, MANIFEST);
   if (!existsSync(file)) {
-    const have = listSnapshotNames(env);
-    throw new UsageError(`${option}: no snapshot "${name}" in ${snapshotsRoot(env)} (${have.length ? `there are: ${have.join(', ')}` : 'there are none'}); make one with \`dpdkci snapshot save ${name}\``);
+    const have = listSnapshotNames(places);
+    throw new UsageError(`${option}: no snapshot "${name}" in ${snapshotsRoot(places)} (${have.length ? `there are: ${have.join(', ')}` : 'there are none'}); make one with \`dpdkci snapshot save ${name}\``);
   }
   let manifest: SnapshotManifest;
   try {
@@ -133,15 +133,15 @@ export function readSnapshot(name: string, env: NodeJS.ProcessEnv, option = 'sna
   return manifest;
 }
 
-export function listSnapshotNames(env: NodeJS.ProcessEnv): string[] {
-  const root = snapshotsRoot(env);
+export function listSnapshotNames(places: Places): string[] {
+  const root = snapshotsRoot(places);
   if (!existsSync(root)) return [];
   return readdirSync(root).filter((n) => NAME.test(n) && existsSync(join(root, n, MANIFEST))).sort();
 }
 
 /** Missing or truncated files: found from their sizes alone, before anything starts. */
-export function checkSizes(manifest: SnapshotManifest, env: NodeJS.ProcessEnv): void {
-  const dir = snapshotDir(manifest.name, env);
+export function checkSizes(manifest: SnapshotManifest, places: Places): void {
+  const dir = snapshotDir(manifest.name, places);
   for (const f of manifest.files) {
     const path = join(dir, f.file);
     const size = existsSync(path) ? statSync(path).size : -1;
@@ -167,8 +167,8 @@ export function crc32File(path: string): number {
 }
 
 /** Every file's content against its saved CRC-32; a UsageError names the first that differs. */
-export function checkContents(manifest: SnapshotManifest, env: NodeJS.ProcessEnv): void {
-  const dir = snapshotDir(manifest.name, env);
+export function checkContents(manifest: SnapshotManifest, places: Places): void {
+  const dir = snapshotDir(manifest.name, places);
   for (const f of manifest.files) {
     const crc = crc32File(join(dir, f.file));
     if (crc !== f.crc32) {

@@ -9,11 +9,12 @@ import type { Lock } from '../versions/lock.js';
 import type { Node, Runner } from '../exec/runner.js';
 import type { RestoreState } from '../snapshot/store.js';
 import type { Inventory } from '../core/inventory.js';
+import type { Places } from '../core/places.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */
 export interface UpContext {
   options: ClusterOptions;
-  env: NodeJS.ProcessEnv;
+  places: Places;
   /** The host's own commands (keys, overlays, QEMU, the switch): a local runner, or a recording one in tests. */
   host: Runner;
   paths: ClusterPaths;

@@ -37,14 +37,6 @@ export function repositoryOf(name: string): { repository: string; tag: string } 
   return { repository: parts.join('/'), tag };
 }
 
-/** --registry HOST:PORT, checked before anything is read or sent. */
-export function parseRegistry(value: string): string {
-  if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(value) || Number(value.split(':')[1]) > 65535) {
-    throw new UsageError(`--registry: "${value}" is not HOST:PORT; give the registry's forwarded address, e.g. --registry 127.0.0.1:5000, or cluster for the cluster's own`);
-  }
-  return value;
-}
-
 const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
 async function request(url: string, init: RequestInit, what: string): Promise<Response> {
@@ -77,8 +69,11 @@ async function pushBlob(base: string, repository: string, digest: string, bytes:
   return true;
 }
 
-/** Pushes the archive's image to registry (HOST:PORT) under its own repository and tag. */
-export async function pushImage(image: OciArchive, registry: string): Promise<PushResult> {
+/**
+ * Pushes the archive's image to registry (HOST:PORT) under its own repository and tag. via names where the
+ * archive came from (e.g. --image) in messages about its contents.
+ */
+export async function pushImage(image: OciArchive, registry: string, via: string): Promise<PushResult> {
   const name = image.names[0] as string;
   const { repository, tag } = repositoryOf(name);
   const base = `http://${registry}`;
@@ -86,16 +81,16 @@ export async function pushImage(image: OciArchive, registry: string): Promise<Pu
   const dir = mkdtempSync(join(tmpdir(), 'dpdkci-push-'));
   try {
     const untar = await execa('tar', ['-xf', image.file, '-C', dir], { reject: false });
-    if (untar.exitCode !== 0) throw new UsageError(`--image: ${image.file} would not unpack: ${untar.stderr}`);
+    if (untar.exitCode !== 0) throw new UsageError(`${via}: ${image.file} would not unpack: ${untar.stderr}`);
     const blob = (digest: string) => {
       const bytes = readFileSync(join(dir, 'blobs', ...digest.split(':')));
-      if (sha256(bytes) !== digest) throw new UsageError(`--image: ${image.file} holds a blob ${digest} whose content does not match its digest`);
+      if (sha256(bytes) !== digest) throw new UsageError(`${via}: ${image.file} holds a blob ${digest} whose content does not match its digest`);
       return bytes;
     };
     const manifestBytes = blob(image.digest);
     const manifest = JSON.parse(manifestBytes.toString('utf8')) as { mediaType?: string; config?: Descriptor; layers?: Descriptor[]; manifests?: Descriptor[] };
     if (manifest.manifests) {
-      throw new UsageError(`--image: ${image.file} holds an image index; push needs a single-platform image (e.g. docker save of one platform)`);
+      throw new UsageError(`${via}: ${image.file} holds an image index; push needs a single-platform image (e.g. docker save of one platform)`);
     }
     const mediaType = manifest.mediaType ?? 'application/vnd.oci.image.manifest.v1+json';
     const head = await request(`${base}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: mediaType } }, `HEAD ${ref}`);

@@ -1,19 +1,18 @@
 import { execa } from 'execa';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
-import { clusterKubernetes, type ClusterRecord } from '../core/cluster.js';
+import { readFileSync } from 'node:fs';
 import type { Node } from '../exec/runner.js';
 import { UsageError } from '../core/errors.js';
-import { providerOf } from '../provider/registry.js';
 import { nodeScriptPath } from '../node-scripts/scripts.js';
-import { readOciArchive, type OciArchive } from './oci.js';
-import { parseRegistry, pushImage } from './registry-push.js';
+import type { OciArchive } from './oci.js';
+import { pushImage } from './registry-push.js';
 
 const SYNC = nodeScriptPath('sync.sh');
 
-/** What a developer's build puts into the cluster, validated before any node is touched. */
-export interface SyncPlan {
+/**
+ * What a developer's build puts into the cluster, resolved and checked at the CLI before any node is
+ * touched (src/cli/commands/sync-request.ts): the archives read, the binaries hashed, the registry parsed.
+ */
+export interface SyncRequest {
   images: OciArchive[];
   cniBins: { name: string; file: string; sha256: string; bytes: Buffer }[];
   manifests?: string;
@@ -28,89 +27,19 @@ export interface SyncChange {
   outcome: 'imported' | 'installed' | 'unchanged' | 'restored' | 'applied' | 'pushed' | 'created' | 'configured' | 'serverside-applied';
 }
 
-export interface SyncFlags {
-  image?: string[];
-  cniBin?: string[];
-  manifests?: string;
-  registry?: string;
-}
-
-/** sync's inputs as resolved at the CLI: the files named, else those of dir; the registry, if any. */
-export interface SyncInputs {
-  image?: string[];
-  cniBin?: string[];
-  manifests?: string;
-  /** HOST:PORT, or "cluster" for the cluster's own. */
-  registry?: string;
-  /** Where inputs are taken from when none is named (DPDKCI_SYNC_DIR): images/*.tar, cni/*, manifests/. */
-  dir: string;
-}
-
-/** Files named directly, or the files of a directory (sorted; hidden ones left out). */
-function expand(paths: readonly string[], option: string, filter: (name: string) => boolean = () => true): string[] {
-  const out: string[] = [];
-  for (const p of paths) {
-    const abs = resolve(p);
-    if (!existsSync(abs)) throw new UsageError(`${option}: ${p} does not exist; give a file or a directory of them`);
-    if (statSync(abs).isDirectory()) {
-      out.push(...readdirSync(abs).filter((f) => !f.startsWith('.') && filter(f)).sort().map((f) => join(abs, f)).filter((f) => statSync(f).isFile()));
-    } else {
-      out.push(abs);
-    }
-  }
-  return out;
-}
-
-/**
- * The sync plan from the files named, or from the sync directory's when none is. Every input is checked
- * here, before any node is touched.
- */
-export async function syncPlan(flags: SyncInputs, record: ClusterRecord, env: NodeJS.ProcessEnv): Promise<SyncPlan> {
-  const given = Boolean(flags.image?.length || flags.cniBin?.length || flags.manifests);
-  const dir = flags.dir;
-  const fromDir = (sub: string) => (!given && existsSync(join(dir, sub)) ? [join(dir, sub)] : []);
-  const imageFiles = expand(flags.image?.length ? flags.image : fromDir('images'), '--image', (f) => f.endsWith('.tar'));
-  const cniFiles = expand(flags.cniBin?.length ? flags.cniBin : fromDir('cni'), '--cni-bin');
-  const manifests = flags.manifests ?? fromDir('manifests')[0];
-  const images = await Promise.all(imageFiles.map((f) => readOciArchive(f)));
-  const seen = new Map<string, string>();
-  for (const i of images) {
-    const other = seen.get(i.names[0] as string);
-    if (other) throw new UsageError(`--image: ${i.file} and ${other} both carry ${i.names[0]}; keep one`);
-    seen.set(i.names[0] as string, i.file);
-  }
-  const cniBins = cniFiles.map((file) => {
-    const name = basename(file);
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new UsageError(`--cni-bin: "${name}" cannot name a CNI plugin; use letters, digits, . _ -`);
-    const bytes = readFileSync(file);
-    return { name, file, sha256: createHash('sha256').update(bytes).digest('hex'), bytes };
-  });
-  if (manifests !== undefined) {
-    if (!existsSync(manifests)) throw new UsageError(`--manifests: ${manifests} does not exist`);
-    if (clusterKubernetes(record) === 'none') {
-      throw new UsageError(`--manifests: cluster "${record.prefix}" has no Kubernetes to apply them to (it was brought up with --kubernetes none)`);
-    }
-  }
-  let registry = flags.registry;
-  // "cluster": the registry `up` runs for this cluster.
-  if (registry === 'cluster') {
-    const own = providerOf(record).registry(record, env);
-    if (!own) throw new UsageError(`--registry cluster: cluster "${record.prefix}" runs no registry (it was brought up with --no-registry, or on hosts); give HOST:PORT of another one`);
-    registry = own.address;
-  }
-  return { images, cniBins, ...(manifests !== undefined ? { manifests } : {}), ...(registry !== undefined ? { registry: parseRegistry(registry) } : {}) };
-}
-
 async function run(node: Node, argv: string[], stdin?: Buffer): Promise<string> {
   const r = await node.runner.run([SYNC, ...argv], { timeoutMs: 600_000, ...(stdin ? { stdin } : {}) });
   return r.stdout.trim();
 }
 
-/** Images to the registry of --registry, one after the other; each skipped when the tag already points at it. */
-export async function pushToRegistry(plan: SyncPlan, onChange: (c: SyncChange) => void): Promise<void> {
+/**
+ * Images to the request's registry, one after the other; each skipped when the tag already points at it.
+ * via names where the images came from (e.g. --image) in messages about their contents.
+ */
+export async function pushToRegistry(plan: SyncRequest, onChange: (c: SyncChange) => void, via: string): Promise<void> {
   if (!plan.registry) return;
   for (const image of plan.images) {
-    const r = await pushImage(image, plan.registry);
+    const r = await pushImage(image, plan.registry, via);
     onChange({ node: 'registry', kind: 'image', name: r.ref, outcome: r.changed ? 'pushed' : 'unchanged' });
   }
 }
@@ -119,7 +48,7 @@ export async function pushToRegistry(plan: SyncPlan, onChange: (c: SyncChange) =
  * Images (unless they go to a registry) and CNI binaries onto every node, each skipped where the node
  * already has the same content.
  */
-export async function pushToNodes(nodes: readonly Node[], plan: SyncPlan, onChange: (c: SyncChange) => void): Promise<void> {
+export async function pushToNodes(nodes: readonly Node[], plan: SyncRequest, onChange: (c: SyncChange) => void): Promise<void> {
   const images = plan.registry ? [] : plan.images.map((i) => ({ ...i, bytes: readFileSync(i.file) }));
   await Promise.all(
     nodes.map(async (node) => {
@@ -158,12 +87,13 @@ export function parseApplied(stdout: string): SyncChange[] {
 }
 
 /**
- * --manifests DIR: the directory, as a tar, applied from node01 with the cluster's own (pinned) kubectl,
- * as a kustomization when it holds kustomization.yaml; what kubectl changed becomes the changes.
+ * A manifests directory, as a tar, applied from node01 with the cluster's own (pinned) kubectl, as a
+ * kustomization when it holds kustomization.yaml; what kubectl changed becomes the changes. via names where
+ * the directory came from (e.g. --manifests) in messages.
  */
-export async function applyManifests(node: Node, dir: string, onChange: (c: SyncChange) => void): Promise<void> {
+export async function applyManifests(node: Node, dir: string, onChange: (c: SyncChange) => void, via: string): Promise<void> {
   const tar = await execa('tar', ['-C', dir, '-cf', '-', '.'], { encoding: 'buffer', reject: false });
-  if (tar.exitCode !== 0) throw new UsageError(`--manifests: ${dir} cannot be read: ${Buffer.from(tar.stderr).toString().trim()}`);
+  if (tar.exitCode !== 0) throw new UsageError(`${via}: ${dir} cannot be read: ${Buffer.from(tar.stderr).toString().trim()}`);
   for (const c of parseApplied(await run(node, ['manifests'], Buffer.from(tar.stdout)))) onChange(c);
 }
 

@@ -64,11 +64,13 @@ export interface Lock {
   addons: Record<string, Component>;
 }
 
+import type { Places } from '../core/places.js';
+
 export const LOCK_FILE = join(PROJECT_ROOT, 'versions.lock.yaml');
 
 /** The lock file in use: DPDKCI_LOCK_FILE (a lab's own pins, or a test's), else the project's. */
-export function lockFile(env: NodeJS.ProcessEnv): string {
-  return env.DPDKCI_LOCK_FILE || LOCK_FILE;
+export function lockFile(places: Places): string {
+  return places.lockFile;
 }
 
 function fail(file: string, where: string, what: string): never {

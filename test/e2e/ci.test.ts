@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { clusterPaths, nodePaths } from '../../src/core/paths.js';
 import { qmpCommand } from '../../providers/qemu/qmp.js';
 import { dpdkci, qemuPids } from './helpers.js';
+import { placesFrom } from '../../src/core/places.js';
 
 /**
  * What CI jobs and KubeVirt developers lean on: the kubevirtci drop-in, clusters side by side on random
@@ -112,7 +113,7 @@ describe('parallel CI jobs on one host', () => {
 
   it('logs of a node that runs but does not answer hold QEMU\'s view of its vCPUs', async () => {
     // A paused guest stands in for a hung one: its QEMU runs, nothing answers over SSH.
-    const qmp = nodePaths(clusterPaths('e2e-rp-a', { ...process.env, ...ENV }), 'node01').qmp;
+    const qmp = nodePaths(clusterPaths('e2e-rp-a', placesFrom({ ...process.env, ...ENV })), 'node01').qmp;
     await qmpCommand(qmp, 'stop');
     try {
       const dir = mkdtempSync(join(tmpdir(), 'dpdkci-logs-'));
@@ -158,7 +159,7 @@ describe('parallel CI jobs on one host', () => {
     const r = await run(['up', '--prefix', 'e2e-reset', '--qemu-args=-S', '--boot-reset-after', '10', '--memory', '1536M', '--hugepages-2m', '64']);
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(String(r.stderr)).toMatch(/node01: not in its kernel 10 s after start \(stuck in firmware or the boot loader\); reset it once/);
-    const saved = join(nodePaths(clusterPaths('e2e-reset', { ...process.env, ...ENV }), 'node01').dir, 'qemu-state-before-reset.txt');
+    const saved = join(nodePaths(clusterPaths('e2e-reset', placesFrom({ ...process.env, ...ENV })), 'node01').dir, 'qemu-state-before-reset.txt');
     expect(readFileSync(saved, 'utf8')).toContain('"status":"prelaunch"');
     expect((await run(['ssh', '--prefix', 'e2e-reset', 'node01', '--', 'true'])).exitCode).toBe(0);
     expect((await run(['down', '--prefix', 'e2e-reset'])).exitCode).toBe(0);
@@ -172,7 +173,7 @@ describe('parallel CI jobs on one host', () => {
     expect((await run(['down', '--prefix', 'e2e-badqemu'])).exitCode).toBe(0);
 
     const up = run(['up', '--prefix', 'e2e-quit', '--memory', '1536M', '--hugepages-2m', '64']);
-    const qmp = nodePaths(clusterPaths('e2e-quit', { ...process.env, ...ENV }), 'node01').qmp;
+    const qmp = nodePaths(clusterPaths('e2e-quit', placesFrom({ ...process.env, ...ENV })), 'node01').qmp;
     for (let i = 0; i < 600 && !existsSync(qmp); i++) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 500));
     await qmpCommand(qmp, 'quit');

@@ -6,6 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, expect } from 'vitest';
 import { clusterPaths } from '../../src/core/paths.js';
 import { nodeProcesses } from '../../providers/qemu/provider.js';
+import { placesFrom } from '../../src/core/places.js';
 
 export const BIN = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 export const ARTIFACTS = process.env.ARTIFACTS ?? join(__dirname, '..', '..', '_artifacts');
@@ -36,7 +37,7 @@ export function qemuPids(prefix: string): number[] {
 }
 
 export function stateDir(prefix: string): string {
-  return clusterPaths(prefix, process.env).dir;
+  return clusterPaths(prefix, placesFrom(process.env)).dir;
 }
 
 export function stateExists(prefix: string): boolean {

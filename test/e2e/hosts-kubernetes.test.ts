@@ -6,6 +6,7 @@ import { readClusterRecord, type ClusterRecord } from '../../src/core/cluster.js
 import { clusterPaths } from '../../src/core/paths.js';
 import { dpdkci, failureSummary, keepLogs, KEEP, onNode, stateExists } from './helpers.js';
 import { standInBundle, STANDIN_EXTRA, STANDIN_MINOR, STANDIN_PAUSE } from './standin-kubernetes.js';
+import { placesFrom } from '../../src/core/places.js';
 
 /**
  * Kubernetes on a machine dpdkci did not boot: one VM of dpdkci's image without --dpdk (MACHINE), started by
@@ -41,12 +42,12 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
     // Kubernetes with OVS-DPDK needs 4 CPUs (CPU 0 and the PMD's kept from pods) and 4 GiB on a control plane.
     const r = await dpdkci(['up', '--prefix', MACHINE, '--nodes', '1', '--cpu', '4', '--memory', '4096M', '--kubernetes', 'none', '--random-ports', '--no-registry'], { timeoutMs: 15 * 60_000 });
     if (r.exitCode !== 0) throw new Error(`the machine did not come up:\n${failureSummary(String(r.stderr))}`);
-    const record = readClusterRecord(clusterPaths(MACHINE, process.env).specFile) as ClusterRecord;
+    const record = readClusterRecord(clusterPaths(MACHINE, placesFrom(process.env)).specFile) as ClusterRecord;
     const node = record.nodes[0] as ClusterRecord['nodes'][number];
     inventory = join(DIR, 'inventory.yaml');
     writeFileSync(
       inventory,
-      ['hosts:', '  - name: lab1', '    address: 127.0.0.1', `    port: ${node.sshPort}`, `    keyFile: ${clusterPaths(MACHINE, process.env).privateKey}`, `    hostKey: "${node.hostKey}"`, '    nic: "0000:00:04.0"', `    nodeIp: ${NODE_IP}`, ''].join('\n'),
+      ['hosts:', '  - name: lab1', '    address: 127.0.0.1', `    port: ${node.sshPort}`, `    keyFile: ${clusterPaths(MACHINE, placesFrom(process.env)).privateKey}`, `    hostKey: "${node.hostKey}"`, '    nic: "0000:00:04.0"', `    nodeIp: ${NODE_IP}`, ''].join('\n'),
     );
     // A kubectl of the host's own, which the install overwrites and down must put back.
     await onNode(MACHINE, 'node01', "printf '#!/bin/sh\\necho the host kubectl\\n' > /usr/local/bin/kubectl && chmod 0755 /usr/local/bin/kubectl");

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { readClusterRecord, type ClusterRecord } from '../../src/core/cluster.js';
 import { clusterPaths } from '../../src/core/paths.js';
 import { dpdkci, failureSummary, keepLogs, KEEP, onNode, stateExists } from './helpers.js';
+import { placesFrom } from '../../src/core/places.js';
 
 /**
  * The hosts provider on real machines: two VMs of dpdkci's image without --dpdk, started by this test as a
@@ -64,8 +65,8 @@ describe('up --provider hosts on two machines it did not boot', () => {
     // The machines: dpdkci's own image, no dataplane, a second NIC each on one switch, SSH on 127.0.0.1.
     const r = await dpdkci(['up', '--prefix', MACHINES, '--nodes', '2', '--memory', '3584M', '--kubernetes', 'none', '--random-ports', '--no-registry'], { timeoutMs: 15 * 60_000 });
     if (r.exitCode !== 0) throw new Error(`the machines did not come up:\n${failureSummary(String(r.stderr))}`);
-    const record = readClusterRecord(clusterPaths(MACHINES, process.env).specFile) as ClusterRecord;
-    key = clusterPaths(MACHINES, process.env).privateKey;
+    const record = readClusterRecord(clusterPaths(MACHINES, placesFrom(process.env)).specFile) as ClusterRecord;
+    key = clusterPaths(MACHINES, placesFrom(process.env)).privateKey;
     [m1, m2] = record.nodes.map((n, i) => ({ name: `lab${i + 1}`, port: n.sshPort, hostKey: n.hostKey })) as [Machine, Machine];
     // One machine lacks a node package, which up must then install from the machine's own apt sources.
     await onNode(MACHINES, 'node02', 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q driverctl >/dev/null && echo purged');

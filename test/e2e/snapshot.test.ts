@@ -7,6 +7,7 @@ import { readClusterRecord, type ClusterRecord, type NodeRecord } from '../../sr
 import { connectSsh } from '../../src/exec/ssh-runner.js';
 import { sshTarget } from '../../providers/qemu/provider.js';
 import { BIN, dpdkci, failureSummary, onNode, qemuPids, stateDir, stateExists } from './helpers.js';
+import { placesFrom } from '../../src/core/places.js';
 
 /**
  * Snapshots on real QEMU nodes: a checked `up --dpdk` saved (by --snapshot auto, and by name), then
@@ -38,7 +39,7 @@ async function status(prefix: string) {
  */
 async function clockSkew(prefix: string): Promise<number> {
   const record = readClusterRecord(join(stateDir(prefix), 'cluster.json')) as ClusterRecord;
-  const ssh = await connectSsh(sshTarget(record, record.nodes[0] as NodeRecord, process.env), 30_000);
+  const ssh = await connectSsh(sshTarget(record, record.nodes[0] as NodeRecord, placesFrom(process.env)), 30_000);
   try {
     let best = { rtt: Infinity, skew: NaN };
     for (let i = 0; i < 3; i++) {

@@ -59,7 +59,7 @@ export async function standInBundle(work: string, bundle: string, lockFile: stri
     const digests: Record<string, string> = {};
     for (const ref of [STANDIN_PAUSE, STANDIN_EXTRA]) {
       const archive = await helloImageArchive(ref, `${ref}\n`);
-      await pushImage(await readOciArchive(archive.file), `127.0.0.1:${registry.port}`);
+      await pushImage(await readOciArchive(archive.file), `127.0.0.1:${registry.port}`, 'stand-in image');
       digests[ref] = archive.digest;
     }
     const file = (name: string, install: string) => ({ name: `${name}-test`, url: `https://dl.dpdkci.test/${name}`, sha256: sha(served.get(`/dl.dpdkci.test/${name}`) as Buffer), install });

@@ -11,6 +11,7 @@ import { readOciArchive } from '../../src/sync/oci.js';
 import { loadLock, lockFile as lockFileOf } from '../../src/versions/lock.js';
 import { bundleImageFile, preflight } from '../../src/versions/preflight.js';
 import { writeTestLock } from '../fixtures/lock.js';
+import { placesFrom } from '../../src/core/places.js';
 
 /**
  * A registry on 127.0.0.1 that speaks the Distribution API the way public registries do: anonymous bearer
@@ -126,7 +127,7 @@ describe('bundle, then up --bundle', () => {
     expect(await verifyBundle(dir)).toEqual(['files/kubeadm-v1.31.4: checksum mismatch']);
   });
   it('refuses to bundle what the lock has not pinned', async () => {
-    await expect(makeBundle(loadLock(lockFileOf(process.env)), '1.36', tmp('dpdkci-bundle-'), { cacheDir: tmp('dpdkci-cache-'), env: process.env })).rejects.toThrow(
+    await expect(makeBundle(loadLock(lockFileOf(placesFrom(process.env))), '1.36', tmp('dpdkci-bundle-'), { cacheDir: tmp('dpdkci-cache-'), env: process.env })).rejects.toThrow(
       /cannot bundle Kubernetes 1.36: \d+ artefact\(s\) have no checksum or digest/,
     );
   });

@@ -8,6 +8,7 @@ import { renderJunit } from '../../src/core/junit.js';
 import { currentOwner, ownerAlive, startTicks } from '../../src/core/owner.js';
 import { findStaleClusters } from '../../providers/qemu/stale.js';
 import { portBase, SSH_PORT_BASE, RANDOM_PORT_RANGE } from '../../providers/qemu/steps/prepare-cluster.js';
+import { placesFrom } from '../../src/core/places.js';
 
 const bin = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 
@@ -73,13 +74,13 @@ describe('JUnit report', () => {
 
 describe('cluster owners', () => {
   it('is this process\'s session by default, alive while it runs', () => {
-    const owner = currentOwner({});
+    const owner = currentOwner(placesFrom({}));
     expect(owner.how).toBe('session');
     expect(ownerAlive(owner)).toBe(true);
   });
   it('DPDKCI_OWNER_PID names another process, and must name a running one', () => {
-    expect(currentOwner({ DPDKCI_OWNER_PID: String(process.pid) })).toMatchObject({ pid: process.pid, how: 'DPDKCI_OWNER_PID' });
-    expect(() => currentOwner({ DPDKCI_OWNER_PID: '999999999' })).toThrow(/DPDKCI_OWNER_PID: "999999999" is not a running process/);
+    expect(currentOwner(placesFrom({ DPDKCI_OWNER_PID: String(process.pid) }))).toMatchObject({ pid: process.pid, how: 'DPDKCI_OWNER_PID' });
+    expect(() => currentOwner(placesFrom({ DPDKCI_OWNER_PID: '999999999' }))).toThrow(/DPDKCI_OWNER_PID: "999999999" is not a running process/);
   });
   it('a reused pid is not the owner: the start time must match', () => {
     expect(ownerAlive({ pid: process.pid, startTicks: (startTicks(process.pid) ?? 0) + 1, how: 'session' })).toBe(false);
@@ -106,10 +107,10 @@ describe('down --all-stale', () => {
     const env = tempEnv();
     cluster(env, 'orphaned', { owner: await deadOwner() });
     cluster(env, 'half-made');
-    cluster(env, 'no-nodes', { owner: currentOwner({}) });
+    cluster(env, 'no-nodes', { owner: currentOwner(placesFrom({})) });
     const busy = cluster(env, 'coming-up');
     writeFileSync(join(busy, 'up.lock'), String(process.pid));
-    const stale = findStaleClusters(env);
+    const stale = findStaleClusters(placesFrom(env));
     expect(stale.map((s) => s.prefix)).toEqual(['half-made', 'no-nodes', 'orphaned']);
     expect(stale.find((s) => s.prefix === 'orphaned')?.reason).toMatch(/its owner \(pid \d+, DPDKCI_OWNER_PID\) has exited/);
     expect(stale.find((s) => s.prefix === 'no-nodes')?.reason).toBe('none of its nodes is running');

@@ -9,6 +9,7 @@ import { writeClusterRecord } from '../../src/core/cluster.js';
 import { artefactCache, clusterPaths } from '../../src/core/paths.js';
 import { cachedPath } from '../../src/fetch/fetcher.js';
 import { loadLock, lockFile } from '../../src/versions/lock.js';
+import { placesFrom } from '../../src/core/places.js';
 
 /**
  * cluster-up/ as KubeVirt's own scripts use it: sourced in a clean `bash -e` from a stand-in KubeVirt checkout
@@ -300,7 +301,7 @@ describe('cluster-up/ as KubeVirt sources it', () => {
 
 describe('the providers of cluster-up/cluster/', () => {
   it('are k8s-V and k8s-V-dpdk for each Kubernetes version the lock pins, and dpdk; the default is the lock\'s default', async () => {
-    const lock = loadLock(lockFile(process.env));
+    const lock = loadLock(lockFile(placesFrom(process.env)));
     const dirs = readdirSync(join(CLUSTER_UP, 'cluster'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
     const expected = ['dpdk', ...Object.keys(lock.kubernetes.versions).flatMap((v) => [`k8s-${v}`, `k8s-${v}-dpdk`])];
     expect(dirs.sort()).toEqual(expected.sort());
@@ -341,7 +342,7 @@ describe('dpdkci ports and kubectl --binary, for cluster-up/', () => {
   function recordedCluster(kubernetes: string, nodes = 1) {
     const top = mkdtempSync(join(tmpdir(), 'dpdkci-kubectl-binary-'));
     const env = { DPDKCI_STATE_DIR: join(top, 'state'), DPDKCI_CACHE_DIR: join(top, 'cache'), DPDKCI_PREFIX: 'dropin' };
-    const paths = clusterPaths('dropin', env);
+    const paths = clusterPaths('dropin', placesFrom(env));
     mkdirSync(paths.dir, { recursive: true });
     writeClusterRecord(paths.specFile, {
       prefix: 'dropin',
@@ -392,7 +393,7 @@ describe('dpdkci ports and kubectl --binary, for cluster-up/', () => {
 
   it('kubectl --binary prints the pinned kubectl of the cluster\'s version from the artefact cache, or from a bundle', async () => {
     const c = recordedCluster('1.36');
-    const cached = cachedPath(artefactCache(c.env), { name: 'kubectl-v1.36.4', url: 'https://dl.k8s.io/release/v1.36.4/bin/linux/amd64/kubectl', sha256: c.sha256 });
+    const cached = cachedPath(artefactCache(placesFrom(c.env)), { name: 'kubectl-v1.36.4', url: 'https://dl.k8s.io/release/v1.36.4/bin/linux/amd64/kubectl', sha256: c.sha256 });
     mkdirSync(join(cached, '..'), { recursive: true });
     writeFileSync(cached, c.kubectl);
     const r = await dpdkci(['kubectl', '--binary'], c.env);

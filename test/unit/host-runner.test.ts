@@ -9,6 +9,7 @@ import { createLocalRunner } from '../../src/exec/local-runner.js';
 import type { Runner, RunOptions } from '../../src/exec/runner.js';
 import { prepareCluster } from '../../providers/qemu/steps/prepare-cluster.js';
 import type { UpContext } from '../../src/steps/context.js';
+import { placesFrom } from '../../src/core/places.js';
 
 /** The host's runner, recorded: every command still runs for real, and the test sees each one. */
 function recordedHost(): Runner & { calls: string[][] } {
@@ -31,10 +32,10 @@ describe('host commands on the runner seam', () => {
     const env = { DPDKCI_STATE_DIR: mkdtempSync(join(tmpdir(), 'dpdkci-host-runner-')) };
     const options = resolveClusterOptions({ prefix: 'seen', nodes: '2', randomPorts: true, kubernetes: 'none', registry: false }, env, { memAvailableMiB: 1 << 20 });
     const host = recordedHost();
-    const paths = clusterPaths('seen', env);
+    const paths = clusterPaths('seen', placesFrom(env));
     const ctx = {
       options,
-      env,
+      places: placesFrom(env),
       host,
       paths,
       owner: { pid: 1, startTicks: 1, how: 'session' },

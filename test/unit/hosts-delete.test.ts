@@ -6,6 +6,7 @@ import { writeClusterRecord, type ClusterRecord, type NodeRecord } from '../../s
 import { clusterPaths } from '../../src/core/paths.js';
 import { createFakeRunner, type FakeRunner } from '../../src/exec/fake-runner.js';
 import { createDeleteHostsCluster, type ConnectHost } from '../../providers/hosts/delete.js';
+import { placesFrom } from '../../src/core/places.js';
 
 // Sequencing only: which undo runs on each host, in which order, and what becomes of the cluster's record.
 // That the undo puts a machine back is shown by test/e2e/hosts*.test.ts on real machines.
@@ -13,8 +14,8 @@ import { createDeleteHostsCluster, type ConnectHost } from '../../providers/host
 const script = (name: string) => readFileSync(join(__dirname, '..', '..', 'scripts', 'node', name), 'utf8');
 
 function cluster(names: string[]) {
-  const env = { DPDKCI_STATE_DIR: mkdtempSync(join(tmpdir(), 'dpdkci-hosts-delete-')) };
-  const paths = clusterPaths('lab', env);
+  const places = placesFrom({ DPDKCI_STATE_DIR: mkdtempSync(join(tmpdir(), 'dpdkci-hosts-delete-')) });
+  const paths = clusterPaths('lab', places);
   const nodes = names.map(
     (name, index): NodeRecord => ({
       name,
@@ -38,7 +39,7 @@ function cluster(names: string[]) {
     if (!runner) throw new Error('connect ECONNREFUSED');
     return { name: node.name, role: node.role, address: node.host?.address ?? '', runner };
   };
-  return { env, paths, runners, reached, remove: createDeleteHostsCluster(connect) };
+  return { places, paths, runners, reached, remove: createDeleteHostsCluster(connect) };
 }
 
 describe('down of a hosts cluster', () => {
@@ -46,7 +47,7 @@ describe('down of a hosts cluster', () => {
     const c = cluster(['lab1', 'lab2']);
     for (const r of c.runners.values()) r.on(/^bash -s -- undo lab 1$/, { stdout: 'restored no bridge br-dpdk0\nrestored the packages as they were: purged driverctl\n' });
     c.runners.get('lab2')?.on(/^bash -s -- undo lab$/, { stdout: 'restored no /var/lib/containerd\nkept module br_netfilter loaded (in use) until the next boot\n' });
-    const report = await c.remove('lab', { graceful: true, env: c.env, purgePackages: true });
+    const report = await c.remove('lab', { graceful: true, places: c.places, purgePackages: true });
     for (const r of c.runners.values()) {
       expect(r.calls.map((a) => a.join(' '))).toEqual(['bash -s -- undo lab', 'bash -s -- undo lab 1']);
       expect(r.inputs).toEqual([script('host-kubernetes.sh'), script('host-state.sh')]);
@@ -63,7 +64,7 @@ describe('down of a hosts cluster', () => {
   it('leaves the dataplane alone on a host whose Kubernetes undo failed, and keeps the record for another down', async () => {
     const c = cluster(['lab1']);
     c.runners.get('lab1')?.on(/^bash -s -- undo lab$/, { exitCode: 1, stderr: 'host-kubernetes: this host\'s Kubernetes is recorded for cluster "other"\n' });
-    const report = await c.remove('lab', { graceful: true, env: c.env });
+    const report = await c.remove('lab', { graceful: true, places: c.places });
     expect(c.runners.get('lab1')?.calls).toEqual([['bash', '-s', '--', 'undo', 'lab']]);
     expect(report.hosts?.[0]?.error).toBe('host-kubernetes.sh undo exited 1: host-kubernetes: this host\'s Kubernetes is recorded for cluster "other"');
     expect(report.removedDir).toBe(false);
@@ -72,13 +73,13 @@ describe('down of a hosts cluster', () => {
 
   it('names a host it cannot reach, undoes the others, and keeps the record unless told to forget', async () => {
     const c = cluster(['lab1', 'gone']);
-    const report = await c.remove('lab', { graceful: true, env: c.env });
+    const report = await c.remove('lab', { graceful: true, places: c.places });
     expect(c.reached.sort()).toEqual(['gone', 'lab1']);
     expect(c.runners.get('lab1')?.calls.map((a) => a.join(' '))).toEqual(['bash -s -- undo lab', 'bash -s -- undo lab 0']);
     expect(report.hosts?.find((h) => h.name === 'gone')).toEqual({ name: 'gone', restored: [], kept: [], error: 'not reached at 192.0.2.11:22: connect ECONNREFUSED' });
     expect(report.removedDir).toBe(false);
     expect(existsSync(c.paths.specFile)).toBe(true);
-    const forgot = await c.remove('lab', { graceful: true, env: c.env, forget: true });
+    const forgot = await c.remove('lab', { graceful: true, places: c.places, forget: true });
     expect(forgot.hosts?.find((h) => h.name === 'gone')?.error).toMatch(/not reached/);
     expect(forgot.removedDir).toBe(true);
     expect(existsSync(c.paths.dir)).toBe(false);

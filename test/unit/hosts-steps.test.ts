@@ -13,6 +13,7 @@ import { dataplaneSteps } from '../../src/steps/dataplane/index.js';
 import type { UpContext } from '../../src/steps/context.js';
 import type { Inventory } from '../../src/core/inventory.js';
 import { UsageError } from '../../src/core/errors.js';
+import { placesFrom } from '../../src/core/places.js';
 
 // Sequencing only: which commands the hosts steps send to each host, and in which order, and that nothing
 // is sent after a refusal. That they work is shown by test/e2e/hosts.test.ts on real machines.
@@ -38,8 +39,8 @@ function setup(runners: FakeRunner[]) {
   };
   const ctx = {
     options,
-    env,
-    paths: clusterPaths('lab', env),
+    places: placesFrom(env),
+    paths: clusterPaths('lab', placesFrom(env)),
     inventory,
     owner: { pid: 1, startTicks: 1, how: 'session' },
     progress: createProgress({ stream: { write: () => true }, live: false }),
@@ -95,11 +96,11 @@ describe('the hosts steps', () => {
     const ctx = setup([createFakeRunner('lab1'), createFakeRunner('lab2')]);
     await runPipeline([recordHostsCluster], ctx, ctx.progress);
     // The inventory's key file does not exist here: neither host can be reached, and nothing is run.
-    const kept = await providerOf({ provider: 'hosts' }).deleteCluster('lab', { graceful: true, env: ctx.env });
+    const kept = await providerOf({ provider: 'hosts' }).deleteCluster('lab', { graceful: true, places: ctx.places });
     expect(kept.hosts?.map((h) => [h.name, h.error?.split(':')[0]])).toEqual([['lab1', 'not reached at 192.0.2.10'], ['lab2', 'not reached at 192.0.2.11']]);
     expect(kept.removedDir).toBe(false);
     expect(existsSync(ctx.paths.specFile)).toBe(true);
-    const forgotten = await providerOf({ provider: 'hosts' }).deleteCluster('lab', { graceful: false, env: ctx.env, forget: true });
+    const forgotten = await providerOf({ provider: 'hosts' }).deleteCluster('lab', { graceful: false, places: ctx.places, forget: true });
     expect(forgotten.removedDir).toBe(true);
     expect(existsSync(ctx.paths.dir)).toBe(false);
   });

@@ -14,6 +14,7 @@ import type { UpContext } from '../../src/steps/context.js';
 import { bootstrapToken, hostKubeconfig, kubernetesSteps } from '../../src/steps/kubernetes/index.js';
 import { loadLock } from '../../src/versions/lock.js';
 import { writeLock } from '../fixtures/lock.js';
+import { placesFrom } from '../../src/core/places.js';
 
 // Sequencing only: which commands the Kubernetes steps send to which node, in which order, with what on
 // standard input. Nothing here shows that kubeadm or the add-ons work; no live Kubernetes ran them.
@@ -47,7 +48,7 @@ function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
   );
   const env = { DPDKCI_STATE_DIR: join(root, 'state'), DPDKCI_CACHE_DIR: join(root, 'cache') };
   const options = resolveClusterOptions({ dpdk: true, nodes: '2', kubernetes: '1.31' }, {}, { memAvailableMiB: 100_000 });
-  const paths = clusterPaths('dpdkci', env);
+  const paths = clusterPaths('dpdkci', placesFrom(env));
   mkdirSync(paths.dir, { recursive: true });
   const record = {
     prefix: 'dpdkci',
@@ -59,7 +60,7 @@ function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
   const runners = [createFakeRunner('node01'), createFakeRunner('node02')];
   const ctx = {
     options,
-    env,
+    places: placesFrom(env),
     paths,
     record,
     kubernetes: { lock: loadLock(lockFile), bundleDir: bundle },

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readOciArchive } from '../../src/sync/oci.js';
-import { parseRegistry, pushImage, repositoryOf } from '../../src/sync/registry-push.js';
+import { pushImage, repositoryOf } from '../../src/sync/registry-push.js';
+import { parseRegistry } from '../../src/core/run-options.js';
 import { helloImageArchive } from '../fixtures/oci.js';
 
 /**
@@ -66,7 +67,7 @@ describe('pushing an image archive to a registry (sync --registry)', () => {
 
   it('uploads the blobs and the manifest, under the archive name without its registry host', async () => {
     const { file, digest } = await helloImageArchive('localhost/kubevirt/virt-handler:devel', 'hello\n');
-    const result = await pushImage(await readOciArchive(file), address);
+    const result = await pushImage(await readOciArchive(file), address, '--image');
     expect(result).toEqual({ ref: `${address}/kubevirt/virt-handler:devel`, uploaded: 2, changed: true });
     expect(registry.manifests.get('kubevirt/virt-handler:devel')?.digest).toBe(digest);
     expect(registry.manifests.get('kubevirt/virt-handler:devel')?.type).toBe('application/vnd.oci.image.manifest.v1+json');
@@ -75,7 +76,7 @@ describe('pushing an image archive to a registry (sync --registry)', () => {
   it('sends nothing the second time', async () => {
     const { file } = await helloImageArchive('localhost/kubevirt/virt-handler:devel', 'hello\n');
     const before = registry.requests.length;
-    const result = await pushImage(await readOciArchive(file), address);
+    const result = await pushImage(await readOciArchive(file), address, '--image');
     expect(result.changed).toBe(false);
     expect(result.uploaded).toBe(0);
     expect(registry.requests.slice(before)).toEqual(['HEAD /v2/kubevirt/virt-handler/manifests/devel']);
@@ -84,7 +85,7 @@ describe('pushing an image archive to a registry (sync --registry)', () => {
   it('a changed image moves the tag and uploads only the blobs the registry lacks', async () => {
     const { file, digest } = await helloImageArchive('localhost/kubevirt/virt-handler:devel', 'changed\n');
     const before = registry.requests.length;
-    const result = await pushImage(await readOciArchive(file), address);
+    const result = await pushImage(await readOciArchive(file), address, '--image');
     expect(result.changed).toBe(true);
     expect(registry.manifests.get('kubevirt/virt-handler:devel')?.digest).toBe(digest);
     const puts = registry.requests.slice(before).filter((r) => r.startsWith('PUT /v2/kubevirt/virt-handler/blobs/uploads/'));
@@ -98,7 +99,7 @@ describe('pushing an image archive to a registry (sync --registry)', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((r) => closed.close(r));
-    await expect(pushImage(await readOciArchive(file), `127.0.0.1:${port}`)).rejects.toThrow(new RegExp(`registry: HEAD 127.0.0.1:${port}/a/b:1 failed: ECONNREFUSED`));
+    await expect(pushImage(await readOciArchive(file), `127.0.0.1:${port}`, '--image')).rejects.toThrow(new RegExp(`registry: HEAD 127.0.0.1:${port}/a/b:1 failed: ECONNREFUSED`));
   });
 });
 

@@ -9,6 +9,7 @@ import {
 } from '../../src/snapshot/store.js';
 import { snapshotRequest } from '../../src/cli/commands/up-snapshot.js';
 import { incomingArgs, saveUri } from '../../providers/qemu/snapshot.js';
+import { placesFrom } from '../../src/core/places.js';
 
 const host = { memAvailableMiB: 20_000 };
 const options = (flags: Record<string, string | boolean> = {}) => resolveClusterOptions({ kubernetes: 'none', ...flags }, {}, host);
@@ -17,7 +18,7 @@ const options = (flags: Record<string, string | boolean> = {}) => resolveCluster
 /** A snapshot directory on disk with two files whose sizes and CRCs the manifest records. */
 function savedSnapshot(name = 'one'): { env: NodeJS.ProcessEnv; manifest: SnapshotManifest; dir: string } {
   const env = { DPDKCI_CACHE_DIR: mkdtempSync(join(tmpdir(), 'dpdkci-snap-')) };
-  const dir = snapshotDir(name, env);
+  const dir = snapshotDir(name, placesFrom(env));
   mkdirSync(dir, { recursive: true });
   const files = ['node01.state', 'node01.qcow2'].map((file, i) => {
     writeFileSync(join(dir, file), Buffer.alloc(100_000 + i, i + 1));
@@ -67,31 +68,31 @@ describe('what a restore must match', () => {
 describe('a snapshot on disk', () => {
   it('reads its manifest, and names the snapshot and the fix when there is none', () => {
     const { env, manifest } = savedSnapshot();
-    expect(readSnapshot('one', env).files).toEqual(manifest.files);
-    const msg = usage(() => readSnapshot('two', env, '--from-snapshot'));
+    expect(readSnapshot('one', placesFrom(env)).files).toEqual(manifest.files);
+    const msg = usage(() => readSnapshot('two', placesFrom(env), '--from-snapshot'));
     expect(msg).toContain('no snapshot "two"');
     expect(msg).toContain('there are: one');
   });
   it('refuses a damaged manifest', () => {
     const { env, dir } = savedSnapshot();
     writeFileSync(join(dir, 'snapshot.json'), '{"format":1,');
-    expect(usage(() => readSnapshot('one', env))).toContain('damaged');
+    expect(usage(() => readSnapshot('one', placesFrom(env)))).toContain('damaged');
   });
   it('finds a truncated or missing file from its size, naming it', () => {
     const { env, manifest, dir } = savedSnapshot();
-    checkSizes(manifest, env);
+    checkSizes(manifest, placesFrom(env));
     truncateSync(join(dir, 'node01.state'), 99_000);
-    expect(usage(() => checkSizes(manifest, env))).toContain(`${join(dir, 'node01.state')} is 99000 bytes, not the 100000`);
+    expect(usage(() => checkSizes(manifest, placesFrom(env)))).toContain(`${join(dir, 'node01.state')} is 99000 bytes, not the 100000`);
   });
   it('finds a flipped byte from the CRC, naming the file', () => {
     const { env, manifest, dir } = savedSnapshot();
-    checkContents(manifest, env);
+    checkContents(manifest, placesFrom(env));
     const file = join(dir, 'node01.qcow2');
     const bytes = readFileSync(file);
     bytes.writeUInt8((bytes[50_000] ?? 0) ^ 0x40, 50_000);
     writeFileSync(file, bytes);
-    checkSizes(manifest, env);
-    expect(usage(() => checkContents(manifest, env))).toContain(`${file} is damaged`);
+    checkSizes(manifest, placesFrom(env));
+    expect(usage(() => checkContents(manifest, placesFrom(env)))).toContain(`${file} is damaged`);
   });
 });
 

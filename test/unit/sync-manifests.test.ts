@@ -26,7 +26,7 @@ describe('sync --manifests', () => {
     const runner = createFakeRunner('node01');
     runner.on(/sync\.sh manifests/, { stdout: 'namespace/a created\n' });
     const changes: SyncChange[] = [];
-    await applyManifests({ name: 'node01', role: 'control-plane', address: '', runner }, dir, (c) => changes.push(c));
+    await applyManifests({ name: 'node01', role: 'control-plane', address: '', runner }, dir, (c) => changes.push(c), '--manifests');
     expect(runner.calls[0]?.slice(-1)).toEqual(['manifests']);
     const listed = await execa('tar', ['-tf', '-'], { input: runner.inputs[0] as unknown as Buffer });
     expect(listed.stdout.split('\n')).toContain('./a.yaml');

@@ -9,6 +9,7 @@ import { cachedPath } from '../../src/fetch/fetcher.js';
 import { clusterArtefacts, kubernetesVersion, loadLock, lockFile, type Lock } from '../../src/versions/lock.js';
 import { bundleImageFile, preflight, preflightMessage } from '../../src/versions/preflight.js';
 import { writeTestLock } from '../fixtures/lock.js';
+import { placesFrom } from '../../src/core/places.js';
 
 const bin = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 const SHA = 'ab'.repeat(32);
@@ -23,7 +24,7 @@ const lockWith = (base: string, o: Overrides = {}) =>
 
 describe('versions.lock.yaml', () => {
   it('the shipped lock loads: every URL https and pinned to a release, no latest', () => {
-    const lock = loadLock(lockFile(process.env));
+    const lock = loadLock(lockFile(placesFrom(process.env)));
     expect(lock.kubernetes.default).toBe('1.36');
     expect(Object.keys(lock.kubernetes.versions).sort()).toEqual(['1.35', '1.36']);
     for (const [minor, release] of [['1.36', 'v1.36.4'], ['1.35', 'v1.35.8']] as const) {
@@ -50,7 +51,7 @@ describe('versions.lock.yaml', () => {
     }
   });
   it('an unknown version names the pinned ones', () => {
-    expect(() => kubernetesVersion(loadLock(lockFile(process.env)), '1.99')).toThrow(/--kubernetes: 1.99 is not a version this dpdkci pins; pinned: 1.36, 1.35 \(or none\)/);
+    expect(() => kubernetesVersion(loadLock(lockFile(placesFrom(process.env))), '1.99')).toThrow(/--kubernetes: 1.99 is not a version this dpdkci pins; pinned: 1.36, 1.35 \(or none\)/);
   });
   it.each([
     [{ fileUrl: 'http://insecure.example/kubeadm' }, /url "http:\/\/insecure.example\/kubeadm" must be an https URL/],

@@ -94,7 +94,7 @@ export const installHostKubernetes: Step<UpContext, Node[]> = (() => {
     async apply(ctx, progress, todo) {
       const k = need(ctx.kubernetes, 'Kubernetes sources');
       progress.update('gathering the pinned artefacts');
-      const artefacts = await gatherArtefacts(k.lock, ctx.options.kubernetes, { ...artefactSources(artefactCache(ctx.env), k), signal: ctx.signal, onProgress: (what) => progress.update(`artefact ${what}`) });
+      const artefacts = await gatherArtefacts(k.lock, ctx.options.kubernetes, { ...artefactSources(artefactCache(ctx.places), k), signal: ctx.signal, onProgress: (what) => progress.update(`artefact ${what}`) });
       // Every host gets its own copy over its own connection; install -D through the runner works for a
       // login user with sudo as for root.
       const stage = (node: Node) =>

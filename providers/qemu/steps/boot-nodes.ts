@@ -19,7 +19,7 @@ export const bootNodes: Step<UpContext> = {
       down.map(async (n) => {
         const node = record.nodes.find((r) => r.name === n.name);
         if (node) {
-          await startNode(ctx.host, record, node, ctx.env);
+          await startNode(ctx.host, record, node, ctx.places);
           ctx.booted.add(node.name);
         }
       }),
@@ -33,7 +33,7 @@ export const bootNodes: Step<UpContext> = {
       return [
         { on: 'host', verb: 'run' as const, what: remoteCommand(overlayArgv(record.image.disk, np.disk)) },
         ...seedFiles(record, node, ctx.paths.publicKey).map((f) => ({ on: 'host', verb: 'write' as const, what: `${np.seedDir}/${f.name}: ${f.what} (the node reads it through fw_cfg)` })),
-        { on: 'host', verb: 'run' as const, what: remoteCommand(qemuArgs(launchSpec(record, node, ctx.env))) },
+        { on: 'host', verb: 'run' as const, what: remoteCommand(qemuArgs(launchSpec(record, node, ctx.places))) },
       ];
     });
   },

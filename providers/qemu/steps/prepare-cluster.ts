@@ -12,6 +12,7 @@ import { remoteCommand } from '../../../src/exec/ssh-runner.js';
 import type { ClusterOptions } from '../../../src/core/config.js';
 import { need, type UpContext } from '../../../src/steps/context.js';
 import { bootKernel } from '../../../src/image/provision.js';
+import type { Places } from '../../../src/core/places.js';
 
 export const SSH_PORT_BASE = 2201;
 /** --random-ports: a start drawn from here, far from the fixed range and below Linux's ephemeral ports. */
@@ -24,8 +25,8 @@ export function portBase(random: boolean, draw: () => number = Math.random): num
 }
 
 /** SSH ports other clusters on this host have recorded, so two clusters never pick the same one. */
-export function portsOfOtherClusters(env: NodeJS.ProcessEnv, prefix: string): Set<number> {
-  const dir = join(stateRoot(env), 'clusters');
+export function portsOfOtherClusters(places: Places, prefix: string): Set<number> {
+  const dir = join(stateRoot(places), 'clusters');
   const ports = new Set<number>();
   if (!existsSync(dir)) return ports;
   for (const other of readdirSync(dir)) {
@@ -106,7 +107,7 @@ export const prepareCluster: Step<UpContext> = {
     mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
     await prepareClusterKeys(ctx.host, paths, options.prefix);
     const existing = ctx.record?.nodes ?? [];
-    const reserved = portsOfOtherClusters(ctx.env, options.prefix);
+    const reserved = portsOfOtherClusters(ctx.places, options.prefix);
     existing.forEach((n) => reserved.add(n.sshPort));
     const newCount = options.nodes - existing.length;
     // A new cluster with Kubernetes also forwards the control plane's API server, from one more port.

@@ -33,8 +33,8 @@ export const provisionKubernetesImage: Step<UpContext> = {
       need(ctx.image, 'image'),
       k.lock,
       ctx.options.kubernetes,
-      { ...artefactSources(artefactCache(ctx.env), k), signal: ctx.signal },
-      { cacheRoot: ctx.cacheRoot, accel: need(ctx.accel, 'accelerator').accel, env: ctx.env, progress, signal: ctx.signal },
+      { ...artefactSources(artefactCache(ctx.places), k), signal: ctx.signal },
+      { cacheRoot: ctx.cacheRoot, accel: need(ctx.accel, 'accelerator').accel, places: ctx.places, progress, signal: ctx.signal },
     );
     ctx.image = image;
     return built ? `built ${image.hash} in ${image.buildSeconds}s` : `cache hit ${image.hash}`;

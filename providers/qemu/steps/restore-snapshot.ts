@@ -35,12 +35,12 @@ export const checkSnapshotStep: Step<UpContext> = {
   },
   async apply(ctx) {
     const r = restoreOf(ctx);
-    checkSizes(r.manifest, ctx.env);
-    if (!r.contentsChecked) checkContents(r.manifest, ctx.env);
+    checkSizes(r.manifest, ctx.places);
+    if (!r.contentsChecked) checkContents(r.manifest, ctx.places);
     return `"${r.manifest.name}": ${r.manifest.files.length} files, sizes and CRC-32 as saved`;
   },
   plan(ctx) {
-    const dir = snapshotDir(restoreOf(ctx).manifest.name, ctx.env);
+    const dir = snapshotDir(restoreOf(ctx).manifest.name, ctx.places);
     return [{ on: 'host', verb: 'run', what: `check each file of ${dir} against the size and CRC-32 in snapshot.json` }];
   },
 };
@@ -59,7 +59,7 @@ export const prepareRestoredCluster: Step<UpContext> = {
     await prepareClusterKeys(ctx.host, paths, options.prefix);
     const withApi = saved.nodes.some((n) => n.apiPort);
     const count = saved.nodes.length + (withApi ? 1 : 0) + (saved.registryPort ? 1 : 0);
-    const ports = await allocatePorts(count, portBase(options.randomPorts), portsOfOtherClusters(ctx.env, options.prefix));
+    const ports = await allocatePorts(count, portBase(options.randomPorts), portsOfOtherClusters(ctx.places, options.prefix));
     let next = saved.nodes.length;
     const nodes: NodeRecord[] = [];
     for (const [i, n] of saved.nodes.entries()) {
@@ -85,7 +85,7 @@ export const prepareRestoredCluster: Step<UpContext> = {
     };
     writeClusterRecord(paths.specFile, record);
     writeKnownHosts(paths, record);
-    const kubeconfig = join(snapshotDir(manifest.name, ctx.env), KUBECONFIG_FILE);
+    const kubeconfig = join(snapshotDir(manifest.name, ctx.places), KUBECONFIG_FILE);
     const api = qemuKubernetesNetwork(record).api;
     if (existsSync(kubeconfig) && api) writeFileSync(paths.kubeconfig, hostKubeconfig(readFileSync(kubeconfig, 'utf8'), `${api.host}:${api.port}`), { mode: 0o600 });
     ctx.record = record;
@@ -109,7 +109,7 @@ export const loadNodesStep: Step<UpContext> = {
   async apply(ctx, progress) {
     const record = need(ctx.record, 'cluster record');
     const r = restoreOf(ctx);
-    const dir = snapshotDir(r.manifest.name, ctx.env);
+    const dir = snapshotDir(r.manifest.name, ctx.places);
     progress.update(`loading ${record.nodes.map((n) => n.name).join(', ')}`);
     await Promise.all(
       record.nodes.map(async (node) => {
@@ -121,7 +121,7 @@ export const loadNodesStep: Step<UpContext> = {
           const fd = openSync(join(dir, stateFile(node.name)), 'r');
           let pid: number;
           try {
-            pid = await startNode(ctx.host, record, node, ctx.env, incomingArgs(), fd);
+            pid = await startNode(ctx.host, record, node, ctx.places, incomingArgs(), fd);
           } finally {
             closeSync(fd);
           }
@@ -135,11 +135,11 @@ export const loadNodesStep: Step<UpContext> = {
     return Object.entries(r.loadSeconds).map(([n, s]) => `${n} ${s}s`).join(', ');
   },
   plan(ctx) {
-    const dir = snapshotDir(restoreOf(ctx).manifest.name, ctx.env);
+    const dir = snapshotDir(restoreOf(ctx).manifest.name, ctx.places);
     const record = need(ctx.record, 'cluster record');
     return record.nodes.flatMap((n) => [
       { on: 'host', verb: 'write' as const, what: `${nodePaths(ctx.paths, n.name).disk} (mode 0600), a copy of ${join(dir, diskFile(n.name))}` },
-      { on: 'host', verb: 'run' as const, what: `${remoteCommand([...qemuArgs(launchSpec(record, n, ctx.env)), ...incomingArgs()])} (fd 3: ${join(dir, stateFile(n.name))}, opened read-only)` },
+      { on: 'host', verb: 'run' as const, what: `${remoteCommand([...qemuArgs(launchSpec(record, n, ctx.places)), ...incomingArgs()])} (fd 3: ${join(dir, stateFile(n.name))}, opened read-only)` },
       { on: 'host', verb: 'wait' as const, what: `QMP query-status on ${n.name} says paused: the state is loaded` },
     ]);
   },
@@ -180,12 +180,12 @@ export const rekeyNodesStep: Step<UpContext> = {
   async apply(ctx) {
     const record = need(ctx.record, 'cluster record');
     const r = restoreOf(ctx);
-    const oldKey = readFileSync(join(snapshotDir(r.manifest.name, ctx.env), KEY_FILE), 'utf8');
+    const oldKey = readFileSync(join(snapshotDir(r.manifest.name, ctx.places), KEY_FILE), 'utf8');
     const nodes: Node[] = await allOrClose(
       record.nodes.map(async (node) => {
         const saved = r.manifest.record.nodes.find((n) => n.name === node.name) as NodeRecord;
         try {
-          const ssh = await connectSsh({ ...sshTarget(record, node, ctx.env), privateKey: oldKey, hostKey: saved.hostKey }, 15_000);
+          const ssh = await connectSsh({ ...sshTarget(record, node, ctx.places), privateKey: oldKey, hostKey: saved.hostKey }, 15_000);
           try {
             // The node prints its clock last; what the host reads is later, so this is the skew or behind it.
             const said = await runWithHostTime(ssh, ['bash', nodeScriptPath('snapshot.sh'), 'reseed']);
@@ -196,7 +196,7 @@ export const rekeyNodesStep: Step<UpContext> = {
             ssh.dispose();
           }
           // The new keys only: the handshake checks the new host key and the node accepts the new login key.
-          const connected = await connectNode(record, node, ctx.env);
+          const connected = await connectNode(record, node, ctx.places);
           return connected;
         } catch (e) {
           throw new DpdkciError(`${node.name}: ${(e as Error).message}`);

@@ -8,10 +8,10 @@ import { need, type UpContext } from '../../../src/steps/context.js';
 export const startSwitchStep: Step<UpContext> = {
   name: 'start secondary network switch',
   async isDone(ctx) {
-    return switchRunning(need(ctx.record, 'cluster record'), ctx.env);
+    return switchRunning(need(ctx.record, 'cluster record'), ctx.places);
   },
   async apply(ctx) {
-    const pid = await startClusterSwitch(ctx.host, need(ctx.record, 'cluster record'), ctx.env);
+    const pid = await startClusterSwitch(ctx.host, need(ctx.record, 'cluster record'), ctx.places);
     return `vde_switch pid ${pid}`;
   },
   plan(ctx) {

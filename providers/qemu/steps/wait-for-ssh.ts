@@ -9,7 +9,7 @@ export const waitForSshStep: Step<UpContext> = {
     const record = need(ctx.record, 'cluster record');
     // Nodes this run just started cannot answer yet: no point probing.
     if (ctx.booted.size > 0) return false;
-    const answers = await Promise.all(record.nodes.map((node) => sshAnswers(sshTarget(record, node, ctx.env), 5_000)));
+    const answers = await Promise.all(record.nodes.map((node) => sshAnswers(sshTarget(record, node, ctx.places), 5_000)));
     return answers.every((a) => a.ok);
   },
   async apply(ctx, progress) {
@@ -19,7 +19,7 @@ export const waitForSshStep: Step<UpContext> = {
     progress.update(`waiting for ${[...pending].join(', ')}`);
     await Promise.all(
       record.nodes.map(async (node) => {
-        const seconds = await waitForSsh(record, node, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal, env: ctx.env, beforeKernelResetMs: ctx.beforeKernelResetMs, onReset: (m) => ctx.progress.warn(m) });
+        const seconds = await waitForSsh(record, node, { timeoutMs: ctx.bootTimeoutMs, signal: ctx.signal, places: ctx.places, beforeKernelResetMs: ctx.beforeKernelResetMs, onReset: (m) => ctx.progress.warn(m) });
         if (ctx.booted.has(node.name)) ctx.bootSeconds[node.name] = Math.round(seconds * 10) / 10;
         pending.delete(node.name);
         progress.update(pending.size ? `${node.name} up; waiting for ${[...pending].join(', ')}` : 'all nodes answer');

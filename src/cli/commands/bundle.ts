@@ -9,7 +9,7 @@ import type { CommandContext } from '../context.js';
 
 /** `dpdkci bundle DIR`: on a connected machine, everything a Kubernetes cluster needs, for `up --bundle DIR`. */
 export async function runBundle(dir: string, flags: { kubernetes?: string; mirror?: string }, ctx: CommandContext): Promise<number> {
-  const lock = loadLock(lockFile(ctx.env));
+  const lock = loadLock(lockFile(ctx.places));
   // A bundle is of one version: DPDKCI_KUBERNETES=none or auto (as up reads it) means the lock's default;
   // the flag is taken as given (the lock names the versions it pins when it is not one of them).
   const asked = pick('kubernetes', flags, ctx.env, lock.kubernetes.default);
@@ -19,7 +19,7 @@ export async function runBundle(dir: string, flags: { kubernetes?: string; mirro
   const target = resolve(dir);
   const step = ctx.progress.start(`bundle Kubernetes ${minor} into ${target}`);
   try {
-    const made = await makeBundle(lock, minor, target, { cacheDir: artefactCache(ctx.env), env: ctx.env, ...(mirror ? { mirror } : {}), onProgress: (what) => step.update(what) });
+    const made = await makeBundle(lock, minor, target, { cacheDir: artefactCache(ctx.places), env: ctx.env, ...(mirror ? { mirror } : {}), onProgress: (what) => step.update(what) });
     step.end('done', `${made.files} file(s), ${made.builds} built, ${made.images} image(s)`);
   } catch (e) {
     step.end('failed', undefined, (e as Error).message);

@@ -26,16 +26,12 @@ export const CHECK_STEP = 'check dataplane traffic';
 
 /** `dpdkci check` measures: each path carries traffic this long by default. */
 export const CHECK_SECONDS = 6;
-/**
- * `up --dpdk` ends with the same check, shorter by default (--check-seconds): it shows that every path
- * carries traffic within the loss thresholds; `dpdkci check` (and `npm run bench`) measure the rates.
- */
-export const UP_CHECK_SECONDS = 3;
 
 export function checkOptions(flags: CheckFlags, secondsFlag = '--seconds', defaultSeconds = CHECK_SECONDS): Omit<CheckOptions, 'progress'> {
   const seconds = flags.seconds === undefined ? defaultSeconds : Number(flags.seconds);
   if (!Number.isInteger(seconds) || seconds < 2 || seconds > 600) {
-    throw new UsageError(`${secondsFlag}: "${flags.seconds}" is not a traffic time from 2 to 600 seconds (e.g. ${secondsFlag} 10)`);
+    const example = secondsFlag.startsWith('--') ? `${secondsFlag} 10` : `${secondsFlag}=10`;
+    throw new UsageError(`${secondsFlag}: "${flags.seconds}" is not a traffic time from 2 to 600 seconds (e.g. ${example})`);
   }
   const maxLossPct = flags.maxLoss === undefined ? 5 : Number(flags.maxLoss);
   if (!Number.isFinite(maxLossPct) || maxLossPct < 0 || maxLossPct > 100) {
@@ -68,7 +64,7 @@ export async function checkCluster(
   if (!plan) throw new DpdkciError(`cluster "${record.prefix}" has no OVS-DPDK dataplane; bring it up with --dpdk`);
   const step = ctx.progress.start(CHECK_STEP);
   const onAbort = () => {
-    void connectNodes({ record, env: ctx.env }).then(async (fresh) => {
+    void connectNodes({ record, places: ctx.places }).then(async (fresh) => {
       await cleanupCheck(fresh, plan);
       await Promise.all(fresh.map((n) => n.runner.close()));
     });
@@ -87,7 +83,7 @@ export async function checkCluster(
       failed.length ? failed.join('\n') : undefined,
     );
     record.lastCheck = { at: new Date().toISOString(), ok: report.ok };
-    writeClusterRecord(clusterPaths(record.prefix, ctx.env).specFile, record);
+    writeClusterRecord(clusterPaths(record.prefix, ctx.places).specFile, record);
     return report;
   } catch (e) {
     step.end('failed', ctx.signal.aborted ? 'interrupted' : undefined, ctx.signal.aborted ? 'interrupted' : (e as Error).message);
@@ -101,8 +97,8 @@ export async function checkCluster(
 export async function runCheckCommand(flags: CheckFlags, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
   const options = checkOptions(flags);
-  const record = requireCluster(flags.prefix, ctx.env);
-  const nodes = await connectNodes({ record, env: ctx.env });
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
+  const nodes = await connectNodes({ record, places: ctx.places });
   try {
     const report = await checkCluster(record, nodes, options, ctx);
     ctx.out(flags.output === 'json' ? JSON.stringify(report, null, 2) : renderCheck(report));

@@ -7,13 +7,13 @@ import type { CommandContext } from '../context.js';
 
 async function removeOne(prefix: string, force: boolean, ctx: CommandContext, why?: string, purgePackages = false): Promise<void> {
   const step = ctx.progress.start(`remove cluster ${prefix}${why ? ` (${why})` : ''}`);
-  const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
+  const record = readClusterRecord(clusterPaths(prefix, ctx.places).specFile);
   if (purgePackages && record?.provider !== 'hosts') {
     step.end('failed', 'refused');
     throw new UsageError(`--purge-packages: cluster "${prefix}" is not on machines of an inventory (provider ${record?.provider ?? 'none'}); its nodes are removed whole: leave --purge-packages out`);
   }
   const provider = providerFor(record);
-  const report = await provider.deleteCluster(prefix, { graceful: !force, env: ctx.env, purgePackages, forget: force });
+  const report = await provider.deleteCluster(prefix, { graceful: !force, places: ctx.places, purgePackages, forget: force });
   if (report.hosts) {
     // A hosts cluster: what was put back on each machine, which keeps running.
     const failed = report.hosts.filter((h) => h.error);
@@ -45,7 +45,7 @@ export async function runDown(flags: { prefix?: string; force?: boolean; allStal
     if (flags.prefixGiven) {
       throw new UsageError('--all-stale: it reaps every stale cluster of this host and takes no --prefix; drop one of the two');
     }
-    const stale = providerFor().findStale(ctx.env);
+    const stale = providerFor().findStale(ctx.places);
     if (stale.length === 0) ctx.progress.info('no stale clusters');
     // Stale clusters are nobody's: no ACPI power-off to wait for.
     for (const s of stale) await removeOne(s.prefix, true, ctx, s.reason);
@@ -53,7 +53,7 @@ export async function runDown(flags: { prefix?: string; force?: boolean; allStal
   }
   const prefix = resolvePrefix(flags.prefix, ctx.env);
   if (flags.provider !== undefined) {
-    const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
+    const record = readClusterRecord(clusterPaths(prefix, ctx.places).specFile);
     if (flags.provider !== 'qemu' && flags.provider !== 'hosts') throw new UsageError(`--provider: "${flags.provider}" is not a provider; use qemu or hosts`);
     if (record && record.provider !== flags.provider) {
       throw new UsageError(`--provider ${flags.provider}: cluster "${prefix}" is a ${record.provider} cluster; leave --provider out (down reads it from the cluster's record), or check --prefix`);

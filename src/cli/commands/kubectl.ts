@@ -4,6 +4,7 @@ import { execa } from 'execa';
 import { clusterKubernetes, type ClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, UsageError } from '../../core/errors.js';
 import { artefactCache, clusterPaths } from '../../core/paths.js';
+import type { Places } from '../../core/places.js';
 import { fetchArtifact } from '../../fetch/fetcher.js';
 import { resolveKubernetesSources } from '../../core/run-options.js';
 import { loadLock, lockFile, type LockedFile } from '../../versions/lock.js';
@@ -13,14 +14,14 @@ import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
 
 /** The cluster's kubeconfig on the host, or a clear error for a cluster without (working) Kubernetes. */
-function requireKubeconfig(record: ClusterRecord, env: NodeJS.ProcessEnv): string {
+function requireKubeconfig(record: ClusterRecord, places: Places): string {
   const version = clusterKubernetes(record);
   if (version === 'none') {
     throw new DpdkciError(
       `cluster "${record.prefix}" has no Kubernetes (it was brought up with --kubernetes none); use dpdkci ssh --prefix ${record.prefix} NODE to reach its nodes`,
     );
   }
-  const file = clusterPaths(record.prefix, env).kubeconfig;
+  const file = clusterPaths(record.prefix, places).kubeconfig;
   if (!existsSync(file)) {
     throw new DpdkciError(`cluster "${record.prefix}" has no kubeconfig yet (${file}): its up did not get past kubeadm init; run dpdkci up --prefix ${record.prefix} again`);
   }
@@ -32,8 +33,8 @@ function requireKubeconfig(record: ClusterRecord, env: NodeJS.ProcessEnv): strin
  * on 127.0.0.1); on a host without kubectl, the control-plane node's own kubectl over SSH.
  */
 export async function runKubectl(args: string[], flags: { prefix?: string }, ctx: CommandContext): Promise<number> {
-  const record = requireCluster(flags.prefix, ctx.env);
-  const kubeconfig = requireKubeconfig(record, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
+  const kubeconfig = requireKubeconfig(record, ctx.places);
   const local = await execa('kubectl', ['version', '--client'], { reject: false });
   if (local.exitCode === 0) {
     return (await execa('kubectl', ['--kubeconfig', kubeconfig, ...args], { stdio: 'inherit', reject: false })).exitCode ?? 1;
@@ -41,18 +42,18 @@ export async function runKubectl(args: string[], flags: { prefix?: string }, ctx
   const node = record.nodes[0];
   if (!node) throw new DpdkciError(`cluster "${record.prefix}" records no nodes`);
   const remote = remoteCommand(['kubectl', '--kubeconfig', '/etc/kubernetes/admin.conf', ...args]);
-  const client = providerFor(record).sshClient(record, node, ctx.env);
+  const client = providerFor(record).sshClient(record, node, ctx.places);
   const ssh = [...client.options, '-p', String(client.port), client.destination, '--', remote];
   return (await execa('ssh', ssh, { stdio: 'inherit', reject: false })).exitCode ?? 255;
 }
 
 /** The lock's kubectl of the cluster's Kubernetes version: the file installed as .../kubectl on its nodes. */
-function pinnedKubectl(record: ClusterRecord, env: NodeJS.ProcessEnv): LockedFile & { sha256: string } {
+function pinnedKubectl(record: ClusterRecord, places: Places): LockedFile & { sha256: string } {
   const minor = clusterKubernetes(record);
   if (minor === 'none') {
     throw new DpdkciError(`cluster "${record.prefix}" has no Kubernetes (it was brought up with --kubernetes none), so there is no kubectl of its version`);
   }
-  const file = lockFile(env);
+  const file = lockFile(places);
   const lock = loadLock(file);
   const version = lock.kubernetes.versions[minor];
   if (!version) {
@@ -72,11 +73,11 @@ function pinnedKubectl(record: ClusterRecord, env: NodeJS.ProcessEnv): LockedFil
  * it (--mirror, DPDKCI_MIRROR), its sha256 checked against the lock either way.
  */
 export async function runKubectlBinary(flags: { prefix?: string; bundle?: string; mirror?: string }, ctx: CommandContext): Promise<number> {
-  const record = requireCluster(flags.prefix, ctx.env);
-  const kubectl = pinnedKubectl(record, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
+  const kubectl = pinnedKubectl(record, ctx.places);
   const { bundleDir, mirror } = resolveKubernetesSources(flags, ctx.env);
   const path = await fetchArtifact(kubectl, {
-    cacheDir: artefactCache(ctx.env),
+    cacheDir: artefactCache(ctx.places),
     ...(bundleDir !== undefined ? { bundleDir: resolve(bundleDir) } : {}),
     ...(mirror ? { mirror } : {}),
     signal: ctx.signal,
@@ -101,7 +102,7 @@ export async function runKubectlCommand(
 
 /** `dpdkci kubeconfig`: prints the kubeconfig (mode 0600 on disk) for tools of the user's own. */
 export async function runKubeconfig(flags: { prefix?: string; path?: boolean }, ctx: CommandContext): Promise<number> {
-  const file = requireKubeconfig(requireCluster(flags.prefix, ctx.env), ctx.env);
+  const file = requireKubeconfig(requireCluster(flags.prefix, ctx.env, ctx.places), ctx.places);
   ctx.out(flags.path ? file : readFileSync(file, 'utf8').trimEnd());
   return ExitCode.ok;
 }

@@ -5,10 +5,10 @@ import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
 
 export async function runLogs(dir: string, flags: { prefix?: string }, ctx: CommandContext): Promise<number> {
-  const record = requireCluster(flags.prefix, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
   const target = resolve(dir);
   const step = ctx.progress.start(`collect logs of ${record.prefix}`);
-  const logs = await collectLogs(record, target, ctx.env);
+  const logs = await collectLogs(record, target, ctx.places);
   const missing = logs.filter((l) => l.missing).length;
   step.end(missing ? 'failed' : 'done', `${logs.length} node(s)${missing ? `, ${missing} without node logs` : ''}`);
   ctx.out(renderLogs(target, logs));

@@ -2,11 +2,12 @@ import { readClusterRecord, type ClusterRecord, type NodeRecord } from '../../co
 import { resolvePrefix } from '../../core/config.js';
 import { DpdkciError, UsageError } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
+import type { Places } from '../../core/places.js';
 
 /** The cluster record, or a clear error when the cluster does not exist. */
-export function requireCluster(prefixFlag: string | undefined, env: NodeJS.ProcessEnv): ClusterRecord {
+export function requireCluster(prefixFlag: string | undefined, env: NodeJS.ProcessEnv, places: Places): ClusterRecord {
   const prefix = resolvePrefix(prefixFlag, env);
-  const record = readClusterRecord(clusterPaths(prefix, env).specFile);
+  const record = readClusterRecord(clusterPaths(prefix, places).specFile);
   if (!record) throw new DpdkciError(`cluster "${prefix}" does not exist; create it with dpdkci up --prefix ${prefix}`);
   return record;
 }

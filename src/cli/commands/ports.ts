@@ -30,7 +30,7 @@ export const PORT_NAMES = ['ssh', 'ssh-worker', 'k8s', 'registry'] as const;
 
 /** `dpdkci ports [ssh|ssh-worker|k8s|registry] [--node NODE]`: the port this machine reaches a service on (QEMU: forwarded to 127.0.0.1). */
 export async function runPorts(name: string | undefined, flags: { prefix?: string; node?: string }, ctx: CommandContext): Promise<number> {
-  const record = requireCluster(flags.prefix, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
   if (name !== undefined && !(PORT_NAMES as readonly string[]).includes(name)) {
     const gocli = (GOCLI_PORT_NAMES as Record<string, string>)[name];
     if (gocli) {
@@ -43,7 +43,7 @@ export async function runPorts(name: string | undefined, flags: { prefix?: strin
   // QEMU forwards the API server to 127.0.0.1; on hosts it is the control plane's own address.
   const api = provider.kubernetesNetwork(record).api;
   const apiPort = api?.port;
-  const registry = provider.registry(record, ctx.env);
+  const registry = provider.registry(record, ctx.places);
   if (name === 'k8s' && !apiPort) {
     // Say so rather than print a port nothing serves.
     throw new DpdkciError(

@@ -25,7 +25,7 @@ export interface ProvisionFlags {
 /** `dpdkci provision`: the base node image, and with --kubernetes V its Kubernetes layer, into the cache. */
 export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): Promise<number> {
   const minor = pick('kubernetes', flags, ctx.env, 'none').value;
-  const lock = minor === 'none' ? undefined : loadLock(lockFile(ctx.env));
+  const lock = minor === 'none' ? undefined : loadLock(lockFile(ctx.places));
   if (lock) kubernetesVersion(lock, minor);
   const accel = pick('accel', flags, ctx.env).value;
   if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new UsageError(`--accel: "${accel}" is not auto, kvm or tcg`);
@@ -33,7 +33,7 @@ export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): 
   const debianMirror = resolveDebianMirrorOption(flags, ctx.env);
 
   const recipe = nodeImageRecipe();
-  const root = cacheRoot(ctx.env);
+  const root = cacheRoot(ctx.places);
   const step = ctx.progress.start('provision node image');
   let image: ImageInfo | undefined = flags.rebuild ? undefined : cachedImage(root, recipe);
   if (image) {
@@ -58,8 +58,8 @@ export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): 
         image,
         lock,
         minor,
-        { ...artefactSources(artefactCache(ctx.env), { ...sources, ...(sources.bundleDir ? { bundleDir: resolve(sources.bundleDir) } : {}) }), signal: ctx.signal },
-        { cacheRoot: root, accel: choice.accel, env: ctx.env, progress: k8s, signal: ctx.signal },
+        { ...artefactSources(artefactCache(ctx.places), { ...sources, ...(sources.bundleDir ? { bundleDir: resolve(sources.bundleDir) } : {}) }), signal: ctx.signal },
+        { cacheRoot: root, accel: choice.accel, places: ctx.places, progress: k8s, signal: ctx.signal },
       );
       k8s.end(built ? 'done' : 'skipped', built ? `built ${layer.hash} in ${layer.buildSeconds}s` : `cache hit ${layer.hash}`);
       image = layer;

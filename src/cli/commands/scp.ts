@@ -9,7 +9,7 @@ const REMOTE = /^([A-Za-z0-9][A-Za-z0-9._-]*):(.*)$/;
 
 /** `dpdkci scp SRC DST`, one side written NODE:/path. */
 export async function runScp(src: string, dst: string, flags: { prefix?: string; recursive?: boolean }, ctx: CommandContext): Promise<number> {
-  const record = requireCluster(flags.prefix, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
   const onNode = (side: string) => {
     const m = REMOTE.exec(side);
     return m && record.nodes.some((n) => n.name === m[1]) ? m : null;
@@ -22,7 +22,7 @@ export async function runScp(src: string, dst: string, flags: { prefix?: string;
   }
   const remote = (s ?? d) as RegExpExecArray;
   const node = requireNode(record, remote[1] as string, s ? 'SRC' : 'DST');
-  const client = providerFor(record).sshClient(record, node, ctx.env);
+  const client = providerFor(record).sshClient(record, node, ctx.places);
   const spec = `${client.destination}:${remote[2] || '.'}`;
   const args = [
     ...client.options,

@@ -19,11 +19,11 @@ export async function runSnapshotSave(name: string | undefined, flags: { prefix?
   checkOutputFormat(flags.output);
   if (name !== undefined) checkSnapshotName(name, 'snapshot save NAME');
   const prefix = resolvePrefix(flags.prefix, ctx.env);
-  const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
+  const record = readClusterRecord(clusterPaths(prefix, ctx.places).specFile);
   if (!record) throw new UsageError(`--prefix: there is no cluster "${prefix}" to save; bring one up with \`dpdkci up --prefix ${prefix}\``);
   const chosen = name ?? (await autoSaveName(record));
   // One dpdkci at a time on a cluster: an up, a down or another save would meet the paused nodes.
-  const release = takeLock(clusterPaths(prefix, ctx.env));
+  const release = takeLock(clusterPaths(prefix, ctx.places));
   let manifest;
   try {
     manifest = await saveSnapshot(record, chosen, ctx);
@@ -31,9 +31,9 @@ export async function runSnapshotSave(name: string | undefined, flags: { prefix?
     release();
   }
   if (flags.output === 'json') {
-    ctx.out(JSON.stringify({ name: chosen, dir: snapshotDir(chosen, ctx.env), bytes: snapshotBytes(manifest), saveSeconds: manifest.saveSeconds, timings: ctx.progress.timings }, null, 2));
+    ctx.out(JSON.stringify({ name: chosen, dir: snapshotDir(chosen, ctx.places), bytes: snapshotBytes(manifest), saveSeconds: manifest.saveSeconds, timings: ctx.progress.timings }, null, 2));
   } else {
-    ctx.out(`saved cluster "${prefix}" as snapshot "${chosen}": ${mib(snapshotBytes(manifest))} in ${snapshotDir(chosen, ctx.env)}, ${manifest.saveSeconds} s; the nodes run on`);
+    ctx.out(`saved cluster "${prefix}" as snapshot "${chosen}": ${mib(snapshotBytes(manifest))} in ${snapshotDir(chosen, ctx.places)}, ${manifest.saveSeconds} s; the nodes run on`);
     ctx.out(`restore it with: dpdkci up --from-snapshot ${chosen} --prefix NEW-PREFIX (and the options it was saved with)`);
   }
   return ExitCode.ok;
@@ -41,9 +41,9 @@ export async function runSnapshotSave(name: string | undefined, flags: { prefix?
 
 export async function runSnapshotList(flags: { output?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
-  const rows = listSnapshotNames(ctx.env).map((name) => {
+  const rows = listSnapshotNames(ctx.places).map((name) => {
     try {
-      const m = readSnapshot(name, ctx.env);
+      const m = readSnapshot(name, ctx.places);
       const o = m.record.options;
       return { name, createdAt: m.createdAt, from: m.sourcePrefix, nodes: m.record.nodes.length, dpdk: o.dpdk, kubernetes: o.kubernetes, accel: m.match.accel, bytes: snapshotBytes(m), problem: null as string | null };
     } catch (e) {
@@ -51,11 +51,11 @@ export async function runSnapshotList(flags: { output?: string }, ctx: CommandCo
     }
   });
   if (flags.output === 'json') {
-    ctx.out(JSON.stringify({ dir: snapshotsRoot(ctx.env), snapshots: rows }, null, 2));
+    ctx.out(JSON.stringify({ dir: snapshotsRoot(ctx.places), snapshots: rows }, null, 2));
     return ExitCode.ok;
   }
   if (rows.length === 0) {
-    ctx.out(`no snapshots in ${snapshotsRoot(ctx.env)} (dpdkci snapshot save makes one)`);
+    ctx.out(`no snapshots in ${snapshotsRoot(ctx.places)} (dpdkci snapshot save makes one)`);
     return ExitCode.ok;
   }
   ctx.out(
@@ -69,9 +69,9 @@ export async function runSnapshotList(flags: { output?: string }, ctx: CommandCo
 
 export async function runSnapshotRm(name: string, ctx: CommandContext): Promise<number> {
   checkSnapshotName(name, 'snapshot rm NAME');
-  const dir = snapshotDir(name, ctx.env);
+  const dir = snapshotDir(name, ctx.places);
   if (!existsSync(dir)) {
-    const have = listSnapshotNames(ctx.env);
+    const have = listSnapshotNames(ctx.places);
     throw new UsageError(`snapshot rm: no snapshot "${name}" (${have.length ? `there are: ${have.join(', ')}` : 'there are none'}; dpdkci snapshot list)`);
   }
   rmSync(dir, { recursive: true, force: true });

@@ -8,10 +8,10 @@ import { requireCluster, requireNode } from './node-access.js';
  * Like ssh itself, CMD's words are joined and run by the node's shell; its exit code is ours.
  */
 export async function runSsh(node: string, command: string[], flags: { prefix?: string }, ctx: CommandContext): Promise<number> {
-  const record = requireCluster(flags.prefix, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
   const target = requireNode(record, node);
   const interactive = command.length === 0;
-  const client = providerFor(record).sshClient(record, target, ctx.env);
+  const client = providerFor(record).sshClient(record, target, ctx.places);
   const args = [
     ...client.options,
     ...(interactive && process.stdin.isTTY ? ['-t'] : []),

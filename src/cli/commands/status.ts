@@ -2,6 +2,7 @@ import { readClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { resolvePrefix } from '../../core/config.js';
 import { ExitCode } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
+import type { Places } from '../../core/places.js';
 import { formatTable } from '../../core/table.js';
 import type { NodeStatus, Provider } from '../../provider/provider.js';
 import { providerFor } from '../providers.js';
@@ -32,7 +33,7 @@ export function renderStatus(record: ClusterRecord, nodes: NodeStatus[], offers?
   return `cluster ${record.prefix}: ${provider.summary(record)}${dataplane}${restored}\n${table}${unreadable.join('')}`;
 }
 
-export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: NodeJS.ProcessEnv, offers?: Offers) {
+export function statusJson(record: ClusterRecord, nodes: NodeStatus[], places: Places, offers?: Offers) {
   return {
     prefix: record.prefix,
     exists: true,
@@ -40,9 +41,9 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
     accelerator: record.accel,
     acceleratorReason: record.accelReason,
     image: record.image,
-    stateDir: clusterPaths(record.prefix, env).dir,
-    secondaryNetwork: providerFor(record).secondaryNetwork(record, env),
-    registry: providerFor(record).registry(record, env) ?? null,
+    stateDir: clusterPaths(record.prefix, places).dir,
+    secondaryNetwork: providerFor(record).secondaryNetwork(record, places),
+    registry: providerFor(record).registry(record, places) ?? null,
     options: record.options,
     snapshot: record.restoredFrom ?? null,
     nodes: nodes.map((n) => {
@@ -61,13 +62,13 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], env: Node
 export async function runStatus(flags: { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
   const prefix = resolvePrefix(flags.prefix, ctx.env);
-  const record = readClusterRecord(clusterPaths(prefix, ctx.env).specFile);
+  const record = readClusterRecord(clusterPaths(prefix, ctx.places).specFile);
   if (!record) {
     ctx.out(flags.output === 'json' ? JSON.stringify({ prefix, exists: false, nodes: [] }, null, 2) : `cluster ${prefix}: not found (dpdkci up --prefix ${prefix} creates it)`);
     return ExitCode.ok;
   }
   const provider = providerFor(record);
-  const [nodes, offers] = await Promise.all([provider.listNodes(record, ctx.env), provider.offers?.(record, ctx.env)]);
-  ctx.out(flags.output === 'json' ? JSON.stringify(statusJson(record, nodes, ctx.env, offers), null, 2) : renderStatus(record, nodes, offers));
+  const [nodes, offers] = await Promise.all([provider.listNodes(record, ctx.places), provider.offers?.(record, ctx.places)]);
+  ctx.out(flags.output === 'json' ? JSON.stringify(statusJson(record, nodes, ctx.places, offers), null, 2) : renderStatus(record, nodes, offers));
   return ExitCode.ok;
 }

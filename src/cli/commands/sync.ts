@@ -3,23 +3,23 @@ import { runPipeline } from '../../core/pipeline.js';
 import { connectNodes } from '../../provider/connect.js';
 import { dataplaneSteps } from '../../steps/dataplane/index.js';
 import { pushScriptsTo } from '../../node-scripts/scripts.js';
-import { applyManifests, pushToNodes, pushToRegistry, renderSync, syncPlan, type SyncChange, type SyncFlags } from '../../sync/sync.js';
+import { applyManifests, pushToNodes, pushToRegistry, renderSync, type SyncChange } from '../../sync/sync.js';
 import type { CommandContext } from '../context.js';
 import { requireCluster } from './node-access.js';
 import { checkOutputFormat } from '../output.js';
-import { resolveSyncSources } from '../../core/run-options.js';
+import { resolveSyncRequest, type SyncFlags } from './sync-request.js';
 
 /**
  * `dpdkci sync`: a developer's build into a running cluster, idempotently — OCI image archives into
  * containerd and CNI binaries into /opt/cni/bin on every node (skipped where the content is already there),
  * then the node convergence steps again, so that drifted OVS-DPDK settings are put back. Prints what changed.
  */
-export async function runSync(flags: SyncFlags & { prefix?: string; output?: string; dir?: string }, ctx: CommandContext): Promise<number> {
+export async function runSync(flags: SyncFlags & { prefix?: string; output?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
-  const record = requireCluster(flags.prefix, ctx.env);
-  const plan = await syncPlan({ ...flags, ...resolveSyncSources({ syncRegistry: flags.registry, syncDir: flags.dir }, ctx.env) }, record, ctx.env);
+  const record = requireCluster(flags.prefix, ctx.env, ctx.places);
+  const plan = await resolveSyncRequest(flags, record, ctx.env, ctx.places);
   const changes: SyncChange[] = [];
-  const nodes = await connectNodes({ record, env: ctx.env });
+  const nodes = await connectNodes({ record, places: ctx.places });
   try {
     await pushScriptsTo(nodes);
     if (plan.images.length || plan.cniBins.length) {
@@ -30,7 +30,7 @@ export async function runSync(flags: SyncFlags & { prefix?: string; output?: str
         if (c.outcome !== 'unchanged') step.update(`${c.node}: ${c.name} ${c.outcome}`);
       };
       try {
-        await pushToRegistry(plan, onChange);
+        await pushToRegistry(plan, onChange, '--image');
         await pushToNodes(nodes, plan, onChange);
       } catch (e) {
         step.end('failed', undefined, (e as Error).message);
@@ -43,7 +43,7 @@ export async function runSync(flags: SyncFlags & { prefix?: string; output?: str
       const step = ctx.progress.start(`apply ${plan.manifests} with kubectl from ${nodes[0]?.name}`);
       const before = changes.length;
       try {
-        await applyManifests(nodes[0] as (typeof nodes)[number], plan.manifests, (c) => changes.push(c));
+        await applyManifests(nodes[0] as (typeof nodes)[number], plan.manifests, (c) => changes.push(c), '--manifests');
       } catch (e) {
         step.end('failed', undefined, (e as Error).message);
         throw e;

@@ -48,8 +48,8 @@ export async function finishUp(ctx: UpContext, decision: SnapshotDecision, cmd: 
     try {
       const name = await autoSaveName(record);
       // auto found no usable snapshot: one of this name is damaged or short, and is replaced.
-      rmSync(snapshotDir(name, ctx.env), { recursive: true, force: true });
-      const manifest = await saveSnapshot(record, name, { env: ctx.env, progress: ctx.progress, signal: cmd.signal });
+      rmSync(snapshotDir(name, ctx.places), { recursive: true, force: true });
+      const manifest = await saveSnapshot(record, name, { places: ctx.places, progress: ctx.progress, signal: cmd.signal });
       finished.json.snapshotSaved = name;
       finished.lines.push(`saved as snapshot "${name}" (${(snapshotBytes(manifest) / 2 ** 20).toFixed(0)} MiB, ${manifest.saveSeconds} s): the next up with these options restores it`);
     } catch (e) {

@@ -10,6 +10,7 @@ import type { UpContext } from '../../steps/context.js';
 import { clusterArtefacts, kubernetesVersion, loadLock, lockFile, type Lock } from '../../versions/lock.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
 import type { CommandContext } from '../context.js';
+import type { Places } from '../../core/places.js';
 import type { UpFlags } from './up-plan.js';
 
 /** Where up's Kubernetes comes from, before anything boots: the preflight, --kubernetes auto, the bundle's version. */
@@ -42,7 +43,7 @@ export async function kubernetesPreflight(lock: Lock, minor: string, flags: Kube
       throw new DpdkciError(message);
     }
   }
-  const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.env), sources));
+  const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.places), sources));
   if (result.missing.length || result.unpinned.length) {
     const message = preflightMessage(minor, result, bundleDir);
     step.end('failed', `${result.missing.length} unavailable, ${result.unpinned.length} not pinned`, message);
@@ -68,9 +69,9 @@ export function bundleForMinor(bundleDir: string, minor: string): void {
 }
 
 /** The lock and sources for a dry run: nothing is probed. */
-export function plannedKubernetes(flags: KubernetesFlags, env: NodeJS.ProcessEnv): NonNullable<UpContext['kubernetes']> {
+export function plannedKubernetes(flags: KubernetesFlags, env: NodeJS.ProcessEnv, places: Places): NonNullable<UpContext['kubernetes']> {
   const { bundleDir, mirror } = resolveKubernetesSources(flags, env);
-  return { lock: loadLock(lockFile(env)), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
+  return { lock: loadLock(lockFile(places)), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
 }
 
 /**
@@ -78,14 +79,14 @@ export function plannedKubernetes(flags: KubernetesFlags, env: NodeJS.ProcessEnv
  * the same preflight as for an explicit version), else the dataplane alone, said in one line with the way to
  * Kubernetes. Options are then resolved again, so that Kubernetes' node sizes and checks apply.
  */
-export async function resolveAutoKubernetes(lock: Lock, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'progress'>): Promise<{ options: ClusterOptions; why?: string }> {
+export async function resolveAutoKubernetes(lock: Lock, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'places' | 'progress'>): Promise<{ options: ClusterOptions; why?: string }> {
   const minor = lock.kubernetes.default;
   const sources = resolveKubernetesSources(flags, ctx.env);
   const unpinned = clusterArtefacts(lock, minor).unpinned;
   let why: string | undefined;
   if (unpinned.length) why = `the lock has ${unpinned.length} value(s) of Kubernetes ${minor} not recorded yet (dpdkci versions lists them)`;
   else if (sources.bundleDir === undefined || isBundle(sources.bundleDir)) {
-    const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.env), sources));
+    const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.places), sources));
     if (result.missing.length) why = `${result.missing.length} artefact(s) of Kubernetes ${minor} cannot be had from ${sources.bundleDir ? `the bundle ${sources.bundleDir}` : 'the cache or the network'} (first: ${result.missing[0]})`;
   } else why = `${sources.bundleDir} is not a dpdkci bundle`;
   if (why === undefined) return { options: resolveClusterOptions({ ...flags, kubernetes: minor }, ctx.env) };

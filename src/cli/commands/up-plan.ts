@@ -1,11 +1,12 @@
 import type { ClusterOptions, RawFlags } from '../../core/config.js';
 import { readClusterRecord } from '../../core/cluster.js';
-import { DpdkciError, UsageError } from '../../core/errors.js';
-import { resolveArtifacts, resolveBootResetAfterS, resolveDebianMirrorOption, resolveTimeoutS } from '../../core/run-options.js';
+import { DpdkciError } from '../../core/errors.js';
+import { pick } from '../../core/option-table.js';
+import { resolveArtifacts, resolveBootResetAfterS, resolveBootTimeoutS, resolveDebianMirrorOption, resolveTimeoutS } from '../../core/run-options.js';
 import { cacheRoot, clusterPaths } from '../../core/paths.js';
-import { planPipeline, renderPlan, type PlannedStep, type Step } from '../../core/pipeline.js';
+import { planPipeline, renderPlan, type PlannedStep } from '../../core/pipeline.js';
 import type { Runner } from '../../exec/runner.js';
-import { planCheck } from '../../dataplane/check.js';
+import { planCheck, type CheckOptions } from '../../dataplane/check.js';
 import { need, type UpContext } from '../../steps/context.js';
 import { providerFor, provisionerFor } from '../providers.js';
 import { nodeImageRecipe } from '../../image/provision.js';
@@ -15,7 +16,7 @@ import type { Inventory } from '../../core/inventory.js';
 import type { SnapshotManifest } from '../../snapshot/store.js';
 import type { Owner } from '../../core/owner.js';
 import type { CommandContext } from '../context.js';
-import { CHECK_STEP, UP_CHECK_SECONDS, checkOptions } from './check.js';
+import { CHECK_STEP, checkOptions } from './check.js';
 import type { SnapshotFlags } from './up-snapshot.js';
 import { plannedKubernetes } from './up-kubernetes.js';
 
@@ -43,20 +44,20 @@ export interface UpSettings {
   /** undefined: the host's own apt sources. */
   debianMirror: string | undefined;
   rebuild: boolean;
+  /** The closing check of `up --dpdk`: `check`'s thresholds, traffic for --check-seconds. */
+  check: Omit<CheckOptions, 'progress'>;
 }
 
 export function resolveUpSettings(flags: UpFlags, env: NodeJS.ProcessEnv): UpSettings {
-  const bootTimeoutS = flags.bootTimeout === undefined ? 600 : Number(flags.bootTimeout);
-  if (!Number.isInteger(bootTimeoutS) || bootTimeoutS < 10) {
-    throw new UsageError(`--boot-timeout: "${flags.bootTimeout}" is not a number of seconds (at least 10); e.g. --boot-timeout 300`);
-  }
   return {
-    bootTimeoutS,
+    bootTimeoutS: resolveBootTimeoutS(flags, env),
     beforeKernelResetMs: resolveBootResetAfterS(flags, env) * 1000,
     timeoutS: resolveTimeoutS(flags, env),
     artifacts: resolveArtifacts(flags, env),
     debianMirror: resolveDebianMirrorOption(flags, env),
     rebuild: Boolean(flags.rebuild),
+    // Checked before anything starts, although the check comes last.
+    check: upCheckOptions(flags, env),
   };
 }
 
@@ -64,14 +65,14 @@ export function resolveUpSettings(flags: UpFlags, env: NodeJS.ProcessEnv): UpSet
 export type UpParts = { host: Runner; signal: AbortSignal } & Partial<Pick<UpContext, 'record' | 'image' | 'kubernetes' | 'restore' | 'inventory'>>;
 
 /** The one way `up` and both its dry runs make the steps' context: the same fields from the same settings. */
-export function newUpContext(options: ClusterOptions, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, parts: UpParts): UpContext {
-  const env = ctx.env;
+export function newUpContext(options: ClusterOptions, settings: UpSettings, ctx: Pick<CommandContext, 'places' | 'progress'>, owner: Owner, parts: UpParts): UpContext {
+  const places = ctx.places;
   return {
     ...parts,
     options,
-    env,
-    paths: clusterPaths(options.prefix, env),
-    cacheRoot: cacheRoot(env),
+    places: ctx.places,
+    paths: clusterPaths(options.prefix, places),
+    cacheRoot: cacheRoot(places),
     recipe: nodeImageRecipe(),
     debianMirror: settings.debianMirror,
     rebuild: settings.rebuild,
@@ -101,14 +102,13 @@ function refusingRunner(host: string): Runner {
  * the nodes, so on an existing cluster `up` skips what its checks find done. The provider fills in what
  * its steps would find or make (the image, the record); the rest is the same for every provider.
  */
-export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'progress'>, owner: Owner, restoring?: SnapshotManifest, inventory?: Inventory): string {
-  const env = ctx.env;
-  const paths = clusterPaths(options.prefix, env);
+export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: UpSettings, ctx: Pick<CommandContext, 'env' | 'places' | 'progress'>, owner: Owner, restoring?: SnapshotManifest, inventory?: Inventory): string {
+  const paths = clusterPaths(options.prefix, ctx.places);
   // The dry run's host is a runner that refuses, as its nodes' are: nothing is run here either.
   const upCtx = newUpContext(options, settings, ctx, owner, {
     host: refusingRunner('host'),
     signal: new AbortController().signal,
-    ...(options.kubernetes !== 'none' && !restoring ? { kubernetes: plannedKubernetes(flags, env) } : {}),
+    ...(options.kubernetes !== 'none' && !restoring ? { kubernetes: plannedKubernetes(flags, ctx.env, ctx.places) } : {}),
     ...(restoring ? { restore: restoreContext(restoring) } : {}),
     ...(inventory ? { inventory } : {}),
   });
@@ -122,7 +122,7 @@ export function dryRunPlan(options: ClusterOptions, flags: UpFlags, settings: Up
   });
   const plan = planPipeline(provisioner.upSteps(upCtx), upCtx);
   if (options.dpdk && !flags.skipCheck && !restoring) {
-    plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...upCheckOptions(flags), compareKernel: false, freshNodes: frame.freshNodes }) });
+    plan.push({ step: CHECK_STEP, actions: planCheck(upCtx.nodes.map((n) => n.name), planFor(upCtx), { ...settings.check, compareKernel: false, freshNodes: frame.freshNodes }) });
   }
   if (options.kubernetes !== 'none' && !restoring) plan.unshift(preflightPlan(options.kubernetes));
   const existing = readClusterRecord(paths.specFile) ? ` Cluster "${options.prefix}" exists: up would skip every step whose check finds it done.` : '';
@@ -143,9 +143,10 @@ function preflightPlan(minor: string): PlannedStep {
   };
 }
 
-/** The check at the end of `up --dpdk`: `check`'s thresholds, traffic for --check-seconds (default 3). */
-export function upCheckOptions(flags: Pick<UpFlags, 'checkSeconds'>) {
-  return checkOptions(flags.checkSeconds === undefined ? {} : { seconds: flags.checkSeconds }, '--check-seconds', UP_CHECK_SECONDS);
+/** The check at the end of `up --dpdk`: `check`'s thresholds, traffic for --check-seconds (DPDKCI_CHECK_SECONDS, default 3). */
+export function upCheckOptions(flags: Pick<UpFlags, 'checkSeconds'>, env: NodeJS.ProcessEnv): Omit<CheckOptions, 'progress'> {
+  const { value, via } = pick('checkSeconds', flags, env);
+  return checkOptions({ seconds: value }, via);
 }
 
 export function restoreContext(manifest: SnapshotManifest, contentsChecked = false): RestoreState {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import type { ClusterOptions } from '../../core/config.js';
 import type { ClusterRecord } from '../../core/cluster.js';
 import type { Progress } from '../../core/progress.js';
+import type { Places } from '../../core/places.js';
 import { given } from '../../core/option-table.js';
 import { UsageError } from '../../core/errors.js';
 import { cacheRoot } from '../../core/paths.js';
@@ -37,8 +38,8 @@ export function snapshotRequest(flags: SnapshotFlags, env: NodeJS.ProcessEnv): S
 }
 
 /** The image these options boot: the cached base image, or its Kubernetes layer; "" when not built yet. */
-function expectedImageHash(options: ClusterOptions, env: NodeJS.ProcessEnv, lock: Lock | undefined): string {
-  const image = cachedImage(cacheRoot(env), nodeImageRecipe());
+function expectedImageHash(options: ClusterOptions, places: Places, lock: Lock | undefined): string {
+  const image = cachedImage(cacheRoot(places), nodeImageRecipe());
   if (!image) return '';
   if (options.kubernetes === 'none') return image.hash;
   try {
@@ -55,18 +56,18 @@ function restoreAccel(options: ClusterOptions, saved: ClusterRecord['accel']): C
 }
 
 /** What a restore with these options, here, must match; accel follows the snapshot's when auto. */
-export async function hereMatch(options: ClusterOptions, savedAccel: ClusterRecord['accel'], env: NodeJS.ProcessEnv, lock: Lock | undefined): Promise<SnapshotMatch> {
-  return matchOf(options, restoreAccel(options, savedAccel), expectedImageHash(options, env, lock), await qemuVersion(), nodeScriptsHash());
+export async function hereMatch(options: ClusterOptions, savedAccel: ClusterRecord['accel'], places: Places, lock: Lock | undefined): Promise<SnapshotMatch> {
+  return matchOf(options, restoreAccel(options, savedAccel), expectedImageHash(options, places, lock), await qemuVersion(), nodeScriptsHash());
 }
 
 /** The named snapshot, checked against these options (a difference is named) and for missing or short files. */
-export async function namedSnapshot(name: string, option: string, options: ClusterOptions, env: NodeJS.ProcessEnv, lock: Lock | undefined): Promise<SnapshotManifest> {
-  const manifest = readSnapshot(name, env, option);
-  const diff = differences(manifest.match, await hereMatch(options, manifest.match.accel, env, lock));
+export async function namedSnapshot(name: string, option: string, options: ClusterOptions, places: Places, lock: Lock | undefined): Promise<SnapshotManifest> {
+  const manifest = readSnapshot(name, places, option);
+  const diff = differences(manifest.match, await hereMatch(options, manifest.match.accel, places, lock));
   if (diff.length) {
     throw new UsageError(`${option} ${name}: the snapshot does not match this up: ${diff.join('; ')}. Bring it up with the options it was saved with, or save a new one (dpdkci snapshot save)`);
   }
-  checkSizes(manifest, env);
+  checkSizes(manifest, places);
   return manifest;
 }
 
@@ -74,21 +75,21 @@ export async function namedSnapshot(name: string, option: string, options: Clust
  * --snapshot auto: the snapshot that matches, or why none does (one line). The one named after the match
  * key is tried first, then any other that matches.
  */
-export async function autoSnapshot(options: ClusterOptions, env: NodeJS.ProcessEnv, lock: Lock | undefined): Promise<{ manifest?: SnapshotManifest; why?: string }> {
-  const names = listSnapshotNames(env);
+export async function autoSnapshot(options: ClusterOptions, places: Places, lock: Lock | undefined): Promise<{ manifest?: SnapshotManifest; why?: string }> {
+  const names = listSnapshotNames(places);
   if (names.length === 0) return { why: 'there are no snapshots yet' };
   const reasons: string[] = [];
   for (const name of names.sort((a, b) => Number(b.startsWith('auto-')) - Number(a.startsWith('auto-')))) {
     try {
-      const manifest = readSnapshot(name, env);
-      const diff = differences(manifest.match, await hereMatch(options, manifest.match.accel, env, lock));
+      const manifest = readSnapshot(name, places);
+      const diff = differences(manifest.match, await hereMatch(options, manifest.match.accel, places, lock));
       if (diff.length) {
         reasons.push(`"${name}": ${diff[0]}${diff.length > 1 ? ` (+${diff.length - 1} more)` : ''}`);
         continue;
       }
       // A damaged snapshot is one that does not match: auto falls back rather than failing every run.
-      checkSizes(manifest, env);
-      checkContents(manifest, env);
+      checkSizes(manifest, places);
+      checkContents(manifest, places);
       return { manifest };
     } catch (e) {
       reasons.push((e as Error).message);
@@ -120,7 +121,7 @@ export async function decideSnapshot(
   options: ClusterOptions,
   existing: ClusterRecord | undefined,
   lock: Lock | undefined,
-  ctx: { env: NodeJS.ProcessEnv; progress: Progress },
+  ctx: { places: Places; progress: Progress },
   dryRun = false,
 ): Promise<SnapshotDecision> {
   if (request.kind === 'none') return { existing };
@@ -134,10 +135,10 @@ export async function decideSnapshot(
       `${request.option} ${request.name}: cluster "${options.prefix}" already exists, and a restore makes a new cluster; run \`dpdkci down --prefix ${options.prefix}\` first, or pick another --prefix`,
     );
   }
-  const manifest = request.kind === 'named' ? await namedSnapshot(request.name, request.option, options, ctx.env, lock) : undefined;
+  const manifest = request.kind === 'named' ? await namedSnapshot(request.name, request.option, options, ctx.places, lock) : undefined;
   let decision: SnapshotDecision = { manifest };
   if (request.kind === 'auto') {
-    const found = await autoSnapshot(options, ctx.env, lock);
+    const found = await autoSnapshot(options, ctx.places, lock);
     decision = found.manifest ? { manifest: found.manifest, contentsChecked: true } : { saveAfter: true };
     if (found.why) ctx.progress.info(`${request.option}: no snapshot to restore (${found.why}); a full up, saved as a snapshot at the end`);
   }

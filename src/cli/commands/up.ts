@@ -27,7 +27,7 @@ import { finishUp, SaveInterrupted } from './up-finish.js';
 import { checkCompatible, takeLock } from './up-guards.js';
 import { recordHostState } from '../../../providers/hosts/steps/hosts.js';
 import { createLocalRunner } from '../../exec/local-runner.js';
-import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, upCheckOptions, type UpFlags } from './up-plan.js';
+import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, type UpFlags } from './up-plan.js';
 import { autoLeftOutLine, kubernetesPreflight, resolveAutoKubernetes } from './up-kubernetes.js';
 
 export type { UpFlags } from './up-plan.js';
@@ -75,12 +75,12 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   }
   if (options.kubernetes === 'auto' && request.kind === 'named') {
     // The snapshot already holds what auto would look for: Kubernetes as it was saved, or none.
-    const saved = readSnapshot(request.name, ctx.env, request.option).match.options.kubernetes;
+    const saved = readSnapshot(request.name, ctx.places, request.option).match.options.kubernetes;
     options = resolveClusterOptions({ ...flags, kubernetes: saved }, ctx.env);
     ctx.progress.info(`--kubernetes auto: ${saved === 'none' ? 'no Kubernetes' : `Kubernetes ${saved}`}, as snapshot "${request.name}" was saved`);
   }
   // The lock is read once, and only when Kubernetes may be wanted.
-  const lock = options.kubernetes !== 'none' ? loadLock(lockFile(ctx.env)) : undefined;
+  const lock = options.kubernetes !== 'none' ? loadLock(lockFile(ctx.places)) : undefined;
   if (lock && options.kubernetes === 'auto') {
     const auto = await resolveAutoKubernetes(lock, flags, ctx);
     options = auto.options;
@@ -90,10 +90,8 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   if (lock && options.kubernetes !== 'none') kubernetesVersion(lock, options.kubernetes);
   const settings = resolveUpSettings(flags, ctx.env);
   const { timeoutS, artifacts } = settings;
-  // Checked before anything starts, although the check comes last.
-  upCheckOptions(flags);
-  const owner = currentOwner(ctx.env);
-  const paths = clusterPaths(options.prefix, ctx.env);
+  const owner = currentOwner(ctx.places);
+  const paths = clusterPaths(options.prefix, ctx.places);
   // A snapshot is settled first: a restore needs no Kubernetes artefacts (its image has them).
   const decision = await decideSnapshot(request, options, readClusterRecord(paths.specFile), lock, ctx, flags.dryRun);
   if (flags.dryRun) {
@@ -110,7 +108,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   let release = takeLock(paths);
   if (decision.removeFirst) {
     // Only now, holding the lock: a restore still running keeps it, and this up stopped above.
-    await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+    await provider.deleteCluster(options.prefix, { graceful: false, places: ctx.places });
     release = takeLock(paths);
   }
   // The whole up stops on Ctrl-C or when --timeout runs out; only Ctrl-C removes the cluster.
@@ -150,7 +148,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     let check: CheckReport | undefined;
     if (checking && (result.applied.length > 0 || !record.lastCheck?.ok)) {
       // A cluster this `up` made has never been checked: nothing of an earlier check to clean up first.
-      check = await checkCluster(record, upCtx.nodes ?? [], { ...upCheckOptions(flags), freshNodes: result.applied.includes('prepare cluster') }, stepCtx, true);
+      check = await checkCluster(record, upCtx.nodes ?? [], { ...settings.check, freshNodes: result.applied.includes('prepare cluster') }, stepCtx, true);
       if (!check.ok) throw new DpdkciError(`the dataplane check failed:\n${renderCheck(check)}`);
       result.applied.push(CHECK_STEP);
     }
@@ -160,7 +158,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       ctx.out(
         JSON.stringify(
           {
-            ...statusJson(record, await providerFor(record).listNodes(record, ctx.env), ctx.env),
+            ...statusJson(record, await providerFor(record).listNodes(record, ctx.places), ctx.places),
             changed: result.applied.length > 0,
             applied: result.applied,
             timings: ctx.progress.timings,
@@ -174,7 +172,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       );
       return ExitCode.ok;
     }
-    ctx.out(renderStatus(record, await providerFor(record).listNodes(record, ctx.env)));
+    ctx.out(renderStatus(record, await providerFor(record).listNodes(record, ctx.places)));
     if (check) ctx.out(`\n${renderCheck(check)}`);
     ctx.out('\nwhere the time went:\n' + timingTable(ctx.progress.timings));
     for (const line of finished.lines) ctx.out(`\n${line}`);
@@ -191,18 +189,18 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     if (inventory && !existing && caught instanceof UsageError && !ctx.signal.aborted) {
       // Refused before any host recorded (and so changed) anything: only the local record goes, since a
       // host that was refused may not even be reachable. Refused later: each host undoes what it recorded.
-      if (!ran.has(recordHostState.name)) rmSync(clusterPaths(options.prefix, ctx.env).dir, { recursive: true, force: true });
-      else await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      if (!ran.has(recordHostState.name)) rmSync(clusterPaths(options.prefix, ctx.places).dir, { recursive: true, force: true });
+      else await provider.deleteCluster(options.prefix, { graceful: false, places: ctx.places });
       throw caught;
     }
     if (ctx.signal.aborted || (restoring && caught instanceof UsageError)) {
       if (!ctx.signal.aborted) {
         ctx.progress.warn('the snapshot was refused: stopping the nodes that loaded it and removing the cluster');
-        await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+        await provider.deleteCluster(options.prefix, { graceful: false, places: ctx.places });
         throw caught;
       }
       ctx.progress.warn(inventory ? 'interrupted: undoing on each host what was changed, as down does' : 'interrupted: stopping what was started and removing the cluster');
-      await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      await provider.deleteCluster(options.prefix, { graceful: false, places: ctx.places });
       throw new InterruptedError('up interrupted; the cluster was removed');
     }
     let error = caught;
@@ -215,14 +213,14 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
       const dir = resolve(artifacts, `dpdkci-${options.prefix}`);
       const step = ctx.progress.start(`collect logs into ${dir}`);
       try {
-        const logs = await collectLogs(readClusterRecord(paths.specFile) as ClusterRecord, dir, ctx.env);
+        const logs = await collectLogs(readClusterRecord(paths.specFile) as ClusterRecord, dir, ctx.places);
         step.end('done', logs.map((l) => `${l.node}: ${l.files.length} file(s)${l.missing ? ` (${l.missing})` : ''}`).join('; '));
       } catch (e) {
         step.end('failed', (e as Error).message);
       }
     }
     if (flags.cleanupOnFailure || !existsSync(paths.specFile)) {
-      await provider.deleteCluster(options.prefix, { graceful: false, env: ctx.env });
+      await provider.deleteCluster(options.prefix, { graceful: false, places: ctx.places });
       if (flags.cleanupOnFailure) ctx.progress.warn('up failed; the cluster was removed (--cleanup-on-failure)');
     } else if (restoring) {
       ctx.progress.warn(`the restore failed; the cluster is left for inspection (dpdkci status --prefix ${options.prefix}); the same up removes it and restores again`);

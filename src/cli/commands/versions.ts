@@ -10,7 +10,7 @@ import { checkOutputFormat } from '../output.js';
 export async function runVersions(flags: { output?: string; resolve?: boolean; write?: boolean; mirror?: string }, ctx: CommandContext): Promise<number> {
   checkOutputFormat(flags.output);
   if ((flags.write || flags.mirror !== undefined) && !flags.resolve) throw new UsageError(`versions: ${flags.write ? '--write' : '--mirror'} goes with --resolve; add --resolve`);
-  const file = lockFile(ctx.env);
+  const file = lockFile(ctx.places);
   const lock = loadLock(file);
   if (flags.resolve) return resolveVersions(file, flags, ctx);
   if (flags.output === 'json') {

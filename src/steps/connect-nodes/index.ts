@@ -11,7 +11,7 @@ export const connectNodesStep: Step<UpContext> = {
     return ctx.nodes !== undefined;
   },
   async apply(ctx) {
-    const nodes = await connectNodes({ record: need(ctx.record, 'cluster record'), env: ctx.env });
+    const nodes = await connectNodes({ record: need(ctx.record, 'cluster record'), places: ctx.places });
     ctx.nodes = nodes;
     // On Ctrl-C, drop the connections: commands in flight end (as failures) instead of holding `up`.
     ctx.signal.addEventListener('abort', () => void Promise.all(nodes.map((n) => n.runner.close())), { once: true });

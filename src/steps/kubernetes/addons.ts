@@ -29,7 +29,7 @@ function standIn(ctx: UpContext, addon: 'calico' | 'multus'): { name: string; te
 /** The add-on's pinned manifest: its text, fetched or from the bundle, sha256 checked. */
 async function upstream(ctx: UpContext, addon: 'calico' | 'multus'): Promise<{ name: string; text: string }> {
   const f = pinnedManifest(ctx, addon);
-  const path = await fetchArtifact({ name: f.name, url: f.url, sha256: f.sha256 }, artefactSources(artefactCache(ctx.env), need(ctx.kubernetes, 'Kubernetes sources')));
+  const path = await fetchArtifact({ name: f.name, url: f.url, sha256: f.sha256 }, artefactSources(artefactCache(ctx.places), need(ctx.kubernetes, 'Kubernetes sources')));
   return { name: f.name, text: readFileSync(path, 'utf8') };
 }
 
