@@ -2,9 +2,9 @@ import { existsSync, rmSync } from 'node:fs';
 import { readClusterRecord, type ClusterRecord, type NodeRecord } from '../../src/core/cluster.js';
 import type { Node } from '../../src/exec/runner.js';
 import { clusterPaths } from '../../src/core/paths.js';
-import { connectSsh, createSshRunner } from '../../src/exec/ssh-runner.js';
+import type { Places } from '../../src/core/places.js';
+import { connectNode } from '../../src/provider/connect.js';
 import type { DeleteOptions, DeleteReport, HostUndo } from '../../src/provider/provider.js';
-import { hostSshTarget } from './access.js';
 import { runScript } from './remote.js';
 
 /** The argv of `host-state.sh undo` (run from standard input: its own copy on the host is removed by it). */
@@ -24,18 +24,14 @@ export function parseUndo(stdout: string): Pick<HostUndo, 'restored' | 'kept'> {
 }
 
 /** How `down` reaches a host: over SSH with the inventory's key and pinned host key; a test passes its own. */
-export type ConnectHost = (record: ClusterRecord, node: NodeRecord) => Promise<Node>;
+export type ConnectHost = (record: ClusterRecord, node: NodeRecord, places: Places) => Promise<Node>;
 
-export const connectHostBySsh: ConnectHost = async (record, node) => {
-  const target = hostSshTarget(record, node);
-  const ssh = await connectSsh(target, 15_000);
-  return { name: node.name, role: node.role, address: target.host, runner: createSshRunner(target, ssh) };
-};
+export const connectHostBySsh: ConnectHost = (record, node, places) => connectNode(record, node, places, 15_000);
 
-async function undoOn(connect: ConnectHost, record: ClusterRecord, node: NodeRecord, purge: boolean): Promise<HostUndo> {
+async function undoOn(connect: ConnectHost, record: ClusterRecord, node: NodeRecord, places: Places, purge: boolean): Promise<HostUndo> {
   let on: Node;
   try {
-    on = await connect(record, node);
+    on = await connect(record, node, places);
   } catch (e) {
     const where = node.host ? `${node.host.address}:${node.sshPort}` : node.name;
     return { name: node.name, restored: [], kept: [], error: `not reached at ${where}: ${(e as Error).message}` };
@@ -63,7 +59,7 @@ export function createDeleteHostsCluster(connect: ConnectHost = connectHostBySsh
   return async (prefix: string, options: DeleteOptions): Promise<DeleteReport> => {
     const paths = clusterPaths(prefix, options.places);
     const record = readClusterRecord(paths.specFile);
-    const hosts = record ? await Promise.all(record.nodes.map((n) => undoOn(connect, record, n, Boolean(options.purgePackages)))) : [];
+    const hosts = record ? await Promise.all(record.nodes.map((n) => undoOn(connect, record, n, options.places, Boolean(options.purgePackages)))) : [];
     // With forget (down --force) the record goes even when a host was not reached; its own record stays there.
     const removedDir = existsSync(paths.dir) && (Boolean(options.forget) || hosts.every((h) => !h.error));
     if (removedDir) rmSync(paths.dir, { recursive: true, force: true });

@@ -1,8 +1,9 @@
 import type { ClusterRecord } from '../../src/core/cluster.js';
-import { connectSsh, createSshRunner } from '../../src/exec/ssh-runner.js';
+import type { Places } from '../../src/core/places.js';
+import { connectNode } from '../../src/provider/connect.js';
 import type { NodeOffer } from '../../src/provider/provider.js';
 import { BRIDGE } from '../../src/dataplane/plan.js';
-import { hostOf, hostSshTarget } from './access.js';
+import { hostOf } from './access.js';
 import { hostOffer, parseHostFacts } from './facts.js';
 import { runScript } from './remote.js';
 
@@ -12,20 +13,18 @@ export function nicArg(host: NonNullable<ClusterRecord['nodes'][number]['host']>
 }
 
 /** What each host offers now, read over SSH with host-facts.sh (which changes nothing). */
-export async function hostOffers(record: ClusterRecord): Promise<Record<string, NodeOffer | { error: string }>> {
+export async function hostOffers(record: ClusterRecord, places: Places): Promise<Record<string, NodeOffer | { error: string }>> {
   const socketDir = record.options.vhostSocketDir;
   const entries = await Promise.all(
     record.nodes.map(async (node) => {
-      const target = hostSshTarget(record, node);
       try {
-        const ssh = await connectSsh(target, 10_000);
-        const runner = createSshRunner(target, ssh);
+        const on = await connectNode(record, node, places, 10_000);
         try {
-          const r = await runScript({ name: node.name, role: node.role, address: target.host, runner }, 'host-facts.sh', [nicArg(hostOf(node)), BRIDGE, socketDir], 60_000);
+          const r = await runScript(on, 'host-facts.sh', [nicArg(hostOf(node)), BRIDGE, socketDir], 60_000);
           if (r.exitCode !== 0) return [node.name, { error: `host-facts.sh exited ${r.exitCode}: ${r.stderr.trim()}` }] as const;
           return [node.name, hostOffer(parseHostFacts(r.stdout))] as const;
         } finally {
-          await runner.close();
+          await on.runner.close();
         }
       } catch (e) {
         return [node.name, { error: (e as Error).message }] as const;

@@ -80,57 +80,55 @@ async function installOn(ctx: UpContext, node: Node, targets: string[], stage: (
   }
 }
 
-export const installHostKubernetes: Step<UpContext, Node[]> = (() => {
+export const installHostKubernetes: Step<UpContext, Node[]> = {
   // isDone returns the hosts without this install; apply installs on those (on every host without).
-  return {
-    name: 'install Kubernetes',
-    enabled,
-    async isDone(ctx) {
-      const nodes = need(ctx.nodes, 'nodes');
-      const states = await Promise.all(nodes.map((n) => pendingOn(n, ['installed', installKey(ctx)])));
-      const todo = nodes.filter((_, i) => states[i]);
-      return todo.length === 0 || { pending: todo };
-    },
-    async apply(ctx, progress, todo) {
-      const k = need(ctx.kubernetes, 'Kubernetes sources');
-      progress.update('gathering the pinned artefacts');
-      const artefacts = await gatherArtefacts(k.lock, ctx.options.kubernetes, { ...artefactSources(artefactCache(ctx.places), k), signal: ctx.signal, onProgress: (what) => progress.update(`artefact ${what}`) });
-      // Every host gets its own copy over its own connection; install -D through the runner works for a
-      // login user with sudo as for root.
-      const stage = (node: Node) =>
-        stageArtefacts(artefacts, {
-          run: (argv) => node.runner.run(argv, { timeoutMs: 60_000 }),
-          put: async (local, remote) => void (await node.runner.run(['install', '-D', '-m', '0644', '/dev/stdin', remote], { stdin: readFileSync(local), timeoutMs: 900_000 })),
-          write: async (text, remote) => void (await node.runner.run(['install', '-D', '-m', '0644', '/dev/stdin', remote], { stdin: text, timeoutMs: 60_000 })),
-          progress,
-        });
-      const targets = await installTargets(artefacts, ctx.host);
-      const done = await Promise.all((todo ?? need(ctx.nodes, 'nodes')).map((n) => installOn(ctx, n, targets, stage)));
-      return done.join('; ');
-    },
-    plan(ctx) {
-      let key: string;
-      let pause: string;
-      let counts: string;
-      try {
-        const input = layerInput(lockOf(ctx), ctx.options.kubernetes);
-        key = installKey(ctx);
-        pause = input.pause;
-        counts = `${input.files.length - pinnedArtefacts(lockOf(ctx), ctx.options.kubernetes).builds.length} file(s), ${input.images.length} image(s)`;
-      } catch (e) {
-        return [{ on: 'host', verb: 'use', what: `nothing: the preflight stops up before this (${(e as Error).message.split('\n')[0]?.replace(/:$/, '')}; dpdkci versions lists them)` }];
-      }
-      return [
-        { on: 'host', verb: 'run', what: `fetch or take from the bundle ${counts}, each checked against the lock; build what the lock builds (as for the QEMU layer)` },
-        ...need(ctx.record, 'cluster record').nodes.flatMap((n) => [
-          { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'check', 'installed', key])}   (exit 0: in place, nothing below)` },
-          { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'record', ctx.options.prefix])}   (stdin: every file the install writes, ${rootfsTargets().join(', ')}, ${CONTAINERD_CONFIG} and each binary and archive member; what the host had of them and where Kubernetes goes)` },
-          { on: n.name, verb: 'write' as const, what: `${STAGING}/ (files/, images/, rootfs/ from images/kubernetes/files, install.list, images.list, install-kubernetes.sh)` },
-          { on: n.name, verb: 'run' as const, what: `${remoteCommand(installArgv(pause, 'host'))}   (then the report is checked against the lock)` },
-          { on: n.name, verb: 'write' as const, what: `${KUBELET_PATCH_FILE} (reservedSystemCPUs: CPU 0 and the host's last CPU, OVS's PMD)` },
-          { on: n.name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'apply', 'installed', key]) },
-        ]),
-      ];
-    },
-  };
-})();
+  name: 'install Kubernetes',
+  enabled,
+  async isDone(ctx) {
+    const nodes = need(ctx.nodes, 'nodes');
+    const states = await Promise.all(nodes.map((n) => pendingOn(n, ['installed', installKey(ctx)])));
+    const todo = nodes.filter((_, i) => states[i]);
+    return todo.length === 0 || { pending: todo };
+  },
+  async apply(ctx, progress, todo) {
+    const k = need(ctx.kubernetes, 'Kubernetes sources');
+    progress.update('gathering the pinned artefacts');
+    const artefacts = await gatherArtefacts(k.lock, ctx.options.kubernetes, { ...artefactSources(artefactCache(ctx.places), k), signal: ctx.signal, onProgress: (what) => progress.update(`artefact ${what}`) });
+    // Every host gets its own copy over its own connection; install -D through the runner works for a
+    // login user with sudo as for root.
+    const stage = (node: Node) =>
+      stageArtefacts(artefacts, {
+        run: (argv) => node.runner.run(argv, { timeoutMs: 60_000 }),
+        put: async (local, remote) => void (await node.runner.run(['install', '-D', '-m', '0644', '/dev/stdin', remote], { stdin: readFileSync(local), timeoutMs: 900_000 })),
+        write: async (text, remote) => void (await node.runner.run(['install', '-D', '-m', '0644', '/dev/stdin', remote], { stdin: text, timeoutMs: 60_000 })),
+        progress,
+      });
+    const targets = await installTargets(artefacts, ctx.host);
+    const done = await Promise.all((todo ?? need(ctx.nodes, 'nodes')).map((n) => installOn(ctx, n, targets, stage)));
+    return done.join('; ');
+  },
+  plan(ctx) {
+    let key: string;
+    let pause: string;
+    let counts: string;
+    try {
+      const input = layerInput(lockOf(ctx), ctx.options.kubernetes);
+      key = installKey(ctx);
+      pause = input.pause;
+      counts = `${input.files.length - pinnedArtefacts(lockOf(ctx), ctx.options.kubernetes).builds.length} file(s), ${input.images.length} image(s)`;
+    } catch (e) {
+      return [{ on: 'host', verb: 'use', what: `nothing: the preflight stops up before this (${(e as Error).message.split('\n')[0]?.replace(/:$/, '')}; dpdkci versions lists them)` }];
+    }
+    return [
+      { on: 'host', verb: 'run', what: `fetch or take from the bundle ${counts}, each checked against the lock; build what the lock builds (as for the QEMU layer)` },
+      ...need(ctx.record, 'cluster record').nodes.flatMap((n) => [
+        { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'check', 'installed', key])}   (exit 0: in place, nothing below)` },
+        { on: n.name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'record', ctx.options.prefix])}   (stdin: every file the install writes, ${rootfsTargets().join(', ')}, ${CONTAINERD_CONFIG} and each binary and archive member; what the host had of them and where Kubernetes goes)` },
+        { on: n.name, verb: 'write' as const, what: `${STAGING}/ (files/, images/, rootfs/ from images/kubernetes/files, install.list, images.list, install-kubernetes.sh)` },
+        { on: n.name, verb: 'run' as const, what: `${remoteCommand(installArgv(pause, 'host'))}   (then the report is checked against the lock)` },
+        { on: n.name, verb: 'write' as const, what: `${KUBELET_PATCH_FILE} (reservedSystemCPUs: CPU 0 and the host's last CPU, OVS's PMD)` },
+        { on: n.name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'apply', 'installed', key]) },
+      ]),
+    ];
+  },
+};

@@ -65,44 +65,42 @@ export function addonsSum(files: readonly AddonFile[]): string {
 }
 
 /** calico, multus, OVS's hugepage share, the NAD and the node labels, applied from node01. */
-export const kubernetesAddons: Step<UpContext, AddonFile[]> = (() => {
+export const kubernetesAddons: Step<UpContext, AddonFile[]> = {
   // isDone returns the files it rendered (and hashed), for apply; apply renders them itself without.
-  return {
-    name: 'Kubernetes add-ons',
-    enabled,
-    async isDone(ctx) {
-      const f = await clusterAddonFiles(ctx);
-      return !(await pending(controlPlane(ctx), 'Kubernetes add-ons', ['addons', addonsSum(f)])) || { pending: f };
-    },
-    async apply(ctx, _progress, files) {
-      const node = controlPlane(ctx);
-      const f = files ?? (await clusterAddonFiles(ctx));
-      await node.runner.run(['rm', '-rf', ADDONS_DIR]);
-      for (const file of f) await node.runner.run(['install', '-D', '-m', '0600', '/dev/stdin', `${ADDONS_DIR}/${file.name}`], { stdin: file.text });
-      await apply(node, 'Kubernetes add-ons', ['addons', addonsSum(f)]);
-      return `${f.length} file(s) applied`;
-    },
-    plan(ctx): PlannedAction[] {
-      const node = plannedNames(ctx)[0] as string;
-      const why: Record<string, string> = {
-        '05-labels.txt': `every node ${ctx.options.dpdk ? 'dpdkci.io/dpdk=true ' : ''}dpdkci.io/hugepages-2Mi=${ctx.options.hugepages2m}`,
-        '10-calico/kustomization.yaml': "calico's manifest as the resource, the calico-node patch, every image to its pinned tag and digest",
-        '10-calico/calico-node.yaml': 'from manifests/calico/overrides.yaml.hbs',
-        '20-multus/kustomization.yaml': "thin multus' manifest as the resource, its image to the pinned tag and digest",
-        '30-established.txt': 'the CRD the NAD needs, waited for until the API serves it',
-        '35-ovs-hugepages.yaml': "from manifests/dpdk/ovs-hugepages.yaml.hbs: OVS's hugepages claimed on every DPDK node",
-        '40-nad.yaml': `from manifests/nad/userspace-ovs-net.yaml.hbs (${NAD_NAME} on ${BRIDGE})`,
-      };
-      // The file list is the one apply writes, rendered over stand-ins of the upstream manifests.
-      // A lock with values not recorded yet cannot render them; the preflight stops up before this step then.
-      const unpinned = clusterArtefacts(lockOf(ctx), ctx.options.kubernetes).unpinned;
-      if (unpinned.length) return [{ on: node, verb: 'use', what: `nothing: the preflight stops up before this (${unpinned.length} value(s) of the lock not recorded yet)` }];
-      const names = addonFilesOf(ctx, { calico: standIn(ctx, 'calico'), multus: standIn(ctx, 'multus') }).map((f) => f.name);
-      return [
-        { on: node, verb: 'run', what: remoteCommand([SCRIPT, 'check', 'addons', 'SUM']) + '   (SUM: a hash of the files below)' },
-        ...names.map((n): PlannedAction => ({ on: node, verb: 'write', what: `${ADDONS_DIR}/${n}: ${why[n] ?? 'the pinned upstream manifest, from the bundle, cache or network (sha256 checked)'}` })),
-        { on: node, verb: 'run', what: `${remoteCommand([SCRIPT, 'apply', 'addons', 'SUM'])}   (labels, kubectl apply -k per directory, CRD waits, kubectl apply per file, in name order; only when check exits 3)` },
-      ];
-    },
-  };
-})();
+  name: 'Kubernetes add-ons',
+  enabled,
+  async isDone(ctx) {
+    const f = await clusterAddonFiles(ctx);
+    return !(await pending(controlPlane(ctx), 'Kubernetes add-ons', ['addons', addonsSum(f)])) || { pending: f };
+  },
+  async apply(ctx, _progress, files) {
+    const node = controlPlane(ctx);
+    const f = files ?? (await clusterAddonFiles(ctx));
+    await node.runner.run(['rm', '-rf', ADDONS_DIR]);
+    for (const file of f) await node.runner.run(['install', '-D', '-m', '0600', '/dev/stdin', `${ADDONS_DIR}/${file.name}`], { stdin: file.text });
+    await apply(node, 'Kubernetes add-ons', ['addons', addonsSum(f)]);
+    return `${f.length} file(s) applied`;
+  },
+  plan(ctx): PlannedAction[] {
+    const node = plannedNames(ctx)[0] as string;
+    const why: Record<string, string> = {
+      '05-labels.txt': `every node ${ctx.options.dpdk ? 'dpdkci.io/dpdk=true ' : ''}dpdkci.io/hugepages-2Mi=${ctx.options.hugepages2m}`,
+      '10-calico/kustomization.yaml': "calico's manifest as the resource, the calico-node patch, every image to its pinned tag and digest",
+      '10-calico/calico-node.yaml': 'from manifests/calico/overrides.yaml.hbs',
+      '20-multus/kustomization.yaml': "thin multus' manifest as the resource, its image to the pinned tag and digest",
+      '30-established.txt': 'the CRD the NAD needs, waited for until the API serves it',
+      '35-ovs-hugepages.yaml': "from manifests/dpdk/ovs-hugepages.yaml.hbs: OVS's hugepages claimed on every DPDK node",
+      '40-nad.yaml': `from manifests/nad/userspace-ovs-net.yaml.hbs (${NAD_NAME} on ${BRIDGE})`,
+    };
+    // The file list is the one apply writes, rendered over stand-ins of the upstream manifests.
+    // A lock with values not recorded yet cannot render them; the preflight stops up before this step then.
+    const unpinned = clusterArtefacts(lockOf(ctx), ctx.options.kubernetes).unpinned;
+    if (unpinned.length) return [{ on: node, verb: 'use', what: `nothing: the preflight stops up before this (${unpinned.length} value(s) of the lock not recorded yet)` }];
+    const names = addonFilesOf(ctx, { calico: standIn(ctx, 'calico'), multus: standIn(ctx, 'multus') }).map((f) => f.name);
+    return [
+      { on: node, verb: 'run', what: remoteCommand([SCRIPT, 'check', 'addons', 'SUM']) + '   (SUM: a hash of the files below)' },
+      ...names.map((n): PlannedAction => ({ on: node, verb: 'write', what: `${ADDONS_DIR}/${n}: ${why[n] ?? 'the pinned upstream manifest, from the bundle, cache or network (sha256 checked)'}` })),
+      { on: node, verb: 'run', what: `${remoteCommand([SCRIPT, 'apply', 'addons', 'SUM'])}   (labels, kubectl apply -k per directory, CRD waits, kubectl apply per file, in name order; only when check exits 3)` },
+    ];
+  },
+};

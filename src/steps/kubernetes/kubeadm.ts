@@ -60,40 +60,38 @@ export const kubeadmInit: Step<UpContext> = {
 };
 
 /** kubeadm join on every worker that has not joined, in parallel, with a token minted on node01. */
-export const kubeadmJoin: Step<UpContext, Node[]> = (() => {
+export const kubeadmJoin: Step<UpContext, Node[]> = {
   // isDone returns the workers that have not joined; apply joins only those (every worker without).
-  return {
-    name: 'kubeadm join',
-    enabled: (ctx) => enabled(ctx) && ctx.options.nodes > 1,
-    async isDone(ctx) {
-      const states = await Promise.all(workers(ctx).map((n) => pending(n, 'kubeadm join', ['join'])));
-      const todo = workers(ctx).filter((_, i) => states[i]);
-      return todo.length === 0 || { pending: todo };
-    },
-    async apply(ctx, _progress, todo) {
-      const r = await controlPlane(ctx).runner.run([SCRIPT, 'join-credentials'], { timeoutMs: 120_000 });
-      const [token, caCertHash] = r.stdout.trim().split(/\s+/);
-      if (!token || !caCertHash) throw new DpdkciError(`${controlPlane(ctx).name}: kubernetes.sh join-credentials printed "${r.stdout.trim()}", not "TOKEN sha256:HASH"`);
-      const input = manifestInput(ctx, { token, caCertHash });
-      const nodes = todo ?? workers(ctx);
-      await Promise.all(
-        nodes.map((n) => apply(n, 'kubeadm join', ['join'], renderJoin(input, input.workers.find((w) => w.name === n.name) as ManifestInput['controlPlane']).text)),
-      );
-      return nodes.map((n) => n.name).join(', ');
-    },
-    plan(ctx) {
-      const [first, ...rest] = plannedNames(ctx);
-      return [
-        { on: first as string, verb: 'run', what: `${remoteCommand([SCRIPT, 'join-credentials'])}   (a 1 h token and the CA's public key hash)` },
-        ...rest.flatMap((name) => [
-          { on: name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'check', 'join']) },
-          { on: name, verb: 'write' as const, what: '/etc/dpdkci/kubeadm-join.yaml from manifests/kubeadm/join.yaml.hbs, on stdin' },
-          { on: name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'join'])}   (kubeadm join; workers in parallel; only when check exits 3)` },
-        ]),
-      ];
-    },
-  };
-})();
+  name: 'kubeadm join',
+  enabled: (ctx) => enabled(ctx) && ctx.options.nodes > 1,
+  async isDone(ctx) {
+    const states = await Promise.all(workers(ctx).map((n) => pending(n, 'kubeadm join', ['join'])));
+    const todo = workers(ctx).filter((_, i) => states[i]);
+    return todo.length === 0 || { pending: todo };
+  },
+  async apply(ctx, _progress, todo) {
+    const r = await controlPlane(ctx).runner.run([SCRIPT, 'join-credentials'], { timeoutMs: 120_000 });
+    const [token, caCertHash] = r.stdout.trim().split(/\s+/);
+    if (!token || !caCertHash) throw new DpdkciError(`${controlPlane(ctx).name}: kubernetes.sh join-credentials printed "${r.stdout.trim()}", not "TOKEN sha256:HASH"`);
+    const input = manifestInput(ctx, { token, caCertHash });
+    const nodes = todo ?? workers(ctx);
+    await Promise.all(
+      nodes.map((n) => apply(n, 'kubeadm join', ['join'], renderJoin(input, input.workers.find((w) => w.name === n.name) as ManifestInput['controlPlane']).text)),
+    );
+    return nodes.map((n) => n.name).join(', ');
+  },
+  plan(ctx) {
+    const [first, ...rest] = plannedNames(ctx);
+    return [
+      { on: first as string, verb: 'run', what: `${remoteCommand([SCRIPT, 'join-credentials'])}   (a 1 h token and the CA's public key hash)` },
+      ...rest.flatMap((name) => [
+        { on: name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'check', 'join']) },
+        { on: name, verb: 'write' as const, what: '/etc/dpdkci/kubeadm-join.yaml from manifests/kubeadm/join.yaml.hbs, on stdin' },
+        { on: name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'join'])}   (kubeadm join; workers in parallel; only when check exits 3)` },
+      ]),
+    ];
+  },
+};
 
 /** The admin kubeconfig with the API server as this machine reaches it (HOST:PORT, from the provider). */
 export function hostKubeconfig(adminConf: string, server: string): string {
