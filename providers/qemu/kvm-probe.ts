@@ -3,18 +3,13 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { UsageError } from '../../src/core/errors.js';
 import type { Accel } from '../../src/core/config.js';
-import type { Accelerator } from './qemu-args.js';
+import type { AccelChoice, KvmProbeResult } from '../../src/core/accelerator.js';
 
 /**
  * Whether KVM can really run a guest here. /dev/kvm existing is not enough: some nested set-ups hang
  * a guest kernel right after the boot loader, or abort on an MSR. So boot the node kernel with KVM
  * and no root disk; a working KVM reaches "VFS: Unable to mount root fs" (and panics) within seconds.
  */
-export interface KvmProbeResult {
-  usable: boolean;
-  reason: string;
-  seconds: number;
-}
 
 const MARKERS = [/Kernel panic/, /VFS: Unable to mount root/, /Run \/init as init process/];
 
@@ -73,12 +68,6 @@ export async function cachedProbeKvm(kernel: string, cacheRoot: string): Promise
   return { ...result, cached: false };
 }
 
-export interface AccelChoice {
-  accel: Accelerator;
-  /** One line for the user when auto fell back to TCG. */
-  warning?: string;
-  probe?: KvmProbeResult;
-}
 
 export function chooseAccelerator(requested: Accel, probe: KvmProbeResult | undefined): AccelChoice {
   if (requested === 'tcg') return { accel: 'tcg' };

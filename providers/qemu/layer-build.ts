@@ -24,7 +24,8 @@ import {
   type LayerInput,
 } from '../../src/image/kubernetes-layer.js';
 import { allocatePorts } from './ports.js';
-import { macAddress, type Accelerator } from './qemu-args.js';
+import { macAddress } from './qemu-args.js';
+import type { Accelerator } from '../../src/core/accelerator.js';
 import { deleteCluster, nodeHostKey, overlayArgv, nodeProcesses, prepareClusterKeys, sshTarget, startNode, stopNode, waitForSsh } from './provider.js';
 import type { Places } from '../../src/core/places.js';
 

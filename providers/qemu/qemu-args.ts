@@ -1,3 +1,5 @@
+import type { Accelerator } from '../../src/core/accelerator.js';
+
 /**
  * Pure builders for a node's QEMU command line and kernel command line. No I/O: table-tested in
  * test/unit/qemu-args.test.ts.
@@ -13,7 +15,6 @@ export const DISK_SLOT = 0x3;
 export const FIRST_SECONDARY_SLOT = 0x4;
 export const RNG_SLOT = 0xa;
 
-export type Accelerator = 'kvm' | 'tcg';
 
 export interface SecondaryNic {
   mac: string;

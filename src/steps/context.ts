@@ -7,6 +7,7 @@ import type { ImageRecipe } from '../image/recipe.js';
 import type { Owner } from '../core/owner.js';
 import type { Lock } from '../versions/lock.js';
 import type { Node, Runner } from '../exec/runner.js';
+import type { AccelChoice } from '../core/accelerator.js';
 import type { RestoreState } from '../snapshot/store.js';
 import type { Inventory } from '../core/inventory.js';
 import type { Places } from '../core/places.js';
@@ -32,7 +33,7 @@ export interface UpContext {
   progress: Progress;
   image?: ImageInfo;
   /** QEMU's accelerator, as its choose-accelerator step found it (providers/qemu/kvm-probe.ts). */
-  accel?: { accel: 'kvm' | 'tcg'; warning?: string; probe?: { reason: string } };
+  accel?: AccelChoice;
   record?: ClusterRecord;
   /** SSH runners, once the nodes answer (steps that run commands on nodes). */
   nodes?: Node[];
