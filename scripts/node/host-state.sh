@@ -128,9 +128,12 @@ reserve() {
 }
 
 part_hugepages() {
-  local want2=$1 want1=$2
-  reserve hugepages-2048kB "$want2" 2M "hugepagesz=2M hugepages=$want2"
-  [ "$want1" -eq 0 ] || reserve hugepages-1048576kB "$want1" 1G "hugepagesz=1G hugepages=$want1"
+  local want2=$1 want1=$2 args
+  # The same arguments as check hosts names (providers/hosts/facts.ts kernelHugepageArgs): 1G first.
+  args="default_hugepagesz=2M hugepagesz=2M hugepages=$want2"
+  [ "$want1" -eq 0 ] || args="default_hugepagesz=2M hugepagesz=1G hugepages=$want1 hugepagesz=2M hugepages=$want2"
+  reserve hugepages-2048kB "$want2" 2M "$args"
+  [ "$want1" -eq 0 ] || reserve hugepages-1048576kB "$want1" 1G "$args"
   if ! mountpoint -q /dev/hugepages; then
     want "hugetlbfs mounted on /dev/hugepages"
     mkdir -p /dev/hugepages
