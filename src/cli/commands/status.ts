@@ -4,7 +4,7 @@ import { ExitCode } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
 import type { Places } from '../../core/places.js';
 import { formatTable } from '../../core/table.js';
-import type { NodeStatus, Provider } from '../../provider/provider.js';
+import type { ClusterRegistry, NodeStatus, Provider } from '../../provider/provider.js';
 import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
@@ -43,7 +43,7 @@ export function statusJson(record: ClusterRecord, nodes: NodeStatus[], places: P
     image: record.image,
     stateDir: clusterPaths(record.prefix, places).dir,
     secondaryNetwork: providerFor(record).secondaryNetwork(record, places),
-    registry: providerFor(record).registry(record, places) ?? null,
+    registry: registryJson(providerFor(record).registry(record, places)),
     options: record.options,
     snapshot: record.restoredFrom ?? null,
     nodes: nodes.map((n) => {
@@ -71,4 +71,9 @@ export async function runStatus(flags: { prefix?: string; output?: string }, ctx
   const [nodes, offers] = await Promise.all([provider.listNodes(record, ctx.places), provider.offers?.(record, ctx.places)]);
   ctx.out(flags.output === 'json' ? JSON.stringify(statusJson(record, nodes, ctx.places, offers), null, 2) : renderStatus(record, nodes, offers));
   return ExitCode.ok;
+}
+
+/** status -o json's registry: where it is, the name the nodes pull it by, whether it runs (its shape is kept for scripts that read it). */
+function registryJson(registry: ClusterRegistry | undefined) {
+  return registry ? { address: registry.address, pullAs: registry.pullAs, running: registry.running } : null;
 }
