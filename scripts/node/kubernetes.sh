@@ -4,9 +4,14 @@
 # commands the host reads from. Files arrive on standard input; the host renders them from manifests/.
 #
 #   kubernetes.sh check|apply node-network PCI ADDRESS/LEN   the kernel NIC at PCI carries the node address
-#   kubernetes.sh check|apply init                          kubeadm init (stdin: the kubeadm configuration)
+#   kubernetes.sh check init                                the API server of a completed kubeadm init answers
+#   kubernetes.sh apply init WAIT_S                         a completed init: wait up to WAIT_S for its API server
+#                                                           (never a reset); otherwise kubeadm init (stdin: the
+#                                                           kubeadm configuration)
+#   kubernetes.sh ca-hash                                   "sha256:HASH" of the cluster CA's public key
 #   kubernetes.sh join-credentials                          "TOKEN sha256:HASH" for a worker to join with
-#   kubernetes.sh check|apply join                          kubeadm join (stdin: the join configuration)
+#   kubernetes.sh check join sha256:HASH                    joined, with kubelet.conf trusting the CA of HASH
+#   kubernetes.sh apply join                                kubeadm join (stdin: the join configuration)
 #   kubernetes.sh admin-kubeconfig                          the cluster admin's kubeconfig
 #   kubernetes.sh check|apply addons SUM                    apply /etc/dpdkci/addons/ in name order (below)
 #   kubernetes.sh smoke NAD BRIDGE SOCKET_DIR TIMEOUT       nodes Ready, CNI pods Running, and a pod on the
@@ -18,6 +23,9 @@ set -euo pipefail
 export KUBECONFIG=${DPDKCI_KUBECONFIG:-/etc/kubernetes/admin.conf}
 ADDONS=${DPDKCI_ADDONS_DIR:-/etc/dpdkci/addons}
 NETWORK_FILE=/etc/systemd/network/15-dpdkci-kubernetes.network
+# Written only once kubeadm init exited 0: the CA hash of the control plane it made. A control plane with it
+# is complete, and comes back after a reboot by itself; one without it is an init that never finished.
+INIT_DONE=/etc/dpdkci/kubeadm-init.done
 SMOKE=$(dirname "$0")/kubernetes-smoke.sh
 
 die() {
@@ -41,6 +49,40 @@ iface_of() {
 
 api_answers() {
   [ -f "$KUBECONFIG" ] && kubectl get --raw /readyz >/dev/null 2>&1
+}
+
+# Whether the API server answers within $1 seconds.
+api_answers_within() {
+  local end=$((SECONDS + $1))
+  until api_answers; do
+    [ "$SECONDS" -lt "$end" ] || return 1
+    sleep 1
+  done
+}
+
+# The sha256 of the DER public key of the PEM certificate on stdin: the form of kubeadm's caCertHashes.
+ca_key_hash() {
+  openssl x509 -pubkey -noout | openssl pkey -pubin -outform der 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+# The CA a kubeconfig trusts: its certificate-authority-data, or the file its certificate-authority names
+# (the kubelet writes either, kubernetes/kubernetes@f77451e4:pkg/kubelet/certificate/bootstrap/bootstrap.go
+# writeKubeconfigFromBootstrapping).
+kubeconfig_ca() {
+  local data file
+  data=$(sed -n 's/^[[:space:]]*certificate-authority-data:[[:space:]]*//p' "$1")
+  if [ -n "$data" ]; then
+    base64 -d <<<"${data%%$'\n'*}"
+    return
+  fi
+  file=$(sed -n 's/^[[:space:]]*certificate-authority:[[:space:]]*//p' "$1")
+  [ -n "$file" ] && cat "${file%%$'\n'*}"
+}
+
+# kubeadm init completed here, for the CA this node has now.
+init_completed() {
+  [ -f "$INIT_DONE" ] && [ -f /etc/kubernetes/admin.conf ] && [ -f /etc/kubernetes/manifests/kube-apiserver.yaml ] || return 1
+  [ "$(cat "$INIT_DONE")" = "$(ca_key_hash 2>/dev/null </etc/kubernetes/pki/ca.crt)" ]
 }
 
 network_unit() {
@@ -74,6 +116,7 @@ apply_node_network() {
 # A kubeadm init or join that stopped half-way leaves what kubeadm's preflight refuses (manifests, a
 # non-empty /var/lib/etcd, ca.crt, a bound port): take it all back before trying again.
 reset_partial() {
+  rm -f "$INIT_DONE"
   if [ -e /etc/kubernetes/manifests/kube-apiserver.yaml ] || [ -e /etc/kubernetes/pki/ca.crt ] || [ -e /etc/kubernetes/kubelet.conf ] || [ -n "$(ls -A /var/lib/etcd 2>/dev/null)" ]; then
     echo "changed reset what an earlier kubeadm left" >&2
     kubeadm reset -f >/var/log/dpdkci-kubeadm-reset.log 2>&1 || die "kubeadm reset failed (log: /var/log/dpdkci-kubeadm-reset.log)"
@@ -82,38 +125,67 @@ reset_partial() {
 }
 
 apply_init() {
+  local wait_s=$1
   mkdir -p /etc/dpdkci
   cat >/etc/dpdkci/kubeadm-init.yaml
+  # After a reboot or a kill, a complete control plane comes back by itself: its static pods start once the
+  # kubelet does. It is waited for, and never reset: a reset would make a new cluster of a healthy one.
+  if init_completed; then
+    systemctl is-active --quiet kubelet || systemctl start kubelet
+    if api_answers_within "$wait_s"; then
+      echo "changed the control plane of the completed kubeadm init answers again (nothing reset)"
+      return 0
+    fi
+    crictl ps -a 2>/dev/null | tail -n 8 >&2 || true
+    die "kubeadm init completed on this node ($INIT_DONE), but its API server does not answer within ${wait_s} s; nothing was reset. See journalctl -u kubelet and crictl ps -a here; dpdkci down and up make a new cluster"
+  fi
   reset_partial
+  # A new control plane has none of the add-ons: their record goes, so that they are applied to it.
+  rm -f "$ADDONS/addons.sum"
   kubeadm init --config /etc/dpdkci/kubeadm-init.yaml --skip-token-print >/var/log/dpdkci-kubeadm-init.log 2>&1 || {
     tail -n 30 /var/log/dpdkci-kubeadm-init.log >&2
     die "kubeadm init failed (whole log: /var/log/dpdkci-kubeadm-init.log)"
   }
-  local _
+  local hash
+  hash=$(ca_key_hash </etc/kubernetes/pki/ca.crt) || die "kubeadm init exited 0 but left no readable /etc/kubernetes/pki/ca.crt"
+  echo "$hash" >"$INIT_DONE"
   # kubeadm init itself waits for the control plane; this is a short second look, not a second wait.
-  for _ in $(seq 1 15); do
-    api_answers && {
-      echo "changed kubeadm init done"
-      return 0
-    }
-    sleep 2
-  done
-  tail -n 15 /var/log/dpdkci-kubeadm-init.log >&2
-  die "kubeadm init exited 0, but the API server does not answer on this node within 30 s"
+  api_answers_within 30 || {
+    tail -n 15 /var/log/dpdkci-kubeadm-init.log >&2
+    die "kubeadm init exited 0, but the API server does not answer on this node within 30 s"
+  }
+  echo "changed kubeadm init done (a new cluster CA: sha256:$hash)"
+}
+
+ca_hash() {
+  local hash
+  hash=$(ca_key_hash </etc/kubernetes/pki/ca.crt) || die "this node has no cluster CA (/etc/kubernetes/pki/ca.crt) to hash"
+  printf 'sha256:%s\n' "$hash"
 }
 
 join_credentials() {
   api_answers || die "the API server on this node does not answer"
-  local token hash
+  local token
   token=$(kubeadm token create --ttl 1h)
-  hash=$(openssl x509 -pubkey -in /etc/kubernetes/pki/ca.crt | openssl pkey -pubin -outform der 2>/dev/null | sha256sum | cut -d' ' -f1)
-  printf '%s sha256:%s\n' "$token" "$hash"
+  printf '%s %s\n' "$token" "$(ca_hash)"
 }
 
-# Joined: the kubelet has its kubeconfig and runs (a join that died half-way leaves the file alone).
+# Joined: the kubelet has its kubeconfig, trusting the control plane's CA (sha256:HASH, as join-credentials
+# prints it: a control plane made anew has another), and runs (a join that died half-way leaves the file
+# alone). After a reboot the kubelet may still be starting, so it is given a moment.
 joined() {
+  local want=$1 have _
   [ -f /etc/kubernetes/kubelet.conf ] || return 1
-  systemctl is-active --quiet kubelet
+  have=sha256:$(kubeconfig_ca /etc/kubernetes/kubelet.conf | ca_key_hash) || return 1
+  if [ "$have" != "$want" ]; then
+    echo "pending kubelet.conf trusts the CA $have, not the control plane's $want"
+    return 1
+  fi
+  for _ in $(seq 1 15); do
+    systemctl is-active --quiet kubelet && return 0
+    sleep 1
+  done
+  return 1
 }
 
 apply_join() {
@@ -204,7 +276,7 @@ smoke() {
   "$SMOKE" gone "$port" "$socket_dir" "$uid"
 }
 
-mode=${1:?usage: kubernetes.sh check|apply|join-credentials|admin-kubeconfig|smoke ...}
+mode=${1:?usage: kubernetes.sh check|apply|ca-hash|join-credentials|admin-kubeconfig|smoke ...}
 case "$mode" in
   check | apply)
     part=${2:?part}
@@ -212,15 +284,16 @@ case "$mode" in
     case "$mode:$part" in
       check:node-network) check_node_network "${1:?PCI}" "${2:?ADDRESS/LEN}" ;;
       apply:node-network) apply_node_network "${1:?PCI}" "${2:?ADDRESS/LEN}" ;;
-      check:init) api_answers || todo ;;
-      apply:init) apply_init ;;
-      check:join) joined || todo ;;
+      check:init) { init_completed && api_answers; } || todo ;;
+      apply:init) apply_init "${1:?WAIT_S}" ;;
+      check:join) joined "${1:?sha256:HASH}" || todo ;;
       apply:join) apply_join ;;
       check:addons) [ "$(cat "$ADDONS/addons.sum" 2>/dev/null)" = "${1:?SUM}" ] || todo ;;
       apply:addons) apply_addons "${1:?SUM}" ;;
       *) die "unknown part $part" ;;
     esac
     ;;
+  ca-hash) ca_hash ;;
   join-credentials) join_credentials ;;
   admin-kubeconfig) cat "$KUBECONFIG" ;;
   smoke) smoke "${2:?NAD}" "${3:?BRIDGE}" "${4:?SOCKET_DIR}" "${5:?TIMEOUT}" ;;
