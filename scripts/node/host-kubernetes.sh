@@ -24,7 +24,8 @@ PLACES=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/containerd /var/lib/
 # Their parents, removed only when empty and only by a record that says whether they were there.
 PARENTS=(/opt/cni /etc/cni)
 # What dpdkci itself writes in /etc/dpdkci, for a host that had that directory already.
-OWN=(/etc/dpdkci/kubeadm-patches /etc/dpdkci/addons /etc/dpdkci/kubeadm-init.yaml /etc/dpdkci/kubeadm-join.yaml)
+OWN=(/etc/dpdkci/kubeadm-patches /etc/dpdkci/addons /etc/dpdkci/kubeadm-init.yaml /etc/dpdkci/kubeadm-join.yaml
+  /etc/dpdkci/kubeadm-init.done)
 # Files the kubeadm steps leave in /var/log (kubernetes.sh).
 LOGS=(/var/log/dpdkci-kubeadm-init.log /var/log/dpdkci-kubeadm-join.log /var/log/dpdkci-kubeadm-reset.log)
 SYSCTLS=(net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables net.ipv4.ip_forward)

@@ -26,6 +26,10 @@ const CALICO = 'kind: List # calico stand-in\n# image: quay.io/calico/node:v3.31
 const MULTUS = 'kind: List # multus stand-in\n';
 const digest = (s: string) => `sha256:${sha(s)}`;
 const ADMIN = 'apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: Q0E=\n    server: https://192.168.66.101:6443\n  name: dpdkci\n';
+// What node01 says after a re-init: the same server, another CA.
+const ADMIN_NEW = ADMIN.replace('Q0E=', 'TkVXQ0E=');
+const CA = `sha256:${'a'.repeat(64)}`;
+const CA_NEW = `sha256:${'b'.repeat(64)}`;
 
 function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
   const root = mkdtempSync(join(tmpdir(), 'dpdkci-k8s-steps-'));
@@ -58,6 +62,7 @@ function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
     ],
   } as unknown as ClusterRecord;
   const runners = [createFakeRunner('node01'), createFakeRunner('node02')];
+  runners[0]?.on(/ ca-hash$/, { stdout: `${CA}\n` }).on(/admin-kubeconfig/, { stdout: ADMIN });
   const ctx = {
     options,
     places: placesFrom(env),
@@ -78,7 +83,6 @@ describe('the Kubernetes steps of up', () => {
     const [n1, n2] = runners as [FakeRunner, FakeRunner];
     for (const r of runners) r.on(/ check /, { exitCode: 3 });
     n1.on(/join-credentials/, { stdout: `abcdef.0123456789abcdef sha256:${'1'.repeat(64)}\n` });
-    n1.on(/admin-kubeconfig/, { stdout: ADMIN });
     n1.on(/ smoke /, { stdout: 'smoke port vhu1234\n' });
     const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
     // The smoke check only looks: it runs every time and is not a change.
@@ -88,6 +92,7 @@ describe('the Kubernetes steps of up', () => {
       'apply node-network',
       'check init',
       'apply init',
+      'ca-hash',
       'join-credentials',
       'admin-kubeconfig',
       'check addons',
@@ -99,6 +104,9 @@ describe('the Kubernetes steps of up', () => {
     expect(verbs(n2)).toEqual(['check node-network', 'apply node-network', 'check join', 'apply join']);
     // The second secondary NIC carries the node network; DPDK has the first.
     expect(n2.calls[1]).toEqual([K, 'apply', 'node-network', '0000:00:05.0', '192.168.66.102/24']);
+    // The worker is checked against the CA node01 has; init is given kubeadm's own 4 min (not TCG) to come back.
+    expect(n2.calls[2]).toEqual([K, 'check', 'join', CA]);
+    expect(n1.calls[3]).toEqual([K, 'apply', 'init', '240']);
     // kubeadm gets its configuration on stdin: node01's address, and on node02 the token and CA hash node01 gave.
     expect(n1.inputs[3]).toMatch(/advertiseAddress: "192\.168\.66\.101"/);
     expect(n2.inputs[3]).toContain('token: "abcdef.0123456789abcdef"');
@@ -134,8 +142,40 @@ describe('the Kubernetes steps of up', () => {
     writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(ADMIN, '127.0.0.1:2203'), { mode: 0o600 });
     const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
     expect(result.applied).toEqual([]);
-    expect(verbs(n1)).toEqual(['check node-network', 'check init', 'check addons', 'smoke userspace-ovs-net-1']);
+    expect(verbs(n1)).toEqual(['check node-network', 'check init', 'ca-hash', 'admin-kubeconfig', 'check addons', 'smoke userspace-ovs-net-1']);
     expect(verbs(n2)).toEqual(['check node-network', 'check join']);
+  });
+
+  it('node01 restarted, its init complete: apply init waits for it (script says nothing reset); no join, no add-ons, the kubeconfig kept', async () => {
+    const { ctx, runners } = setup();
+    const [n1, n2] = runners as [FakeRunner, FakeRunner];
+    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(ADMIN, '127.0.0.1:2203'), { mode: 0o600 });
+    n1.on(/check init/, { exitCode: 3 }).on(/apply init/, { stdout: 'changed the control plane of the completed kubeadm init answers again (nothing reset)\n' });
+    const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
+    expect(result.applied).toEqual(['kubeadm init']);
+    expect(verbs(n1)).toEqual(['check node-network', 'check init', 'apply init', 'ca-hash', 'admin-kubeconfig', 'check addons', 'smoke userspace-ovs-net-1']);
+    expect(verbs(n2)).toEqual(['check node-network', 'check join']);
+  });
+
+  it('after a re-init (a new CA, same server): the worker re-joins with the new hash, the add-ons go on again, the kubeconfig is rewritten', async () => {
+    const { ctx, runners } = setup();
+    const [n1, n2] = runners as [FakeRunner, FakeRunner];
+    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(ADMIN, '127.0.0.1:2203'), { mode: 0o600 });
+    n1.on(/check init/, { exitCode: 3 })
+      .on(/apply init/, { stdout: `changed kubeadm init done (a new cluster CA: ${CA_NEW})\n` })
+      .on(/ ca-hash$/, { stdout: `${CA_NEW}\n` })
+      .on(/admin-kubeconfig/, { stdout: ADMIN_NEW })
+      .on(/check addons/, { exitCode: 3 })
+      .on(/join-credentials/, { stdout: `abcdef.0123456789abcdef ${CA_NEW}\n` });
+    // The worker's own check decides (kubernetes.sh compares its kubelet.conf's CA with the hash it is given).
+    n2.on(new RegExp(`check join ${CA_NEW}`), { exitCode: 3 });
+    const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
+    expect(result.applied).toEqual(['kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons']);
+    expect(n2.calls.find((c) => c[2] === 'join')).toEqual([K, 'check', 'join', CA_NEW]);
+    expect(verbs(n2)).toEqual(['check node-network', 'check join', 'apply join']);
+    expect(n2.inputs[2]).toContain(`caCertHashes: ["${CA_NEW}"]`);
+    expect(readFileSync(ctx.paths.kubeconfig, 'utf8')).toBe(hostKubeconfig(ADMIN_NEW, '127.0.0.1:2203'));
+    expect(verbs(n1)).toContain('apply addons');
   });
 
   it('a failing kubeadm init names the node and carries the script\'s words', async () => {

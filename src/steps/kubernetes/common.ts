@@ -55,6 +55,14 @@ export function bootstrapToken(bytes: Buffer = randomBytes(22)): string {
  */
 export const TCG_TIMEOUTS = { controlPlaneComponentHealthCheck: '15m0s', kubeletHealthCheck: '15m0s', kubernetesAPICall: '5m0s', tlsBootstrap: '15m0s', discovery: '15m0s' } as const;
 
+/**
+ * How long a control plane whose kubeadm init completed is given to answer again after its node restarted:
+ * as long as kubeadm itself gives a control plane to start (its 4 min default, TCG_TIMEOUTS under TCG).
+ */
+export function apiReturnSeconds(ctx: Pick<UpContext, 'accel' | 'record'>): number {
+  return (ctx.accel?.accel ?? need(ctx.record, 'cluster record').accel) === 'tcg' ? 15 * 60 : 4 * 60;
+}
+
 /** What the templates in manifests/ are rendered from, for this cluster. */
 export function manifestInput(ctx: UpContext, credentials: { token: string; caCertHash: string }): ManifestInput {
   const version = kubernetesVersion(lockOf(ctx), ctx.options.kubernetes);

@@ -5,7 +5,7 @@ import type { Step } from '../../core/pipeline.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { renderInit, renderJoin, type ManifestInput } from '../../kubernetes/manifests.js';
 import { need, type UpContext } from '../context.js';
-import { apply, bootstrapToken, controlPlane, enabled, kubernetesNetwork, kubernetesNicPci, manifestInput, nodeIpOf, pending, plannedNames, SCRIPT, workers } from './common.js';
+import { apiReturnSeconds, apply, bootstrapToken, controlPlane, enabled, kubernetesNetwork, kubernetesNicPci, manifestInput, nodeIpOf, pending, plannedNames, SCRIPT, workers } from './common.js';
 
 /**
  * Each node's kernel NIC for the node network gets its address (systemd-networkd, persistent), on a node
@@ -36,7 +36,11 @@ export const kubernetesNodeNetwork: Step<UpContext, Node[]> = (() => {
   };
 })();
 
-/** kubeadm init on node01, with the rendered InitConfiguration, ClusterConfiguration and KubeletConfiguration. */
+/**
+ * kubeadm init on node01, with the rendered InitConfiguration, ClusterConfiguration and KubeletConfiguration.
+ * A control plane whose init completed (kubernetes.sh keeps a marker) is only waited for, within a bound,
+ * after its node restarted: only an init that never finished is reset and made again.
+ */
 export const kubeadmInit: Step<UpContext> = {
   name: 'kubeadm init',
   enabled,
@@ -46,26 +50,47 @@ export const kubeadmInit: Step<UpContext> = {
   async apply(ctx) {
     // The init token is only for kubeadm's own bootstrap; workers join with one minted when they join.
     const init = renderInit(manifestInput(ctx, { token: bootstrapToken(), caCertHash: '' }));
-    await apply(controlPlane(ctx), 'kubeadm init', ['init'], init.text);
+    const waitS = apiReturnSeconds(ctx);
+    const said = await apply(controlPlane(ctx), 'kubeadm init', ['init', String(waitS)], init.text, (waitS + 900) * 1000);
+    if (/nothing reset/.test(said)) return `the control plane on ${controlPlane(ctx).name} answers again (its init had completed; nothing reset)`;
     return `control plane on ${controlPlane(ctx).name}`;
   },
   plan(ctx) {
     const node = plannedNames(ctx)[0] as string;
+    const waitS = apiReturnSeconds(ctx);
     return [
       { on: node, verb: 'run', what: remoteCommand([SCRIPT, 'check', 'init']) },
       { on: node, verb: 'write', what: '/etc/dpdkci/kubeadm-init.yaml from manifests/kubeadm/init.yaml.hbs (with kubelet.yaml.hbs), on stdin' },
-      { on: node, verb: 'run', what: `${remoteCommand([SCRIPT, 'apply', 'init'])}   (kubeadm init --config /etc/dpdkci/kubeadm-init.yaml; only when check exits 3)` },
+      {
+        on: node,
+        verb: 'run',
+        what:
+          `${remoteCommand([SCRIPT, 'apply', 'init', String(waitS)])}   (only when check exits 3: a completed init is waited for up to ${waitS} s, never reset; ` +
+          'otherwise kubeadm init --config /etc/dpdkci/kubeadm-init.yaml, after a reset of what an unfinished one left)',
+      },
     ];
   },
 };
 
-/** kubeadm join on every worker that has not joined, in parallel, with a token minted on node01. */
+/** The control plane's CA as kubeadm's caCertHashes name it (sha256:HASH): what a joined worker must trust. */
+async function controlPlaneCaHash(ctx: UpContext): Promise<string> {
+  const r = await controlPlane(ctx).runner.run([SCRIPT, 'ca-hash'], { timeoutMs: 60_000 });
+  const hash = r.stdout.trim();
+  if (!/^sha256:[0-9a-f]{64}$/.test(hash)) throw new DpdkciError(`${controlPlane(ctx).name}: kubernetes.sh ca-hash printed "${hash}", not "sha256:HASH"`);
+  return hash;
+}
+
+/**
+ * kubeadm join on every worker that has not joined the control plane node01 has now (a control plane made
+ * anew has a new CA), in parallel, with a token minted on node01.
+ */
 export const kubeadmJoin: Step<UpContext, Node[]> = {
   // isDone returns the workers that have not joined; apply joins only those (every worker without).
   name: 'kubeadm join',
   enabled: (ctx) => enabled(ctx) && ctx.options.nodes > 1,
   async isDone(ctx) {
-    const states = await Promise.all(workers(ctx).map((n) => pending(n, 'kubeadm join', ['join'])));
+    const ca = await controlPlaneCaHash(ctx);
+    const states = await Promise.all(workers(ctx).map((n) => pending(n, 'kubeadm join', ['join', ca])));
     const todo = workers(ctx).filter((_, i) => states[i]);
     return todo.length === 0 || { pending: todo };
   },
@@ -83,9 +108,10 @@ export const kubeadmJoin: Step<UpContext, Node[]> = {
   plan(ctx) {
     const [first, ...rest] = plannedNames(ctx);
     return [
-      { on: first as string, verb: 'run', what: `${remoteCommand([SCRIPT, 'join-credentials'])}   (a 1 h token and the CA's public key hash)` },
+      { on: first as string, verb: 'run', what: `${remoteCommand([SCRIPT, 'ca-hash'])}   (the cluster CA's public key hash, sha256:HASH)` },
+      ...rest.map((name) => ({ on: name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'check', 'join', 'sha256:HASH'])}   (joined, its kubelet.conf trusting that CA)` })),
+      { on: first as string, verb: 'run', what: `${remoteCommand([SCRIPT, 'join-credentials'])}   (a 1 h token and the CA's public key hash; only when a check exits 3)` },
       ...rest.flatMap((name) => [
-        { on: name, verb: 'run' as const, what: remoteCommand([SCRIPT, 'check', 'join']) },
         { on: name, verb: 'write' as const, what: '/etc/dpdkci/kubeadm-join.yaml from manifests/kubeadm/join.yaml.hbs, on stdin' },
         { on: name, verb: 'run' as const, what: `${remoteCommand([SCRIPT, 'apply', 'join'])}   (kubeadm join; workers in parallel; only when check exits 3)` },
       ]),
@@ -105,23 +131,32 @@ function apiOf(ctx: UpContext): { server: string; via: string } {
   return { server: `${api.host}:${api.port}`, via: api.via };
 }
 
-/** kubeconfig on the host (mode 0600): `dpdkci kubeconfig` prints it, `dpdkci kubectl` uses it. */
-export const writeKubeconfig: Step<UpContext> = {
+/**
+ * kubeconfig on the host (mode 0600): `dpdkci kubeconfig` prints it, `dpdkci kubectl` uses it. It is the
+ * control plane's admin kubeconfig with the server as this machine reaches it, compared whole: a control
+ * plane made anew names the same server with another CA and client certificate.
+ */
+export const writeKubeconfig: Step<UpContext, string> = {
+  // isDone returns the kubeconfig it rendered from node01's, for apply.
   name: 'kubeconfig',
   enabled,
   async isDone(ctx) {
-    return existsSync(ctx.paths.kubeconfig) && readFileSync(ctx.paths.kubeconfig, 'utf8').includes(`server: https://${apiOf(ctx).server}`);
+    const want = await renderedKubeconfig(ctx);
+    return (existsSync(ctx.paths.kubeconfig) && readFileSync(ctx.paths.kubeconfig, 'utf8') === want) || { pending: want };
   },
-  async apply(ctx) {
-    const r = await controlPlane(ctx).runner.run([SCRIPT, 'admin-kubeconfig']);
-    writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(r.stdout, apiOf(ctx).server), { mode: 0o600 });
+  async apply(ctx, _progress, rendered) {
+    writeFileSync(ctx.paths.kubeconfig, rendered ?? (await renderedKubeconfig(ctx)), { mode: 0o600 });
     return ctx.paths.kubeconfig;
   },
   plan(ctx) {
     return [
       { on: plannedNames(ctx)[0] as string, verb: 'run', what: remoteCommand([SCRIPT, 'admin-kubeconfig']) },
-      { on: 'host', verb: 'write', what: `${ctx.paths.kubeconfig} (mode 0600), its server https://${apiOf(ctx).server} (${apiOf(ctx).via})` },
+      { on: 'host', verb: 'write', what: `${ctx.paths.kubeconfig} (mode 0600), its server https://${apiOf(ctx).server} (${apiOf(ctx).via}); only when it differs from the one there (server, CA or client certificate)` },
     ];
   },
 };
 
+async function renderedKubeconfig(ctx: UpContext): Promise<string> {
+  const r = await controlPlane(ctx).runner.run([SCRIPT, 'admin-kubeconfig']);
+  return hostKubeconfig(r.stdout, apiOf(ctx).server);
+}
