@@ -68,7 +68,8 @@ export interface NodeShape {
 
 /**
  * The CPUs the kubelet keeps from pods (reservedSystemCPUs): CPU 0 (the system and OVS's lcore) and, with
- * OVS-DPDK, the last vCPU, which OVS's PMD thread spins on, so that the static CPU manager never hands it out.
+ * OVS-DPDK, the last vCPU, which OVS's PMD thread spins on; with strict-cpu-reservation (kubelet.yaml.hbs)
+ * no container runs on them, exclusive or shared.
  */
 export function reservedCpus(shape: Pick<NodeShape, 'cpus' | 'dpdk'>): number[] {
   return shape.dpdk && shape.cpus > 1 ? [0, shape.cpus - 1] : [0];

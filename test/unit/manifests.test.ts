@@ -111,6 +111,11 @@ describe('rendered manifests', () => {
     // The default 6 vCPU: CPU 0 (the system, OVS's lcore) and 5 (OVS's PMD).
     expect(kubelet.reservedSystemCPUs).toBe('0,5');
     expect(kubelet.systemReserved).toEqual({ memory: '768Mi' });
+    // ...from every container, not only from exclusive assignment (W1), under the gate its option needs.
+    expect(kubelet.cpuManagerPolicyOptions).toEqual({ 'strict-cpu-reservation': 'true' });
+    expect(kubelet.featureGates).toEqual({ CPUManagerPolicyBetaOptions: true });
+    // Signals not named keep their defaults (nodefs.inodesFree) rather than none.
+    expect(kubelet.mergeDefaultEvictionSettings).toBe(true);
   });
 
   it('under TCG kubeadm waits longer, in its own v1beta4 field names', () => {
