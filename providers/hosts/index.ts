@@ -62,6 +62,8 @@ export const hostsProvider: Provider = {
   // The inventory's NIC, once `check hosts` resolved it; the node network is the lab's, on the host's own NICs.
   nics: (_options, node) => ({ dpdk: node?.host?.pci ?? '', nodeNetwork: '' }),
   kubernetesNetwork: hostsKubernetesNetwork,
+  // A host reaches a mirror by the name the user gave: its loopback is its own.
+  registryMirrorUrl: (url) => url,
   // The lab's own network joins the NICs; dpdkci sees it only through the traffic check.
   secondaryNetwork: () => ({ kind: 'hosts-network', running: null }),
   hostSideLogs: async () => ({ files: [] }),

@@ -5,6 +5,7 @@ import { findStaleClusters } from './stale.js';
 import { secondaryNicPci } from './qemu-args.js';
 import { qemuKubernetesNetwork } from './node-network.js';
 import { qemuRegistry } from './registry.js';
+import { urlAsGuestSees } from './guest-address.js';
 
 /** The QEMU provider behind the Provider seam: nodes are QEMU processes, reached on 127.0.0.1. */
 export const qemuProvider: Provider = {
@@ -18,6 +19,7 @@ export const qemuProvider: Provider = {
   kubernetesNetwork: qemuKubernetesNetwork,
   secondaryNetwork: (record, places) => ({ kind: 'vde-switch', running: switchRunning(record, places) }),
   registry: qemuRegistry,
+  registryMirrorUrl: urlAsGuestSees,
   summary: (record) => `provider qemu, accelerator ${record.accel}, image ${record.image.hash} (kernel ${record.image.kernelRelease})`,
   kubeletCpus: (_record, options) => ({ cpus: options.cpus, perNode: false }),
   hostSideLogs: qemuHostSideLogs,

@@ -117,6 +117,11 @@ export interface Provider {
    * its own through a kubeadm patch (hosts), rather than one value for the cluster (QEMU nodes are alike).
    */
   kubeletCpus(record: ClusterRecord, options: { cpus: number }): { cpus: number; perNode: boolean };
+  /**
+   * A registry mirror's URL (--registry-mirror) as the nodes' containerd reaches it: QEMU nodes call this
+   * machine's loopback 10.0.2.2; hosts reach what the URL names.
+   */
+  registryMirrorUrl(url: string): string;
   /** The registry `up` runs for the cluster (QEMU: forwarded to this machine), or undefined when it has none. */
   registry(record: ClusterRecord, places: Places): ClusterRegistry | undefined;
   /** What each node offers beyond what the record says (hosts: NIC, driver, NUMA node, free hugepages), for `status`. */

@@ -11,6 +11,7 @@ import type { AccelChoice } from '../core/accelerator.js';
 import type { RestoreState } from '../snapshot/store.js';
 import type { Inventory } from '../core/inventory.js';
 import type { Places } from '../core/places.js';
+import type { RegistryMirror } from '../core/registry-mirrors.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */
 export interface UpContext {
@@ -47,7 +48,7 @@ export interface UpContext {
    */
   created?: Set<string>;
   /** With --kubernetes V: the lock and where its artefacts come from (the preflight found them all). */
-  kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string };
+  kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string; registryMirrors?: RegistryMirror[] };
   /** "node01: what changed" lines from steps that converge node settings (sync reports them). */
   changes?: string[];
   /** --provider hosts: the inventory, read and validated at the CLI. */
