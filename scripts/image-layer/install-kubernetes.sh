@@ -81,17 +81,26 @@ step containerd
 # containerd 2 from the pinned static archive (in /usr/local/bin, over Debian's 1.6 in /usr/bin), with its
 # own unit from rootfs/ (upstream's containerd.service: ExecStart=/usr/local/bin/containerd,
 # containerd/containerd@db8809540e1a7a9da5d518876894933ff55692ab:containerd.service). Its configuration
-# in the version 3 format (containerd 2.0's; 2.3 reads it and migrates it to its own version 4 at start,
-# containerd/containerd@db88095:version/version.go) holds only what dpdkci changes; containerd's defaults
-# fill in the rest. The keys:
+# holds only what dpdkci changes; containerd's defaults fill in the rest. The keys:
 # containerd/containerd@db88095 (v2.3.4):docs/cri/config.md. systemd cgroups are the kubelet's
 # cgroupDriver; the pinned pause image is the sandbox (in the image, never pulled); the pinned runc; the
 # CNI plugins and the userspace CNI in /opt/cni/bin; registry hosts in certs.d, where dpdkci-seed points
-# registry:5000 at the cluster's registry on the host.
+# registry:5000 at the cluster's registry on the host and `up` writes --registry-mirror's hosts.toml.
+# Its format: version 4 for containerd 2.3 and later, which reads it as its own (version/version.go
+# ConfigVersion; anything older it migrates at every start, RELEASES.md), version 3 for 2.0-2.2. The keys
+# written here are the same in both (the 3-to-4 migrations move only older plugin names:
+# plugins/cri/{images,runtime}/plugin.go, core/metrics/cgroups/cgroups.go), and kubespray chooses the same
+# way (kubernetes-sigs/kubespray@46dbdd39:roles/container-engine/containerd/templates/config.toml.j2).
 [ -x /usr/local/bin/containerd ] || die "the containerd archive did not put /usr/local/bin/containerd in place"
+# "containerd github.com/containerd/containerd/v2 v2.3.4 REVISION" (cmd/containerd/command/main.go).
+release=$(/usr/local/bin/containerd --version | awk '{print $3}')
+minor=$(sed -n 's/^v\{0,1\}2\.\([0-9][0-9]*\)\..*/\1/p' <<<"$release")
+[ -n "$minor" ] || die "/usr/local/bin/containerd --version says \"$release\", not a 2.x release"
+config_version=3
+if [ "$minor" -ge 3 ]; then config_version=4; fi
 mkdir -p /etc/containerd
 {
-  printf '# Written by dpdkci: what the Kubernetes layer changes of containerd 2 defaults.\nversion = 3\n\n'
+  printf '# Written by dpdkci: what the Kubernetes layer changes of containerd 2 defaults.\nversion = %s\n\n' "$config_version"
   printf "[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = '%s'\n\n" "$pause"
   printf "[plugins.'io.containerd.cri.v1.images'.registry]\n  config_path = '/etc/containerd/certs.d'\n\n"
   printf "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true\n  BinaryName = '/usr/local/sbin/runc'\n\n"
