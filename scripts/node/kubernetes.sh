@@ -5,9 +5,8 @@
 #
 #   kubernetes.sh check|apply node-network PCI ADDRESS/LEN   the kernel NIC at PCI carries the node address
 #   kubernetes.sh check init                                the API server of a completed kubeadm init answers
-#   kubernetes.sh apply init WAIT_S                         a completed init: wait up to WAIT_S for its API server
-#                                                           (never a reset); otherwise kubeadm init (stdin: the
-#                                                           kubeadm configuration)
+#   kubernetes.sh apply init WAIT_S                         a completed init: its API server waited for (never
+#                                                           reset); else kubeadm init (stdin: its configuration)
 #   kubernetes.sh ca-hash                                   "sha256:HASH" of the cluster CA's public key
 #   kubernetes.sh join-credentials                          "TOKEN sha256:HASH" for a worker to join with
 #   kubernetes.sh check join sha256:HASH                    joined, with kubelet.conf trusting the CA of HASH

@@ -98,12 +98,13 @@ describe.skipIf(probe !== null)('kubernetes.sh after a node restart (real script
        k check init
        echo 'kind: InitConfiguration # stand-in' | k apply init 30
        k check init
+       k check addons abc123
        keep /etc/kubernetes/pki/ca.crt ca-after.crt
        keep /etc/dpdkci/addons/addons.sum addons.sum
        keep /etc/dpdkci/kubeadm-init.done marker`,
     );
     expect(r.status, r.stderr).toBe(0);
-    expect(r.steps).toEqual(['apply init 5 -> 0', 'check init -> 3', 'apply init 30 -> 0', 'check init -> 0']);
+    expect(r.steps).toEqual(['apply init 5 -> 0', 'check init -> 3', 'apply init 30 -> 0', 'check init -> 0', 'check addons abc123 -> 0']);
     expect(kubeadmCalls(r.calls)).toEqual(['kubeadm init']);
     // The kubelet was started, and the API server asked until it answered.
     expect(r.calls).toContain('systemctl start kubelet');
@@ -148,10 +149,12 @@ describe.skipIf(probe !== null)('kubernetes.sh after a node restart (real script
        k check init
        keep /etc/kubernetes/pki/ca.crt ca-new.crt
        keep /etc/dpdkci/kubeadm-init.done marker
-       test -e /etc/dpdkci/addons/addons.sum || echo addons-record-dropped >>"$STANDIN_NODE/steps"`,
+       test -e /etc/dpdkci/addons/addons.sum || echo addons-record-dropped >>"$STANDIN_NODE/steps"
+       k check addons abc123`,
     );
     expect(r.status, r.stderr).toBe(0);
-    expect(r.steps).toEqual(['apply init 5 -> 1', 'check init -> 3', 'apply init 5 -> 0', 'check init -> 0', 'addons-record-dropped']);
+    // ...so that the same add-ons are applied to the new control plane.
+    expect(r.steps).toEqual(['apply init 5 -> 1', 'check init -> 3', 'apply init 5 -> 0', 'check init -> 0', 'addons-record-dropped', 'check addons abc123 -> 3']);
     expect(kubeadmCalls(r.calls)).toEqual(['kubeadm init', 'kubeadm reset', 'kubeadm init']);
     expect(caHash(r.read('ca-new.crt'))).not.toBe(caHash(r.read('ca-killed.crt')));
     expect(`sha256:${r.read('marker').trim()}`).toBe(caHash(r.read('ca-new.crt')));
