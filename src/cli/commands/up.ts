@@ -21,6 +21,7 @@ import { renderStatus, statusJson } from './status.js';
 import { CHECK_STEP, checkCluster } from './check.js';
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 import { checkOutputFormat } from '../output.js';
+import { snapshotsOf } from './snapshot.js';
 import { decideSnapshot, snapshotRequest } from './up-snapshot.js';
 import { readSnapshot } from '../../snapshot/store.js';
 import { finishUp, SaveInterrupted } from './up-finish.js';
@@ -66,10 +67,10 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   checkOutputFormat(flags.output);
   let options = resolveClusterOptions(flags, ctx.env);
   const request = snapshotRequest(flags, ctx.env);
+  if (request.kind !== 'none') snapshotsOf(providerFor({ provider: options.provider }), request.option, options.prefix, `leave ${request.option} out`);
   // The inventory is read and validated here, once; a hosts cluster has as many nodes as it has hosts.
   const inventory = options.provider === 'hosts' ? loadInventory(options.inventory, homedir()) : undefined;
   if (inventory) {
-    if (request.kind !== 'none') throw new UsageError(`${request.option}: snapshots are of QEMU nodes; a hosts cluster cannot be saved or restored: leave ${request.option} out`);
     options = { ...options, nodes: inventory.hosts.length };
     if (options.kubernetes !== 'none') requireNodeIps(inventory, `--kubernetes ${options.kubernetes}`);
   }
