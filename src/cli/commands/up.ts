@@ -15,12 +15,14 @@ import { runPipeline } from '../../core/pipeline.js';
 import { timingTable } from '../../core/progress.js';
 import { providerFor, provisionerFor } from '../providers.js';
 import type { UpContext } from '../../steps/context.js';
+import type { Provider } from '../../provider/provider.js';
 import { planFor } from '../../steps/dataplane/index.js';
 import type { CommandContext } from '../context.js';
 import { renderStatus, statusJson } from './status.js';
 import { CHECK_STEP, checkCluster } from './check.js';
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 import { checkOutputFormat } from '../output.js';
+import { pick } from '../../core/option-table.js';
 import { snapshotsOf } from './snapshot.js';
 import { decideSnapshot, snapshotRequest } from './up-snapshot.js';
 import { readSnapshot } from '../../snapshot/store.js';
@@ -60,6 +62,12 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
       });
     }
   }
+}
+
+/** Whether any node of the recorded cluster runs, as its provider sees it. */
+async function anyNodeRuns(provider: Provider, specFile: string, ctx: CommandContext): Promise<boolean> {
+  const record = readClusterRecord(specFile);
+  return record ? (await provider.listNodes(record, ctx.places)).some((n) => n.state === 'running') : false;
 }
 
 async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (names: string[]) => void): Promise<number> {
@@ -105,6 +113,12 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   if (!inventory) requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP, ctx.env.PATH ?? '');
   if (existing) checkCompatible(existing, options);
   const provider = providerFor({ provider: options.provider });
+  // What only the provider's tools can judge (QEMU reading --qemu-args) is refused before the lock and the record.
+  const refusal = await provisionerFor(options.provider).inputRefusal?.(options);
+  if (refusal) {
+    const via = pick(refusal.option, flags, ctx.env).via;
+    throw new UsageError(`${via}: ${refusal.reason}; correct it, or leave ${via} out`);
+  }
 
   let release = takeLock(paths);
   if (decision.removeFirst) {
@@ -220,9 +234,14 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
         step.end('failed', (e as Error).message);
       }
     }
-    if (flags.cleanupOnFailure || !existsSync(paths.specFile)) {
+    // A cluster this up made none of whose nodes started holds nothing to inspect, and its record would
+    // only stand in the way of the next up (which compares its options with it). An inventory's machines
+    // ran before this up and run after it: their failures keep the cluster, as above.
+    const neverStarted = !inventory && !existing && !restoring && upCtx.booted.size === 0 && !(await anyNodeRuns(provider, paths.specFile, ctx));
+    if (flags.cleanupOnFailure || !existsSync(paths.specFile) || neverStarted) {
       await provider.deleteCluster(options.prefix, { graceful: false, places: ctx.places });
       if (flags.cleanupOnFailure) ctx.progress.warn('up failed; the cluster was removed (--cleanup-on-failure)');
+      else if (neverStarted) ctx.progress.warn(`up failed before any node of the new cluster "${options.prefix}" started; it is not kept, so the same up starts over`);
     } else if (restoring) {
       ctx.progress.warn(`the restore failed; the cluster is left for inspection (dpdkci status --prefix ${options.prefix}); the same up removes it and restores again`);
     } else {
