@@ -121,4 +121,13 @@ describe('snapshots are a provider capability', () => {
     expect(hostsProvider.snapshot).toBeUndefined();
     expect(qemuProvider.snapshot).toBeDefined();
   });
+
+  it('up --from-snapshot with --provider hosts is refused by the same capability, before the inventory is read', async () => {
+    const env = { ...process.env, DPDKCI_STATE_DIR: mkdtempSync(join(tmpdir(), 'dpdkci-snap-up-')), CI: 'true' };
+    const bin = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
+    const r = await execa('node', [bin, 'up', '--dpdk', '--provider', 'hosts', '--inventory', '/nonexistent/lab.yaml', '--prefix', 'lab', '--from-snapshot', 'saved'], { reject: false, env });
+    expect(r.stderr).toMatch(/^error: --from-snapshot: cluster "lab" is on provider hosts, which cannot save or restore its nodes: .*: leave --from-snapshot out$/m);
+    expect(r.exitCode).toBe(2);
+    expect(existsSync(join(env.DPDKCI_STATE_DIR, 'clusters'))).toBe(false);
+  });
 });
