@@ -5,6 +5,7 @@ import { hostKeyAlias, hostOf, hostSshTarget } from './access.js';
 import { deleteHostsCluster } from './delete.js';
 import { hostOffers } from './offers.js';
 import { hostsKubernetesNetwork } from './kubernetes.js';
+import { clustersOf } from '../../src/provider/clusters.js';
 
 /**
  * The hosts provider: machines dpdkci did not boot, from an inventory (providers/hosts/inventory.ts), reached
@@ -69,6 +70,8 @@ export const hostsProvider: Provider = {
   hostSideLogs: async () => ({ files: [] }),
   offers: hostOffers,
   deleteCluster: deleteHostsCluster,
-  // A hosts cluster holds no process here: it is never stale, only removed by its own down.
+  listClusters: (places) => clustersOf('hosts', places).map((d) => d.prefix),
+  // A hosts cluster holds no process here and its machines run on: it is never stale, only removed by
+  // `down --prefix` (an undo on every machine). No snapshot either: there is no VM state to save.
   findStale: () => [],
 };

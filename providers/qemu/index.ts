@@ -1,7 +1,9 @@
 import type { Provider } from '../../src/provider/provider.js';
 import { deleteCluster, listNodes, sshClientOptions, sshTarget, switchRunning } from './provider.js';
 import { qemuHostSideLogs } from './logs.js';
-import { findStaleClusters } from './stale.js';
+import { findStaleClusters, listQemuClusters } from './stale.js';
+import { autoSaveName, saveSnapshot } from './snapshot-save.js';
+import { snapshotBytes } from '../../src/snapshot/store.js';
 import { secondaryNicPci } from './qemu-args.js';
 import { qemuKubernetesNetwork } from './node-network.js';
 import { qemuRegistry } from './registry.js';
@@ -24,5 +26,13 @@ export const qemuProvider: Provider = {
   kubeletCpus: (_record, options) => ({ cpus: options.cpus, perNode: false }),
   hostSideLogs: qemuHostSideLogs,
   deleteCluster,
+  listClusters: listQemuClusters,
   findStale: (places) => findStaleClusters(places),
+  snapshot: {
+    autoName: autoSaveName,
+    async save(record, name, ctx) {
+      const manifest = await saveSnapshot(record, name, ctx);
+      return { bytes: snapshotBytes(manifest), seconds: manifest.saveSeconds };
+    },
+  },
 };

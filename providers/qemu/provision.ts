@@ -19,6 +19,7 @@ import { startRegistryStep } from './steps/start-registry.js';
 import { bootNodes } from './steps/boot-nodes.js';
 import { waitForSshStep } from './steps/wait-for-ssh.js';
 import { restoreSteps } from './steps/restore-snapshot.js';
+import { qemuArgsRefusal } from './qemu-args-check.js';
 
 function createSteps(): Step<UpContext>[] {
   return [
@@ -43,6 +44,10 @@ export const qemuProvisioner: Provisioner = {
   // A restore shares the host-side switch and registry steps with a full up.
   upSteps: (ctx) => (ctx.restore ? restoreSteps([startSwitchStep, startRegistryStep]) : createSteps()),
   describe: ({ options }) => `${options.nodes} node(s), ${options.cpus} vCPU, ${options.memoryMiB} MiB`,
+  async inputRefusal(options) {
+    const why = await qemuArgsRefusal(options);
+    return why ? { option: 'qemuArgs', reason: `QEMU will not take ${JSON.stringify(options.qemuArgs.join(' '))} on a node's machine (${why})` } : undefined;
+  },
   planContext(ctx, restoring) {
     const { options, recipe } = ctx;
     const root = ctx.cacheRoot;

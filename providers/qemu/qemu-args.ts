@@ -101,11 +101,18 @@ export function macAddress(clusterByte: number, nodeIndex: number, nic: number):
   return ['52', '54', '00', hex(clusterByte), hex(nodeIndex), hex(nic)].join(':');
 }
 
+/** A node's machine, accelerator and CPU model (also what --qemu-args are checked against, qemu-args-check.ts). */
+export function machineArgs(accel: Accelerator): string[] {
+  return accel === 'kvm'
+    ? ['-machine', 'q35,accel=kvm,kernel-irqchip=split', '-cpu', 'host']
+    : ['-machine', 'q35,kernel-irqchip=split', '-accel', 'tcg,thread=multi', '-cpu', 'max'];
+}
+
+/** The vIOMMU every node has, before the devices it translates for. */
+export const IOMMU_DEVICE = 'intel-iommu,intremap=on,caching-mode=on,device-iotlb=on';
+
 export function qemuArgs(spec: NodeLaunchSpec): string[] {
-  const accel =
-    spec.accel === 'kvm'
-      ? ['-machine', 'q35,accel=kvm,kernel-irqchip=split', '-cpu', 'host']
-      : ['-machine', 'q35,kernel-irqchip=split', '-accel', 'tcg,thread=multi', '-cpu', 'max'];
+  const accel = machineArgs(spec.accel);
   const args = [
     'qemu-system-x86_64',
     '-name',
@@ -121,7 +128,7 @@ export function qemuArgs(spec: NodeLaunchSpec): string[] {
     'none',
     // The vIOMMU must come before the devices it translates for.
     '-device',
-    'intel-iommu,intremap=on,caching-mode=on,device-iotlb=on',
+    IOMMU_DEVICE,
     '-kernel',
     spec.kernel,
     '-initrd',

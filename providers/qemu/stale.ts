@@ -1,7 +1,7 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, sep } from 'node:path';
-import { readClusterRecord } from '../../src/core/cluster.js';
 import { ownerAlive } from '../../src/core/owner.js';
+import { clustersOf } from '../../src/provider/clusters.js';
 import { clusterPaths, stateRoot } from '../../src/core/paths.js';
 import { findProcesses, liveHolder } from './processes.js';
 import { nodeProcesses } from './names.js';
@@ -11,7 +11,15 @@ import type { Places } from '../../src/core/places.js';
 export type { StaleCluster } from '../../src/provider/provider.js';
 
 /**
- * Clusters of this host that nobody will take down: the process that owned them (the session or
+ * QEMU's clusters: records of provider qemu, and directories an up left before it wrote a record (nothing
+ * outside this machine was changed by then, so QEMU's delete, which removes the directory, is the right one).
+ */
+export function listQemuClusters(places: Places): string[] {
+  return clustersOf('qemu', places, true).map((d) => d.prefix);
+}
+
+/**
+ * QEMU clusters of this host that nobody will take down: the process that owned them (the session or
  * DPDKCI_OWNER_PID of their last `up`) is gone, or none of their nodes runs, or a directory was left without
  * a record. Processes left behind by a removed state directory (QEMU, vde_switch) count as stale too. A
  * cluster that an `up` is working on right now never is.
@@ -19,11 +27,10 @@ export type { StaleCluster } from '../../src/provider/provider.js';
 export function findStaleClusters(places: Places): StaleCluster[] {
   const root = join(stateRoot(places), 'clusters');
   const stale = new Map<string, string>();
-  const prefixes = existsSync(root) ? readdirSync(root) : [];
-  for (const prefix of prefixes) {
+  // Another provider's cluster holds no QEMU process: it is that provider's to judge, never QEMU's.
+  for (const { prefix, record } of clustersOf('qemu', places, true)) {
     const paths = clusterPaths(prefix, places);
     if (liveHolder(paths.lockFile)) continue;
-    const record = readClusterRecord(paths.specFile);
     if (!record) {
       stale.set(prefix, 'its state directory has no cluster record (an up that died before it wrote one)');
       continue;

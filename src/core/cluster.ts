@@ -1,5 +1,5 @@
 import { existsSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import type { ClusterOptions } from './config.js';
+import type { ClusterOptions, ProviderName } from './config.js';
 import type { DataplanePlan } from './dataplane-limits.js';
 import type { Owner } from './owner.js';
 
@@ -37,7 +37,7 @@ export interface HostNode {
 
 export interface ClusterRecord {
   prefix: string;
-  provider: 'qemu' | 'hosts';
+  provider: ProviderName;
   options: ClusterOptions;
   /** QEMU's accelerator; none on machines dpdkci did not boot. */
   accel: 'kvm' | 'tcg' | 'none';

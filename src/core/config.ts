@@ -47,7 +47,9 @@ export interface ClusterOptions {
   inventory: string;
 }
 
-export type ProviderName = 'qemu' | 'hosts';
+/** The providers' names; each has its provider and provisioner in src/cli/providers.ts (the compiler holds them to this list). */
+export const PROVIDER_NAMES = ['qemu', 'hosts'] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 /** Options that shape QEMU nodes; the hosts provider takes machines as they are and refuses them. */
 const QEMU_ONLY: (keyof ClusterOptions)[] = ['nodes', 'memoryMiB', 'cpus', 'accel', 'kernelArgs', 'qemuArgs', 'secondaryNics', 'randomPorts'];
@@ -214,7 +216,7 @@ export function resolveClusterOptions(
 /** --provider and --inventory, and the QEMU-only options a hosts cluster refuses. */
 function resolveProvider(flags: RawFlags, env: NodeJS.ProcessEnv): { provider: ProviderName; inventory: string } {
   const providerSrc = pick('provider', flags, env);
-  if (providerSrc.value !== 'qemu' && providerSrc.value !== 'hosts') {
+  if (!(PROVIDER_NAMES as readonly string[]).includes(providerSrc.value)) {
     throw new UsageError(`${providerSrc.via}: "${providerSrc.value}" is not a provider; use qemu (nodes dpdkci boots) or hosts (machines of an --inventory)`);
   }
   const inventorySrc = pick('inventory', flags, env);

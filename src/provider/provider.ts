@@ -1,6 +1,7 @@
 import type { ClusterRecord, NodeRecord } from '../core/cluster.js';
 import type { SshTarget } from '../exec/ssh-runner.js';
 import type { Places } from '../core/places.js';
+import type { Progress } from '../core/progress.js';
 
 /**
  * What the commands and steps need of whatever runs a cluster's nodes, after kind's providers/provider.go:
@@ -45,6 +46,19 @@ export interface DeleteReport {
 export interface StaleCluster {
   prefix: string;
   reason: string;
+}
+
+/** What a snapshot save reports, for `snapshot save` and `up --snapshot auto`. */
+export interface SavedSnapshot {
+  bytes: number;
+  seconds: number;
+}
+
+/** A provider that can save its running nodes (memory, devices, disks) to restore them later. */
+export interface SnapshotOps {
+  /** The name a save without one gives, and the one `up --snapshot auto` restores. */
+  autoName(record: ClusterRecord): Promise<string>;
+  save(record: ClusterRecord, name: string, ctx: { places: Places; progress: Progress; signal: AbortSignal }): Promise<SavedSnapshot>;
 }
 
 /** The host side of `dpdkci logs` for one node: files written into its directory, and whether to ask the node. */
@@ -129,5 +143,13 @@ export interface Provider {
   hostSideLogs(record: ClusterRecord, node: NodeRecord, dir: string, places: Places): Promise<HostSideLogs>;
   /** Everything `down` does; safe to repeat, and on a cluster whose record is gone. */
   deleteCluster(prefix: string, options: DeleteOptions): Promise<DeleteReport>;
+  /**
+   * The clusters of this machine's state directory that are this provider's, by prefix (kind's ListClusters,
+   * kubernetes-sigs/kind@fed268827e21ca48a74c38215c316dd343364ef5:pkg/cluster/internal/providers/provider.go).
+   */
+  listClusters(places: Places): string[];
+  /** Of its own clusters (listClusters), those nobody will take down, and why: `down --all-stale` asks every provider. */
   findStale(places: Places): StaleCluster[];
+  /** Absent: the provider cannot save its nodes, and `snapshot save` / `up --snapshot` are refused by its name. */
+  snapshot?: SnapshotOps;
 }

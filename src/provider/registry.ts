@@ -12,6 +12,11 @@ export function registerProvider(provider: Provider): void {
   providers.set(provider.name, provider);
 }
 
+/** Every registered provider, for what asks each of them about its own clusters (`down --all-stale`). */
+export function registeredProviders(): Provider[] {
+  return [...providers.values()];
+}
+
 /** The provider of a cluster's record, or QEMU's for a prefix without one (`down` of a cluster whose record is gone). */
 export function providerOf(record?: Pick<ClusterRecord, 'provider'>): Provider {
   const name = record?.provider ?? 'qemu';

@@ -1,4 +1,5 @@
 import type { ClusterRecord } from '../core/cluster.js';
+import type { ClusterOptions } from '../core/config.js';
 import type { Step } from '../core/pipeline.js';
 import type { SnapshotManifest } from '../snapshot/store.js';
 import type { UpContext } from './context.js';
@@ -20,6 +21,11 @@ export interface Provisioner {
    * would have; say what the plan is about and which long paths it shortens.
    */
   planContext(ctx: UpContext, restoring?: SnapshotManifest): DryRunFrame;
+  /**
+   * Bad input only the provider's own tools can see (QEMU: --qemu-args it will not take), found before `up`
+   * records or starts anything; the CLI names the option as the user gave it.
+   */
+  inputRefusal?(options: ClusterOptions): Promise<{ option: keyof ClusterOptions; reason: string } | undefined>;
 }
 
 export interface DryRunFrame {

@@ -165,12 +165,20 @@ describe('parallel CI jobs on one host', () => {
     expect((await run(['down', '--prefix', 'e2e-reset'])).exitCode).toBe(0);
   });
 
-  it('a QEMU that will not start, or that exits while booting, is quoted in the error', async () => {
+  it('--qemu-args QEMU will not take are refused up front; a QEMU that will not start, or that exits while booting, is quoted in the error', async () => {
+    const dir = clusterPaths('e2e-badqemu', placesFrom({ ...process.env, ...ENV })).dir;
     const bad = await run(['up', '--prefix', 'e2e-badqemu', '--qemu-args=-device nonexistent-nic', '--memory', '1536M', '--hugepages-2m', '64']);
-    expect(bad.exitCode).toBe(1);
-    expect(String(bad.stderr)).toMatch(/QEMU would not start node01 \(exit 1\): .*'nonexistent-nic' is not a valid device model name/);
+    expect(bad.exitCode, String(bad.all)).toBe(2);
+    expect(String(bad.stderr)).toMatch(/--qemu-args: QEMU will not take "-device nonexistent-nic" on a node's machine \(.*'nonexistent-nic' is not a valid device model name\); correct it, or leave --qemu-args out/);
+    expect(existsSync(dir)).toBe(false);
+    // A clash with a device the node adds at boot (its disk is on slot 3) passes the check; QEMU refuses it
+    // when the node starts, and a cluster none of whose nodes started is not kept.
+    const clash = await run(['up', '--prefix', 'e2e-badqemu', '--qemu-args=-device virtio-net-pci,addr=0x3', '--memory', '1536M', '--hugepages-2m', '64']);
+    expect(clash.exitCode, String(clash.all)).toBe(1);
+    expect(String(clash.stderr)).toMatch(/QEMU would not start node01 \(exit 1\): .*PCI: slot 3 function 0 not available for virtio-net-pci/);
+    expect(String(clash.stderr)).toMatch(/up failed before any node of the new cluster "e2e-badqemu" started; it is not kept/);
     expect(qemuPids('e2e-badqemu')).toEqual([]);
-    expect((await run(['down', '--prefix', 'e2e-badqemu'])).exitCode).toBe(0);
+    expect(existsSync(dir)).toBe(false);
 
     const up = run(['up', '--prefix', 'e2e-quit', '--memory', '1536M', '--hugepages-2m', '64']);
     const qmp = nodePaths(clusterPaths('e2e-quit', placesFrom({ ...process.env, ...ENV })), 'node01').qmp;

@@ -63,10 +63,13 @@ describe('dpdkci CLI', () => {
     expect((await run('down', '--prefix', 'absent')).exitCode).toBe(0);
     expect((await run('down', '--prefix', 'absent')).exitCode).toBe(0);
   });
-  it('ssh to a cluster that does not exist fails clearly', async () => {
-    const r = await run('ssh', 'node01', '--prefix', 'absent', '--', 'true');
-    expect(r.stderr).toMatch(/cluster "absent" does not exist/);
-    expect(r.exitCode).toBe(1);
+  it.each([
+    ['ssh', ['ssh', 'node01', '--prefix', 'absent', '--', 'true']],
+    ['check', ['check', '--prefix', 'absent']],
+  ])('%s on a cluster that does not exist is bad input: exit 2, naming the prefix and the fix', async (_name, argv) => {
+    const r = await run(...argv);
+    expect(r.stderr).toMatch(/--prefix: cluster "absent" does not exist; create it with dpdkci up --prefix absent, or name a cluster that exists/);
+    expect(r.exitCode).toBe(2);
   });
 });
 

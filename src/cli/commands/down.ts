@@ -2,10 +2,11 @@ import { resolvePrefix } from '../../core/config.js';
 import { DpdkciError, ExitCode, UsageError } from '../../core/errors.js';
 import { readClusterRecord } from '../../core/cluster.js';
 import { clusterPaths } from '../../core/paths.js';
-import { providerFor } from '../providers.js';
+import { allProviders, PROVIDER_NAMES, providerFor } from '../providers.js';
+import type { Provider } from '../../provider/provider.js';
 import type { CommandContext } from '../context.js';
 
-async function removeOne(prefix: string, force: boolean, ctx: CommandContext, why?: string, purgePackages = false): Promise<void> {
+async function removeOne(prefix: string, force: boolean, ctx: CommandContext, why?: string, purgePackages = false, judgedBy?: Provider): Promise<void> {
   const step = ctx.progress.start(`remove cluster ${prefix}${why ? ` (${why})` : ''}`);
   const record = readClusterRecord(clusterPaths(prefix, ctx.places).specFile);
   if (purgePackages && record?.provider !== 'hosts') {
@@ -13,6 +14,11 @@ async function removeOne(prefix: string, force: boolean, ctx: CommandContext, wh
     throw new UsageError(`--purge-packages: cluster "${prefix}" is not on machines of an inventory (provider ${record?.provider ?? 'none'}); its nodes are removed whole: leave --purge-packages out`);
   }
   const provider = providerFor(record);
+  if (judgedBy && provider !== judgedBy) {
+    // Its record changed hands since it was judged (another up under the same prefix): not this reaping's to remove.
+    step.end('skipped', `now a ${provider.name} cluster, not judged stale by its provider`);
+    return;
+  }
   const report = await provider.deleteCluster(prefix, { graceful: !force, places: ctx.places, purgePackages, forget: force });
   if (report.hosts) {
     // A hosts cluster: what was put back on each machine, which keeps running.
@@ -45,16 +51,17 @@ export async function runDown(flags: { prefix?: string; force?: boolean; allStal
     if (flags.prefixGiven) {
       throw new UsageError('--all-stale: it reaps every stale cluster of this host and takes no --prefix; drop one of the two');
     }
-    const stale = providerFor().findStale(ctx.places);
+    // Each provider judges only its own clusters (a hosts cluster never is stale: its machines run on).
+    const stale = allProviders().flatMap((provider) => provider.findStale(ctx.places).map((s) => ({ ...s, provider })));
     if (stale.length === 0) ctx.progress.info('no stale clusters');
     // Stale clusters are nobody's: no ACPI power-off to wait for.
-    for (const s of stale) await removeOne(s.prefix, true, ctx, s.reason);
+    for (const s of stale) await removeOne(s.prefix, true, ctx, s.reason, false, s.provider);
     return ExitCode.ok;
   }
   const prefix = resolvePrefix(flags.prefix, ctx.env);
   if (flags.provider !== undefined) {
     const record = readClusterRecord(clusterPaths(prefix, ctx.places).specFile);
-    if (flags.provider !== 'qemu' && flags.provider !== 'hosts') throw new UsageError(`--provider: "${flags.provider}" is not a provider; use qemu or hosts`);
+    if (!(PROVIDER_NAMES as readonly string[]).includes(flags.provider)) throw new UsageError(`--provider: "${flags.provider}" is not a provider; use ${PROVIDER_NAMES.join(' or ')}`);
     if (record && record.provider !== flags.provider) {
       throw new UsageError(`--provider ${flags.provider}: cluster "${prefix}" is a ${record.provider} cluster; leave --provider out (down reads it from the cluster's record), or check --prefix`);
     }

@@ -4,14 +4,24 @@ import { resolvePrefix } from '../../core/config.js';
 import { ExitCode, UsageError } from '../../core/errors.js';
 import { clusterPaths } from '../../core/paths.js';
 import { formatTable } from '../../core/table.js';
-import { autoSaveName, saveSnapshot } from '../../../providers/qemu/snapshot-save.js';
 import { checkSnapshotName, listSnapshotNames, readSnapshot, snapshotBytes, snapshotDir, snapshotsRoot } from '../../snapshot/store.js';
+import type { Provider, SnapshotOps } from '../../provider/provider.js';
+import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
 import { takeLock } from './up-guards.js';
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+}
+
+/** The provider's snapshots, or bad input naming the provider, why it has none, and the fix (`fix`). */
+export function snapshotsOf(provider: Provider, option: string, prefix: string, fix = 'snapshots need --provider qemu'): SnapshotOps {
+  if (provider.snapshot) return provider.snapshot;
+  throw new UsageError(
+    `${option}: cluster "${prefix}" is on provider ${provider.name}, which cannot save or restore its nodes: a snapshot is the memory, devices and disks of the QEMU nodes dpdkci boots, ` +
+      `and ${provider.name} nodes are machines dpdkci did not boot; nothing was changed: ${fix}`,
+  );
 }
 
 /** `dpdkci snapshot save [NAME]`: without a name, the one `up --snapshot auto` looks for. */
@@ -21,19 +31,20 @@ export async function runSnapshotSave(name: string | undefined, flags: { prefix?
   const prefix = resolvePrefix(flags.prefix, ctx.env);
   const record = readClusterRecord(clusterPaths(prefix, ctx.places).specFile);
   if (!record) throw new UsageError(`--prefix: there is no cluster "${prefix}" to save; bring one up with \`dpdkci up --prefix ${prefix}\``);
-  const chosen = name ?? (await autoSaveName(record));
+  const snapshots = snapshotsOf(providerFor(record), 'snapshot save', prefix);
+  const chosen = name ?? (await snapshots.autoName(record));
   // One dpdkci at a time on a cluster: an up, a down or another save would meet the paused nodes.
   const release = takeLock(clusterPaths(prefix, ctx.places));
-  let manifest;
+  let saved;
   try {
-    manifest = await saveSnapshot(record, chosen, ctx);
+    saved = await snapshots.save(record, chosen, ctx);
   } finally {
     release();
   }
   if (flags.output === 'json') {
-    ctx.out(JSON.stringify({ name: chosen, dir: snapshotDir(chosen, ctx.places), bytes: snapshotBytes(manifest), saveSeconds: manifest.saveSeconds, timings: ctx.progress.timings }, null, 2));
+    ctx.out(JSON.stringify({ name: chosen, dir: snapshotDir(chosen, ctx.places), bytes: saved.bytes, saveSeconds: saved.seconds, timings: ctx.progress.timings }, null, 2));
   } else {
-    ctx.out(`saved cluster "${prefix}" as snapshot "${chosen}": ${mib(snapshotBytes(manifest))} in ${snapshotDir(chosen, ctx.places)}, ${manifest.saveSeconds} s; the nodes run on`);
+    ctx.out(`saved cluster "${prefix}" as snapshot "${chosen}": ${mib(saved.bytes)} in ${snapshotDir(chosen, ctx.places)}, ${saved.seconds} s; the nodes run on`);
     ctx.out(`restore it with: dpdkci up --from-snapshot ${chosen} --prefix NEW-PREFIX (and the options it was saved with)`);
   }
   return ExitCode.ok;

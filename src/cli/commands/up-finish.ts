@@ -1,8 +1,9 @@
 import { writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { InterruptedError } from '../../core/errors.js';
-import { autoSaveName, saveSnapshot } from '../../../providers/qemu/snapshot-save.js';
+import { providerFor } from '../providers.js';
+import { snapshotsOf } from './snapshot.js';
 import { rmSync } from 'node:fs';
-import { snapshotBytes, snapshotDir } from '../../snapshot/store.js';
+import { snapshotDir } from '../../snapshot/store.js';
 import type { UpContext } from '../../steps/context.js';
 import type { CommandContext } from '../context.js';
 import type { SnapshotDecision } from './up-snapshot.js';
@@ -46,12 +47,13 @@ export async function finishUp(ctx: UpContext, decision: SnapshotDecision, cmd: 
   }
   if (decision.saveAfter) {
     try {
-      const name = await autoSaveName(record);
+      const snapshots = snapshotsOf(providerFor(record), '--snapshot auto', record.prefix);
+      const name = await snapshots.autoName(record);
       // auto found no usable snapshot: one of this name is damaged or short, and is replaced.
       rmSync(snapshotDir(name, ctx.places), { recursive: true, force: true });
-      const manifest = await saveSnapshot(record, name, { places: ctx.places, progress: ctx.progress, signal: cmd.signal });
+      const saved = await snapshots.save(record, name, { places: ctx.places, progress: ctx.progress, signal: cmd.signal });
       finished.json.snapshotSaved = name;
-      finished.lines.push(`saved as snapshot "${name}" (${(snapshotBytes(manifest) / 2 ** 20).toFixed(0)} MiB, ${manifest.saveSeconds} s): the next up with these options restores it`);
+      finished.lines.push(`saved as snapshot "${name}" (${(saved.bytes / 2 ** 20).toFixed(0)} MiB, ${saved.seconds} s): the next up with these options restores it`);
     } catch (e) {
       // The cluster is up and checked: an interrupted save keeps it (the nodes were resumed).
       if (cmd.signal.aborted) throw new SaveInterrupted();

@@ -15,12 +15,15 @@ import { runPipeline } from '../../core/pipeline.js';
 import { timingTable } from '../../core/progress.js';
 import { providerFor, provisionerFor } from '../providers.js';
 import type { UpContext } from '../../steps/context.js';
+import type { Provider } from '../../provider/provider.js';
 import { planFor } from '../../steps/dataplane/index.js';
 import type { CommandContext } from '../context.js';
 import { renderStatus, statusJson } from './status.js';
 import { CHECK_STEP, checkCluster } from './check.js';
 import { renderCheck, type CheckReport } from '../../dataplane/check.js';
 import { checkOutputFormat } from '../output.js';
+import { pick } from '../../core/option-table.js';
+import { snapshotsOf } from './snapshot.js';
 import { decideSnapshot, snapshotRequest } from './up-snapshot.js';
 import { readSnapshot } from '../../snapshot/store.js';
 import { finishUp, SaveInterrupted } from './up-finish.js';
@@ -61,15 +64,21 @@ export async function runUp(flags: UpFlags, ctx: CommandContext): Promise<number
   }
 }
 
+/** Whether any node of the recorded cluster runs, as its provider sees it. */
+async function anyNodeRuns(provider: Provider, specFile: string, ctx: CommandContext): Promise<boolean> {
+  const record = readClusterRecord(specFile);
+  return record ? (await provider.listNodes(record, ctx.places)).some((n) => n.state === 'running') : false;
+}
+
 async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (names: string[]) => void): Promise<number> {
   // Everything that can be wrong with the input is found here, before anything starts.
   checkOutputFormat(flags.output);
   let options = resolveClusterOptions(flags, ctx.env);
   const request = snapshotRequest(flags, ctx.env);
+  if (request.kind !== 'none') snapshotsOf(providerFor({ provider: options.provider }), request.option, options.prefix, `leave ${request.option} out`);
   // The inventory is read and validated here, once; a hosts cluster has as many nodes as it has hosts.
   const inventory = options.provider === 'hosts' ? loadInventory(options.inventory, homedir()) : undefined;
   if (inventory) {
-    if (request.kind !== 'none') throw new UsageError(`${request.option}: snapshots are of QEMU nodes; a hosts cluster cannot be saved or restored: leave ${request.option} out`);
     options = { ...options, nodes: inventory.hosts.length };
     if (options.kubernetes !== 'none') requireNodeIps(inventory, `--kubernetes ${options.kubernetes}`);
   }
@@ -104,6 +113,12 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   if (!inventory) requireHostTools((existing ? existing.registryPort !== undefined : options.registry) ? [...TOOLS_FOR_UP, 'docker-registry'] : TOOLS_FOR_UP, ctx.env.PATH ?? '');
   if (existing) checkCompatible(existing, options);
   const provider = providerFor({ provider: options.provider });
+  // What only the provider's tools can judge (QEMU reading --qemu-args) is refused before the lock and the record.
+  const refusal = await provisionerFor(options.provider).inputRefusal?.(options);
+  if (refusal) {
+    const via = pick(refusal.option, flags, ctx.env).via;
+    throw new UsageError(`${via}: ${refusal.reason}; correct it, or leave ${via} out`);
+  }
 
   let release = takeLock(paths);
   if (decision.removeFirst) {
@@ -219,9 +234,14 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
         step.end('failed', (e as Error).message);
       }
     }
-    if (flags.cleanupOnFailure || !existsSync(paths.specFile)) {
+    // A cluster this up made none of whose nodes started holds nothing to inspect, and its record would
+    // only stand in the way of the next up (which compares its options with it). An inventory's machines
+    // ran before this up and run after it: their failures keep the cluster, as above.
+    const neverStarted = !inventory && !existing && !restoring && upCtx.booted.size === 0 && !(await anyNodeRuns(provider, paths.specFile, ctx));
+    if (flags.cleanupOnFailure || !existsSync(paths.specFile) || neverStarted) {
       await provider.deleteCluster(options.prefix, { graceful: false, places: ctx.places });
       if (flags.cleanupOnFailure) ctx.progress.warn('up failed; the cluster was removed (--cleanup-on-failure)');
+      else if (neverStarted) ctx.progress.warn(`up failed before any node of the new cluster "${options.prefix}" started; it is not kept, so the same up starts over`);
     } else if (restoring) {
       ctx.progress.warn(`the restore failed; the cluster is left for inspection (dpdkci status --prefix ${options.prefix}); the same up removes it and restores again`);
     } else {
