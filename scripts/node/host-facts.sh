@@ -135,6 +135,11 @@ fi
 # would replace (and its down would remove): reported, and refused with --kubernetes. An installed but
 # unused containerd package is not one: its /etc/containerd/config.toml is kept and put back at down.
 fact mem_total_kib "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+# Swap in use now, one line per area (/proc/swaps: a header, then name, type, size in KiB, used, priority).
+# Reported, not changed: dpdkci's kubelet runs beside it (failSwapOn false, swapBehavior NoSwap).
+if [ -r /proc/swaps ]; then
+  while read -r name type size _; do fact swap "$name $type $size"; done < <(tail -n +2 /proc/swaps)
+fi
 for path in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/containerd \
   /usr/local/bin/containerd /usr/local/bin/kubelet /usr/local/bin/kubeadm /usr/local/sbin/runc \
   /etc/systemd/system/containerd.service /etc/systemd/system/kubelet.service; do

@@ -113,4 +113,20 @@ describe('Kubernetes on hosts', () => {
     const env = (parse(renderAddons(input).calicoPatch.text) as any).spec.template.spec.containers[0].env;
     expect(env).toContainEqual({ name: 'IP_AUTODETECTION_METHOD', value: 'kubernetes-internal-ip' });
   });
+
+  it('a host with swap on gets a kubelet that starts (swap left on, pods given none), and is not refused for it', () => {
+    const swapped = facts('swap=/swapfile file 524284\nswap=/dev/sda3 partition 1048572\n');
+    expect(hostKubernetesRefusals(swapped, want, false)).toEqual([]);
+    const input = manifestInput(hostsContext(), { token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'0'.repeat(64)}` });
+    const kubelet = parseAllDocuments(renderInit(input).text)
+      .map((d) => d.toJSON())
+      .find((d) => d.kind === 'KubeletConfiguration');
+    // Stand-in for the kubelet's start-up rule (it refuses when failSwapOn, unset meaning true, meets an area
+    // listed in /proc/swaps): the configuration every host gets passes it on this host.
+    const kubeletRefuses = (config: { failSwapOn?: boolean }, swaps: unknown[]) => (config.failSwapOn ?? true) && swaps.length > 0;
+    expect(kubeletRefuses(kubelet, swapped.swaps)).toBe(false);
+    expect(kubeletRefuses({ ...kubelet, failSwapOn: undefined }, swapped.swaps)).toBe(true);
+    // NoSwap: containers get no swap of the host's (kubernetes/kubelet@bbb4f8f0:config/v1beta1/types.go MemorySwapConfiguration).
+    expect(kubelet.memorySwap).toEqual({ swapBehavior: 'NoSwap' });
+  });
 });
