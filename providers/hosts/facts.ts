@@ -43,6 +43,8 @@ export interface HostFacts {
   kubernetesFound: string[];
   /** The swap areas in use (/proc/swaps): the kubelet runs beside them, pods never swap (kubelet.yaml.hbs). */
   swaps: { name: string; type: string; sizeKiB: number }[];
+  /** A firewall of the host's own ("service ufw", "nftables input policy drop"), which may drop the cluster's ports. */
+  firewalls: string[];
 }
 
 export function parseHostFacts(text: string): HostFacts {
@@ -94,6 +96,7 @@ export function parseHostFacts(text: string): HostFacts {
     socketDirExists: str('socket_dir_exists') === '1',
     memTotalKiB: num('mem_total_kib'),
     kubernetesFound: many.get('k8s_found') ?? [],
+    firewalls: many.get('firewall') ?? [],
     swaps: (many.get('swap') ?? []).map((v) => {
       const [name = '', type = '', size = '0'] = v.trim().split(/\s+/);
       return { name, type, sizeKiB: /^\d+$/.test(size) ? Number(size) : 0 };

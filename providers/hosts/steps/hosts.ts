@@ -9,7 +9,7 @@ import type { Inventory } from '../../../src/core/inventory.js';
 import { hostKeyAlias, hostOf } from '../access.js';
 import { hostRefusals, parseHostFacts, swapSummary, type HostFacts } from '../facts.js';
 import { nicArg } from '../offers.js';
-import { hostKubernetesRefusals } from '../kubernetes.js';
+import { hostFirewallWarning, hostKubernetesRefusals } from '../kubernetes.js';
 import { runScript, stdinScriptArgv } from '../remote.js';
 import { dataplaneStep } from '../../../src/steps/dataplane/index.js';
 import { nodeScriptPath } from '../../../src/node-scripts/scripts.js';
@@ -131,6 +131,12 @@ export const checkHosts: Step<UpContext> = {
       return [...hostRefusals(facts, want), ...k8s];
     });
     if (refusals.length) throw new UsageError(`nothing was changed on any host:\n${refusals.map((r) => `  ${r}`).join('\n')}`);
+    if (ctx.options.kubernetes !== 'none') {
+      for (const [node, facts] of found) {
+        const warning = hostFirewallWarning(node.name, facts);
+        if (warning) ctx.progress.warn(warning);
+      }
+    }
     for (const [node, facts] of found) {
       const n = recordOf(record, node);
       n.host = { ...hostOf(n), pci: facts.nicPci, cpus: facts.cpus };
