@@ -7,6 +7,7 @@
   set -euo pipefail
   # shellcheck source=cluster-up/hack/common.sh
   source "$(dirname "${BASH_SOURCE[0]}")/hack/common.sh"
+  _dpdkci_provider_ok
   # shellcheck source=cluster-up/cluster/dpdkci-provider.sh
   source "$DPDKCI_CLUSTER_UP/cluster/$KUBEVIRT_PROVIDER/provider.sh"
 

@@ -7,6 +7,7 @@
   set -euo pipefail
   # shellcheck source=cluster-up/hack/common.sh
   source "$(dirname "${BASH_SOURCE[0]}")/hack/common.sh"
+  _dpdkci_provider_ok
 
   node=${1:?usage: ssh.sh NODE [-- COMMAND...]}
   shift

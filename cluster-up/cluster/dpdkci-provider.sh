@@ -57,11 +57,6 @@ up() (
   set -euo pipefail
   shopt -s inherit_errexit
   dir=${KUBEVIRTCI_CONFIG_PATH}/${KUBEVIRT_PROVIDER}
-  if [ "${KUBEVIRT_DEPLOY_CDI:-false}" = true ]; then
-    # KubeVirt's hack/cluster-up.sh and cluster-deploy.sh default it to true; cluster-deploy.sh then patches
-    # the CDI resource (kubevirt/kubevirt@d923fdb8:hack/cluster-deploy.sh _ensure_cdi_deployment).
-    echo "note: KUBEVIRT_DEPLOY_CDI=true is ignored: dpdkci deploys no CDI; give KUBEVIRT_DEPLOY_CDI=false to hack/cluster-deploy.sh too" >&2
-  fi
   _dpdkci up "$@"
 
   kubernetes=$(_dpdkci_cluster_kubernetes)

@@ -41,6 +41,10 @@ export interface HostFacts {
   memTotalKiB: number;
   /** What of a container runtime or Kubernetes the host has already (paths, "service NAME"). */
   kubernetesFound: string[];
+  /** The swap areas in use (/proc/swaps): the kubelet runs beside them, pods never swap (kubelet.yaml.hbs). */
+  swaps: { name: string; type: string; sizeKiB: number }[];
+  /** A firewall of the host's own ("service ufw", "nftables input policy drop"), which may drop the cluster's ports. */
+  firewalls: string[];
 }
 
 export function parseHostFacts(text: string): HostFacts {
@@ -92,6 +96,11 @@ export function parseHostFacts(text: string): HostFacts {
     socketDirExists: str('socket_dir_exists') === '1',
     memTotalKiB: num('mem_total_kib'),
     kubernetesFound: many.get('k8s_found') ?? [],
+    firewalls: many.get('firewall') ?? [],
+    swaps: (many.get('swap') ?? []).map((v) => {
+      const [name = '', type = '', size = '0'] = v.trim().split(/\s+/);
+      return { name, type, sizeKiB: /^\d+$/.test(size) ? Number(size) : 0 };
+    }),
   };
 }
 
@@ -204,9 +213,17 @@ export function iommuFix(facts: Pick<HostFacts, 'cmdline' | 'cpuVendor'>): strin
   return `enable VT-d (Intel) or AMD-Vi (AMD) in the firmware and add 'intel_iommu=on iommu=pt' (Intel) or 'iommu=pt' (AMD) to the kernel command line${GRUB}`;
 }
 
+/** The swap a host has on, in words: "none", or its size and areas ("512 MiB (/swapfile)"). */
+export function swapSummary(facts: Pick<HostFacts, 'swaps'>): string {
+  if (!facts.swaps.length) return 'none';
+  const kib = facts.swaps.reduce((sum, s) => sum + s.sizeKiB, 0);
+  return `${Math.round(kib / 1024)} MiB (${facts.swaps.map((s) => s.name).join(', ')})`;
+}
+
 /** What `status` says a host offers. */
-export function hostOffer(facts: HostFacts): { nic: string; driver: string; numaNode: number; hugepagesFree: string; cpus: number; os: string } {
+export function hostOffer(facts: HostFacts): { nic: string; driver: string; numaNode: number; hugepagesFree: string; cpus: number; os: string; swap: string } {
   return {
+    swap: swapSummary(facts),
     nic: `${facts.nicPci || '-'}${facts.nicIfaces.length ? ` (${facts.nicIfaces.join(', ')})` : ''}`,
     driver: facts.nicDriver || '-',
     numaNode: facts.nicNuma,

@@ -20,6 +20,21 @@ export function hostsKubernetesNetwork(record: ClusterRecord): KubernetesNetwork
 }
 
 /**
+ * The ports the cluster's hosts (and this machine, for the API server) reach each other on: kubeadm's
+ * (kubernetes/kubernetes@00b6a4c7:cmd/kubeadm/app/preflight/checks.go FirewalldCheck: the API server's
+ * bindPort and the kubelet's), and calico's: BGP (its bird backend; tcp:179 among Felix's failsafe ports) and
+ * VXLAN (FelixConfiguration vxlanPort, default 4789), both projectcalico/calico@94bd1d5b (v3.31.7):manifests/calico.yaml;
+ * dpdkci's patch keeps bird and sets VXLAN CrossSubnet (manifests/calico/overrides.yaml.hbs).
+ */
+export const HOST_CLUSTER_PORTS = ['6443/tcp (API server)', '10250/tcp (kubelet)', '179/tcp (calico BGP)', '4789/udp (calico VXLAN)'] as const;
+
+/** What check hosts warns of with --kubernetes: a firewall of the host's own, and the ports it must let through. */
+export function hostFirewallWarning(name: string, facts: Pick<HostFacts, 'firewalls'>): string | null {
+  if (!facts.firewalls.length) return null;
+  return `host "${name}" has a firewall of its own (${facts.firewalls.join(', ')}); dpdkci does not change it: let ${HOST_CLUSTER_PORTS.join(', ')} through between the hosts (6443 from this machine too), or nodes stay NotReady with no other hint`;
+}
+
+/**
  * Why Kubernetes cannot go on this host, each naming it and the fix: a container runtime or Kubernetes of
  * its own (dpdkci's would replace it, and its down would remove it), or too few CPUs or too little memory
  * for the pods it would run (the same arithmetic as QEMU nodes', on what the host has).

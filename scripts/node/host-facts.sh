@@ -135,6 +135,21 @@ fi
 # would replace (and its down would remove): reported, and refused with --kubernetes. An installed but
 # unused containerd package is not one: its /etc/containerd/config.toml is kept and put back at down.
 fact mem_total_kib "$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)"
+# Swap in use now, one line per area (/proc/swaps: a header, then name, type, size in KiB, used, priority).
+# Reported, not changed: dpdkci's kubelet runs beside it (failSwapOn false, swapBehavior NoSwap).
+if [ -r /proc/swaps ]; then
+  while read -r name type size _; do fact swap "$name $type $size"; done < <(tail -n +2 /proc/swaps)
+fi
+# A firewall of the host's own, which may drop what the nodes send each other (the API server, the
+# kubelet, calico's BGP and VXLAN): reported, for check hosts to name the ports. Read, never changed.
+for unit in firewalld ufw; do
+  if systemctl is-active --quiet "$unit" 2>/dev/null; then fact firewall "service $unit"; fi
+done
+if command -v nft >/dev/null && nft list chains 2>/dev/null | grep -Eq 'hook input .*policy (drop|reject)'; then
+  fact firewall "nftables input policy drop"
+elif command -v iptables >/dev/null && iptables -S INPUT 2>/dev/null | grep -Eq '^-P INPUT (DROP|REJECT)'; then
+  fact firewall "iptables INPUT policy DROP"
+fi
 for path in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/containerd \
   /usr/local/bin/containerd /usr/local/bin/kubelet /usr/local/bin/kubeadm /usr/local/sbin/runc \
   /etc/systemd/system/containerd.service /etc/systemd/system/kubelet.service; do

@@ -77,6 +77,8 @@ export interface NodeOffer {
   hugepagesFree: string;
   cpus: number;
   os: string;
+  /** The swap the host has on ("none", or size and areas): the kubelet runs beside it, pods never swap. */
+  swap: string;
 }
 
 /** Where Kubernetes finds the nodes, and where this machine finds its API server. */

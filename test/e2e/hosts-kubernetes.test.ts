@@ -24,12 +24,15 @@ const lockFile = join(DIR, 'versions.lock.yaml');
 const env = { DPDKCI_LOCK_FILE: lockFile };
 /** The machine's address on its only kernel network (QEMU's user network): enough for a one-host cluster. */
 const NODE_IP = '10.0.2.15';
+/** A swap file the test turns on before up (B2 of the Kubernetes review): it must stay on through up and down. */
+const SWAPFILE = '/dpdkci-e2e-swapfile';
 
 /** What down must leave as it found it: binaries, units, directories, kernel settings, firewall rules. */
 const BASELINE =
   'ls /usr/local/bin /usr/local/sbin /opt/cni/bin /etc/systemd/system/multi-user.target.wants | tr "\\n" " "; echo; md5sum /etc/containerd/config.toml /usr/local/bin/kubectl 2>/dev/null || true; ' +
   'for p in /etc/containerd /var/lib/containerd /etc/kubernetes /var/lib/kubelet /opt/cni/bin /etc/cni/net.d /etc/dpdkci /etc/crictl.yaml /etc/systemd/system/containerd.service /etc/systemd/system/kubelet.service; do test -e $p && echo "$p there"; done; ' +
-  'sysctl -n net.ipv4.ip_forward; test -d /sys/module/br_netfilter && echo br_netfilter; iptables-save | grep -c "^-A" || true; systemctl is-active containerd kubelet || true';
+  'sysctl -n net.ipv4.ip_forward; test -d /sys/module/br_netfilter && echo br_netfilter; iptables-save | grep -c "^-A" || true; systemctl is-active containerd kubelet || true; ' +
+  'swapon --show=NAME,TYPE --noheadings';
 
 describe('up --provider hosts --kubernetes on a machine it did not boot', () => {
   let inventory: string;
@@ -54,7 +57,10 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
     // And a CNI directory of its own, with a plugin and a userspace CNI build of its own, which the install
     // overwrites: after down, the directory holds those two again, the host's userspace build back.
     await onNode(MACHINE, 'node01', "mkdir -p /opt/cni/bin && cp /bin/true /opt/cni/bin/host-plugin && printf '#!/bin/sh\\necho host userspace\\n' > /opt/cni/bin/userspace && chmod 0755 /opt/cni/bin/userspace");
+    // Swap on, as a Debian install's own swap partition would be: up leaves it on, the kubelet is told to run beside it.
+    await onNode(MACHINE, 'node01', `dd if=/dev/zero of=${SWAPFILE} bs=1M count=64 status=none && chmod 0600 ${SWAPFILE} && mkswap ${SWAPFILE} >/dev/null && swapon ${SWAPFILE}`);
     before = await onNode(MACHINE, 'node01', BASELINE);
+    expect(before).toContain(`${SWAPFILE} file`);
     machineId = await onNode(MACHINE, 'node01', 'cat /etc/machine-id');
     // A node package the machine lacks: up installs it, and down without --purge-packages keeps it and says so.
     await onNode(MACHINE, 'node01', 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -q driverctl >/dev/null && echo purged');
@@ -97,6 +103,10 @@ describe('up --provider hosts --kubernetes on a machine it did not boot', () => 
     const init = await on('cat /etc/dpdkci/kubeadm-init.yaml');
     expect(init).toMatch(new RegExp(`advertiseAddress: "${NODE_IP}"`));
     expect(init).toMatch(/patches:\n {2}directory: "\/etc\/dpdkci\/kubeadm-patches"/);
+    // The host's swap is still on, check hosts said so, and the kubelet is told to start beside it and give pods none.
+    expect(await on('swapon --show=NAME --noheadings')).toBe(SWAPFILE);
+    expect(String(r.stderr)).toMatch(new RegExp(`lab1: .*swap 64 MiB \\(${SWAPFILE}\\) left on \\(kubelet: failSwapOn false, swapBehavior NoSwap`));
+    expect(init).toMatch(/^failSwapOn: false\nmemorySwap:\n {2}swapBehavior: NoSwap$/m);
     // Nothing of the machine's identity is touched (the image build's first-boot reset is not for hosts).
     expect(await on('cat /etc/machine-id')).toBe(machineId);
     expect(await on('grep -c ^key= /var/lib/dpdkci/kubernetes-state')).toBe('1');

@@ -152,7 +152,7 @@ describe('cluster-up/ as KubeVirt sources it', () => {
       `kubectl label node -l node-role.kubernetes.io/control-plane node-role.kubernetes.io/worker= --overwrite [KUBECONFIG=${cfg}/.kubeconfig]`,
       `dpdkci ports registry ${settings}`,
     ]);
-    expect(r.stderr).toMatch(/note: KUBEVIRT_DEPLOY_CDI=true is ignored: dpdkci deploys no CDI/);
+    expect(r.stderr).toMatch(/note: KUBEVIRT_DEPLOY_CDI=true is taken as false: dpdkci deploys no CDI/);
     expect(readFileSync(join(cfg, '.kubeconfig'), 'utf8')).toContain('# fake kubeconfig');
     expect(statSync(join(cfg, '.kubeconfig')).mode & 0o777).toBe(0o600);
     // A copy of the pinned kubectl, not a wrapper or a link.
@@ -286,17 +286,60 @@ describe('cluster-up/ as KubeVirt sources it', () => {
 
   it.each([
     ['up.sh, as hack/cluster-up.sh sources it', AS_CLUSTER_UP],
-    ['hack/common.sh, as cluster-deploy.sh sources it', AS_CLUSTER_DEPLOY('echo unreachable')],
+    ['down.sh, as make cluster-down runs it', './kubevirtci/cluster-up/down.sh'],
+    ['kubectl.sh', './kubevirtci/cluster-up/kubectl.sh get nodes'],
   ])('an unknown provider is refused with exit 2 naming the accepted ones: %s', async (_, script) => {
     for (const provider of ['kind-1.30', 'k8s-1.99', 'external', '../hack']) {
       const co = checkout();
       const r = await bash(co, script, { KUBEVIRT_PROVIDER: provider });
       expect(r.exitCode).toBe(2);
       expect(r.stderr).toContain(`KUBEVIRT_PROVIDER: "${provider}" is not a dpdkci provider; use one of dpdk k8s-1.35 k8s-1.35-dpdk k8s-1.36 k8s-1.36-dpdk`);
-      expect(r.stdout).not.toContain('unreachable');
       expect(co.calls()).toEqual([]);
     }
   });
+
+  it("sourcing hack/common.sh with another provider never ends the caller's shell (set -e, set -u): it warns and leaves dpdkci's variables unset (M10)", async () => {
+    for (const provider of ['kind-1.30', 'external', '../hack']) {
+      const co = checkout();
+      const r = await bash(co, 'set -u; source hack/common.sh; echo "survived deploy_cdi=${KUBEVIRT_DEPLOY_CDI-<unset>} kubernetes=${DPDKCI_KUBERNETES-<unset>}"', { KUBEVIRT_PROVIDER: provider });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toBe('survived deploy_cdi=<unset> kubernetes=<unset>');
+      expect(r.stderr).toContain(`warning: KUBEVIRT_PROVIDER: "${provider}" is not a dpdkci provider`);
+      expect(co.calls()).toEqual([]);
+    }
+  });
+
+  // kubevirt/kubevirt@d923fdb8:hack/cluster-deploy.sh, its CDI decision (lines 23, 37-41, 78-88), with
+  // _kubectl and cli.sh as the drop-in gives them: the testing manifests made without CDI's, and no cdi patch.
+  const CDI_DECISION = [
+    'if [[ "$KUBEVIRT_PROVIDER" =~ ^(kind.*|external|minikube)$ ]]; then export KUBEVIRT_DEPLOY_CDI=false; fi',
+    'MANIFESTS_OUT_DIR=$PWD/_out/manifests',
+    'if [[ "$KUBEVIRT_DEPLOY_CDI" == "false" ]]; then rm -f ${MANIFESTS_OUT_DIR}/testing/uploadproxy-nodeport.yaml ${MANIFESTS_OUT_DIR}/testing/disks-images-provider.yaml; fi',
+    '_kubectl create -f ${MANIFESTS_OUT_DIR}/testing',
+    'if [[ "$KUBEVIRT_DEPLOY_CDI" != "false" ]]; then',
+    '  _kubectl patch cdi cdi --type merge -p \'{"spec": {"config": {"insecureRegistries": ["registry:5000"]}}}\'',
+    '  host_port=$(${KUBEVIRT_PATH}kubevirtci/cluster-up/cli.sh ports uploadproxy | xargs)',
+    'fi',
+    'echo deployed',
+  ].join('\n');
+
+  it.each([['unset', {}], ['true, as a user gives it', { KUBEVIRT_DEPLOY_CDI: 'true' }]])(
+    "KubeVirt's default make cluster-sync gets past cluster-deploy.sh's CDI step (KUBEVIRT_DEPLOY_CDI %s): no CDI manifests, no cdi patch (W4)",
+    async (_, env) => {
+      const co = checkout();
+      expect((await bash(co, AS_CLUSTER_UP, env)).exitCode).toBe(0);
+      writeFileSync(co.log, '');
+      const testing = join(co.dir, '_out', 'manifests', 'testing');
+      mkdirSync(testing, { recursive: true });
+      for (const f of ['uploadproxy-nodeport.yaml', 'disks-images-provider.yaml', 'cdi-http-import-server.yaml']) writeFileSync(join(testing, f), '');
+      const r = await bash(co, `set -o pipefail; KUBEVIRT_DEPLOY_CDI=\${KUBEVIRT_DEPLOY_CDI:-true}\n${AS_CLUSTER_DEPLOY(CDI_DECISION)}`, env);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stdout).toContain('deployed');
+      expect(readdirSync(testing)).toEqual(['cdi-http-import-server.yaml']);
+      expect(co.calls().filter((c) => c.includes('cdi') || c.includes('uploadproxy'))).toEqual([]);
+      expect(r.stderr).toMatch(/note: KUBEVIRT_DEPLOY_CDI=true is taken as false: dpdkci deploys no CDI/);
+    },
+  );
 });
 
 describe('the providers of cluster-up/cluster/', () => {

@@ -74,7 +74,16 @@ describe('host facts', () => {
 
   it('a good host is not refused, and status says what it offers', () => {
     expect(hostRefusals(facts(''), WANT)).toEqual([]);
-    expect(hostOffer(facts(''))).toEqual({ nic: '0000:03:00.1 (ens1f1)', driver: 'ixgbe', numaNode: 0, hugepagesFree: '0x2M 0x1G', cpus: 8, os: 'Debian GNU/Linux 12 (bookworm)' });
+    expect(hostOffer(facts(''))).toEqual({ nic: '0000:03:00.1 (ens1f1)', driver: 'ixgbe', numaNode: 0, hugepagesFree: '0x2M 0x1G', cpus: 8, os: 'Debian GNU/Linux 12 (bookworm)', swap: 'none' });
+  });
+
+  it("report this machine's swap areas as /proc/swaps lists them, and status says how much is on", async () => {
+    const r = await execa('bash', [join(PROJECT_ROOT, 'scripts', 'node', 'host-facts.sh'), 'lo', 'br-dpdk0', '/nonexistent-dpdkci']);
+    const listed = readFileSync('/proc/swaps', 'utf8').trim().split('\n').slice(1).map((l) => l.split(/\s+/));
+    expect(parseHostFacts(r.stdout).swaps).toEqual(listed.map(([name, type, size]) => ({ name, type, sizeKiB: Number(size) })));
+    const swapped = facts('swap=/swapfile file 524284\nswap=/dev/sda3 partition 1048572\n');
+    expect(hostRefusals(swapped, WANT)).toEqual([]);
+    expect(hostOffer(swapped).swap).toBe('1536 MiB (/swapfile, /dev/sda3)');
   });
 
   const refusals: [string, string, string[], Partial<HostWants>, RegExp][] = [

@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { hostKubernetesRefusals } from '../../providers/hosts/kubernetes.js';
+import { hostFirewallWarning, hostKubernetesRefusals } from '../../providers/hosts/kubernetes.js';
 import { parseHostFacts } from '../../providers/hosts/facts.js';
 import { kubeadmSchemas } from '../fixtures/schemas/kubeadm.js';
 import { kubernetesContext } from '../fixtures/kubernetes-context.js';
@@ -112,5 +112,36 @@ describe('Kubernetes on hosts', () => {
     // calico's accepted methods (projectcalico/calico@v3.31.7:node/pkg/lifecycle/startup/autodetection/autodetection_methods.go).
     const env = (parse(renderAddons(input).calicoPatch.text) as any).spec.template.spec.containers[0].env;
     expect(env).toContainEqual({ name: 'IP_AUTODETECTION_METHOD', value: 'kubernetes-internal-ip' });
+  });
+
+  it("warns of a host's own firewall, naming the ports the cluster needs between hosts (M11), and refuses nothing for it", async () => {
+    expect(hostFirewallWarning('lab1', facts())).toBeNull();
+    const walled = facts('firewall=service ufw\nfirewall=nftables input policy drop\n');
+    expect(hostKubernetesRefusals(walled, want, false)).toEqual([]);
+    expect(hostFirewallWarning('lab1', walled)).toBe(
+      'host "lab1" has a firewall of its own (service ufw, nftables input policy drop); dpdkci does not change it: let 6443/tcp (API server), 10250/tcp (kubelet), 179/tcp (calico BGP), 4789/udp (calico VXLAN) through between the hosts (6443 from this machine too), or nodes stay NotReady with no other hint',
+    );
+    // host-facts.sh reads an nftables ruleset whose input hook drops (nft stands in for this machine's).
+    const bin = mkdtempSync(join(tmpdir(), 'dpdkci-facts-nft-'));
+    writeFileSync(join(bin, 'nft'), '#!/bin/sh\nprintf "table inet filter {\\n\\tchain input {\\n\\t\\ttype filter hook input priority filter; policy drop;\\n\\t}\\n}\\n"\n', { mode: 0o755 });
+    const script = join(__dirname, '..', '..', 'scripts', 'node', 'host-facts.sh');
+    const r = await execa('bash', [script, 'lo', 'br-dpdk0', '/nonexistent-dpdkci'], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(parseHostFacts(r.stdout).firewalls).toContain('nftables input policy drop');
+  });
+
+  it('a host with swap on gets a kubelet that starts (swap left on, pods given none), and is not refused for it', () => {
+    const swapped = facts('swap=/swapfile file 524284\nswap=/dev/sda3 partition 1048572\n');
+    expect(hostKubernetesRefusals(swapped, want, false)).toEqual([]);
+    const input = manifestInput(hostsContext(), { token: 'abcdef.0123456789abcdef', caCertHash: `sha256:${'0'.repeat(64)}` });
+    const kubelet = parseAllDocuments(renderInit(input).text)
+      .map((d) => d.toJSON())
+      .find((d) => d.kind === 'KubeletConfiguration');
+    // Stand-in for the kubelet's start-up rule (it refuses when failSwapOn, unset meaning true, meets an area
+    // listed in /proc/swaps): the configuration every host gets passes it on this host.
+    const kubeletRefuses = (config: { failSwapOn?: boolean }, swaps: unknown[]) => (config.failSwapOn ?? true) && swaps.length > 0;
+    expect(kubeletRefuses(kubelet, swapped.swaps)).toBe(false);
+    expect(kubeletRefuses({ ...kubelet, failSwapOn: undefined }, swapped.swaps)).toBe(true);
+    // NoSwap: containers get no swap of the host's (kubernetes/kubelet@bbb4f8f0:config/v1beta1/types.go MemorySwapConfiguration).
+    expect(kubelet.memorySwap).toEqual({ swapBehavior: 'NoSwap' });
   });
 });

@@ -7,9 +7,9 @@ import { remoteCommand } from '../../../src/exec/ssh-runner.js';
 import { BRIDGE } from '../../../src/dataplane/plan.js';
 import type { Inventory } from '../../../src/core/inventory.js';
 import { hostKeyAlias, hostOf } from '../access.js';
-import { hostRefusals, parseHostFacts, type HostFacts } from '../facts.js';
+import { hostRefusals, parseHostFacts, swapSummary, type HostFacts } from '../facts.js';
 import { nicArg } from '../offers.js';
-import { hostKubernetesRefusals } from '../kubernetes.js';
+import { hostFirewallWarning, hostKubernetesRefusals } from '../kubernetes.js';
 import { runScript, stdinScriptArgv } from '../remote.js';
 import { dataplaneStep } from '../../../src/steps/dataplane/index.js';
 import { nodeScriptPath } from '../../../src/node-scripts/scripts.js';
@@ -100,6 +100,12 @@ function factsArgs(ctx: UpContext, node: NodeRecord): string[] {
   return [nicArg(hostOf(node)), BRIDGE, ctx.options.vhostSocketDir];
 }
 
+/** A host's swap as check hosts reports it: left on, and with Kubernetes how the kubelet runs beside it. */
+function swapNote(facts: HostFacts, kubernetes: boolean): string {
+  if (!facts.swaps.length) return ', no swap';
+  return `, swap ${swapSummary(facts)} left on${kubernetes ? ' (kubelet: failSwapOn false, swapBehavior NoSwap: pods never swap)' : ''}`;
+}
+
 /** host-facts.sh on every host, each judged; any refusal stops `up` (exit 2) before a host changes. */
 export const checkHosts: Step<UpContext> = {
   name: 'check hosts',
@@ -125,12 +131,18 @@ export const checkHosts: Step<UpContext> = {
       return [...hostRefusals(facts, want), ...k8s];
     });
     if (refusals.length) throw new UsageError(`nothing was changed on any host:\n${refusals.map((r) => `  ${r}`).join('\n')}`);
+    if (ctx.options.kubernetes !== 'none') {
+      for (const [node, facts] of found) {
+        const warning = hostFirewallWarning(node.name, facts);
+        if (warning) ctx.progress.warn(warning);
+      }
+    }
     for (const [node, facts] of found) {
       const n = recordOf(record, node);
       n.host = { ...hostOf(n), pci: facts.nicPci, cpus: facts.cpus };
     }
     writeClusterRecord(ctx.paths.specFile, record);
-    return found.map(([node, f]) => `${node.name}: ${f.osPretty}, ${f.cpus} CPUs, NIC ${f.nicPci} on ${f.nicDriver || 'no driver'}`).join('; ');
+    return found.map(([node, f]) => `${node.name}: ${f.osPretty}, ${f.cpus} CPUs, NIC ${f.nicPci} on ${f.nicDriver || 'no driver'}${swapNote(f, ctx.options.kubernetes !== 'none')}`).join('; ');
   },
   plan(ctx) {
     const record = need(ctx.record, 'cluster record');

@@ -15,9 +15,9 @@ export function renderStatus(record: ClusterRecord, nodes: NodeStatus[], offers?
   const offerCells = (name: string): string[] => {
     const o = offers?.[name];
     if (!o) return [];
-    return 'error' in o ? ['?', '?', '?', '?', '?'] : [o.nic, o.driver, String(o.numaNode), o.hugepagesFree, String(o.cpus)];
+    return 'error' in o ? ['?', '?', '?', '?', '?', '?'] : [o.nic, o.driver, String(o.numaNode), o.hugepagesFree, String(o.cpus), o.swap];
   };
-  const head = ['NODE', 'ROLE', 'STATE', 'PID', 'SSH', ...(offers ? ['NIC', 'DRIVER', 'NUMA', 'HUGEPAGES FREE', 'CPUS'] : [])];
+  const head = ['NODE', 'ROLE', 'STATE', 'PID', 'SSH', ...(offers ? ['NIC', 'DRIVER', 'NUMA', 'HUGEPAGES FREE', 'CPUS', 'SWAP'] : [])];
   const rows = [head, ...nodes.map((n) => [n.name, n.role, n.state, n.pid ? String(n.pid) : '-', n.address, ...offerCells(n.name)])];
   const table = formatTable(rows);
   const unreadable = Object.entries(offers ?? {}).flatMap(([name, o]) => ('error' in o ? [`\n${name}: could not be read: ${o.error}`] : []));
