@@ -3,10 +3,12 @@ import type { UpContext } from '../context.js';
 import { kubernetesAddons } from './addons.js';
 import { kubeadmInit, kubeadmJoin, kubernetesNodeNetwork, writeKubeconfig } from './kubeadm.js';
 import { kubernetesSmoke } from './smoke.js';
+import { vhostUserNetwork } from './vhostuser-network.js';
 
 export { kubeadmInit, kubeadmJoin, kubernetesNodeNetwork, writeKubeconfig, hostKubeconfig } from './kubeadm.js';
 export { kubernetesAddons, clusterAddonFiles, addonsSum, nodeLabels } from './addons.js';
 export { kubernetesSmoke } from './smoke.js';
+export { vhostUserNetwork } from './vhostuser-network.js';
 export { bootstrapToken, KUBELET_PATCHES_DIR, kubernetesNetwork, kubernetesNicPci, manifestInput, NAD_NAME, nodeIpOf, TCG_TIMEOUTS } from './common.js';
 
-export const kubernetesSteps: Step<UpContext>[] = [kubernetesNodeNetwork, kubeadmInit, kubeadmJoin, writeKubeconfig, kubernetesAddons, kubernetesSmoke];
+export const kubernetesSteps: Step<UpContext>[] = [kubernetesNodeNetwork, kubeadmInit, kubeadmJoin, writeKubeconfig, vhostUserNetwork, kubernetesAddons, kubernetesSmoke];
