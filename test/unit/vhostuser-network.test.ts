@@ -18,6 +18,7 @@ import { kubernetesContext } from '../fixtures/kubernetes-context.js';
  * whether a pod on a real node gets its address is the e2e smoke check's to show.
  */
 const SCRIPT = join(__dirname, '..', '..', 'scripts', 'node', 'cni-netconf.sh');
+const SMOKE = join(__dirname, '..', '..', 'scripts', 'node', 'kubernetes-smoke.sh');
 const toInt = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
 const [net, bits] = VHOSTUSER_SUBNET.split('/') as [string, string];
 const first = toInt(net);
@@ -115,5 +116,37 @@ describe("what thin multus needs: a NAD without spec, and on each node a file of
     expect(() => multusLookup(dir, 'userspace-ovs-net-2')).toThrow(/no network available in the name userspace-ovs-net-2/);
     writeFileSync(join(dir, '01-broken.conf'), '{');
     expect(() => multusLookup(dir, NAD_NAME)).toThrow();
+  });
+});
+
+describe("the smoke check's address: the pod on node01 leases from node01's block", () => {
+  // A stand-in of the plugin's userspace/configuration-data annotation, in the shape it writes
+  // (intel/userspace-cni-network-plugin@3e14ba36:pkg/annotations/annotations.go, json.MarshalIndent of
+  // pkg/types/types.go ConfigurationData, whose ipResult is the IPAM result); not an annotation a plugin wrote.
+  const annotation = (address: string) =>
+    `[${JSON.stringify(
+      {
+        containerId: 'c0ffee',
+        ifName: 'net1',
+        name: NAD_NAME,
+        config: { engine: 'ovs-dpdk', iftype: 'vhostuser', netType: 'interface', vhost: { mode: 'server' } },
+        ipResult: { cniVersion: '1.0.0', interfaces: [{ name: 'net1', sandbox: '/var/run/netns/x' }], ips: [{ interface: 0, address }], routes: [{ dst: '0.0.0.0/0' }], dns: {} },
+      },
+      null,
+      4,
+    )}]`;
+  const block = vhostUserRange(1);
+  const run = (input: string) => execa('bash', [SMOKE, 'address', block.rangeStart, block.rangeEnd], { input, reject: false });
+
+  it('passes on an address of the block, and fails, naming both, on another node\'s or none', async () => {
+    const ok = await run(annotation('10.56.217.29/24'));
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe('address 10.56.217.29 within 10.56.217.16-10.56.217.29');
+    const other = await run(annotation('10.56.217.30/24'));
+    expect(other.exitCode).toBe(1);
+    expect(other.stderr).toMatch(/expected the pod's address within 10\.56\.217\.16-10\.56\.217\.29, this node's own block, found 10\.56\.217\.30/);
+    const none = await run('[{"containerId": "c0ffee", "ipResult": {"ips": []}}]');
+    expect(none.exitCode).toBe(1);
+    expect(none.stderr).toMatch(/expected an address in the pod's userspace\/configuration-data/);
   });
 });
