@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { UsageError } from '../../src/core/errors.js';
 import type { Inventory, InventoryHost } from '../../src/core/inventory.js';
 import { HOST_KEY_TYPES, knownHostsKeys, parsePublicKeyLine } from './host-key.js';
+import { ADDRESSES_PER_NODE, VHOSTUSER_MAX_NODES, VHOSTUSER_SUBNET } from '../../src/kubernetes/vhostuser-network.js';
 
 /**
  * The inventory of `--provider hosts`: the machines that become the cluster's nodes. Read and validated here,
@@ -191,15 +192,21 @@ function unusableNodeIp(ip: string): string | undefined {
 }
 
 /**
- * With --kubernetes every host needs a node IP: its nodeIp, or its address when that is one. Said at `up`,
- * since the inventory itself does not know whether Kubernetes is wanted.
+ * With --kubernetes every host needs a node IP: its nodeIp, or its address when that is one; and there are
+ * no more hosts than the vhost-user network has blocks of addresses. Said at `up`, since the inventory
+ * itself does not know whether Kubernetes is wanted.
  */
 export function requireNodeIps(inventory: Inventory, via: string): void {
-  const problems = inventory.hosts.flatMap((h, i) => {
+  const count = inventory.hosts.length;
+  const problems =
+    count > VHOSTUSER_MAX_NODES
+      ? [`  field hosts: ${count} hosts; with ${via} each node gets its own ${ADDRESSES_PER_NODE} addresses of the vhost-user network ${VHOSTUSER_SUBNET}, enough for ${VHOSTUSER_MAX_NODES} nodes; list at most ${VHOSTUSER_MAX_NODES} hosts`]
+      : [];
+  problems.push(...inventory.hosts.flatMap((h, i) => {
     if (h.nodeIp) return [];
     const why = isIP(h.address) === 4 ? unusableNodeIp(h.address) : isIP(h.address) === 6 ? 'an IPv6 address (dpdkci\'s Kubernetes is IPv4)' : 'a DNS name';
     return [`  host "${h.name}" (hosts[${i}]), field nodeIp: missing, and its address ${show(h.address)} is ${why}; give nodeIp, the host's IPv4 address on the network the hosts share, for ${via}`];
-  });
+  }));
   inventory.hosts.forEach((h, i) => {
     const twin = inventory.hosts.slice(0, i).find((o) => o.nodeIp && o.nodeIp === h.nodeIp);
     if (twin) problems.push(`  host "${h.name}" (hosts[${i}]), field nodeIp: ${show(h.nodeIp)} is also the node IP of host "${twin.name}"; give each host its own nodeIp (${via})`);

@@ -57,6 +57,8 @@ fi
 if systemctl cat kubelet.service >/dev/null 2>&1; then
   capture kubelet.log journalctl -b --no-pager -u kubelet -n 20000
   capture containerd.log journalctl -b --no-pager -u containerd -n 5000
+  # The NAD has no spec: its network (and this node's block of addresses) is this node's file there.
+  capture cni-multus-net.d.txt bash -c 'head -n 200 /etc/cni/multus/net.d/* 2>&1'
 fi
 if [ -f /etc/kubernetes/admin.conf ] && command -v kubectl >/dev/null 2>&1; then
   capture kubectl-get-all.txt kubectl --kubeconfig /etc/kubernetes/admin.conf get all,nodes,events -A -o wide

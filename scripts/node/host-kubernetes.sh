@@ -21,8 +21,9 @@ staging=/var/tmp/dpdkci-kubernetes
 PLACES=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /etc/containerd /var/lib/containerd /run/containerd
   /opt/containerd /etc/cni/net.d /opt/cni/bin /var/lib/cni /var/lib/calico /run/calico /var/log/calico
   /var/log/pods /var/log/containers /etc/dpdkci)
-# Their parents, removed only when empty and only by a record that says whether they were there.
-PARENTS=(/opt/cni /etc/cni)
+# Their parents, removed only when empty and only by a record that says whether they were there; the
+# multus directory holds the vhost-user network's file (cni-netconf.sh), a target of the record.
+PARENTS=(/etc/cni/multus/net.d /etc/cni/multus /opt/cni /etc/cni)
 # What dpdkci itself writes in /etc/dpdkci, for a host that had that directory already.
 OWN=(/etc/dpdkci/kubeadm-patches /etc/dpdkci/addons /etc/dpdkci/kubeadm-init.yaml /etc/dpdkci/kubeadm-join.yaml
   /etc/dpdkci/kubeadm-init.done)
@@ -74,8 +75,9 @@ part_record() {
   : >"$state.partial"
   state=$state.partial
   put prefix "$prefix"
-  # (A record without this line was made before PARENTS were recorded: it says nothing of them.)
-  put parents_recorded 1
+  # (A record without this line was made before PARENTS were recorded: it says nothing of them; one
+  # with 1, before the multus directories were among them.)
+  put parents_recorded 2
   for place in "${PLACES[@]}" "${OWN[@]}" "${PARENTS[@]}"; do
     if [ -e "$place" ]; then put had "$place"; fi
   done
@@ -191,8 +193,10 @@ undo() {
     done
     said restored "$place with only what it had"
   done
-  if [ "$(get parents_recorded)" = 1 ]; then
+  key=$(get parents_recorded)
+  if [ -n "$key" ]; then
     for place in "${PARENTS[@]}"; do
+      case "$key:$place" in 1:/etc/cni/multus*) continue ;; esac
       if [ -d "$place" ] && ! has had "$place" && rmdir -- "$place" 2>/dev/null; then said restored "no $place"; fi
     done
   fi

@@ -17,6 +17,10 @@
 #   kubernetes-smoke.sh gone   PORT SOCKET_DIR POD_UID
 #       after the pod was deleted: no port PORT in OVS, no mount, directory or socket under
 #       SOCKET_DIR/POD_UID, no saved plugin data for PORT
+#   kubernetes-smoke.sh address FIRST LAST < ANNOTATION
+#       the pod's address, from the plugin's userspace/configuration-data annotation (its ipResult:
+#       pkg/types/types.go ConfigurationData, pkg/configdata/configdata.go SaveRemoteConfig), is within
+#       FIRST..LAST, the block of the node's own file in /etc/cni/multus/net.d; prints it
 #
 # What the plugin does, from intel/userspace-cni-network-plugin v24.02
 # (intel/userspace-cni-network-plugin@3e14ba36364e5402d731707f9f5904242435d6c7), with the NAD dpdkci renders
@@ -249,11 +253,30 @@ gone() {
   printf 'gone %s: no port, no socket, no mount or directory at %s\n' "$port" "$dir/$uid"
 }
 
+ip_int() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$1"
+  echo $(((a << 24) + (b << 16) + (c << 8) + d))
+}
+
+address() {
+  local first=$1 last=$2 data ip n
+  data=$(cat)
+  ip=$(grep -oE '"address": *"[0-9.]+/[0-9]+"' <<<"$data" | head -n 1 | grep -oE '[0-9]+(\.[0-9]+){3}') || true
+  [ -n "$ip" ] || die "expected an address in the pod's userspace/configuration-data (ipResult.ips), found none: $(tr -d '\n' <<<"$data" | cut -c1-300)"
+  n=$(ip_int "$ip")
+  if [ "$n" -lt "$(ip_int "$first")" ] || [ "$n" -gt "$(ip_int "$last")" ]; then
+    die "expected the pod's address within $first-$last, this node's own block, found $ip: multus did not take the network from this node's file in /etc/cni/multus/net.d"
+  fi
+  printf 'address %s within %s-%s\n' "$ip" "$first" "$last"
+}
+
 case "$cmd" in
+  address) address "${1:?FIRST}" "${2:?LAST}" ;;
   port) port_cmd "${1:?BRIDGE}" "${2:?SOCKET_DIR}" "${3:?BEFORE_FILE}" ;;
   verify) verify "${1:?PORT}" "${2:?SOCKET_DIR}" "${3:-}" ;;
   serve) serve "${1:?PORT}" "${2:?SOCKET_DIR}" "${3:?TIMEOUT}" ;;
   link) link "${1:?PORT}" "${2:?TIMEOUT}" ;;
   gone) gone "${1:?PORT}" "${2:?SOCKET_DIR}" "${3:?POD_UID}" ;;
-  *) die "unknown command (port, verify, serve, link, gone)" ;;
+  *) die "unknown command (port, verify, serve, link, gone, address)" ;;
 esac

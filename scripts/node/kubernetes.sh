@@ -13,9 +13,11 @@
 #   kubernetes.sh apply join                                kubeadm join (stdin: the join configuration)
 #   kubernetes.sh admin-kubeconfig                          the cluster admin's kubeconfig
 #   kubernetes.sh check|apply addons SUM                    apply /etc/dpdkci/addons/ in name order (below)
-#   kubernetes.sh smoke NAD BRIDGE SOCKET_DIR TIMEOUT       nodes Ready, CNI pods Running, and a pod on the
-#                                                           NAD gets a vhost-user port whose socket is bind-
-#                                                           mounted, served and linked up (stdin: the pod)
+#   kubernetes.sh smoke NAD BRIDGE SOCKET_DIR TIMEOUT FIRST LAST
+#                                                           nodes Ready, CNI pods Running, and a pod on the
+#                                                           NAD gets an address in FIRST..LAST and a vhost-
+#                                                           user port whose socket is bind-mounted, served
+#                                                           and linked up (stdin: the pod)
 set -euo pipefail
 
 # Both can be pointed elsewhere, which only the unit test of the add-on parsing does.
@@ -242,7 +244,7 @@ pod_annotation() {
 }
 
 smoke() {
-  local nad=$1 bridge=$2 socket_dir=$3 timeout=$4 before port uid mapped
+  local nad=$1 bridge=$2 socket_dir=$3 timeout=$4 first=$5 last=$6 before port uid mapped
   kubectl wait --for=condition=Ready node --all --timeout="${timeout}s" >/dev/null || die "not every node is Ready after ${timeout}s: $(kubectl get nodes --no-headers | tr '\n' ';')"
   for ds in calico-node kube-multus-ds; do
     kubectl -n kube-system rollout status "daemonset/$ds" --timeout="${timeout}s" >/dev/null || die "daemonset $ds is not Running on every node after ${timeout}s"
@@ -256,6 +258,7 @@ smoke() {
   kubectl wait --for=condition=Ready pod/dpdkci-smoke --timeout="${timeout}s" >/dev/null || die "the smoke pod on $nad is not Ready after ${timeout}s: $(kubectl describe pod dpdkci-smoke | tail -n 15)"
   uid=$(kubectl get pod dpdkci-smoke -o jsonpath='{.metadata.uid}')
   pod_annotation userspace/configuration-data | grep -q . || die "the smoke pod has no userspace/configuration-data annotation: the userspace CNI did not attach $nad (does the NAD's kubeconfig exist on the node?)"
+  pod_annotation userspace/configuration-data | "$SMOKE" address "$first" "$last"
   # The plugin writes the mountPath of the container's shared-dir volume there
   # (intel/userspace-cni-network-plugin@3e14ba36:pkg/annotations/annotations.go:115-118).
   mapped=$(pod_annotation userspace/mapped-dir)
@@ -295,6 +298,6 @@ case "$mode" in
   ca-hash) ca_hash ;;
   join-credentials) join_credentials ;;
   admin-kubeconfig) cat "$KUBECONFIG" ;;
-  smoke) smoke "${2:?NAD}" "${3:?BRIDGE}" "${4:?SOCKET_DIR}" "${5:?TIMEOUT}" ;;
+  smoke) smoke "${2:?NAD}" "${3:?BRIDGE}" "${4:?SOCKET_DIR}" "${5:?TIMEOUT}" "${6:?FIRST}" "${7:?LAST}" ;;
   *) die "unknown command $mode" ;;
 esac

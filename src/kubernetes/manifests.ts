@@ -5,13 +5,15 @@ import { parseAllDocuments } from 'yaml';
 import { DpdkciError } from '../core/errors.js';
 import { PROJECT_ROOT } from '../core/paths.js';
 import type { KubernetesVersion } from '../versions/lock.js';
+import { netConfPath, netConfText } from './vhostuser-network.js';
 
 export const MANIFESTS_DIR = join(PROJECT_ROOT, 'manifests');
 
-/** A node as the Kubernetes layer sees it: its name and its address on the node network. */
+/** A node as the Kubernetes layer sees it: its name, its address on the node network, its number in the cluster (1-based). */
 export interface KubeNode {
   name: string;
   ip: string;
+  index: number;
 }
 
 /** Everything the templates in manifests/ are rendered from. */
@@ -43,7 +45,8 @@ export interface ManifestInput {
   socketDir: string;
   bridge: string;
   pauseImage: string;
-  nad: { name: string; namespace: string; config: Record<string, unknown> };
+  /** The vhost-user network: the NAD's name and namespace, the bridge each node's own CNI file puts pods on. */
+  nad: { name: string; namespace: string; bridge: string };
 }
 
 export interface Rendered {
@@ -55,8 +58,6 @@ export interface Rendered {
 
 const hb = Handlebars.create();
 hb.registerHelper('json', (value: unknown) => JSON.stringify(value));
-// Pretty JSON inside a YAML block scalar: lines after the first indented to the block's column.
-hb.registerHelper('jsonBlock', (value: unknown, indent: number) => JSON.stringify(value, null, 2).split('\n').join(`\n${' '.repeat(indent)}`));
 hb.registerPartial('kubelet', readFileSync(join(MANIFESTS_DIR, 'kubeadm', 'kubelet.yaml.hbs'), 'utf8'));
 
 function render(template: string, context: object, name = template.replace(/\.hbs$/, '')): Rendered {
@@ -78,21 +79,6 @@ function render(template: string, context: object, name = template.replace(/\.hb
   return { name, text, docs };
 }
 
-/** The userspace CNI configuration of the vhost-user network: OVS-DPDK on the bridge, OVS as client. */
-export function userspaceNetworkConfig(name: string, bridge: string): Record<string, unknown> {
-  return {
-    cniVersion: '0.3.1',
-    type: 'userspace',
-    name,
-    kubeconfig: '/etc/cni/net.d/multus.d/multus.kubeconfig',
-    logFile: `/var/log/${name}-cni.log`,
-    logLevel: 'info',
-    host: { engine: 'ovs-dpdk', iftype: 'vhostuser', netType: 'bridge', vhost: { mode: 'client', group: 'hugetlbfs' }, bridge: { bridgeName: bridge } },
-    container: { engine: 'ovs-dpdk', iftype: 'vhostuser', netType: 'interface', vhost: { mode: 'server' } },
-    ipam: { type: 'host-local', subnet: '10.56.217.0/24', rangeStart: '10.56.217.131', rangeEnd: '10.56.217.190', gateway: '10.56.217.1', routes: [{ dst: '0.0.0.0/0' }] },
-  };
-}
-
 export function renderInit(input: ManifestInput): Rendered {
   return render('kubeadm/init.yaml.hbs', input);
 }
@@ -110,17 +96,24 @@ export function renderAddons(input: ManifestInput): { calicoPatch: Rendered; ovs
   };
 }
 
+/** Node's own CNI configuration of the vhost-user network, which thin multus reads for the NAD (src/kubernetes/vhostuser-network.ts). */
+export function renderNetConf(input: ManifestInput, node: KubeNode): Rendered {
+  const text = netConfText(input.nad.name, input.nad.bridge, node.index);
+  return { name: `${netConfPath(input.nad.name).replace(/^\//, '')} (${node.name})`, text, docs: [JSON.parse(text) as Record<string, unknown>] };
+}
+
 /** The smoke check's pod on one node, attached to the NAD. */
 export function renderSmokePod(input: ManifestInput, node: string): Rendered {
   return render('smoke/vhostuser-pod.yaml.hbs', { ...input, node });
 }
 
-/** Every manifest of a cluster, in the order they are applied; kubeadm join once per worker. */
+/** Every manifest of a cluster, in the order they are applied; kubeadm join once per worker, the CNI file on every node. */
 export function renderManifests(input: ManifestInput): Rendered[] {
   const addons = renderAddons(input);
   return [
     renderInit(input),
     ...input.workers.map((node) => renderJoin(input, node)),
+    ...[input.controlPlane, ...input.workers].map((node) => renderNetConf(input, node)),
     addons.calicoPatch,
     addons.ovsHugepages,
     addons.nad,

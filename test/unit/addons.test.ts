@@ -4,7 +4,8 @@ import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addonFiles, imageName, manifestImages, type AddonFile } from '../../src/kubernetes/addons.js';
-import { manifestInput } from '../../src/steps/kubernetes/index.js';
+import { manifestInput, NAD_NAME } from '../../src/steps/kubernetes/index.js';
+import { netConfPath, netConfText } from '../../src/kubernetes/vhostuser-network.js';
 import { nodeLabels } from '../../src/steps/kubernetes/addons.js';
 import { clusterArtefacts, kubernetesVersion } from '../../src/versions/lock.js';
 import { kubernetesContext } from '../fixtures/kubernetes-context.js';
@@ -86,8 +87,17 @@ describe('the add-ons as kustomize renders them from the upstream manifests', ()
     expect(main.volumeMounts).toContainEqual({ name: 'cni', mountPath: '/host/etc/cni/net.d' });
     expect(spec.volumes).toContainEqual({ name: 'cni', hostPath: { path: '/etc/cni/net.d' } });
     expect(spec.volumes).toContainEqual({ name: 'cnibin', hostPath: { path: '/opt/cni/bin' } });
-    const nad = JSON.parse((files().find((f) => f.name === '40-nad.yaml')!.text.match(/config: \|\n([\s\S]*)$/)![1] as string).trim());
-    expect(nad.kubeconfig).toBe('/etc/cni/net.d/multus.d/multus.kubeconfig');
+    // The NAD has no spec, so the binary reads the network from its confDir. The entrypoint generates the
+    // binary's configuration (--multus-conf-file=auto) with no "confDir" (it writes "cniConf", a key the binary
+    // does not read: multus-cni@00adf224:cmd/thin_entrypoint/main.go, pkg/types/types.go): the default holds,
+    // the directory every node's file goes to. A DaemonSet given a configuration of its own could move it.
+    expect(main.args.filter((a: string) => /^--multus-conf-file=/.test(a))).toEqual(['--multus-conf-file=auto']);
+    const nad = parseAllDocuments(files().find((f) => f.name === '40-nad.yaml')!.text)[0]!.toJS() as Doc;
+    expect(nad.spec).toBeUndefined();
+    expect(nad.metadata.name).toBe(NAD_NAME);
+    expect(netConfPath(NAD_NAME)).toBe(`/etc/cni/multus/net.d/${NAD_NAME}.conf`);
+    // The kubeconfig the userspace CNI is given is the one the entrypoint writes on the host.
+    expect(JSON.parse(netConfText(NAD_NAME, 'br-dpdk0', 1)).kubeconfig).toBe('/etc/cni/net.d/multus.d/multus.kubeconfig');
   });
 
   it('an image the lock does not pin stops the rendering, naming it', () => {

@@ -81,11 +81,14 @@ describe('up --dry-run', () => {
     const steps = [...r.stdout.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
     expect(steps[0]).toBe('preflight: Kubernetes 1.36 artefacts');
     // No node network of dpdkci's making: the hosts are on their lab's.
-    expect(steps.slice(steps.indexOf('install Kubernetes'))).toEqual(['install Kubernetes', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons', 'Kubernetes smoke check', 'check dataplane traffic']);
+    expect(steps.slice(steps.indexOf('install Kubernetes'))).toEqual(['install Kubernetes', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'vhost-user network files', 'Kubernetes add-ons', 'Kubernetes smoke check', 'check dataplane traffic']);
     expect(steps.indexOf('install Kubernetes')).toBeGreaterThan(steps.indexOf('reserve hugepages'));
     expect(r.stdout).toMatch(/lab2 +run +\/usr\/local\/lib\/dpdkci\/host-kubernetes.sh apply record lab-k8s +\(stdin: every file the install writes, \/etc\/crictl.yaml, /);
     expect(r.stdout).toMatch(/lab1 +run +bash \/var\/tmp\/dpdkci-kubernetes\/install-kubernetes.sh \/var\/tmp\/dpdkci-kubernetes registry.k8s.io\/pause:\S+ host/);
     expect(r.stdout).toMatch(/its server https:\/\/192\.0\.2\.10:6443 \(lab1's node IP\)/);
+    // Each host its own block of the vhost-user network, in the inventory's order.
+    expect(r.stdout).toMatch(/lab1 +write +\/etc\/cni\/multus\/net\.d\/userspace-ovs-net-1\.conf: .* host-local 10\.56\.217\.16-10\.56\.217\.29 /);
+    expect(r.stdout).toMatch(/lab2 +write +\/etc\/cni\/multus\/net\.d\/userspace-ovs-net-1\.conf: .* host-local 10\.56\.217\.30-10\.56\.217\.43 /);
     expect(r.stdout).toMatch(/lab2 +run +\/usr\/local\/lib\/dpdkci\/host-state.sh check packages .*\brunc\b.*\bsocat\b/);
     expect(existsSync(join(root, 'state', 'clusters', 'lab-k8s'))).toBe(false);
   });
@@ -98,7 +101,7 @@ describe('up --dry-run', () => {
     const steps = [...text.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
     // The preflight first; the layer after the accelerator (its build boots a VM); Kubernetes after the dataplane.
     expect(steps.slice(0, 5)).toEqual(['preflight: Kubernetes 1.36 artefacts', 'provision node image', 'choose accelerator', 'provision Kubernetes layer', 'prepare cluster']);
-    expect(steps.slice(-7)).toEqual(['Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons', 'Kubernetes smoke check', 'check dataplane traffic']);
+    expect(steps.slice(-8)).toEqual(['Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'vhost-user network files', 'Kubernetes add-ons', 'Kubernetes smoke check', 'check dataplane traffic']);
     // The nodes boot from the layer; node01 also forwards the API server, on 127.0.0.1 only.
     const overlays = text.split('\n').filter((l) => l.includes('qemu-img create'));
     expect(overlays).toHaveLength(2);
@@ -109,7 +112,7 @@ describe('up --dry-run', () => {
     // Without --dpdk the nodes are still connected to, and the smoke check (a vhost-user port) is left out.
     const plain = await dryRunPinned('--prefix', 'k8s-plain', '--nodes', '2', '--kubernetes', '1.36');
     const plainSteps = [...plain.stdout.matchAll(/^\[\d+\] (.+)$/gm)].map((m) => m[1]);
-    expect(plainSteps.slice(-8)).toEqual(['wait for SSH', 'connect to nodes', 'push node scripts', 'Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons']);
+    expect(plainSteps.slice(-9)).toEqual(['wait for SSH', 'connect to nodes', 'push node scripts', 'Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'vhost-user network files', 'Kubernetes add-ons']);
     expect(plain.stdout).toMatch(/kubernetes.sh apply node-network 0000:00:04.0 192.168.66.101\/24/);
     // Two secondary NICs each: the first for DPDK, the second the kernel's, for the node network.
     expect(text).toMatch(/kubernetes.sh apply node-network 0000:00:05.0 192.168.66.102\/24/);

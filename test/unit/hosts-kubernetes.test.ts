@@ -44,7 +44,7 @@ const facts = (extra = '') =>
 const want = { name: 'lab2', nic: '0000:03:00.0', prefix: 'lab', bridge: 'br-dpdk0', hugepages2m: 1024, hugepages1g: 0, vfioNoiommu: false, kubernetes: { role: 'worker' as const, nodes: 2 } };
 
 describe('Kubernetes on hosts', () => {
-  it('knows every file the install writes before it runs: binaries, each member of an archive unpacked into a directory, the rootfs, containerd\'s configuration', async () => {
+  it('knows every file the install writes before it runs: binaries, each member of an archive unpacked into a directory, the rootfs, containerd\'s configuration, the vhost-user network file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dpdkci-targets-'));
     mkdirSync(join(dir, 'tree', 'bin'), { recursive: true });
     for (const f of ['containerd', 'ctr']) writeFileSync(join(dir, 'tree', 'bin', f), 'x');
@@ -53,7 +53,7 @@ describe('Kubernetes on hosts', () => {
       { files: [{ name: 'c', sha256: '', path: join(dir, 'c.tar.gz'), install: '/usr/local/' }, { name: 'k', sha256: '', path: '/nonexistent', install: '/usr/local/bin/kubeadm' }, { name: 'go', sha256: '', path: '/x' }], images: [] },
       createLocalRunner(),
     );
-    expect([...targets].sort()).toEqual(['/usr/local/bin/containerd', '/usr/local/bin/ctr', '/usr/local/bin/kubeadm', ...rootfsTargets(), '/etc/containerd/config.toml'].sort());
+    expect([...targets].sort()).toEqual(['/usr/local/bin/containerd', '/usr/local/bin/ctr', '/usr/local/bin/kubeadm', ...rootfsTargets(), '/etc/containerd/config.toml', '/etc/cni/multus/net.d/userspace-ovs-net-1.conf'].sort());
     expect(targets).toContain('/etc/systemd/system/kubelet.service.d/10-kubeadm.conf');
     expect(targets.filter((t) => t.endsWith('/'))).toEqual([]);
   });

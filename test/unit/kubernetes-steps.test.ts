@@ -19,6 +19,7 @@ import { placesFrom } from '../../src/core/places.js';
 // Sequencing only: which commands the Kubernetes steps send to which node, in which order, with what on
 // standard input. Nothing here shows that kubeadm or the add-ons work; no live Kubernetes ran them.
 const K = '/usr/local/lib/dpdkci/kubernetes.sh';
+const C = '/usr/local/lib/dpdkci/cni-netconf.sh';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 // Stand-ins for the upstream manifests, with the images the lock pins: what the steps do with them is tested
 // here; the real manifests are rendered with a real kustomize in addons.test.ts.
@@ -75,10 +76,10 @@ function setup(): { ctx: UpContext; runners: FakeRunner[]; root: string } {
   return { ctx, runners, root };
 }
 
-const verbs = (r: FakeRunner) => r.calls.map((c) => (c[0] === K ? c.slice(1, 3).join(' ') : c[0]));
+const verbs = (r: FakeRunner) => r.calls.map((c) => (c[0] === K ? c.slice(1, 3).join(' ') : c[0] === C ? `netconf ${c[1]}` : c[0]));
 
 describe('the Kubernetes steps of up', () => {
-  it('on a new cluster: node network, init on node01, join with its credentials, kubeconfig, add-ons, smoke', async () => {
+  it('on a new cluster: node network, init on node01, join with its credentials, kubeconfig, network files, add-ons, smoke', async () => {
     const { ctx, runners } = setup();
     const [n1, n2] = runners as [FakeRunner, FakeRunner];
     for (const r of runners) r.on(/ check /, { exitCode: 3 });
@@ -86,7 +87,7 @@ describe('the Kubernetes steps of up', () => {
     n1.on(/ smoke /, { stdout: 'smoke port vhu1234\n' });
     const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
     // The smoke check only looks: it runs every time and is not a change.
-    expect(result.applied).toEqual(['Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons']);
+    expect(result.applied).toEqual(['Kubernetes node network', 'kubeadm init', 'kubeadm join', 'kubeconfig', 'vhost-user network files', 'Kubernetes add-ons']);
     expect(verbs(n1)).toEqual([
       'check node-network',
       'apply node-network',
@@ -95,13 +96,22 @@ describe('the Kubernetes steps of up', () => {
       'ca-hash',
       'join-credentials',
       'admin-kubeconfig',
+      'netconf check',
+      'netconf apply',
       'check addons',
       'rm',
       ...Array(9).fill('install'),
       'apply addons',
       'smoke userspace-ovs-net-1',
     ]);
-    expect(verbs(n2)).toEqual(['check node-network', 'apply node-network', 'check join', 'apply join']);
+    expect(verbs(n2)).toEqual(['check node-network', 'apply node-network', 'check join', 'apply join', 'netconf check', 'netconf apply']);
+    // Each node's file for thin multus, in its directory, with the node's own block of addresses.
+    const netconf = (r: FakeRunner) => r.calls.map((c, i) => [c, r.inputs[i]] as const).filter(([c]) => c[0] === C && c[1] === 'apply');
+    for (const [r, start, end] of [[n1, '10.56.217.16', '10.56.217.29'], [n2, '10.56.217.30', '10.56.217.43']] as const) {
+      const [[argv, text]] = netconf(r) as [[string[], string]];
+      expect(argv).toEqual([C, 'apply', '/etc/cni/multus/net.d/userspace-ovs-net-1.conf']);
+      expect(JSON.parse(text)).toMatchObject({ name: 'userspace-ovs-net-1', type: 'userspace', ipam: { type: 'host-local', rangeStart: start, rangeEnd: end } });
+    }
     // The second secondary NIC carries the node network; DPDK has the first.
     expect(n2.calls[1]).toEqual([K, 'apply', 'node-network', '0000:00:05.0', '192.168.66.102/24']);
     // The worker is checked against the CA node01 has; init is given kubeadm's own 4 min (not TCG) to come back.
@@ -142,8 +152,8 @@ describe('the Kubernetes steps of up', () => {
     writeFileSync(ctx.paths.kubeconfig, hostKubeconfig(ADMIN, '127.0.0.1:2203'), { mode: 0o600 });
     const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
     expect(result.applied).toEqual([]);
-    expect(verbs(n1)).toEqual(['check node-network', 'check init', 'ca-hash', 'admin-kubeconfig', 'check addons', 'smoke userspace-ovs-net-1']);
-    expect(verbs(n2)).toEqual(['check node-network', 'check join']);
+    expect(verbs(n1)).toEqual(['check node-network', 'check init', 'ca-hash', 'admin-kubeconfig', 'netconf check', 'check addons', 'smoke userspace-ovs-net-1']);
+    expect(verbs(n2)).toEqual(['check node-network', 'check join', 'netconf check']);
   });
 
   it('node01 restarted, its init complete: apply init waits for it (script says nothing reset); no join, no add-ons, the kubeconfig kept', async () => {
@@ -153,8 +163,8 @@ describe('the Kubernetes steps of up', () => {
     n1.on(/check init/, { exitCode: 3 }).on(/apply init/, { stdout: 'changed the control plane of the completed kubeadm init answers again (nothing reset)\n' });
     const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
     expect(result.applied).toEqual(['kubeadm init']);
-    expect(verbs(n1)).toEqual(['check node-network', 'check init', 'apply init', 'ca-hash', 'admin-kubeconfig', 'check addons', 'smoke userspace-ovs-net-1']);
-    expect(verbs(n2)).toEqual(['check node-network', 'check join']);
+    expect(verbs(n1)).toEqual(['check node-network', 'check init', 'apply init', 'ca-hash', 'admin-kubeconfig', 'netconf check', 'check addons', 'smoke userspace-ovs-net-1']);
+    expect(verbs(n2)).toEqual(['check node-network', 'check join', 'netconf check']);
   });
 
   it('after a re-init (a new CA, same server): the worker re-joins with the new hash, the add-ons go on again, the kubeconfig is rewritten', async () => {
@@ -172,7 +182,7 @@ describe('the Kubernetes steps of up', () => {
     const result = await runPipeline(kubernetesSteps, ctx, ctx.progress);
     expect(result.applied).toEqual(['kubeadm init', 'kubeadm join', 'kubeconfig', 'Kubernetes add-ons']);
     expect(n2.calls.find((c) => c[2] === 'join')).toEqual([K, 'check', 'join', CA_NEW]);
-    expect(verbs(n2)).toEqual(['check node-network', 'check join', 'apply join']);
+    expect(verbs(n2)).toEqual(['check node-network', 'check join', 'apply join', 'netconf check']);
     expect(n2.inputs[2]).toContain(`caCertHashes: ["${CA_NEW}"]`);
     expect(readFileSync(ctx.paths.kubeconfig, 'utf8')).toBe(hostKubeconfig(ADMIN_NEW, '127.0.0.1:2203'));
     expect(verbs(n1)).toContain('apply addons');

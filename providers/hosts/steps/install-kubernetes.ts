@@ -10,7 +10,8 @@ import type { Runner } from '../../../src/exec/runner.js';
 import { reservedCpus } from '../../../src/core/kubernetes-budget.js';
 import { hostOf } from '../access.js';
 import { nodeScriptPath } from '../../../src/node-scripts/scripts.js';
-import { KUBELET_PATCH_FILE, lockOf } from '../../../src/steps/kubernetes/common.js';
+import { KUBELET_PATCH_FILE, lockOf, NAD_NAME } from '../../../src/steps/kubernetes/common.js';
+import { netConfPath } from '../../../src/kubernetes/vhostuser-network.js';
 import { need, type UpContext } from '../../../src/steps/context.js';
 
 /**
@@ -23,8 +24,8 @@ const enabled = (ctx: UpContext) => ctx.options.kubernetes !== 'none';
 
 /**
  * Every file the install writes on a host, known here before it runs: each binary, each file an archive
- * unpacks into a directory (/usr/local/, /opt/cni/bin/), the recipe's rootfs and containerd's
- * configuration. The host's record keeps a copy of those it has, and down removes or restores each one.
+ * unpacks into a directory (/usr/local/, /opt/cni/bin/), the recipe's rootfs, containerd's configuration
+ * and the vhost-user network's file for multus. The host's record keeps a copy of those it has, and down removes or restores each one.
  */
 export async function installTargets(artefacts: LocalArtefacts, host: Runner): Promise<string[]> {
   const out: string[] = [];
@@ -40,7 +41,8 @@ export async function installTargets(artefacts: LocalArtefacts, host: Runner): P
       if (entry && !entry.endsWith('/')) out.push(`${dest}${entry}`);
     }
   }
-  return [...out, ...rootfsTargets(), CONTAINERD_CONFIG];
+  // Not the install's but the vhost-user network step's, listed here so that down takes it away or puts back the host's own.
+  return [...out, ...rootfsTargets(), CONTAINERD_CONFIG, netConfPath(NAD_NAME)];
 }
 
 const CONTAINERD_CONFIG = '/etc/containerd/config.toml';

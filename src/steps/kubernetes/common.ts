@@ -3,7 +3,7 @@ import type { Node } from '../../exec/runner.js';
 import { CommandError, DpdkciError } from '../../core/errors.js';
 import { BRIDGE } from '../../dataplane/plan.js';
 import { EVICTION_HARD_MEMORY_MIB, reservedCpus, SYSTEM_RESERVED_MEMORY_MIB } from '../../core/kubernetes-budget.js';
-import { userspaceNetworkConfig, type ManifestInput } from '../../kubernetes/manifests.js';
+import type { ManifestInput } from '../../kubernetes/manifests.js';
 import { kubernetesVersion, pauseImage, type Lock } from '../../versions/lock.js';
 import { providerOf } from '../../provider/registry.js';
 import { nodeScriptPath } from '../../node-scripts/scripts.js';
@@ -68,7 +68,7 @@ export function manifestInput(ctx: UpContext, credentials: { token: string; caCe
   const version = kubernetesVersion(lockOf(ctx), ctx.options.kubernetes);
   const record = need(ctx.record, 'cluster record');
   const network = kubernetesNetwork(ctx);
-  const nodes = record.nodes.map((n) => ({ name: n.name, ip: nodeIpOf(ctx, n.name) }));
+  const nodes = record.nodes.map((n) => ({ name: n.name, ip: nodeIpOf(ctx, n.name), index: n.index }));
   const accel = ctx.accel?.accel ?? record.accel;
   const cpus = providerOf(record).kubeletCpus(record, ctx.options);
   return {
@@ -92,7 +92,7 @@ export function manifestInput(ctx: UpContext, credentials: { token: string; caCe
     socketDir: ctx.options.vhostSocketDir,
     bridge: BRIDGE,
     pauseImage: pauseImage(version).ref,
-    nad: { name: NAD_NAME, namespace: 'default', config: userspaceNetworkConfig(NAD_NAME, BRIDGE) },
+    nad: { name: NAD_NAME, namespace: 'default', bridge: BRIDGE },
   };
 }
 

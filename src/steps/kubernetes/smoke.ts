@@ -3,13 +3,16 @@ import type { Step } from '../../core/pipeline.js';
 import { BRIDGE } from '../../dataplane/plan.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { renderSmokePod } from '../../kubernetes/manifests.js';
-import type { UpContext } from '../context.js';
+import { vhostUserRange } from '../../kubernetes/vhostuser-network.js';
+import { need, type UpContext } from '../context.js';
 import { controlPlane, enabled, manifestInput, NAD_NAME, plannedNames, SCRIPT } from './common.js';
 
 const SMOKE_TIMEOUT_S = 300;
 
+/** The smoke pod runs on the control plane, so its address must be in that node's block. */
 function smokeArgv(ctx: UpContext): string[] {
-  return [SCRIPT, 'smoke', NAD_NAME, BRIDGE, ctx.options.vhostSocketDir, String(SMOKE_TIMEOUT_S)];
+  const block = vhostUserRange(need(need(ctx.record, 'cluster record').nodes[0], 'the control-plane node').index);
+  return [SCRIPT, 'smoke', NAD_NAME, BRIDGE, ctx.options.vhostSocketDir, String(SMOKE_TIMEOUT_S), block.rangeStart, block.rangeEnd];
 }
 
 /**
@@ -29,7 +32,8 @@ export const kubernetesSmoke: Step<UpContext> = {
     const r = await node.runner.run(smokeArgv(ctx), { stdin: pod.text, check: false, timeoutMs: (SMOKE_TIMEOUT_S * 6 + 60) * 1000 });
     if (r.exitCode !== 0) throw new DpdkciError(`${node.name}: the Kubernetes smoke check failed:\n${(r.stderr || r.stdout).trim()}`);
     const port = /^smoke port (\S+)/m.exec(r.stdout)?.[1];
-    return `nodes Ready, CNI pods Running, ${NAD_NAME} gave the pod port ${port ?? '?'} on ${BRIDGE}, served and linked up, then removed with the pod`;
+    const address = /^address (\S+)/m.exec(r.stdout)?.[1];
+    return `nodes Ready, CNI pods Running, ${NAD_NAME} gave the pod ${address ?? '?'} and port ${port ?? '?'} on ${BRIDGE}, served and linked up, then removed with the pod`;
   },
   plan(ctx) {
     const node = plannedNames(ctx)[0] as string;
@@ -39,7 +43,7 @@ export const kubernetesSmoke: Step<UpContext> = {
         on: node,
         verb: 'wait',
         what:
-          `every node Ready; calico-node and kube-multus-ds rolled out; the pod Ready with the userspace/* annotations; its one new dpdkvhostuserclient port on ${BRIDGE} ` +
+          `every node Ready; calico-node and kube-multus-ds rolled out; the pod Ready with the userspace/* annotations, its address in ${plannedNames(ctx)[0]}'s block; its one new dpdkvhostuserclient port on ${BRIDGE} ` +
           `with its socket under ${ctx.options.vhostSocketDir}/<pod uid>/, a bind mount there, served by testpmd until link_state is up; then the pod deleted and the port, socket and mount gone`,
       },
     ];
