@@ -6,6 +6,7 @@ import { fetchArtifact, sha256File } from '../fetch/fetcher.js';
 import { pullImage, type PullOptions } from '../fetch/registry.js';
 import { readOciArchive } from '../sync/oci.js';
 import { buildGoBinary } from './go-build.js';
+import { registryEndpoint, type RegistryMirror } from '../core/registry-mirrors.js';
 import { clusterArtefacts, type Lock } from '../versions/lock.js';
 import { bundleImageFile } from '../versions/preflight.js';
 
@@ -20,9 +21,15 @@ export interface ArtefactSources {
   onProgress?: (what: string) => void;
 }
 
-/** The fetch options for those sources: the artefact cache, and the bundle or mirror when there is one. */
-export function artefactSources(cacheDir: string, sources: { bundleDir?: string; mirror?: string }): ArtefactSources {
-  return { cacheDir, ...(sources.bundleDir ? { bundleDir: sources.bundleDir } : {}), ...(sources.mirror ? { mirror: sources.mirror } : {}) };
+/** The fetch options for those sources: the artefact cache, the bundle or mirror when there is one, and image pulls through --registry-mirror. */
+export function artefactSources(cacheDir: string, sources: { bundleDir?: string; mirror?: string; registryMirrors?: RegistryMirror[] }): ArtefactSources {
+  const mirrors = sources.registryMirrors ?? [];
+  return {
+    cacheDir,
+    ...(sources.bundleDir ? { bundleDir: sources.bundleDir } : {}),
+    ...(sources.mirror ? { mirror: sources.mirror } : {}),
+    ...(mirrors.length ? { endpoint: (host: string) => registryEndpoint(mirrors, host) } : {}),
+  };
 }
 
 /** Every artefact of a cluster as a local file, each verified against the lock. */

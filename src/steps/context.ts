@@ -11,6 +11,7 @@ import type { AccelChoice } from '../core/accelerator.js';
 import type { RestoreState } from '../snapshot/store.js';
 import type { Inventory } from '../core/inventory.js';
 import type { Places } from '../core/places.js';
+import type { RegistryMirror } from '../core/registry-mirrors.js';
 
 /** What the steps of `up` share. Steps fill in image, accel and record as they go. */
 export interface UpContext {
@@ -46,8 +47,11 @@ export interface UpContext {
    * apply on them without asking first (apply still does only what is missing).
    */
   created?: Set<string>;
-  /** With --kubernetes V: the lock and where its artefacts come from (the preflight found them all). */
-  kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string };
+  /**
+   * With --kubernetes V: the lock (completed by the user lock) and where its artefacts come from (the
+   * preflight found them all); registryMirrors (--registry-mirror) serve the host's pulls and the nodes' containerd.
+   */
+  kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string; registryMirrors?: RegistryMirror[] };
   /** "node01: what changed" lines from steps that converge node settings (sync reports them). */
   changes?: string[];
   /** --provider hosts: the inventory, read and validated at the CLI. */
