@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { loadInventory, requireNodeIps } from '../../../providers/hosts/inventory.js';
 import { resolve } from 'node:path';
 import { kubernetesVersion } from '../../versions/lock.js';
-import { effectiveLock, lockForUse, lookupSources } from './lock-use.js';
+import { effectiveLock, lockForUse, lookupSources, resolveForUse } from './lock-use.js';
 import { resolveClusterOptions, resolvePrefix } from '../../core/config.js';
 import { writeJunit } from '../../core/junit.js';
 import { currentOwner } from '../../core/owner.js';
@@ -97,7 +97,16 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   } else if (effective && options.kubernetes !== 'none') {
     // A version the lock does not pin is bad input, named with the ones it pins, dry run or not.
     kubernetesVersion(effective.lock, options.kubernetes);
-    if (request.kind !== 'named') effective = await lockForUse(effective, [options.kubernetes], lookupSources(flags, ctx.env, ctx.places), ctx, `--kubernetes ${options.kubernetes}`);
+    const sources = lookupSources(flags, ctx.env, ctx.places);
+    if (request.kind === 'named') {
+      // A restore needs no artefacts: its image has them.
+    } else if (!flags.dryRun) effective = await lockForUse(effective, [options.kubernetes], sources, ctx, `--kubernetes ${options.kubernetes}`);
+    else {
+      // A dry run records what it can and plans the rest; the plan says the preflight would stop up.
+      const first = await resolveForUse(effective, [options.kubernetes], sources, ctx);
+      effective = first.effective;
+      if (first.failed.length) ctx.progress.warn(`--kubernetes ${options.kubernetes}: ${first.failed.length} value(s) could not be looked up (first: ${first.failed[0]?.name}: ${first.failed[0]?.why}); up would stop before anything starts`);
+    }
   }
   const lock = effective?.lock;
   const settings = resolveUpSettings(flags, ctx.env);
