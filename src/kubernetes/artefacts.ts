@@ -43,7 +43,7 @@ export function pinnedArtefacts(lock: Lock, minor: string) {
   const wanted = clusterArtefacts(lock, minor);
   if (wanted.unpinned.length) {
     throw new DpdkciError(
-      `Kubernetes ${minor}: ${wanted.unpinned.length} artefact(s) have no checksum or digest in the lock file:\n${wanted.unpinned.map((u) => `  ${u}`).join('\n')}\nrecord them (dpdkci versions lists them), then try again`,
+      `Kubernetes ${minor}: ${wanted.unpinned.length} artefact(s) have no checksum or digest in the lock file:\n${wanted.unpinned.map((u) => `  ${u}`).join('\n')}\ndpdkci versions --resolve looks them up and records them (dpdkci versions lists them), then try again`,
     );
   }
   return { files: wanted.files, builds: wanted.builds, images: wanted.images.map((m) => ({ ref: m.ref, digest: m.digest as string })) };

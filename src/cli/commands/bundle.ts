@@ -18,7 +18,8 @@ export async function runBundle(dir: string, flags: { kubernetes?: string; mirro
   const minor = asked.via !== '--kubernetes' && (asked.value === 'none' || asked.value === 'auto') ? lock0.kubernetes.default : asked.value;
   kubernetesVersion(lock0, minor);
   // A bundle is made of values recorded: what the lock leaves null is looked up and recorded first.
-  const sources = lookupSources({ ...flags, bundle: undefined }, ctx.env, ctx.places);
+  // Looked up where a bundle gets its bytes (network, mirrors), never from a bundle (DPDKCI_BUNDLE is up's).
+  const { bundleDir: _, ...sources } = lookupSources(flags, ctx.env, ctx.places);
   effective = await lockForUse(effective, [minor], sources, ctx, `bundle ${dir}`);
   const lock = effective.lock;
   const { mirror, registryMirrors } = sources;

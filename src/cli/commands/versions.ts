@@ -51,7 +51,8 @@ export async function runVersions(flags: VersionsFlags, ctx: CommandContext): Pr
 async function resolveVersions(effective: EffectiveLock, flags: VersionsFlags, ctx: CommandContext): Promise<number> {
   const file = effective.user.lockFile;
   const minors = Object.keys(effective.lock.kubernetes.versions);
-  const { effective: after, resolved, failed } = await resolveForUse(effective, minors, lookupSources({ ...flags, bundle: undefined }, ctx.env, ctx.places), ctx);
+  const { bundleDir: _, ...sources } = lookupSources(flags, ctx.env, ctx.places);
+  const { effective: after, resolved, failed } = await resolveForUse(effective, minors, sources, ctx);
   // --write: a lab that commits its pins gets every value recorded so far (this run's and earlier ones).
   const written = flags.write ? completedValues(after.shipped, after.lock) : [];
   if (written.length) writeResolutions(file, written);
