@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,9 @@ import { unreachableLockFile } from '../fixtures/kubernetes-context.js';
 const bin = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 const SHA = 'ab'.repeat(32);
 const DIGEST = `sha256:${'cd'.repeat(32)}`;
+/** What the stand-in registry serves for registry.example/pause:3.10, and its digest. */
+const SERVED = '{"schemaVersion":2,"manifests":[]}';
+const SERVED_DIGEST = `sha256:${createHash('sha256').update(SERVED).digest('hex')}`;
 
 type Overrides = { fileUrl?: string; sha256?: string | null; ref?: string; digest?: string | null };
 const lockWith = (base: string, o: Overrides = {}) =>
@@ -62,6 +66,7 @@ describe('preflight', () => {
     server = createServer((req, res) => {
       if (req.url === '/mirror/dl.example/kubeadm') res.writeHead(200).end();
       else if (req.url === '/v2/') res.writeHead(401).end();
+      else if (req.url === '/v2/pause/manifests/3.10') res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end(SERVED);
       else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -95,6 +100,16 @@ describe('preflight', () => {
     mkdirSync(join(dir, 'sha256', SHA), { recursive: true });
     writeFileSync(cachedPath(dir, { name: 'kubeadm-v1.31.4', url: '', sha256: SHA }), 'x');
     expect((await preflight(other, '1.31', { cacheDir: dir })).sources['kubeadm-v1.31.4']).toBe('cache');
+  });
+
+  it('asks each tag through --registry-mirror and refuses one that moved, naming both digests', async () => {
+    const registryMirrors = [{ host: 'registry.example', url: base }];
+    const same = await preflight(loadLock(lockWith('https://dl.example', { digest: SERVED_DIGEST })), '1.31', { cacheDir: cache(), mirror: `${base}/mirror`, registryMirrors });
+    expect(same.sources['registry.example/pause:3.10']).toBe('network');
+    expect(same.moved).toEqual([]);
+    const moved = await preflight(loadLock(lockWith('https://dl.example')), '1.31', { cacheDir: cache(), mirror: `${base}/mirror`, registryMirrors });
+    expect(moved.moved).toEqual([`registry.example/pause:3.10: the lock records ${DIGEST}, but ${base} now serves ${SERVED_DIGEST} for the tag`]);
+    expect(preflightMessage('1.31', moved)).toMatch(/1 tag\(s\) moved since their digest was recorded/);
   });
 
   it('with a bundle, takes only from it and names what it lacks', async () => {
