@@ -80,7 +80,9 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     options = resolveClusterOptions({ ...flags, kubernetes: saved }, ctx.env);
     ctx.progress.info(`--kubernetes auto: ${saved === 'none' ? 'no Kubernetes' : `Kubernetes ${saved}`}, as snapshot "${request.name}" was saved`);
   }
-  // The lock is read once, and only when Kubernetes may be wanted.
+  // Bad input is found before anything is looked up: up's settings, and where the lock's values come from.
+  const settings = resolveUpSettings(flags, ctx.env);
+  const sources = lookupSources(flags, ctx.env, ctx.places);
   // What the lock leaves null is looked up and recorded in the user lock first (dry run included).
   let effective = options.kubernetes !== 'none' ? effectiveLock(ctx) : undefined;
   if (effective && options.kubernetes === 'auto') {
@@ -97,7 +99,6 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
   } else if (effective && options.kubernetes !== 'none') {
     // A version the lock does not pin is bad input, named with the ones it pins, dry run or not.
     kubernetesVersion(effective.lock, options.kubernetes);
-    const sources = lookupSources(flags, ctx.env, ctx.places);
     if (request.kind === 'named') {
       // A restore needs no artefacts: its image has them.
     } else if (!flags.dryRun) effective = await lockForUse(effective, [options.kubernetes], sources, ctx, `--kubernetes ${options.kubernetes}`);
@@ -109,7 +110,6 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     }
   }
   const lock = effective?.lock;
-  const settings = resolveUpSettings(flags, ctx.env);
   const { timeoutS, artifacts } = settings;
   const owner = currentOwner(ctx.places);
   const paths = clusterPaths(options.prefix, ctx.places);
