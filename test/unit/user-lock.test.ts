@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { placesFrom } from '../../src/core/places.js';
 import { UsageError } from '../../src/core/errors.js';
 import { resolveOnFirstUse } from '../../src/versions/first-use.js';
+import { loadLock } from '../../src/versions/lock.js';
+import { completedValues, writeResolutions } from '../../src/versions/resolve.js';
 import { kubeadmImageMismatches } from '../../src/versions/kubeadm-images.js';
 import { loadEffectiveLock, lockSha256, parseUserLock, userLockFile, writeUserLock, type UserLock } from '../../src/versions/user-lock.js';
 import { writeLock } from '../fixtures/lock.js';
@@ -66,6 +68,21 @@ describe('the user lock', () => {
     // The shipped lock as read stays as it was.
     expect(e.shipped.kubernetes.versions['1.31']?.files[1]?.sha256).toBeNull();
     expect(e.note).toBeUndefined();
+  });
+
+  it('versions --resolve --write: the recorded values go to their places in the lock file, and it still loads', () => {
+    const { lockFile, places } = setup();
+    writeUserLock(userLockFile(places), userLock(lockFile));
+    const e = loadEffectiveLock(places);
+    const values = completedValues(e.shipped, e.lock);
+    expect(values).toEqual([
+      { path: ['kubernetes', 'versions', '1.31', 'files', 1, 'sha256'], kind: 'file', name: 'kubelet-v1.31.4', value: RESOLVED_SHA },
+      { path: ['kubernetes', 'versions', '1.31', 'images', 1, 'digest'], kind: 'image', name: '127.0.0.1:1/etcd:3.5.0-0', value: RESOLVED_DIGEST },
+    ]);
+    writeResolutions(lockFile, values);
+    const written = loadLock(lockFile).kubernetes.versions['1.31'];
+    expect(written?.files[1]?.sha256).toBe(RESOLVED_SHA);
+    expect(written?.images.map((m) => m.digest)).toEqual([SHIPPED_DIGEST, RESOLVED_DIGEST]);
   });
 
   it('is written whole, mode 0600, and reads back the same', () => {
