@@ -33,7 +33,7 @@ export async function makeBundle(lock: Lock, minor: string, dir: string, options
   const wanted = clusterArtefacts(lock, minor);
   if (wanted.unpinned.length) {
     throw new DpdkciError(
-      `cannot bundle Kubernetes ${minor}: ${wanted.unpinned.length} artefact(s) have no checksum or digest in versions.lock.yaml:\n${wanted.unpinned.map((u) => `  ${u}`).join('\n')}\nrecord them in the lock file first`,
+      `cannot bundle Kubernetes ${minor}: ${wanted.unpinned.length} artefact(s) have no checksum or digest in the lock:\n${wanted.unpinned.map((u) => `  ${u}`).join("\n")}\ndpdkci bundle and dpdkci versions --resolve look them up and record them (give --mirror and --registry-mirror where upstream cannot be reached)`,
     );
   }
   mkdirSync(join(dir, 'files'), { recursive: true });

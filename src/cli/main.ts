@@ -23,6 +23,9 @@ import { runSnapshotList, runSnapshotRm, runSnapshotSave } from './commands/snap
 
 const PREFIX_HELP = `cluster name; two prefixes are two independent clusters ${optionHelp('prefix')}`;
 
+/** A repeatable option's values, in order (commander calls this once per occurrence). */
+const collectValues = (value: string, previous?: string[]): string[] => [...(previous ?? []), value];
+
 export function buildProgram(ctx: CommandContext, setCode: (code: number) => void): Command {
   const program = new Command('dpdkci')
     .description('QEMU test clusters whose nodes run an OVS-DPDK dataplane (kubevirtci-style)')
@@ -50,6 +53,8 @@ export function buildProgram(ctx: CommandContext, setCode: (code: number) => voi
     .option('--kubernetes <version>', `auto (1.36 when its artefacts can be had, else none), a pinned minor version (1.36, 1.35), or none for the OVS-DPDK nodes alone ${optionHelp('kubernetes')}`)
     .option('--bundle <dir>', `take every Kubernetes artefact from this air-gapped bundle (made by dpdkci bundle) ${optionHelp('bundle')}`)
     .option('--mirror <url>', `fetch Kubernetes artefacts from MIRROR/host/path instead of their upstream URLs ${optionHelp('mirror')}`)
+    .option('--registry-mirror <host=url>', `send image look-ups and pulls for registry HOST to URL (a pull-through cache or a copy under the same names); repeatable ${optionHelp('registryMirrors')}`, collectValues)
+    .option('--locked', `refuse to look up any value the lock leaves null; fail naming them (for CI lanes that demand a committed lock) ${optionHelp('locked')}`)
     .option('--provider <name>', `qemu (nodes dpdkci boots) or hosts (machines of --inventory) ${optionHelp('provider')}`)
     .option('--inventory <file>', `with --provider hosts: the YAML list of machines (README, "Your own machines") ${optionHelp('inventory')}`)
     .option('--dpdk', `OVS-DPDK on every node: hugepages, vfio-pci NIC, br-dpdk0, vhost-user socket dir ${optionHelp('dpdk')}`)
@@ -196,15 +201,19 @@ export function buildProgram(ctx: CommandContext, setCode: (code: number) => voi
     .argument('<dir>')
     .option('--kubernetes <version>', `which Kubernetes version ${optionHelp('kubernetes', { fallback: "the lock file's default" })}`)
     .option('--mirror <url>', `fetch files from MIRROR/host/path ${optionHelp('mirror')}`)
+    .option('--registry-mirror <host=url>', `send image look-ups and pulls for registry HOST to URL (a pull-through cache or a copy under the same names); repeatable ${optionHelp('registryMirrors')}`, collectValues)
+    .option('--locked', `refuse to look up any value the lock leaves null; fail naming them (for CI lanes that demand a committed lock) ${optionHelp('locked')}`)
     .action(async (dir: string, opts) => setCode(await runBundle(dir, opts, ctx)));
 
   program
     .command('versions')
     .description('what versions.lock.yaml pins: Kubernetes versions, add-ons, every file and image, and what is not pinned yet')
     .option('-o, --output <format>', 'table (default) or json')
-    .option('--resolve', 'on a connected machine: look up every value the lock leaves null (files downloaded and hashed, image tags asked of their registries)')
-    .option('--write', 'with --resolve: record what was found in the lock file, keeping its comments')
+    .option('--resolve', 'look up every value the lock leaves null (files downloaded and hashed, image tags asked of their registries) and record them in the user lock, versions.resolved.yaml of the state directory')
+    .option('--write', 'with --resolve: also write every recorded value into the lock file itself, keeping its comments (for a lab that commits its pins)')
     .option('--mirror <url>', `with --resolve: fetch files from MIRROR/host/path ${optionHelp('mirror')}`)
+    .option('--registry-mirror <host=url>', `with --resolve: ask URL for images of registry HOST; repeatable ${optionHelp('registryMirrors')}`, collectValues)
+    .option('--locked', `refused with --resolve ${optionHelp('locked')}`)
     .action(async (opts) => setCode(await runVersions(opts, ctx)));
 
   program
@@ -227,6 +236,8 @@ export function buildProgram(ctx: CommandContext, setCode: (code: number) => voi
     .option('--kubernetes <version>', `also build the Kubernetes layer of this pinned minor version ${optionHelp('kubernetes', { fallback: 'none' })}`)
     .option('--bundle <dir>', `take every Kubernetes artefact from this bundle (dpdkci bundle) ${optionHelp('bundle')}`)
     .option('--mirror <url>', `fetch Kubernetes artefacts from MIRROR/host/path ${optionHelp('mirror')}`)
+    .option('--registry-mirror <host=url>', `send image look-ups and pulls for registry HOST to URL (a pull-through cache or a copy under the same names); repeatable ${optionHelp('registryMirrors')}`, collectValues)
+    .option('--locked', `refuse to look up any value the lock leaves null; fail naming them (for CI lanes that demand a committed lock) ${optionHelp('locked')}`)
     .option('--accel <mode>', `for the build VM: auto, kvm or tcg ${optionHelp('accel')}`)
     .option('--debian-mirror <url>', `Debian mirror ${optionHelp('debianMirror')}`)
     .option('-o, --output <format>', 'json for the image record')

@@ -11,6 +11,8 @@ export type OptionName =
   | keyof ClusterOptions
   | 'bundle'
   | 'mirror'
+  | 'registryMirrors'
+  | 'locked'
   | 'debianMirror'
   | 'timeout'
   | 'artifacts'
@@ -61,6 +63,10 @@ export const OPTION_SPECS: Record<OptionName, OptionSpec> = {
   inventory: { flag: '--inventory', env: 'DPDKCI_INVENTORY', default: '' },
   bundle: { flag: '--bundle', env: 'DPDKCI_BUNDLE', default: '' },
   mirror: { flag: '--mirror', env: 'DPDKCI_MIRROR', default: '' },
+  // HOST=URL, repeatable; the variable takes them comma- or space-separated (src/core/registry-mirrors.ts).
+  registryMirrors: { flag: '--registry-mirror', env: 'DPDKCI_REGISTRY_MIRRORS', default: '' },
+  // As npm ci and cargo --locked: a lock value not recorded is an error, never looked up.
+  locked: { flag: '--locked', env: 'DPDKCI_LOCKED', default: 'false' },
   // '' is the host's own apt sources, found when the image is built.
   debianMirror: { flag: '--debian-mirror', env: 'DPDKCI_DEBIAN_MIRROR', default: '', shown: "the host's apt sources" },
   timeout: { flag: '--timeout', env: 'DPDKCI_TIMEOUT', default: '', shown: 'none' },

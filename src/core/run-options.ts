@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import { given, pick, type RawFlags } from './option-table.js';
-import { parseDuration } from './option-values.js';
+import { boolean, parseDuration } from './option-values.js';
+import { parseRegistryMirrors, type RegistryMirror } from './registry-mirrors.js';
 
 /**
  * The options besides the cluster's own (src/core/config.ts), resolved from the same table at the CLI
@@ -20,6 +21,18 @@ export function resolveKubernetesSources(flags: RawFlags, env: NodeJS.ProcessEnv
   const bundleDir = given('bundle', flags, env)?.value;
   const mirror = resolveMirror(flags, env);
   return { ...(bundleDir !== undefined ? { bundleDir } : {}), ...(mirror ? { mirror } : {}) };
+}
+
+/** --registry-mirror HOST=URL (repeatable) or DPDKCI_REGISTRY_MIRRORS (comma- or space-separated). */
+export function resolveRegistryMirrors(flags: { registryMirror?: string[] }, env: NodeJS.ProcessEnv): RegistryMirror[] {
+  if (flags.registryMirror?.length) return parseRegistryMirrors(flags.registryMirror, '--registry-mirror');
+  const src = given('registryMirrors', {}, env);
+  return src ? parseRegistryMirrors(src.value.split(/[\s,]+/).filter(Boolean), src.via) : [];
+}
+
+/** --locked (DPDKCI_LOCKED): refuse to look up any value the lock leaves null. */
+export function resolveLocked(flags: RawFlags, env: NodeJS.ProcessEnv): boolean {
+  return boolean(pick('locked', flags, env));
 }
 
 /** --debian-mirror (DPDKCI_DEBIAN_MIRROR), or undefined for the host's own apt sources. */

@@ -6,6 +6,7 @@ import { fetchArtifact, sha256File } from '../fetch/fetcher.js';
 import { pullImage, type PullOptions } from '../fetch/registry.js';
 import { readOciArchive } from '../sync/oci.js';
 import { buildGoBinary } from './go-build.js';
+import { registryEndpoint, type RegistryMirror } from '../core/registry-mirrors.js';
 import { clusterArtefacts, type Lock } from '../versions/lock.js';
 import { bundleImageFile } from '../versions/preflight.js';
 
@@ -20,9 +21,15 @@ export interface ArtefactSources {
   onProgress?: (what: string) => void;
 }
 
-/** The fetch options for those sources: the artefact cache, and the bundle or mirror when there is one. */
-export function artefactSources(cacheDir: string, sources: { bundleDir?: string; mirror?: string }): ArtefactSources {
-  return { cacheDir, ...(sources.bundleDir ? { bundleDir: sources.bundleDir } : {}), ...(sources.mirror ? { mirror: sources.mirror } : {}) };
+/** The fetch options for those sources: the artefact cache, the bundle or mirror when there is one, and image pulls through --registry-mirror. */
+export function artefactSources(cacheDir: string, sources: { bundleDir?: string; mirror?: string; registryMirrors?: RegistryMirror[] }): ArtefactSources {
+  const mirrors = sources.registryMirrors ?? [];
+  return {
+    cacheDir,
+    ...(sources.bundleDir ? { bundleDir: sources.bundleDir } : {}),
+    ...(sources.mirror ? { mirror: sources.mirror } : {}),
+    ...(mirrors.length ? { endpoint: (host: string) => registryEndpoint(mirrors, host) } : {}),
+  };
 }
 
 /** Every artefact of a cluster as a local file, each verified against the lock. */
@@ -36,7 +43,7 @@ export function pinnedArtefacts(lock: Lock, minor: string) {
   const wanted = clusterArtefacts(lock, minor);
   if (wanted.unpinned.length) {
     throw new DpdkciError(
-      `Kubernetes ${minor}: ${wanted.unpinned.length} artefact(s) have no checksum or digest in the lock file:\n${wanted.unpinned.map((u) => `  ${u}`).join('\n')}\nrecord them (dpdkci versions lists them), then try again`,
+      `Kubernetes ${minor}: ${wanted.unpinned.length} artefact(s) have no checksum or digest in the lock file:\n${wanted.unpinned.map((u) => `  ${u}`).join('\n')}\ndpdkci versions --resolve looks them up and records them (dpdkci versions lists them), then try again`,
     );
   }
   return { files: wanted.files, builds: wanted.builds, images: wanted.images.map((m) => ({ ref: m.ref, digest: m.digest as string })) };

@@ -47,7 +47,10 @@ export interface UpContext {
    * apply on them without asking first (apply still does only what is missing).
    */
   created?: Set<string>;
-  /** With --kubernetes V: the lock and where its artefacts come from (the preflight found them all). */
+  /**
+   * With --kubernetes V: the lock (completed by the user lock) and where its artefacts come from (the
+   * preflight found them all); registryMirrors (--registry-mirror) serve the host's pulls and the nodes' containerd.
+   */
   kubernetes?: { lock: Lock; bundleDir?: string; mirror?: string; registryMirrors?: RegistryMirror[] };
   /** "node01: what changed" lines from steps that converge node settings (sync reports them). */
   changes?: string[];

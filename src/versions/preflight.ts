@@ -1,12 +1,16 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { registryEndpoint, type RegistryMirror } from '../core/registry-mirrors.js';
 import { cachedPath, sourceUrl } from '../fetch/fetcher.js';
 import { clusterArtefacts, type Lock } from './lock.js';
+import { tagDigest } from './resolve.js';
 
 export interface PreflightOptions {
   cacheDir: string;
   mirror?: string;
   bundleDir?: string;
+  /** --registry-mirror: image look-ups for these hosts go to the mirror. */
+  registryMirrors?: RegistryMirror[];
   /** Per probe; the probes run in parallel. */
   timeoutMs?: number;
 }
@@ -15,6 +19,8 @@ export interface PreflightResult {
   /** "name: why" for every artefact no source can provide. */
   missing: string[];
   unpinned: string[];
+  /** Tags whose registry now serves another digest than the one recorded: "REF: the lock records A, ... B". */
+  moved: string[];
   /** Where each available artefact would come from. */
   sources: Record<string, 'bundle' | 'cache' | 'network'>;
 }
@@ -43,7 +49,7 @@ async function reachable(url: string, timeoutMs: number): Promise<string | undef
 export async function preflight(lock: Lock, minor: string, options: PreflightOptions): Promise<PreflightResult> {
   const timeoutMs = options.timeoutMs ?? 3_000;
   const wanted = clusterArtefacts(lock, minor);
-  const result: PreflightResult = { missing: [], unpinned: wanted.unpinned, sources: {} };
+  const result: PreflightResult = { missing: [], unpinned: wanted.unpinned, moved: [], sources: {} };
   const probes: Promise<void>[] = [];
   for (const f of wanted.files) {
     if (options.bundleDir) {
@@ -67,25 +73,27 @@ export async function preflight(lock: Lock, minor: string, options: PreflightOpt
     if (existsSync(join(options.bundleDir, 'files', b.name))) result.sources[b.name] = 'bundle';
     else result.missing.push(`${b.name}: not in the bundle ${options.bundleDir}`);
   }
-  const registries = new Set<string>();
+  // An image is looked up by its tag (as a pull would), and the digest served is compared with the recorded
+  // one: a tag that moved is refused here, before anything boots. An archive in the cache needs no look-up.
+  const endpoint = (host: string) => registryEndpoint(options.registryMirrors ?? [], host);
   for (const m of wanted.images) {
     if (options.bundleDir) {
       if (existsSync(bundleImageFile(options.bundleDir, m.ref))) result.sources[m.ref] = 'bundle';
       else result.missing.push(`${m.ref}: not in the bundle ${options.bundleDir}`);
-    } else {
-      registries.add(m.ref.slice(0, m.ref.indexOf('/')));
+    } else if (m.digest && existsSync(join(options.cacheDir, 'images', `${m.digest.replace(':', '-')}.tar`))) {
+      result.sources[m.ref] = 'cache';
+    } else if (m.digest) {
+      const recorded = m.digest;
+      probes.push(
+        tagDigest(m.ref, { endpoint, timeoutMs }).then(
+          (served) => {
+            if (served !== recorded) result.moved.push(`${m.ref}: the lock records ${recorded}, but ${endpoint(m.ref.slice(0, m.ref.indexOf('/')))} now serves ${served} for the tag`);
+            else result.sources[m.ref] = 'network';
+          },
+          (e: Error) => void result.missing.push(`${m.ref}: ${e.message}`),
+        ),
+      );
     }
-  }
-  for (const registry of registries) {
-    const host = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
-    probes.push(
-      reachable(`https://${host}/v2/`, timeoutMs).then((why) => {
-        for (const m of wanted.images.filter((i) => i.ref.startsWith(`${registry}/`))) {
-          if (why) result.missing.push(`${m.ref}: ${why}`);
-          else result.sources[m.ref] = 'network';
-        }
-      }),
-    );
   }
   await Promise.all(probes);
   result.missing.sort();
@@ -95,10 +103,12 @@ export async function preflight(lock: Lock, minor: string, options: PreflightOpt
 /** The message of a failed preflight: what is missing, and the two ways out. */
 export function preflightMessage(minor: string, r: PreflightResult, bundleDir?: string): string {
   const lines = [`--kubernetes ${minor}: Kubernetes cannot be provisioned; nothing was started.`];
+  if (r.moved.length) lines.push(`${r.moved.length} tag(s) moved since their digest was recorded (refused: the recorded digest is what was checked):`, ...r.moved.map((m) => `  ${m}`));
   if (r.missing.length) lines.push(`${r.missing.length} artefact(s) cannot be had from ${bundleDir ? 'the bundle' : 'the cache or the network'}:`, ...r.missing.map((m) => `  ${m}`));
-  if (r.unpinned.length) lines.push(`${r.unpinned.length} artefact(s) have no checksum or digest in versions.lock.yaml yet:`, ...r.unpinned.map((m) => `  ${m}`));
+  if (r.unpinned.length) lines.push(`${r.unpinned.length} artefact(s) have no checksum or digest recorded yet:`, ...r.unpinned.map((m) => `  ${m}`));
   lines.push(
-    'Either bring the artefacts with you: run `dpdkci bundle DIR` on a connected machine and pass --bundle DIR here,',
+    'Ways on: where these hosts cannot be reached, --mirror URL (files) and --registry-mirror HOST=URL (images) name copies;',
+    'or run `dpdkci bundle DIR` on a connected machine (it resolves and records what is missing) and pass --bundle DIR here;',
     'or bring up the OVS-DPDK nodes alone: --kubernetes none (DPDKCI_KUBERNETES=none).',
   );
   return lines.join('\n');

@@ -3,7 +3,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { FetchError, sourceUrl } from '../fetch/fetcher.js';
 import { defaultEndpoint, MANIFEST_TYPES, parseRef, registryGet } from '../fetch/registry.js';
-import { loadLock, type Component } from './lock.js';
+import { loadLock, type Component, type Lock } from './lock.js';
 
 /**
  * `dpdkci versions --resolve`, for a connected machine: looks up every value the lock leaves `null` (a
@@ -97,4 +97,27 @@ export function writeResolutions(file: string, resolved: Resolution[]): void {
   writeFileSync(tmp, doc.toString({ lineWidth: 0 }));
   loadLock(tmp);
   renameSync(tmp, file);
+}
+
+/**
+ * versions --resolve --write: the values the user lock completes the shipped lock with, as places in the
+ * lock file (same components and indexes, since the effective lock is the shipped one with nulls filled).
+ */
+export function completedValues(shipped: Lock, effective: Lock): Resolution[] {
+  const out: Resolution[] = [];
+  const pairs: [(string | number)[], Component, Component][] = [
+    ...Object.entries(shipped.kubernetes.versions).map(([m, v]): [(string | number)[], Component, Component] => [['kubernetes', 'versions', m], v, effective.kubernetes.versions[m] as Component]),
+    ...Object.entries(shipped.addons).map(([n, a]): [(string | number)[], Component, Component] => [['addons', n], a, effective.addons[n] as Component]),
+  ];
+  for (const [at, s, e] of pairs) {
+    s.files.forEach((f, i) => {
+      const v = e.files[i]?.sha256;
+      if (f.sha256 === null && v) out.push({ path: [...at, 'files', i, 'sha256'], kind: 'file', name: f.name, value: v });
+    });
+    s.images.forEach((m, i) => {
+      const v = e.images[i]?.digest;
+      if (m.digest === null && v) out.push({ path: [...at, 'images', i, 'digest'], kind: 'image', name: m.ref, value: v });
+    });
+  }
+  return out;
 }

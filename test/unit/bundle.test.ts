@@ -8,10 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeBundle, verifyBundle } from '../../src/bundle/bundle.js';
 import { pullImage } from '../../src/fetch/registry.js';
 import { readOciArchive } from '../../src/sync/oci.js';
-import { loadLock, lockFile as lockFileOf } from '../../src/versions/lock.js';
+import { loadLock } from '../../src/versions/lock.js';
 import { bundleImageFile, preflight } from '../../src/versions/preflight.js';
 import { writeTestLock } from '../fixtures/lock.js';
-import { placesFrom } from '../../src/core/places.js';
 
 /**
  * A registry on 127.0.0.1 that speaks the Distribution API the way public registries do: anonymous bearer
@@ -121,14 +120,15 @@ describe('bundle, then up --bundle', () => {
     expect(readFileSync(join(dir, 'SHA256SUMS'), 'utf8')).toMatch(/^[0-9a-f]{64} {2}files\/kubeadm-v1.31.4$/m);
     expect(await verifyBundle(dir)).toEqual([]);
     const pf = await preflight(lock, '1.31', { cacheDir: tmp('dpdkci-cache-'), bundleDir: dir });
-    expect(pf).toEqual({ missing: [], unpinned: [], sources: { 'kubeadm-v1.31.4': 'bundle', 'registry.test/test/pause:3.10': 'bundle' } });
+    expect(pf).toEqual({ missing: [], unpinned: [], moved: [], sources: { 'kubeadm-v1.31.4': 'bundle', 'registry.test/test/pause:3.10': 'bundle' } });
     // An altered bundle is caught.
     writeFileSync(join(dir, 'files', 'kubeadm-v1.31.4'), 'altered');
     expect(await verifyBundle(dir)).toEqual(['files/kubeadm-v1.31.4: checksum mismatch']);
   });
   it('refuses to bundle what the lock has not pinned', async () => {
-    await expect(makeBundle(loadLock(lockFileOf(placesFrom(process.env))), '1.36', tmp('dpdkci-bundle-'), { cacheDir: tmp('dpdkci-cache-'), env: process.env })).rejects.toThrow(
-      /cannot bundle Kubernetes 1.36: \d+ artefact\(s\) have no checksum or digest/,
+    const lock = loadLock(writeTestLock({ file: { url: 'https://dl.example/kubeadm', sha256: null }, image: { ref: 'registry.test/test/pause:3.10', digest: null } }));
+    await expect(makeBundle(lock, '1.31', tmp('dpdkci-bundle-'), { cacheDir: tmp('dpdkci-cache-'), env: process.env })).rejects.toThrow(
+      /cannot bundle Kubernetes 1.31: 2 artefact\(s\) have no checksum or digest/,
     );
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { pinnedLockFile } from '../fixtures/kubernetes-context.js';
+import { pinnedLockFile, unreachableLockFile } from '../fixtures/kubernetes-context.js';
 
 /**
  * `up --dry-run` through the CLI, as a user runs it: for a 2-node --dpdk cluster its output is a golden file
@@ -25,8 +25,13 @@ beforeAll(() => {
   for (const k of Object.keys(env)) if (k.startsWith('KUBEVIRT_') || (k.startsWith('DPDKCI_') && !k.endsWith('_DIR'))) delete env[k];
 });
 
+// Tests that are not about Kubernetes say so (as KubeVirt's none provider would): the shipped lock and the
+// network of the machine running them then change nothing.
 const dryRun = (...args: string[]) =>
-  execa('node', [bin, 'up', '--dry-run', '--debian-mirror', 'http://deb.debian.org/debian', ...args], { reject: false, env });
+  execa('node', [bin, 'up', '--dry-run', '--debian-mirror', 'http://deb.debian.org/debian', ...args], { reject: false, env: { ...env, DPDKCI_KUBERNETES: 'none' } });
+/** A lock whose missing values cannot be looked up from anywhere (test/fixtures/kubernetes-context.ts). */
+const dryRunUnreachable = (...args: string[]) =>
+  execa('node', [bin, 'up', '--dry-run', '--debian-mirror', 'http://deb.debian.org/debian', ...args], { reject: false, env: { ...env, DPDKCI_LOCK_FILE: unreachableLockFile() } });
 const dryRunPinned = (...args: string[]) =>
   execa('node', [bin, 'up', '--dry-run', '--debian-mirror', 'http://deb.debian.org/debian', ...args], { reject: false, env: { ...env, DPDKCI_LOCK_FILE: PINNED_LOCK } });
 
@@ -174,17 +179,19 @@ describe('up --dry-run', () => {
   it('leaves the check out with --skip-check, and says when the lock stops Kubernetes', async () => {
     const skip = await dryRun('--prefix', 'skip', '--dpdk', '--skip-check');
     expect(skip.stdout).not.toContain('check dataplane traffic');
-    // With the project's lock, whose entries are not all recorded yet, the plan says the preflight stops up.
-    const k8s = await dryRun('--prefix', 'k8s', '--kubernetes', '1.36');
+    // A lock with values missing that cannot be looked up: the dry run plans, and says the preflight stops up.
+    const k8s = await dryRunUnreachable('--prefix', 'k8s', '--kubernetes', '1.36');
     expect(k8s.exitCode, k8s.stderr).toBe(0);
+    expect(k8s.stderr).toMatch(/--kubernetes 1.36: 2 value\(s\) could not be looked up \(first: .*127\.0\.0\.1:1.*\); up would stop before anything starts/);
     expect(k8s.stdout).toMatch(/\[1\] preflight: Kubernetes 1.36 artefacts/);
     expect(k8s.stdout).toMatch(/nothing: the preflight stops up before this \(Kubernetes 1.36: \d+ artefact\(s\) have no checksum or digest/);
-    // --kubernetes auto (the default) with that lock: the dataplane alone, and one line saying why and how.
-    const auto = await dryRun('--prefix', 'auto', '--dpdk');
+    // --kubernetes auto (the default) with that lock: the dataplane alone, and one line saying why and a way that works.
+    const auto = await dryRunUnreachable('--prefix', 'auto', '--dpdk');
     expect(auto.exitCode, auto.stderr).toBe(0);
     expect(auto.stdout).toMatch(/Kubernetes none/);
     expect(auto.stderr.split('\n').filter((l) => l.includes('Kubernetes left out'))).toHaveLength(1);
-    expect(auto.stderr).toMatch(/Kubernetes left out \(--kubernetes auto\): the lock has \d+ value\(s\) of Kubernetes 1.36 not recorded yet .*dpdkci bundle DIR/);
+    expect(auto.stderr).toMatch(/Kubernetes left out \(--kubernetes auto\): 2 value\(s\) of Kubernetes 1.36 could not be looked up .*--registry-mirror HOST=URL.*dpdkci bundle DIR/);
+    expect(auto.stderr).not.toMatch(/versions --resolve --write/);
   });
 
   it('still refuses bad input, naming the option', async () => {

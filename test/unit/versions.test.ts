@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,10 +11,14 @@ import { clusterArtefacts, kubernetesVersion, loadLock, lockFile, type Lock } fr
 import { bundleImageFile, preflight, preflightMessage } from '../../src/versions/preflight.js';
 import { writeTestLock } from '../fixtures/lock.js';
 import { placesFrom } from '../../src/core/places.js';
+import { unreachableLockFile } from '../fixtures/kubernetes-context.js';
 
 const bin = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 const SHA = 'ab'.repeat(32);
 const DIGEST = `sha256:${'cd'.repeat(32)}`;
+/** What the stand-in registry serves for registry.example/pause:3.10, and its digest. */
+const SERVED = '{"schemaVersion":2,"manifests":[]}';
+const SERVED_DIGEST = `sha256:${createHash('sha256').update(SERVED).digest('hex')}`;
 
 type Overrides = { fileUrl?: string; sha256?: string | null; ref?: string; digest?: string | null };
 const lockWith = (base: string, o: Overrides = {}) =>
@@ -23,32 +28,17 @@ const lockWith = (base: string, o: Overrides = {}) =>
   });
 
 describe('versions.lock.yaml', () => {
-  it('the shipped lock loads: every URL https and pinned to a release, no latest', () => {
+  it('the shipped lock loads, with the files every cluster needs (its values may be recorded or null: either holds)', () => {
     const lock = loadLock(lockFile(placesFrom(process.env)));
     expect(lock.kubernetes.default).toBe('1.36');
     expect(Object.keys(lock.kubernetes.versions).sort()).toEqual(['1.35', '1.36']);
     for (const [minor, release] of [['1.36', 'v1.36.4'], ['1.35', 'v1.35.8']] as const) {
-      const all = clusterArtefacts(lock, minor);
-      for (const f of all.files) {
-        expect(f.url).toMatch(/^https:\/\//);
-        expect(f.sha256).toMatch(/^[0-9a-f]{64}$/);
-      }
-      for (const m of all.images) expect(m.ref).not.toMatch(/:latest$/);
-      expect(all.files.map((f) => f.name)).toEqual(expect.arrayContaining([`kubeadm-${release}`, `kubelet-${release}`, `kubectl-${release}`, 'containerd-static-2.3.4-linux-amd64.tar.gz', 'runc.amd64']));
-      // Exactly the values no stored public file holds are left for versions --resolve (the README lists them).
-      const kubeadm = minor === '1.36' ? ['etcd:3.6.8-0', 'coredns/coredns:v1.14.2', 'pause:3.10.2'] : ['etcd:3.6.6-0'];
-      expect(all.unpinned.sort()).toEqual(
-        [
-          ...['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((c) => `registry.k8s.io/${c}:${release} (digest)`),
-          ...kubeadm.map((i) => `registry.k8s.io/${i} (digest)`),
-          'ghcr.io/k8snetworkplumbingwg/multus-cni:v4.2.2 (digest)',
-          'quay.io/calico/cni:v3.31.7 (digest)',
-          'quay.io/calico/kube-controllers:v3.31.7 (digest)',
-          'quay.io/calico/node:v3.31.7 (digest)',
-          'userspace-cni-network-plugin-3e14ba36.tar.gz (sha256)',
-        ].sort(),
-      );
+      const version = kubernetesVersion(lock, minor);
+      expect(version.files.map((f) => f.name)).toEqual(expect.arrayContaining([`kubeadm-${release}`, `kubelet-${release}`, `kubectl-${release}`]));
+      // kubeadm decides these three; the lock must name them so that its tags can be checked against kubeadm's.
+      for (const image of ['etcd', 'coredns', 'pause']) expect(version.images.some((m) => new RegExp(`^registry\\.k8s\\.io/(\\w+/)?${image}:`).test(m.ref)), image).toBe(true);
     }
+    expect(lock.addons['container-runtime']?.files.map((f) => f.name)).toEqual(expect.arrayContaining(['containerd-static-2.3.4-linux-amd64.tar.gz', 'runc.amd64']));
   });
   it('an unknown version names the pinned ones', () => {
     expect(() => kubernetesVersion(loadLock(lockFile(placesFrom(process.env))), '1.99')).toThrow(/--kubernetes: 1.99 is not a version this dpdkci pins; pinned: 1.36, 1.35 \(or none\)/);
@@ -76,6 +66,7 @@ describe('preflight', () => {
     server = createServer((req, res) => {
       if (req.url === '/mirror/dl.example/kubeadm') res.writeHead(200).end();
       else if (req.url === '/v2/') res.writeHead(401).end();
+      else if (req.url === '/v2/pause/manifests/3.10') res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end(SERVED);
       else res.writeHead(404).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -93,7 +84,8 @@ describe('preflight', () => {
     expect(r.missing[0]).toMatch(/^kubeadm-v1.31.4: https:\/\/127.0.0.1:1\/kubeadm: /);
     const message = preflightMessage('1.31', r);
     expect(message).toMatch(/nothing was started/);
-    expect(message).toMatch(/dpdkci bundle DIR` on a connected machine and pass --bundle DIR/);
+    expect(message).toMatch(/dpdkci bundle DIR` on a connected machine \(it resolves and records what is missing\) and pass --bundle DIR/);
+    expect(message).toMatch(/--registry-mirror HOST=URL/);
     expect(message).toMatch(/--kubernetes none/);
   });
 
@@ -110,6 +102,16 @@ describe('preflight', () => {
     expect((await preflight(other, '1.31', { cacheDir: dir })).sources['kubeadm-v1.31.4']).toBe('cache');
   });
 
+  it('asks each tag through --registry-mirror and refuses one that moved, naming both digests', async () => {
+    const registryMirrors = [{ host: 'registry.example', url: base }];
+    const same = await preflight(loadLock(lockWith('https://dl.example', { digest: SERVED_DIGEST })), '1.31', { cacheDir: cache(), mirror: `${base}/mirror`, registryMirrors });
+    expect(same.sources['registry.example/pause:3.10']).toBe('network');
+    expect(same.moved).toEqual([]);
+    const moved = await preflight(loadLock(lockWith('https://dl.example')), '1.31', { cacheDir: cache(), mirror: `${base}/mirror`, registryMirrors });
+    expect(moved.moved).toEqual([`registry.example/pause:3.10: the lock records ${DIGEST}, but ${base} now serves ${SERVED_DIGEST} for the tag`]);
+    expect(preflightMessage('1.31', moved)).toMatch(/1 tag\(s\) moved since their digest was recorded/);
+  });
+
   it('with a bundle, takes only from it and names what it lacks', async () => {
     const lock = loadLock(lockWith('https://127.0.0.1:1'));
     const bundle = cache();
@@ -123,17 +125,20 @@ describe('preflight', () => {
     expect((await preflight(lock, '1.31', { cacheDir: cache(), bundleDir: bundle })).missing).toEqual([]);
   });
 
-  it('up --kubernetes 1.36 here fails in under 5 s, exit 1, with nothing started', async () => {
+  it('up --kubernetes 1.36 with values that cannot be looked up fails in under 5 s, exit 1, naming them, with nothing started', async () => {
     const state = mkdtempSync(join(tmpdir(), 'dpdkci-pf-cli-'));
     const began = Date.now();
     const r = await execa('node', [bin, 'up', '--prefix', 'pf', '--kubernetes', '1.36'], {
       reject: false,
-      env: { ...process.env, CI: 'true', DPDKCI_STATE_DIR: join(state, 'state'), DPDKCI_CACHE_DIR: join(state, 'cache') },
+      env: { ...process.env, CI: 'true', DPDKCI_STATE_DIR: join(state, 'state'), DPDKCI_CACHE_DIR: join(state, 'cache'), DPDKCI_LOCK_FILE: unreachableLockFile() },
     });
     expect(Date.now() - began).toBeLessThan(5_000);
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/--kubernetes 1.36: .*nothing was started/);
-    expect(r.stderr).toMatch(/--bundle DIR/);
+    expect(r.stderr).toMatch(/--kubernetes 1.36: 2 value\(s\) the lock leaves null could not be looked up; nothing was started/);
+    expect(r.stderr).toMatch(/127\.0\.0\.1:1\/kube-apiserver:v1\.36\.4 \(digest\)/);
+    expect(r.stderr).toMatch(/userspace-cni-network-plugin-3e14ba36\.tar\.gz \(sha256\)/);
+    expect(r.stderr).toMatch(/--registry-mirror HOST=URL/);
     expect(existsSync(join(state, 'state', 'clusters', 'pf'))).toBe(false);
+    expect(existsSync(join(state, 'state', 'versions.resolved.yaml'))).toBe(false);
   });
 });

@@ -7,7 +7,8 @@ import { artefactCache, clusterPaths } from '../../core/paths.js';
 import type { Places } from '../../core/places.js';
 import { fetchArtifact } from '../../fetch/fetcher.js';
 import { resolveKubernetesSources } from '../../core/run-options.js';
-import { loadLock, lockFile, type LockedFile } from '../../versions/lock.js';
+import { lockFile, type LockedFile } from '../../versions/lock.js';
+import { loadEffectiveLock } from '../../versions/user-lock.js';
 import { remoteCommand } from '../../exec/ssh-runner.js';
 import { providerFor } from '../providers.js';
 import type { CommandContext } from '../context.js';
@@ -54,7 +55,7 @@ function pinnedKubectl(record: ClusterRecord, places: Places): LockedFile & { sh
     throw new DpdkciError(`cluster "${record.prefix}" has no Kubernetes (it was brought up with --kubernetes none), so there is no kubectl of its version`);
   }
   const file = lockFile(places);
-  const lock = loadLock(file);
+  const lock = loadEffectiveLock(places).lock;
   const version = lock.kubernetes.versions[minor];
   if (!version) {
     throw new DpdkciError(
@@ -63,7 +64,7 @@ function pinnedKubectl(record: ClusterRecord, places: Places): LockedFile & { sh
   }
   const kubectl = version.files.find((f) => f.install !== undefined && basename(f.install) === 'kubectl');
   if (!kubectl) throw new DpdkciError(`${file}: Kubernetes ${minor} pins no kubectl (no file installed as .../kubectl)`);
-  if (!kubectl.sha256) throw new DpdkciError(`${file}: ${kubectl.name} has no sha256 recorded yet; record it with dpdkci versions --resolve --write`);
+  if (!kubectl.sha256) throw new DpdkciError(`${file}: ${kubectl.name} has no sha256 recorded yet; record it with dpdkci versions --resolve`);
   return { ...kubectl, sha256: kubectl.sha256 };
 }
 

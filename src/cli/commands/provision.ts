@@ -4,15 +4,16 @@ import { requireHostTools } from '../../core/host-tools.js';
 import { artefactCache, cacheRoot } from '../../core/paths.js';
 import { debianMirrorOrHost } from '../../image/debian-mirror.js';
 import { pick } from '../../core/option-table.js';
-import { resolveDebianMirrorOption, resolveKubernetesSources } from '../../core/run-options.js';
+import { resolveDebianMirrorOption, resolveKubernetesSources, resolveRegistryMirrors } from '../../core/run-options.js';
 import { bootKernel, buildImage, cachedImage, nodeImageRecipe, type ImageInfo } from '../../image/provision.js';
 import { ensureKubernetesImage } from '../../../providers/qemu/layer-build.js';
 import { artefactSources } from '../../kubernetes/artefacts.js';
-import { kubernetesVersion, loadLock, lockFile } from '../../versions/lock.js';
+import { kubernetesVersion } from '../../versions/lock.js';
+import { effectiveLock, lockForUse, lookupSources, type LockFlags } from './lock-use.js';
 import { cachedProbeKvm, chooseAccelerator } from '../../../providers/qemu/kvm-probe.js';
 import type { CommandContext } from '../context.js';
 
-export interface ProvisionFlags {
+export interface ProvisionFlags extends LockFlags {
   rebuild?: boolean;
   debianMirror?: string;
   output?: string;
@@ -25,11 +26,15 @@ export interface ProvisionFlags {
 /** `dpdkci provision`: the base node image, and with --kubernetes V its Kubernetes layer, into the cache. */
 export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): Promise<number> {
   const minor = pick('kubernetes', flags, ctx.env, 'none').value;
-  const lock = minor === 'none' ? undefined : loadLock(lockFile(ctx.places));
-  if (lock) kubernetesVersion(lock, minor);
   const accel = pick('accel', flags, ctx.env).value;
   if (!['auto', 'kvm', 'tcg'].includes(accel)) throw new UsageError(`--accel: "${accel}" is not auto, kvm or tcg`);
-  const sources = resolveKubernetesSources(flags, ctx.env);
+  const sources = { ...resolveKubernetesSources(flags, ctx.env), registryMirrors: resolveRegistryMirrors(flags, ctx.env) };
+  let lock;
+  if (minor !== 'none') {
+    const effective = effectiveLock(ctx);
+    kubernetesVersion(effective.lock, minor);
+    lock = (await lockForUse(effective, [minor], lookupSources(flags, ctx.env, ctx.places), ctx, `provision --kubernetes ${minor}`)).lock;
+  }
   const debianMirror = resolveDebianMirrorOption(flags, ctx.env);
 
   const recipe = nodeImageRecipe();

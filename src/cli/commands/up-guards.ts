@@ -13,6 +13,7 @@ export function checkCompatible(record: ClusterRecord, options: ClusterOptions):
   for (const key of COMPARED) {
     const was = JSON.stringify(recorded[key]);
     const now = JSON.stringify(options[key]);
+    if (key === 'kubernetes' && was === '"none"') throw new UsageError(kubernetesNowLine(record.prefix, String(options.kubernetes)));
     if (was !== now) {
       throw new UsageError(
         `cluster "${record.prefix}" is already up with ${key} ${was}, not ${now}; run \`dpdkci down --prefix ${record.prefix}\` first, or pick another --prefix`,
@@ -24,6 +25,14 @@ export function checkCompatible(record: ClusterRecord, options: ClusterOptions):
       `--nodes: cluster "${record.prefix}" has ${record.nodes.length} nodes and cannot shrink to ${options.nodes}; run \`dpdkci down --prefix ${record.prefix}\` first`,
     );
   }
+}
+
+/** M2: a cluster up without Kubernetes, and Kubernetes that can be had now: what to do, plainly. */
+export function kubernetesNowLine(prefix: string, minor: string): string {
+  return (
+    `cluster "${prefix}" is up without Kubernetes, and Kubernetes ${minor} can be had now; a running cluster does not gain it: ` +
+    `run \`dpdkci down --prefix ${prefix}\`, then the same up again to get Kubernetes ${minor} (or keep this cluster: --kubernetes none)`
+  );
 }
 
 /** One `up` at a time per cluster. A lock left by a process that died is taken over. */

@@ -5,16 +5,18 @@ import { resolveClusterOptions, type ClusterOptions } from '../../core/config.js
 import { DpdkciError, UsageError } from '../../core/errors.js';
 import { artefactCache } from '../../core/paths.js';
 import { artefactSources } from '../../kubernetes/artefacts.js';
-import { resolveKubernetesSources } from '../../core/run-options.js';
+import { resolveKubernetesSources, resolveRegistryMirrors } from '../../core/run-options.js';
 import type { UpContext } from '../../steps/context.js';
-import { clusterArtefacts, kubernetesVersion, loadLock, lockFile, type Lock } from '../../versions/lock.js';
+import { kubernetesVersion, type Lock } from '../../versions/lock.js';
+import { loadEffectiveLock, type EffectiveLock } from '../../versions/user-lock.js';
+import { lookupSources, resolveForUse, type LockFlags } from './lock-use.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
 import type { CommandContext } from '../context.js';
 import type { Places } from '../../core/places.js';
 import type { UpFlags } from './up-plan.js';
 
 /** Where up's Kubernetes comes from, before anything boots: the preflight, --kubernetes auto, the bundle's version. */
-type KubernetesFlags = Pick<UpFlags, 'bundle' | 'mirror'>;
+type KubernetesFlags = Pick<UpFlags, 'bundle' | 'mirror'> & LockFlags;
 
 /** A directory made by `dpdkci bundle` (its files/ is what the preflight looks in). */
 function isBundle(dir: string): boolean {
@@ -30,6 +32,7 @@ export async function kubernetesPreflight(lock: Lock, minor: string, flags: Kube
   kubernetesVersion(lock, minor);
   const sources = resolveKubernetesSources(flags, ctx.env);
   const { bundleDir, mirror } = sources;
+  const registryMirrors = resolveRegistryMirrors(flags, ctx.env);
   if (bundleDir !== undefined && !isBundle(bundleDir)) {
     throw new UsageError(`--bundle: ${bundleDir} is not a dpdkci bundle (no files/ in it); make one with \`dpdkci bundle DIR\` on a connected machine`);
   }
@@ -43,14 +46,14 @@ export async function kubernetesPreflight(lock: Lock, minor: string, flags: Kube
       throw new DpdkciError(message);
     }
   }
-  const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.places), sources));
-  if (result.missing.length || result.unpinned.length) {
+  const result = await preflight(lock, minor, { ...artefactSources(artefactCache(ctx.places), sources), registryMirrors });
+  if (result.missing.length || result.unpinned.length || result.moved.length) {
     const message = preflightMessage(minor, result, bundleDir);
-    step.end('failed', `${result.missing.length} unavailable, ${result.unpinned.length} not pinned`, message);
+    step.end('failed', `${result.missing.length} unavailable, ${result.unpinned.length} not pinned, ${result.moved.length} moved`, message);
     throw new DpdkciError(message);
   }
   step.end('done', `${Object.keys(result.sources).length} artefacts available`);
-  return { lock, ...(bundleDir !== undefined ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
+  return { lock, ...(bundleDir !== undefined ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}), registryMirrors };
 }
 
 /** A bundle says which Kubernetes it was made for (bundle.json); one made for another version is refused by name. */
@@ -68,35 +71,48 @@ export function bundleForMinor(bundleDir: string, minor: string): void {
   }
 }
 
-/** The lock and sources for a dry run: nothing is probed. */
+/** The lock (as completed by the user lock) and sources for a dry run's plan: nothing is probed. */
 export function plannedKubernetes(flags: KubernetesFlags, env: NodeJS.ProcessEnv, places: Places): NonNullable<UpContext['kubernetes']> {
   const { bundleDir, mirror } = resolveKubernetesSources(flags, env);
-  return { lock: loadLock(lockFile(places)), ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}) };
+  const registryMirrors = resolveRegistryMirrors(flags, env);
+  return { lock: loadEffectiveLock(places).lock, ...(bundleDir ? { bundleDir: resolve(bundleDir) } : {}), ...(mirror ? { mirror } : {}), registryMirrors };
 }
 
 /**
- * --kubernetes auto: the lock's default minor when every artefact of it can be had (bundle, cache or network,
- * the same preflight as for an explicit version), else the dataplane alone, said in one line with the way to
- * Kubernetes. Options are then resolved again, so that Kubernetes' node sizes and checks apply.
+ * --kubernetes auto: Kubernetes whenever it can be had. The lock's default minor: what the lock leaves null
+ * is looked up and recorded first (network, mirrors or bundle, seconds per look-up), then the same preflight
+ * as for an explicit version. Only when something cannot be reached: the dataplane alone, with `why`.
+ * Options are then resolved again, so that Kubernetes' node sizes and checks apply.
  */
-export async function resolveAutoKubernetes(lock: Lock, flags: UpFlags, ctx: Pick<CommandContext, 'env' | 'places' | 'progress'>): Promise<{ options: ClusterOptions; why?: string }> {
-  const minor = lock.kubernetes.default;
+export async function resolveAutoKubernetes(
+  effective: EffectiveLock,
+  flags: UpFlags & LockFlags,
+  ctx: Pick<CommandContext, 'env' | 'places' | 'progress'>,
+): Promise<{ options: ClusterOptions; effective: EffectiveLock; why?: string }> {
+  const minor = effective.lock.kubernetes.default;
   const sources = resolveKubernetesSources(flags, ctx.env);
-  const unpinned = clusterArtefacts(lock, minor).unpinned;
   let why: string | undefined;
-  if (unpinned.length) why = `the lock has ${unpinned.length} value(s) of Kubernetes ${minor} not recorded yet (dpdkci versions lists them)`;
-  else if (sources.bundleDir === undefined || isBundle(sources.bundleDir)) {
-    const result = await preflight(lock, minor, artefactSources(artefactCache(ctx.places), sources));
-    if (result.missing.length) why = `${result.missing.length} artefact(s) of Kubernetes ${minor} cannot be had from ${sources.bundleDir ? `the bundle ${sources.bundleDir}` : 'the cache or the network'} (first: ${result.missing[0]})`;
-  } else why = `${sources.bundleDir} is not a dpdkci bundle`;
-  if (why === undefined) return { options: resolveClusterOptions({ ...flags, kubernetes: minor }, ctx.env) };
-  return { options: resolveClusterOptions({ ...flags, kubernetes: 'none' }, ctx.env), why };
+  if (sources.bundleDir !== undefined && !isBundle(sources.bundleDir)) why = `${sources.bundleDir} is not a dpdkci bundle`;
+  else {
+    const first = await resolveForUse(effective, [minor], lookupSources(flags, ctx.env, ctx.places), ctx);
+    effective = first.effective;
+    const [failed] = first.failed;
+    if (failed) why = `${first.failed.length} value(s) of Kubernetes ${minor} could not be looked up (first: ${failed.name}: ${failed.why})`;
+    else {
+      const result = await preflight(effective.lock, minor, { ...artefactSources(artefactCache(ctx.places), sources), registryMirrors: resolveRegistryMirrors(flags, ctx.env) });
+      // A tag that moved is not "cannot be had": it is refused, as for an explicit version.
+      if (result.moved.length) throw new DpdkciError(preflightMessage(minor, result, sources.bundleDir));
+      if (result.missing.length) why = `${result.missing.length} artefact(s) of Kubernetes ${minor} cannot be had from ${sources.bundleDir ? `the bundle ${sources.bundleDir}` : 'the cache or the network'} (first: ${result.missing[0]})`;
+    }
+  }
+  if (why === undefined) return { options: resolveClusterOptions({ ...flags, kubernetes: minor }, ctx.env), effective };
+  return { options: resolveClusterOptions({ ...flags, kubernetes: 'none' }, ctx.env), effective, why };
 }
 
+/** The one line of an auto that left Kubernetes out: why, and ways to it that work. */
 export function autoLeftOutLine(why: string): string {
   return (
-    `Kubernetes left out (--kubernetes auto): ${why}; to get it, run dpdkci versions --resolve --write and up on a connected machine, ` +
-    `or dpdkci bundle DIR there and up --bundle DIR here; --kubernetes none says this on purpose`
+    `Kubernetes left out (--kubernetes auto): ${why}; to get it, give --mirror URL and --registry-mirror HOST=URL for copies this machine reaches, ` +
+    `or run dpdkci bundle DIR on a connected machine and up --bundle DIR here; --kubernetes none says this on purpose`
   );
 }
-

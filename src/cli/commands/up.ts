@@ -2,12 +2,13 @@ import { existsSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { loadInventory, requireNodeIps } from '../../../providers/hosts/inventory.js';
 import { resolve } from 'node:path';
-import { loadLock, lockFile, kubernetesVersion } from '../../versions/lock.js';
+import { kubernetesVersion } from '../../versions/lock.js';
+import { effectiveLock, lockForUse, lookupSources, resolveForUse } from './lock-use.js';
 import { resolveClusterOptions, resolvePrefix } from '../../core/config.js';
 import { writeJunit } from '../../core/junit.js';
 import { currentOwner } from '../../core/owner.js';
 import { collectLogs } from '../../logs/collect.js';
-import { readClusterRecord, writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
+import { clusterKubernetes, readClusterRecord, writeClusterRecord, type ClusterRecord } from '../../core/cluster.js';
 import { DpdkciError, ExitCode, InterruptedError, UsageError } from '../../core/errors.js';
 import { requireHostTools, TOOLS_FOR_UP } from '../../core/host-tools.js';
 import { clusterPaths } from '../../core/paths.js';
@@ -27,7 +28,7 @@ import { snapshotsOf } from './snapshot.js';
 import { decideSnapshot, snapshotRequest } from './up-snapshot.js';
 import { readSnapshot } from '../../snapshot/store.js';
 import { finishUp, SaveInterrupted } from './up-finish.js';
-import { checkCompatible, takeLock } from './up-guards.js';
+import { checkCompatible, kubernetesNowLine, takeLock } from './up-guards.js';
 import { recordHostState } from '../../../providers/hosts/steps/hosts.js';
 import { createLocalRunner } from '../../exec/local-runner.js';
 import { dryRunPlan, newUpContext, resolveUpSettings, restoreContext, type UpFlags } from './up-plan.js';
@@ -88,16 +89,36 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     options = resolveClusterOptions({ ...flags, kubernetes: saved }, ctx.env);
     ctx.progress.info(`--kubernetes auto: ${saved === 'none' ? 'no Kubernetes' : `Kubernetes ${saved}`}, as snapshot "${request.name}" was saved`);
   }
-  // The lock is read once, and only when Kubernetes may be wanted.
-  const lock = options.kubernetes !== 'none' ? loadLock(lockFile(ctx.places)) : undefined;
-  if (lock && options.kubernetes === 'auto') {
-    const auto = await resolveAutoKubernetes(lock, flags, ctx);
-    options = auto.options;
-    if (auto.why) ctx.progress.warn(autoLeftOutLine(auto.why));
-  }
-  // A version the lock does not pin is bad input, named with the ones it pins, dry run or not.
-  if (lock && options.kubernetes !== 'none') kubernetesVersion(lock, options.kubernetes);
+  // Bad input is found before anything is looked up: up's settings, and where the lock's values come from.
   const settings = resolveUpSettings(flags, ctx.env);
+  const sources = lookupSources(flags, ctx.env, ctx.places);
+  // What the lock leaves null is looked up and recorded in the user lock first (dry run included).
+  let effective = options.kubernetes !== 'none' ? effectiveLock(ctx) : undefined;
+  if (effective && options.kubernetes === 'auto') {
+    const auto = await resolveAutoKubernetes(effective, flags, ctx);
+    options = auto.options;
+    effective = auto.effective;
+    if (auto.why) ctx.progress.warn(autoLeftOutLine(auto.why));
+    const before = readClusterRecord(clusterPaths(options.prefix, ctx.places).specFile);
+    if (!auto.why && before && clusterKubernetes(before) === 'none') {
+      // M2: auto keeps a cluster that is up without Kubernetes as it is, and says how to get Kubernetes now.
+      ctx.progress.warn(kubernetesNowLine(before.prefix, options.kubernetes));
+      options = resolveClusterOptions({ ...flags, kubernetes: 'none' }, ctx.env);
+    }
+  } else if (effective && options.kubernetes !== 'none') {
+    // A version the lock does not pin is bad input, named with the ones it pins, dry run or not.
+    kubernetesVersion(effective.lock, options.kubernetes);
+    if (request.kind === 'named') {
+      // A restore needs no artefacts: its image has them.
+    } else if (!flags.dryRun) effective = await lockForUse(effective, [options.kubernetes], sources, ctx, `--kubernetes ${options.kubernetes}`);
+    else {
+      // A dry run records what it can and plans the rest; the plan says the preflight would stop up.
+      const first = await resolveForUse(effective, [options.kubernetes], sources, ctx);
+      effective = first.effective;
+      if (first.failed.length) ctx.progress.warn(`--kubernetes ${options.kubernetes}: ${first.failed.length} value(s) could not be looked up (first: ${first.failed[0]?.name}: ${first.failed[0]?.why}); up would stop before anything starts`);
+    }
+  }
+  const lock = effective?.lock;
   const { timeoutS, artifacts } = settings;
   const owner = currentOwner(ctx.places);
   const paths = clusterPaths(options.prefix, ctx.places);
