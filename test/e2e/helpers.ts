@@ -11,18 +11,27 @@ import { placesFrom } from '../../src/core/places.js';
 export const BIN = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 export const ARTIFACTS = process.env.ARTIFACTS ?? join(__dirname, '..', '..', '_artifacts');
 
+/**
+ * The environment of every dpdkci this suite runs. Kubernetes is off unless a test opts in with `--kubernetes`
+ * on its command line (a flag wins over the variable): `auto` would bring Kubernetes up wherever the lock is
+ * complete and the network works, and sizes and budgets would change with the machine.
+ */
+export function cliEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, CI: 'true', DPDKCI_KUBERNETES: 'none', ...env };
+}
+
 /** The real CLI, as a user runs it. */
 export function dpdkci(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
   return execa('node', [BIN, ...args], {
     reject: false,
-    env: { ...process.env, CI: 'true', ...options.env },
+    env: cliEnv(options.env),
     timeout: options.timeoutMs ?? 20 * 60_000,
     all: true,
   });
 }
 
 export function dpdkciChild(args: string[]): ResultPromise {
-  return execa('node', [BIN, ...args], { reject: false, env: { ...process.env, CI: 'true' }, all: true, buffer: true });
+  return execa('node', [BIN, ...args], { reject: false, env: cliEnv(), all: true, buffer: true });
 }
 
 /** Runs a shell command on a node through `dpdkci ssh` and returns stdout; fails the test on a non-zero exit. */
