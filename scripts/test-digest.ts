@@ -1,7 +1,9 @@
 /**
  * A short account of the failed tests in vitest JSON reports, for the end of a CI log: a CI system that
  * keeps only the log's tail still shows every failure, not only the last one vitest printed. With
- * --slowest N, the N test files that took longest instead, so the next person sees where CI time goes.
+ * --slowest N, the N test files that took longest instead, so the next person sees where CI time goes: from
+ * the file times beside each report (X.files.json, test/fixtures/file-times-reporter.ts, hooks included), or
+ * else from the report itself, whose file times span the tests only.
  *
  *   node dist/scripts/test-digest.js _artifacts/unit.json _artifacts/e2e.json
  *   node dist/scripts/test-digest.js --slowest 10 _artifacts/unit.json _artifacts/e2e.json
@@ -60,16 +62,24 @@ export function digest(report: Report, root = process.cwd()): string[] {
   return out;
 }
 
-/** The n files that took longest, slowest first, with their wall time (hooks included) and status. */
-export function slowest(reports: Report[], n: number, root = process.cwd()): string[] {
-  const files = reports
-    .flatMap((r) => r.testResults ?? [])
+export interface FileTime {
+  name: string;
+  seconds: number;
+  status: string;
+}
+
+/** A report's file times as the JSON report has them: first test start to last test end, hooks not counted. */
+export function testSpans(report: Report): FileTime[] {
+  return (report.testResults ?? [])
     .filter((f) => f.startTime !== undefined && f.endTime !== undefined)
-    .map((f) => ({ name: relative(root, f.name), seconds: ((f.endTime as number) - (f.startTime as number)) / 1000, status: f.status }))
-    .sort((a, b) => b.seconds - a.seconds)
-    .slice(0, n);
-  const width = Math.max(0, ...files.map((f) => f.name.length));
-  return files.map((f) => `${minutes(f.seconds).padStart(8)}  ${f.name.padEnd(width)}  ${f.status}`);
+    .map((f) => ({ name: f.name, seconds: ((f.endTime as number) - (f.startTime as number)) / 1000, status: f.status }));
+}
+
+/** The n files that took longest, slowest first, with their wall time and status. */
+export function slowest(files: FileTime[], n: number, root = process.cwd()): string[] {
+  const top = [...files].sort((a, b) => b.seconds - a.seconds).slice(0, n);
+  const width = Math.max(0, ...top.map((f) => relative(root, f.name).length));
+  return top.map((f) => `${minutes(f.seconds).padStart(8)}  ${relative(root, f.name).padEnd(width)}  ${f.status}`);
 }
 
 function minutes(seconds: number): string {
@@ -89,9 +99,18 @@ function readReports(files: string[]): { reports: Report[]; missing: string[] } 
 }
 
 function mainSlowest(n: number, files: string[]): void {
-  const { reports, missing } = readReports(files);
+  const times: FileTime[] = [];
+  const notes: string[] = [];
+  for (const f of files) {
+    const beside = f.replace(/\.json$/, '') + '.files.json';
+    if (existsSync(beside)) times.push(...(JSON.parse(readFileSync(beside, 'utf8')) as FileTime[]));
+    else if (existsSync(f)) {
+      times.push(...testSpans(JSON.parse(readFileSync(f, 'utf8')) as Report));
+      notes.push(`(no ${beside}: the times from ${f} leave out each file's beforeAll and afterAll)`);
+    } else notes.push(`(no report at ${f}: that test run did not get as far as writing one)`);
+  }
   console.log(`\n==== the ${n} slowest test files ====`);
-  for (const l of [...slowest(reports, n), ...missing]) console.log(l);
+  for (const l of [...slowest(times, n), ...notes]) console.log(l);
 }
 
 function main(files: string[]): void {
