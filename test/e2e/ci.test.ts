@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clusterPaths, nodePaths } from '../../src/core/paths.js';
 import { qmpCommand } from '../../providers/qemu/qmp.js';
-import { dpdkci, qemuPids } from './helpers.js';
+import { cliEnv, dpdkci, qemuPids } from './helpers.js';
 import { placesFrom } from '../../src/core/places.js';
 
 /**
@@ -28,13 +28,10 @@ describe('the kubevirtci drop-in (cluster-up/)', () => {
     const r = await execa('bash', [join(__dirname, 'fixtures', 'kubevirt-style.sh'), join(ROOT, 'cluster-up')], {
       reject: false,
       all: true,
-      env: {
-        ...process.env,
+      env: cliEnv({
         ...ENV,
-        CI: 'true',
-        // Kubernetes cannot run on this host's nodes: the k8s provider's OVS-DPDK nodes alone.
+        // Kubernetes is off (cliEnv): the k8s provider's OVS-DPDK nodes alone.
         KUBEVIRT_PROVIDER: 'k8s-1.36-dpdk',
-        DPDKCI_KUBERNETES: 'none',
         JOB_NAME: 'e2e-dropin',
         // Random ports, as a CI lane uses: a cluster of another file that is still going away does not
         // hold the port this one would take from 2201.
@@ -45,7 +42,7 @@ describe('the kubevirtci drop-in (cluster-up/)', () => {
         KUBEVIRT_HUGEPAGES_2M: '1000',
         KUBEVIRT_NUM_SECONDARY_NICS: '1',
         KUBEVIRTCI_CONFIG_PATH: join(work, '_ci-configs'),
-      },
+      }),
     });
     expect(r.exitCode, String(r.all)).toBe(0);
     const out = String(r.stdout);
@@ -70,7 +67,7 @@ describe('the kubevirtci drop-in (cluster-up/)', () => {
   });
 
   it('an unknown provider is refused before anything starts', async () => {
-    const r = await execa('bash', [join(ROOT, 'cluster-up', 'up.sh')], { reject: false, env: { ...process.env, ...ENV, KUBEVIRT_PROVIDER: 'kind-1.30' } });
+    const r = await execa('bash', [join(ROOT, 'cluster-up', 'up.sh')], { reject: false, env: cliEnv({ ...ENV, KUBEVIRT_PROVIDER: 'kind-1.30' }) });
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(/KUBEVIRT_PROVIDER: "kind-1.30" is not a dpdkci provider; use one of dpdk k8s-1\.35 k8s-1\.35-dpdk k8s-1\.36 k8s-1\.36-dpdk/);
   });

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync, statSync, existsSync, readdir
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dpdkci, dpdkciChild, onNode, qemuPids, removedAfterAll, sharedCluster, stateDir, stateExists } from './helpers.js';
+import { dpdkci, dpdkciChild, onNode, qemuPids, readNodeOk, removedAfterAll, sharedCluster, stateDir, stateExists } from './helpers.js';
 
 /**
  * The foundation, for real: a 2-node cluster of QEMU nodes (TCG here, KVM where it works), checked
@@ -28,15 +28,21 @@ describe.sequential('a 2-node cluster', () => {
 
   it.each(['node01', 'node02'])('%s booted with the hugepage and IOMMU kernel args', (node) =>
     guard(async () => {
-      const cmdline = await onNode(PREFIX, node, 'cat /proc/cmdline');
+      const read = await readNodeOk(PREFIX, node, {
+        cmdline: 'cat /proc/cmdline',
+        hugepages: "awk '/^HugePages_Total/ {print $2}' /proc/meminfo",
+        iommu: 'ls /sys/class/iommu',
+        hostname: 'hostname',
+        ovsdb: 'systemctl is-active ovsdb-server.service || true',
+      });
       for (const arg of ['intel_iommu=on', 'iommu=pt', 'default_hugepagesz=2M', 'hugepagesz=2M', `hugepages=${HUGEPAGES}`]) {
-        expect(cmdline.split(' ')).toContain(arg);
+        expect(read.cmdline.split(' ')).toContain(arg);
       }
-      expect(await onNode(PREFIX, node, "awk '/^HugePages_Total/ {print $2}' /proc/meminfo")).toBe(String(HUGEPAGES));
-      expect(await onNode(PREFIX, node, 'ls /sys/class/iommu')).toBe('dmar0');
-      expect(await onNode(PREFIX, node, 'hostname')).toBe(node);
+      expect(read.hugepages).toBe(String(HUGEPAGES));
+      expect(read.iommu).toBe('dmar0');
+      expect(read.hostname).toBe(node);
       // Not a --dpdk node: nothing of OVS was started.
-      expect(await onNode(PREFIX, node, 'systemctl is-active ovsdb-server.service || true')).toBe('inactive');
+      expect(read.ovsdb).toBe('inactive');
     })(),
   );
 
@@ -50,30 +56,36 @@ describe.sequential('a 2-node cluster', () => {
   });
 
   it('the secondary NIC is a virtio NIC in an IOMMU group of its own', guard(async () => {
-    const group = await onNode(PREFIX, 'node01', 'ls /sys/bus/pci/devices/0000:00:04.0/iommu_group/devices');
-    expect(group.split(/\s+/)).toEqual(['0000:00:04.0']);
-    expect(await onNode(PREFIX, 'node01', 'basename $(readlink /sys/bus/pci/devices/0000:00:04.0/driver)')).toBe('virtio-pci');
+    const read = await readNodeOk(PREFIX, 'node01', {
+      group: 'ls /sys/bus/pci/devices/0000:00:04.0/iommu_group/devices',
+      driver: 'basename $(readlink /sys/bus/pci/devices/0000:00:04.0/driver)',
+    });
+    expect(read.group.split(/\s+/)).toEqual(['0000:00:04.0']);
+    expect(read.driver).toBe('virtio-pci');
   }));
 
   it('node01 and node02 reach each other over the secondary network, both ways', guard(async () => {
-    const addr = async (node: string) => (await onNode(PREFIX, node, 'ip -6 -br addr show dev enp0s4')).split(/\s+/)[2]?.split('/')[0];
-    const a1 = await addr('node01');
-    const a2 = await addr('node02');
+    const linkLocal = (brief: string) => brief.split(/\s+/)[2]?.split('/')[0];
+    const n1 = await readNodeOk(PREFIX, 'node01', { secondary: 'ip -6 -br addr show dev enp0s4', mgmt: 'ip -br addr show dev enp0s2' });
+    const a1 = linkLocal(n1.secondary);
+    const a2 = linkLocal(await onNode(PREFIX, 'node02', 'ip -6 -br addr show dev enp0s4'));
     expect(a1).toMatch(/^fe80:/);
     expect(a2).toMatch(/^fe80:/);
     expect(await onNode(PREFIX, 'node01', `ping -c 3 -W 3 ${a2}%enp0s4`)).toMatch(/3 received/);
     expect(await onNode(PREFIX, 'node02', `ping -c 3 -W 3 ${a1}%enp0s4`)).toMatch(/3 received/);
     // The management network is not how they met: each node's user network is its own.
-    expect(await onNode(PREFIX, 'node01', 'ip -br addr show dev enp0s2')).toMatch(/10\.0\.2\.15\/24/);
+    expect(n1.mgmt).toMatch(/10\.0\.2\.15\/24/);
   }));
 
   it('the switch does not send a node its own frames back', guard(async () => {
-    const rx = async (node: string) => Number(await onNode(PREFIX, node, 'cat /sys/class/net/enp0s4/statistics/rx_packets'));
-    const [before1, before2] = [await rx('node01'), await rx('node02')];
+    const RX = 'cat /sys/class/net/enp0s4/statistics/rx_packets';
+    const before2 = Number(await onNode(PREFIX, 'node02', RX));
     // 10 multicast echo requests: node02 gets each once and answers; an echoing network would also hand
-    // node01 its own 10 requests back (about 20 received instead of about 10).
-    await onNode(PREFIX, 'node01', 'ping -6 -c 10 -i 0.2 -W 1 ff02::1%enp0s4 >/dev/null');
-    const [after1, after2] = [await rx('node01'), await rx('node02')];
+    // node01 its own 10 requests back (about 20 received instead of about 10). node01's counter is read
+    // before and after the pings in the same session.
+    const n1 = await readNodeOk(PREFIX, 'node01', { before: RX, ping: 'ping -6 -c 10 -i 0.2 -W 1 ff02::1%enp0s4 >/dev/null', after: RX });
+    const [before1, after1] = [Number(n1.before), Number(n1.after)];
+    const after2 = Number(await onNode(PREFIX, 'node02', RX));
     expect(after2 - before2).toBeGreaterThanOrEqual(10);
     expect(after1 - before1).toBeGreaterThanOrEqual(10);
     expect(after1 - before1).toBeLessThan(16);
@@ -154,14 +166,12 @@ describe('interrupting up', () => {
 });
 
 describe('the image cache', () => {
-  it('a second provision with an unchanged recipe is a cache hit in under 2 s', async () => {
+  // How fast a cache hit is belongs to `npm run bench`, not to a test on a loaded runner.
+  it('a second provision with an unchanged recipe is a cache hit', async () => {
     expect((await dpdkci(['provision'])).exitCode).toBe(0);
-    const began = performance.now();
     const r = await dpdkci(['provision', '-o', 'json']);
-    const seconds = (performance.now() - began) / 1000;
     expect(r.exitCode).toBe(0);
     expect(String(r.all)).toMatch(/cache hit/);
-    expect(seconds).toBeLessThan(2);
     const image = JSON.parse(String(r.stdout));
     for (const f of [image.disk, image.kernel, image.initrd, image.pvhKernel]) expect(existsSync(f)).toBe(true);
     expect(readdirSync(image.dir)).toEqual(expect.arrayContaining(['disk.qcow2', 'vmlinuz', 'vmlinux', 'initrd.img', 'packages.lock', 'image.json']));

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { mkdirSync, existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, expect } from 'vitest';
 import { clusterPaths } from '../../src/core/paths.js';
@@ -11,18 +12,27 @@ import { placesFrom } from '../../src/core/places.js';
 export const BIN = join(__dirname, '..', '..', 'bin', 'dpdkci.js');
 export const ARTIFACTS = process.env.ARTIFACTS ?? join(__dirname, '..', '..', '_artifacts');
 
+/**
+ * The environment of every dpdkci this suite runs. Kubernetes is off unless a test opts in with `--kubernetes`
+ * on its command line (a flag wins over the variable): `auto` would bring Kubernetes up wherever the lock is
+ * complete and the network works, and sizes and budgets would change with the machine.
+ */
+export function cliEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, CI: 'true', DPDKCI_KUBERNETES: 'none', ...env };
+}
+
 /** The real CLI, as a user runs it. */
 export function dpdkci(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
   return execa('node', [BIN, ...args], {
     reject: false,
-    env: { ...process.env, CI: 'true', ...options.env },
+    env: cliEnv(options.env),
     timeout: options.timeoutMs ?? 20 * 60_000,
     all: true,
   });
 }
 
 export function dpdkciChild(args: string[]): ResultPromise {
-  return execa('node', [BIN, ...args], { reject: false, env: { ...process.env, CI: 'true' }, all: true, buffer: true });
+  return execa('node', [BIN, ...args], { reject: false, env: cliEnv(), all: true, buffer: true });
 }
 
 /** Runs a shell command on a node through `dpdkci ssh` and returns stdout; fails the test on a non-zero exit. */
@@ -30,6 +40,50 @@ export async function onNode(prefix: string, node: string, command: string): Pro
   const r = await dpdkci(['ssh', '--prefix', prefix, node, '--', command], { timeoutMs: 120_000 });
   if (r.exitCode !== 0) throw new Error(`${node}: \`${command}\` exited ${r.exitCode}:\n${r.all}`);
   return String(r.stdout).trim();
+}
+
+/** One command's result in a batched read: its stdout, trimmed as onNode trims it, and its exit code. */
+export interface NodeRead {
+  out: string;
+  code: number;
+}
+
+/**
+ * The shell script of a batched read: each command in its own subshell, in order, with stdin closed; its
+ * stdout between two marker lines, the closing one with its exit code. `mark` must occur in no output.
+ */
+export function nodeReadScript(commands: readonly string[], mark: string): string {
+  return commands.map((c, i) => `printf '%s\\n' '${mark} ${i} begin'; (${c}\n) </dev/null; printf '\\n%s %s\\n' '${mark} ${i} end' "$?"`).join('\n');
+}
+
+/** Takes nodeReadScript's output apart; undefined for a command whose markers are missing. */
+export function parseNodeRead(stdout: string, count: number, mark: string): (NodeRead | undefined)[] {
+  return Array.from({ length: count }, (_, i) => {
+    const m = new RegExp(`^${mark} ${i} begin\\n([\\s\\S]*?)\\n${mark} ${i} end (\\d+)$`, 'm').exec(stdout);
+    return m ? { out: (m[1] as string).trim(), code: Number(m[2]) } : undefined;
+  });
+}
+
+/**
+ * Several reads on one node through one `dpdkci ssh`, instead of a Node start and an SSH handshake per
+ * command (onNode). Keys name the commands; every command runs, whatever the others exited.
+ */
+export async function readNode<K extends string>(prefix: string, node: string, commands: Record<K, string>): Promise<Record<K, NodeRead>> {
+  const keys = Object.keys(commands) as K[];
+  const mark = `dpdkci-read-${randomBytes(8).toString('hex')}`;
+  const r = await dpdkci(['ssh', '--prefix', prefix, node, '--', nodeReadScript(keys.map((k) => commands[k]), mark)], { timeoutMs: 300_000 });
+  const reads = parseNodeRead(String(r.stdout), keys.length, mark);
+  const lost = keys.filter((_, i) => reads[i] === undefined);
+  if (lost.length > 0) throw new Error(`${node}: dpdkci ssh exited ${r.exitCode} before ${lost.map((k) => `\`${commands[k]}\``).join(', ')} reported:\n${r.all}`);
+  return Object.fromEntries(keys.map((k, i) => [k, reads[i]])) as Record<K, NodeRead>;
+}
+
+/** readNode's outputs; like onNode, fails the test when a command exits non-zero, naming each that did. */
+export async function readNodeOk<K extends string>(prefix: string, node: string, commands: Record<K, string>): Promise<Record<K, string>> {
+  const reads = await readNode(prefix, node, commands);
+  const failed = (Object.keys(reads) as K[]).filter((k) => reads[k].code !== 0);
+  if (failed.length > 0) throw new Error(failed.map((k) => `${node}: \`${commands[k]}\` exited ${reads[k].code}:\n${reads[k].out}`).join('\n'));
+  return Object.fromEntries((Object.keys(reads) as K[]).map((k) => [k, reads[k].out])) as Record<K, string>;
 }
 
 export function qemuPids(prefix: string): number[] {

@@ -1,7 +1,7 @@
 import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dpdkci, keepLogs, onNode } from './helpers.js';
 import { standInBundle, STANDIN_EXTRA, STANDIN_PAUSE } from './standin-kubernetes.js';
@@ -37,11 +37,15 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
     const bad = join(work, 'bad-bundle');
     cpSync(bundle, bad, { recursive: true });
     writeFileSync(join(bad, 'files', 'kubelet-test'), 'not the kubelet');
-    const began = performance.now();
-    const r = await dpdkci(['provision', '--kubernetes', '1.31', '--bundle', bad], { env });
+    // Watched while it runs, instead of timed: no build VM's QEMU may ever appear.
+    let buildVm = false;
+    const watch = setInterval(() => {
+      if (execaSync('pgrep', ['-f', 'qemu-system.*dpdkci-imagebuild-'], { reject: false }).exitCode === 0) buildVm = true;
+    }, 100);
+    const r = await dpdkci(['provision', '--kubernetes', '1.31', '--bundle', bad], { env }).finally(() => clearInterval(watch));
     expect(r.exitCode, String(r.all)).toBe(1);
     expect(String(r.stderr)).toMatch(/files\/kubelet-test: checksum mismatch/);
-    expect(performance.now() - began).toBeLessThan(30_000);
+    expect(buildVm).toBe(false);
   });
 
   it('provision --kubernetes --bundle builds the layer: binaries installed, containerd on systemd cgroups, every image imported', async () => {
@@ -61,12 +65,10 @@ describe.sequential('the Kubernetes layer of the node image, from a bundle', () 
   });
 
   it('the second provision is a cache hit', async () => {
-    const began = performance.now();
     const r = await dpdkci(['provision', '--kubernetes', '1.31', '--bundle', bundle, '-o', 'json'], { env });
     expect(r.exitCode, String(r.all)).toBe(0);
     expect(String(r.stderr)).toMatch(/cache hit/);
     expect(JSON.parse(String(r.stdout)).dir).toBe(layerDir);
-    expect(performance.now() - began).toBeLessThan(30_000);
   });
 
   it('up --kubernetes --bundle boots the nodes from the layer onto the node network, and stops at kubeadm init, naming it', async () => {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { quote } from 'zx';
-import { dpdkci, failureSummary, onNode, sharedCluster } from './helpers.js';
+import { dpdkci, failureSummary, onNode, readNodeOk, sharedCluster } from './helpers.js';
 
 /**
  * The node-side half of the Kubernetes smoke check (scripts/node/kubernetes-smoke.sh) on a real 1-node --dpdk
@@ -68,8 +68,9 @@ describe.sequential('kubernetes-smoke.sh on a --dpdk node, with the userspace CN
 
   it('up pushed the script with the rest of scripts/node', guard(async () => {
     const local = createHash('sha256').update(readFileSync(join(__dirname, '..', '..', 'scripts', 'node', 'kubernetes-smoke.sh'))).digest('hex');
-    expect(await onNode(PREFIX, 'node01', `sha256sum ${SMOKE} | cut -d' ' -f1`)).toBe(local);
-    expect(await onNode(PREFIX, 'node01', `stat -c %a ${SMOKE}`)).toBe('755');
+    const read = await readNodeOk(PREFIX, 'node01', { sha256: `sha256sum ${SMOKE} | cut -d' ' -f1`, mode: `stat -c %a ${SMOKE}` });
+    expect(read.sha256).toBe(local);
+    expect(read.mode).toBe('755');
   }));
 
   it('port finds the one port the plugin added; verify accepts it and reports the bind mount', guard(async () => {
@@ -107,9 +108,14 @@ describe.sequential('kubernetes-smoke.sh on a --dpdk node, with the userspace CN
     const r = await smoke('serve', pod.port, SOCKETS, '90');
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`^serve ${pod.port}: link up after \\d+ s with dpdk-testpmd serving ${pod.socket}$`));
-    expect(await onNode(PREFIX, 'node01', 'pgrep -c dpdk-testpmd || true')).toBe('0');
-    expect(await onNode(PREFIX, 'node01', `test -e ${quote(pod.socket)} && echo present || echo absent`)).toBe('absent');
-    expect(await onNode(PREFIX, 'node01', 'ls /dev/hugepages | grep -c dpdkci-k8s-smoke || true')).toBe('0');
+    const left = await readNodeOk(PREFIX, 'node01', {
+      testpmd: 'pgrep -c dpdk-testpmd || true',
+      socket: `test -e ${quote(pod.socket)} && echo present || echo absent`,
+      hugepages: 'ls /dev/hugepages | grep -c dpdkci-k8s-smoke || true',
+    });
+    expect(left.testpmd).toBe('0');
+    expect(left.socket).toBe('absent');
+    expect(left.hugepages).toBe('0');
     // OVS, the client, sees its server go and keeps the port, waiting to reconnect.
     const link = await smoke('link', pod.port, '3');
     expect(link.exitCode).toBe(1);
@@ -157,7 +163,8 @@ describe.sequential('kubernetes-smoke.sh on a --dpdk node, with the userspace CN
     const r = await smoke('gone', pod.port, SOCKETS, pod.uid);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toBe(`gone ${pod.port}: no port, no socket, no mount or directory at ${pod.dir}`);
-    expect(await onNode(PREFIX, 'node01', `ovs-vsctl list-ports ${BRIDGE}`)).toBe('dpdk0');
-    expect(await onNode(PREFIX, 'node01', `ls -A ${SOCKETS} | wc -l`)).toBe('0');
+    const after = await readNodeOk(PREFIX, 'node01', { ports: `ovs-vsctl list-ports ${BRIDGE}`, sockets: `ls -A ${SOCKETS} | wc -l` });
+    expect(after.ports).toBe('dpdk0');
+    expect(after.sockets).toBe('0');
   }));
 });

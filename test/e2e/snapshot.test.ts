@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { readClusterRecord, type ClusterRecord, type NodeRecord } from '../../src/core/cluster.js';
 import { connectSsh } from '../../src/exec/ssh-runner.js';
 import { sshTarget } from '../../providers/qemu/provider.js';
-import { BIN, dpdkci, failureSummary, onNode, qemuPids, stateDir, stateExists } from './helpers.js';
+import { BIN, cliEnv, dpdkci, failureSummary, onNode, qemuPids, stateDir, stateExists } from './helpers.js';
 import { placesFrom } from '../../src/core/places.js';
 
 /**
@@ -56,7 +56,7 @@ async function clockSkew(prefix: string): Promise<number> {
 
 /** `dpdkci ...` in the background, and a way to wait for a line on its stderr. */
 function background(args: string[]) {
-  const child = execa('node', [BIN, ...args], { reject: false, env: { ...process.env, CI: 'true', ...env }, all: true, buffer: true });
+  const child = execa('node', [BIN, ...args], { reject: false, env: cliEnv(env), all: true, buffer: true });
   let seen = '';
   child.stderr?.on('data', (d: Buffer) => (seen += d.toString()));
   const waitFor = async (pattern: RegExp, timeoutMs = 120_000) => {

@@ -170,4 +170,21 @@ describe('the failed-test digest at the end of a CI log', () => {
     expect(lines.some((l) => l.includes(' at Object'))).toBe(false);
     expect(lines.filter((l) => l.startsWith('FAIL'))).toHaveLength(1);
   });
+
+  it('--slowest lists the slowest files of all reports, slowest first, with their wall time', async () => {
+    const { slowest, testSpans } = await import('../../scripts/test-digest.js');
+    const file = (name: string, seconds: number, status = 'passed') => ({ name: `/r/test/${name}`, status, startTime: 1_000, endTime: 1_000 + seconds * 1000 });
+    const fromReport = testSpans({ testResults: [file('unit/a.test.ts', 2.5), file('unit/b.test.ts', 0.1), { name: '/r/test/unit/none.test.ts', status: 'skipped' }] });
+    // As file-times-reporter.ts writes them.
+    const fromReporter = [
+      { name: '/r/test/e2e/dpdk.test.ts', seconds: 412.34, status: 'failed' },
+      { name: '/r/test/e2e/sync.test.ts', seconds: 95, status: 'passed' },
+    ];
+    const lines = slowest([...fromReport, ...fromReporter], 3, '/r');
+    expect(lines.map((l) => l.trim().split(/\s+/))).toEqual([
+      ['6m52.3s', 'test/e2e/dpdk.test.ts', 'failed'],
+      ['1m35.0s', 'test/e2e/sync.test.ts', 'passed'],
+      ['2.5s', 'test/unit/a.test.ts', 'passed'],
+    ]);
+  });
 });
