@@ -62,4 +62,10 @@ describe('an existing cluster', () => {
     expect(() => checkCompatible(record, { ...options, memoryMiB: 4096 })).toThrow(/already up with memoryMiB 3072, not 4096; run `dpdkci down --prefix dpdkci` first/);
     expect(() => checkCompatible(record, { ...options, nodes: 1 })).toThrow(/--nodes: cluster "dpdkci" has 2 nodes and cannot shrink to 1/);
   });
+  it('a cluster without Kubernetes: the same up again is fine; one that now asks for Kubernetes is told to down first (M2)', () => {
+    const none = { ...options, kubernetes: 'none' };
+    const bare = { prefix: 'dpdkci', options: none, nodes: [{ name: 'node01' }, { name: 'node02' }] } as unknown as ClusterRecord;
+    expect(() => checkCompatible(bare, none)).not.toThrow();
+    expect(() => checkCompatible(bare, { ...none, kubernetes: '1.36' })).toThrow(/is up without Kubernetes, and Kubernetes 1\.36 can be had now; .*run `dpdkci down --prefix dpdkci`, then the same up again/);
+  });
 });

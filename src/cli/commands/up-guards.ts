@@ -13,7 +13,7 @@ export function checkCompatible(record: ClusterRecord, options: ClusterOptions):
   for (const key of COMPARED) {
     const was = JSON.stringify(recorded[key]);
     const now = JSON.stringify(options[key]);
-    if (key === 'kubernetes' && was === '"none"') throw new UsageError(kubernetesNowLine(record.prefix, String(options.kubernetes)));
+    if (key === 'kubernetes' && was === '"none"' && now !== '"none"') throw new UsageError(kubernetesNowLine(record.prefix, String(options.kubernetes)));
     if (was !== now) {
       throw new UsageError(
         `cluster "${record.prefix}" is already up with ${key} ${was}, not ${now}; run \`dpdkci down --prefix ${record.prefix}\` first, or pick another --prefix`,
