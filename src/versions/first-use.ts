@@ -137,23 +137,30 @@ export async function resolveOnFirstUse(effective: EffectiveLock, minors: string
     }
     await Promise.all(jobs);
   }
-  if (resolved.length) writeUserLock(effective.userFile, user);
+  const next: EffectiveLock = { ...effective, ...mergeUserLock(effective.shipped, user), user };
+  // Values and kubeadm's tag check are recorded together or not at all: a lock kubeadm refused (or could not
+  // check) is looked up and checked again next time, never used because its values happen to be recorded.
+  if (failed.length === 0) {
+    try {
+      await kubeadmCheck(next, minors, sources, say);
+    } catch (e) {
+      if (!(e instanceof FetchError)) throw e;
+      failed.push({ name: "kubeadm's image tag check", why: e.message });
+    }
+  }
+  if (failed.length) return { effective, resolved: [], failed };
+  writeUserLock(effective.userFile, user);
   for (const r of resolved) say(`recorded ${r.name} ${r.key.startsWith('file:') ? `sha256:${r.value}` : r.value} (from ${r.from}) in ${effective.userFile}`);
-  let next: EffectiveLock = { ...effective, ...mergeUserLock(effective.shipped, user), user };
-  if (failed.length === 0) next = await kubeadmCheck(next, minors, sources, say);
   return { effective: next, resolved, failed };
 }
 
-/** W3: once per release, after a resolution, the lock's etcd/CoreDNS/pause tags against its kubeadm's; recorded when they agree. */
-async function kubeadmCheck(effective: EffectiveLock, minors: string[], sources: LookupSources, say: (line: string) => void): Promise<EffectiveLock> {
-  const user = structuredClone(effective.user);
+/** W3: once per release, after a resolution, the lock's etcd/CoreDNS/pause tags against its kubeadm's; marked in `next.user` when they agree. */
+async function kubeadmCheck(next: EffectiveLock, minors: string[], sources: LookupSources, say: (line: string) => void): Promise<void> {
   for (const minor of minors) {
-    const version = kubernetesVersion(effective.lock, minor);
-    if (user.kubeadmChecked[version.release]) continue;
+    const version = kubernetesVersion(next.lock, minor);
+    if (next.user.kubeadmChecked[version.release]) continue;
     await checkKubeadmImages(version, { cacheDir: sources.cacheDir, ...(sources.bundleDir ? { bundleDir: sources.bundleDir } : {}), ...(sources.mirror ? { mirror: sources.mirror } : {}) });
-    user.kubeadmChecked[version.release] = new Date().toISOString();
-    say(`checked: kubeadm ${version.release} uses the lock's etcd, CoreDNS and pause tags (recorded in ${effective.userFile})`);
+    next.user.kubeadmChecked[version.release] = new Date().toISOString();
+    say(`checked: kubeadm ${version.release} uses the lock's etcd, CoreDNS and pause tags`);
   }
-  writeUserLock(effective.userFile, user);
-  return { ...effective, user };
 }
