@@ -146,7 +146,8 @@ export function loadEffectiveLock(places: Places): EffectiveLock {
   let note: string | undefined;
   if (existsSync(userFile)) {
     const read = parseUserLock(userFile, readFileSync(userFile, 'utf8'));
-    if (read.lockSha256 === key) user = read;
+    // The lock in use is where this run stands, not where the file was first written (another checkout of the same lock).
+    if (read.lockSha256 === key) user = { ...read, lockFile: places.lockFile };
     else note = `${userFile} was resolved for another ${places.lockFile} (sha256 ${read.lockSha256.slice(0, 12)}…, now ${key.slice(0, 12)}…); set aside, missing values are looked up afresh`;
   }
   return { ...mergeUserLock(shipped, user), shipped, user, userFile, ...(note ? { note } : {}) };

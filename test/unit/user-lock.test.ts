@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -83,6 +83,22 @@ describe('the user lock', () => {
     const written = loadLock(lockFile).kubernetes.versions['1.31'];
     expect(written?.files[1]?.sha256).toBe(RESOLVED_SHA);
     expect(written?.images.map((m) => m.digest)).toEqual([SHIPPED_DIGEST, RESOLVED_DIGEST]);
+  });
+
+  it('versions --resolve --write writes the lock in use (not the one the user lock was first made for), and the user lock follows its new content', async () => {
+    const { root, lockFile, env, places } = setup();
+    // The same lock content elsewhere (another checkout): the user lock names that path; it is never written.
+    const elsewhere = join(root, 'other-checkout', 'versions.lock.yaml');
+    writeUserLock(userLockFile(places), userLock(lockFile, { lockFile: elsewhere }));
+    const w = await execa('node', [bin, 'versions', '--resolve', '--write'], { env: { ...process.env, ...env }, reject: false });
+    expect(w.exitCode, w.all ?? `${w.stdout}\n${w.stderr}`).toBe(0);
+    expect(loadLock(lockFile).kubernetes.versions['1.31']?.files[1]?.sha256).toBe(RESOLVED_SHA);
+    expect(existsSync(elsewhere)).toBe(false);
+    // The next command reads the user lock as its own, instead of setting it aside.
+    const shown = await execa('node', [bin, 'versions'], { env: { ...process.env, ...env }, reject: false });
+    expect(shown.exitCode).toBe(0);
+    expect(shown.stderr).not.toMatch(/set aside/);
+    expect(loadEffectiveLock(places).note).toBeUndefined();
   });
 
   it('is written whole, mode 0600, and reads back the same', () => {

@@ -3,7 +3,7 @@ import { completedValues, writeResolutions } from '../../versions/resolve.js';
 import { formatTable } from '../../core/table.js';
 import { type Component } from '../../versions/lock.js';
 import { missingValues } from '../../versions/first-use.js';
-import { fileKey, imageKey, type EffectiveLock, type Provenance } from '../../versions/user-lock.js';
+import { fileKey, imageKey, lockSha256, writeUserLock, type EffectiveLock, type Provenance } from '../../versions/user-lock.js';
 import type { CommandContext } from '../context.js';
 import { checkOutputFormat } from '../output.js';
 import { effectiveLock, lookupSources, resolveForUse, type LockFlags } from './lock-use.js';
@@ -24,7 +24,7 @@ export async function runVersions(flags: VersionsFlags, ctx: CommandContext): Pr
   }
   if (flags.resolve && lookupSources(flags, ctx.env, ctx.places).locked) throw new UsageError('versions --resolve: --locked (DPDKCI_LOCKED) forbids looking values up; leave --locked out, or unset DPDKCI_LOCKED');
   const effective = effectiveLock(ctx);
-  const file = effective.user.lockFile;
+  const file = ctx.places.lockFile;
   if (flags.resolve) return resolveVersions(effective, flags, ctx);
   const { lock, provenance } = effective;
   if (flags.output === 'json') {
@@ -49,13 +49,17 @@ export async function runVersions(flags: VersionsFlags, ctx: CommandContext): Pr
 
 /** versions --resolve [--write]: every value the lock leaves null looked up and recorded; exit 1 when any could not be. */
 async function resolveVersions(effective: EffectiveLock, flags: VersionsFlags, ctx: CommandContext): Promise<number> {
-  const file = effective.user.lockFile;
+  const file = ctx.places.lockFile;
   const minors = Object.keys(effective.lock.kubernetes.versions);
   const { bundleDir: _, ...sources } = lookupSources(flags, ctx.env, ctx.places);
   const { effective: after, resolved, failed } = await resolveForUse(effective, minors, sources, ctx);
   // --write: a lab that commits its pins gets every value recorded so far (this run's and earlier ones).
   const written = flags.write ? completedValues(after.shipped, after.lock) : [];
-  if (written.length) writeResolutions(file, written);
+  if (written.length) {
+    writeResolutions(file, written);
+    // The lock's content changed: the user lock follows it (kubeadm's checks kept), instead of being set aside next time.
+    writeUserLock(after.userFile, { ...after.user, lockSha256: lockSha256(file) });
+  }
   if (flags.output === 'json') {
     ctx.out(JSON.stringify({ file, userLock: after.userFile, written: written.length > 0, resolved, failed }, null, 2));
   } else {
