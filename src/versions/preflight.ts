@@ -101,12 +101,18 @@ export async function preflight(lock: Lock, minor: string, options: PreflightOpt
 }
 
 /** The message of a failed preflight: what is missing, and the two ways out. */
-export function preflightMessage(minor: string, r: PreflightResult, bundleDir?: string): string {
+export function preflightMessage(minor: string, r: PreflightResult, bundleDir?: string, userFile?: string): string {
   const lines = [`--kubernetes ${minor}: Kubernetes cannot be provisioned; nothing was started.`];
   if (r.moved.length) lines.push(`${r.moved.length} tag(s) moved since their digest was recorded (refused: the recorded digest is what was checked):`, ...r.moved.map((m) => `  ${m}`));
   if (r.missing.length) lines.push(`${r.missing.length} artefact(s) cannot be had from ${bundleDir ? 'the bundle' : 'the cache or the network'}:`, ...r.missing.map((m) => `  ${m}`));
   if (r.unpinned.length) lines.push(`${r.unpinned.length} artefact(s) have no checksum or digest recorded yet:`, ...r.unpinned.map((m) => `  ${m}`));
-  lines.push(
+  if (r.moved.length) {
+    lines.push(
+      'A moved tag is not followed: see what changed upstream first. `dpdkci versions` says where each digest came from; one resolved on first use',
+      `is recorded in ${userFile ?? 'versions.resolved.yaml in the state directory'}: remove its entry (or the file) and the next run records the tag's digest as it is now.`,
+    );
+  }
+  if (r.missing.length || r.unpinned.length) lines.push(
     'Ways on: where these hosts cannot be reached, --mirror URL (files) and --registry-mirror HOST=URL (images) name copies;',
     'or run `dpdkci bundle DIR` on a connected machine (it resolves and records what is missing) and pass --bundle DIR here;',
     'or bring up the OVS-DPDK nodes alone: --kubernetes none (DPDKCI_KUBERNETES=none).',

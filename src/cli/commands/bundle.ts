@@ -4,7 +4,7 @@ import { ExitCode } from '../../core/errors.js';
 import { artefactCache } from '../../core/paths.js';
 import { kubernetesVersion } from '../../versions/lock.js';
 import { registryEndpoint } from '../../core/registry-mirrors.js';
-import { effectiveLock, lockForUse, lookupSources, type LockFlags } from './lock-use.js';
+import { effectiveLock, lockForUse, WAYS_ON, lookupSources, type LockFlags } from './lock-use.js';
 import { pick } from '../../core/option-table.js';
 import type { CommandContext } from '../context.js';
 
@@ -20,7 +20,7 @@ export async function runBundle(dir: string, flags: { kubernetes?: string; mirro
   // A bundle is made of values recorded: what the lock leaves null is looked up and recorded first.
   // Looked up where a bundle gets its bytes (network, mirrors), never from a bundle (DPDKCI_BUNDLE is up's).
   const { bundleDir: _, ...sources } = lookupSources(flags, ctx.env, ctx.places);
-  effective = await lockForUse(effective, [minor], sources, ctx, `bundle ${dir}`);
+  effective = await lockForUse(effective, [minor], sources, ctx, `bundle ${dir}`, WAYS_ON.bundle);
   const lock = effective.lock;
   const { mirror, registryMirrors } = sources;
   const target = resolve(dir);

@@ -35,14 +35,19 @@ export async function resolveForUse(effective: EffectiveLock, minors: string[], 
 }
 
 /** As resolveForUse, and a value that could not be looked up is an error naming each and the ways on. */
-export async function lockForUse(effective: EffectiveLock, minors: string[], sources: LookupSources, ctx: Pick<CommandContext, 'progress'>, what: string): Promise<EffectiveLock> {
+/** The ways on that each command has (M1: none suggests an option its command does not take). */
+const MIRRORS = 'where these hosts cannot be reached, give --mirror URL (files) and --registry-mirror HOST=URL (images) for copies this machine reaches';
+const BUNDLE = '--bundle DIR made by `dpdkci bundle DIR` on a connected machine';
+export const WAYS_ON = {
+  up: `${MIRRORS}, or ${BUNDLE}; or bring up the OVS-DPDK nodes alone: --kubernetes none`,
+  provision: `${MIRRORS}, or ${BUNDLE}; or build the base image alone: provision without --kubernetes`,
+  bundle: `${MIRRORS}; or make the bundle on a machine that reaches them`,
+} as const;
+
+export async function lockForUse(effective: EffectiveLock, minors: string[], sources: LookupSources, ctx: Pick<CommandContext, 'progress'>, what: string, ways: string): Promise<EffectiveLock> {
   const r = await resolveForUse(effective, minors, sources, ctx);
   if (r.failed.length) {
-    throw new DpdkciError(
-      `${what}: ${r.failed.length} value(s) the lock leaves null could not be looked up; nothing was started:\n${r.failed.map((f) => `  ${f.name}: ${f.why}`).join('\n')}\n` +
-        'where these hosts cannot be reached, give --mirror URL (files) and --registry-mirror HOST=URL (images), or --bundle DIR made by `dpdkci bundle DIR` on a connected machine; ' +
-        'or bring up the OVS-DPDK nodes alone: --kubernetes none',
-    );
+    throw new DpdkciError(`${what}: ${r.failed.length} value(s) the lock leaves null could not be looked up; nothing was started:\n${r.failed.map((f) => `  ${f.name}: ${f.why}`).join('\n')}\n${ways}`);
   }
   return r.effective;
 }

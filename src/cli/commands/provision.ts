@@ -9,7 +9,7 @@ import { bootKernel, buildImage, cachedImage, nodeImageRecipe, type ImageInfo } 
 import { ensureKubernetesImage } from '../../../providers/qemu/layer-build.js';
 import { artefactSources } from '../../kubernetes/artefacts.js';
 import { kubernetesVersion } from '../../versions/lock.js';
-import { effectiveLock, lockForUse, lookupSources, type LockFlags } from './lock-use.js';
+import { effectiveLock, lockForUse, WAYS_ON, lookupSources, type LockFlags } from './lock-use.js';
 import { cachedProbeKvm, chooseAccelerator } from '../../../providers/qemu/kvm-probe.js';
 import type { CommandContext } from '../context.js';
 
@@ -33,7 +33,7 @@ export async function runProvision(flags: ProvisionFlags, ctx: CommandContext): 
   if (minor !== 'none') {
     const effective = effectiveLock(ctx);
     kubernetesVersion(effective.lock, minor);
-    lock = (await lockForUse(effective, [minor], lookupSources(flags, ctx.env, ctx.places), ctx, `provision --kubernetes ${minor}`)).lock;
+    lock = (await lockForUse(effective, [minor], lookupSources(flags, ctx.env, ctx.places), ctx, `provision --kubernetes ${minor}`, WAYS_ON.provision)).lock;
   }
   const debianMirror = resolveDebianMirrorOption(flags, ctx.env);
 

@@ -11,6 +11,7 @@ import { kubernetesVersion, type Lock } from '../../versions/lock.js';
 import { loadEffectiveLock, type EffectiveLock } from '../../versions/user-lock.js';
 import { lookupSources, resolveForUse, type LockFlags } from './lock-use.js';
 import { preflight, preflightMessage } from '../../versions/preflight.js';
+import { userLockFile } from '../../versions/user-lock.js';
 import type { CommandContext } from '../context.js';
 import type { Places } from '../../core/places.js';
 import type { UpFlags } from './up-plan.js';
@@ -48,7 +49,7 @@ export async function kubernetesPreflight(lock: Lock, minor: string, flags: Kube
   }
   const result = await preflight(lock, minor, { ...artefactSources(artefactCache(ctx.places), sources), registryMirrors });
   if (result.missing.length || result.unpinned.length || result.moved.length) {
-    const message = preflightMessage(minor, result, bundleDir);
+    const message = preflightMessage(minor, result, bundleDir, userLockFile(ctx.places));
     step.end('failed', `${result.missing.length} unavailable, ${result.unpinned.length} not pinned, ${result.moved.length} moved`, message);
     throw new DpdkciError(message);
   }
@@ -101,7 +102,7 @@ export async function resolveAutoKubernetes(
     else {
       const result = await preflight(effective.lock, minor, { ...artefactSources(artefactCache(ctx.places), sources), registryMirrors: resolveRegistryMirrors(flags, ctx.env) });
       // A tag that moved is not "cannot be had": it is refused, as for an explicit version.
-      if (result.moved.length) throw new DpdkciError(preflightMessage(minor, result, sources.bundleDir));
+      if (result.moved.length) throw new DpdkciError(preflightMessage(minor, result, sources.bundleDir, userLockFile(ctx.places)));
       if (result.missing.length) why = `${result.missing.length} artefact(s) of Kubernetes ${minor} cannot be had from ${sources.bundleDir ? `the bundle ${sources.bundleDir}` : 'the cache or the network'} (first: ${result.missing[0]})`;
     }
   }

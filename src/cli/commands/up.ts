@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { loadInventory, requireNodeIps } from '../../../providers/hosts/inventory.js';
 import { resolve } from 'node:path';
 import { kubernetesVersion } from '../../versions/lock.js';
-import { effectiveLock, lockForUse, lookupSources, resolveForUse } from './lock-use.js';
+import { effectiveLock, lockForUse, WAYS_ON, lookupSources, resolveForUse } from './lock-use.js';
 import { resolveClusterOptions, resolvePrefix } from '../../core/config.js';
 import { writeJunit } from '../../core/junit.js';
 import { currentOwner } from '../../core/owner.js';
@@ -110,7 +110,7 @@ async function upOrThrow(flags: UpFlags, ctx: CommandContext, setNotReached: (na
     kubernetesVersion(effective.lock, options.kubernetes);
     if (request.kind === 'named') {
       // A restore needs no artefacts: its image has them.
-    } else if (!flags.dryRun) effective = await lockForUse(effective, [options.kubernetes], sources, ctx, `--kubernetes ${options.kubernetes}`);
+    } else if (!flags.dryRun) effective = await lockForUse(effective, [options.kubernetes], sources, ctx, `--kubernetes ${options.kubernetes}`, WAYS_ON.up);
     else {
       // A dry run records what it can and plans the rest; the plan says the preflight would stop up.
       const first = await resolveForUse(effective, [options.kubernetes], sources, ctx);
