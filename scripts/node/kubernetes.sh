@@ -147,14 +147,18 @@ apply_init() {
     tail -n 30 /var/log/dpdkci-kubeadm-init.log >&2
     die "kubeadm init failed (whole log: /var/log/dpdkci-kubeadm-init.log)"
   }
-  local hash
-  hash=$(ca_key_hash </etc/kubernetes/pki/ca.crt) || die "kubeadm init exited 0 but left no readable /etc/kubernetes/pki/ca.crt"
-  echo "$hash" >"$INIT_DONE"
+  local hash=
+  # The mark first: an init that exited 0 is complete, and a later up waits for it rather than resetting it.
+  if [ -r /etc/kubernetes/pki/ca.crt ]; then
+    hash=$(ca_key_hash </etc/kubernetes/pki/ca.crt)
+    echo "$hash" >"$INIT_DONE"
+  fi
   # kubeadm init itself waits for the control plane; this is a short second look, not a second wait.
   api_answers_within 30 || {
     tail -n 15 /var/log/dpdkci-kubeadm-init.log >&2
     die "kubeadm init exited 0, but the API server does not answer on this node within 30 s"
   }
+  [ -n "$hash" ] || die "kubeadm init exited 0 but left no readable /etc/kubernetes/pki/ca.crt"
   echo "changed kubeadm init done (a new cluster CA: sha256:$hash)"
 }
 
