@@ -7,7 +7,7 @@ import { cachedPath, FetchError, sourceUrl } from '../fetch/fetcher.js';
 import { parseRef } from '../fetch/registry.js';
 import { readOciArchive } from '../sync/oci.js';
 import { checkKubeadmImages } from './kubeadm-images.js';
-import { kubernetesVersion, type Component } from './lock.js';
+import { clusterArtefacts, kubernetesVersion, type Component } from './lock.js';
 import { bundleImageFile } from './preflight.js';
 import { tagDigest } from './resolve.js';
 import { fileKey, imageKey, mergeUserLock, writeUserLock, type EffectiveLock, type UserLock } from './user-lock.js';
@@ -44,14 +44,9 @@ function partsOf(effective: EffectiveLock, minors: string[]): Component[] {
   return [...minors.map((m) => kubernetesVersion(effective.lock, m)), ...Object.values(effective.lock.addons)];
 }
 
-/** What these minors need that has no value yet: "kubeadm-v1.36.4 (sha256)", "registry.k8s.io/pause:3.10.2 (digest)". */
+/** What these minors need that has no value yet: the lock's own unpinned list ("NAME (sha256)", "REF (digest)"), once each. */
 export function missingValues(effective: EffectiveLock, minors: string[]): string[] {
-  const out = new Set<string>();
-  for (const c of partsOf(effective, minors)) {
-    for (const f of c.files) if (!f.sha256) out.add(`${f.name} (sha256)`);
-    for (const m of c.images) if (!m.digest) out.add(`${m.ref} (digest)`);
-  }
-  return [...out];
+  return [...new Set(minors.flatMap((m) => clusterArtefacts(effective.lock, m).unpinned))];
 }
 
 /** A file's sha256 by downloading it (kept in the artefact cache under that sha256, so it is not fetched twice). */
